@@ -1,0 +1,65 @@
+"""create_app: the one composition root. Every resource is a cleanup context, set up in order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client import CollectorRegistry
+
+import notify
+from canhbao import auth, keys, routes
+from canhbao.clock import Clock, SystemClock
+from canhbao.config import Config
+from canhbao.db import Database, Migration
+from canhbao.events import EventBus
+from canhbao.health import HealthRegistry
+from canhbao.http import error_middleware, http_session_ctx
+from canhbao.logs import request_id_middleware
+
+
+def all_migrations() -> tuple[Migration, ...]:
+    """Every domain's migrations, in the order the domains depend on each other."""
+    return (*auth.MIGRATIONS, *notify.MIGRATIONS)
+
+
+def create_app(config: Config, *, clock: Clock | None = None) -> web.Application:
+    app = web.Application(
+        client_max_size=config.server.max_body_bytes,
+        middlewares=[request_id_middleware, error_middleware, auth.auth_middleware],
+    )
+    app[keys.CONFIG] = config
+    app[keys.CLOCK] = clock or SystemClock()
+    app[keys.BUS] = EventBus()
+    app[keys.HEALTH] = HealthRegistry()
+    app[keys.METRICS] = CollectorRegistry()
+    app[keys.METRIC_REFRESHERS] = []
+
+    app.cleanup_ctx.append(_database_ctx)
+    app.cleanup_ctx.append(http_session_ctx)
+    app.cleanup_ctx.append(_scheduler_ctx)
+    auth.setup(app, config)
+    notify.setup(app, config)
+    routes.setup_routes(app)
+    return app
+
+
+async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[keys.CONFIG]
+    db = Database(config.resolve(config.database.path), config.database.busy_timeout_ms)
+    await db.open()
+    try:
+        await db.migrate(all_migrations())
+        app[keys.DB] = db
+        yield
+    finally:
+        await db.close()
+
+
+async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    app[keys.SCHEDULER] = scheduler
+    scheduler.start()
+    yield
+    scheduler.shutdown(wait=False)

@@ -1,0 +1,74 @@
+"""HTTP plumbing shared by every domain: JSON errors, body parsing, the shared client session."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from canhbao import keys
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error answered to the client as JSON: {"error": {"code", "message", ...details}}."""
+
+    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+def error_response(status: int, code: str, message: str, **details: Any) -> web.Response:
+    return web.json_response(
+        {"error": {"code": code, "message": message, **details}}, status=status
+    )
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error leaves as JSON with a stable code; nothing leaks a traceback to the client."""
+    try:
+        return await handler(request)
+    except ApiError as err:
+        return error_response(err.status, err.code, err.message, **err.details)
+    except web.HTTPRequestEntityTooLarge as err:
+        return error_response(
+            413, "body_too_large", f"request body over the {err.max_size}-byte limit"
+        )
+    except web.HTTPException as err:
+        if err.status < 400 or err.content_type == "application/json":
+            raise
+        code = err.reason.lower().replace(" ", "_")
+        return error_response(err.status, code, err.text or err.reason)
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path})
+        return error_response(500, "internal_error", "internal error; see the server log")
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON body, or a 400 that says what is wrong with it."""
+    raw = await request.read()
+    if not raw:
+        raise ApiError(400, "empty_body", "a JSON body is required")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ApiError(400, "invalid_json", f"body is not valid JSON: {err}") from None
+
+
+async def http_session_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The one outbound aiohttp session; adapters receive it, they never make their own."""
+    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+    session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
+    app[keys.HTTP] = session
+    yield
+    await session.close()

@@ -1,0 +1,47 @@
+"""The shell's own routes: /healthz and /metrics."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from canhbao import keys
+from canhbao.clock import utc_text
+
+
+async def healthz(request: web.Request) -> web.Response:
+    app = request.app
+    database_ok = await app[keys.DB].ping()
+    scheduler_ok = bool(app[keys.SCHEDULER].running)
+    registry = app[keys.HEALTH]
+    failing = registry.unhealthy()
+    healthy = database_ok and scheduler_ok and not failing
+    body = {
+        "status": "ok" if healthy else "unhealthy",
+        "database": "ok" if database_ok else "unreachable",
+        "scheduler": "running" if scheduler_ok else "stopped",
+        "components": {
+            name: {
+                "status": state.status,
+                "detail": state.detail,
+                "since": utc_text(state.since) if state.since else None,
+                "critical": state.critical,
+            }
+            for name, state in sorted(registry.components.items())
+        },
+    }
+    return web.json_response(body, status=200 if healthy else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    registry = request.app[keys.METRICS]
+    for refresh in request.app[keys.METRIC_REFRESHERS]:
+        await refresh()
+    response = web.Response(body=generate_latest(registry))
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
