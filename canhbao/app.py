@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 import notify
 from canhbao import auth, keys, routes
@@ -33,7 +33,7 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     app[keys.CLOCK] = clock or SystemClock()
     app[keys.BUS] = EventBus()
     app[keys.HEALTH] = HealthRegistry()
-    app[keys.METRICS] = CollectorRegistry()
+    app[keys.METRICS] = _metrics_registry()
     app[keys.METRIC_REFRESHERS] = []
 
     app.cleanup_ctx.append(_database_ctx)
@@ -43,6 +43,15 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     notify.setup(app, config)
     routes.setup_routes(app)
     return app
+
+
+def _metrics_registry() -> CollectorRegistry:
+    # One registry per app (not prometheus_client's global): tests build many apps per process.
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -51,7 +51,7 @@ class PushConfig:
 @dataclasses.dataclass(frozen=True)
 class TwilioConfig:
     account_sid_env: str = "TWILIO_ACCOUNT_SID"
-    auth_token_env: str = "TWILIO_AUTH_TOKEN"
+    auth_token_env: str = "TWILIO_AUTH_TOKEN"  # noqa: S105  # a variable name, not a secret
     api_base_url: str = ""
     timeout_s: float = 10.0
 
@@ -82,6 +82,10 @@ class AuthConfig:
     lockout_failures: int = 5
     lockout_minutes: float = 15.0
     password_min_length: int = 12
+    # argon2id cost; changing them rehashes each password at its owner's next login.
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """The shell's own exceptions.
 
-    CanhbaoError
-    ├── ConfigError        bad or missing configuration; names the key path
-    └── MigrationError     a schema migration failed and was rolled back
+CanhbaoError
+├── ConfigError        bad or missing configuration; names the key path
+└── MigrationError     a schema migration failed and was rolled back
 """
 
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-
 Status = Literal["ok", "degraded", "failing", "stopped"]
 
 

@@ -40,10 +40,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as err:
         return error_response(err.status, err.code, err.message, **err.details)
-    except web.HTTPRequestEntityTooLarge as err:
-        return error_response(
-            413, "body_too_large", f"request body over the {err.max_size}-byte limit"
-        )
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[keys.CONFIG].server.max_body_bytes
+        return error_response(413, "body_too_large", f"request body over the {limit}-byte limit")
     except web.HTTPException as err:
         if err.status < 400 or err.content_type == "application/json":
             raise

@@ -1,10 +1,10 @@
 """Outbound-channel errors, translated from each vendor at the edge.
 
-    NotifyError
-    ├── InvalidMessage        our own validation refused it; never sent, never retried
-    ├── DeliveryRejected      the provider refused it for good (e.g. UNREGISTERED token, bad number)
-    └── DeliveryDeferred      not now: 429, 5xx, a timeout; retry, honouring retry_after if given
-        └── ProviderUnavailable   the provider could not be reached at all
+NotifyError
+├── InvalidMessage        our own validation refused it; never sent, never retried
+├── DeliveryRejected      the provider refused it for good (e.g. UNREGISTERED token, bad number)
+└── DeliveryDeferred      not now: 429, 5xx, a timeout; retry, honouring retry_after if given
+    └── ProviderUnavailable   the provider could not be reached at all
 """
 
 from __future__ import annotations

@@ -21,7 +21,9 @@ SMS_MAX_CHARS = 1600  # Twilio's limit for one Messages.json body
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_:\-.]{20,4096}$")
 _TOPIC_RE = re.compile(r"^[a-zA-Z0-9\-_.~%]{1,900}$")
 _CONDITION_TOPIC_RE = re.compile(r"'([^']*)'\s+in\s+topics")
-_CONDITION_GRAMMAR_RE = re.compile(r"^(?:\s|\(|\)|&&|\|\||!|'[a-zA-Z0-9\-_.~%]{1,900}'\s+in\s+topics)+$")
+_CONDITION_GRAMMAR_RE = re.compile(
+    r"^(?:\s|\(|\)|&&|\|\||!|'[a-zA-Z0-9\-_.~%]{1,900}'\s+in\s+topics)+$"
+)
 _E164_RE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 

@@ -19,12 +19,17 @@ from canhbao.config import Config, DatabaseConfig, parse_config
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 
+# argon2id at its cheapest: tests hash many passwords on two shared CPU cores.
+CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1}
+
 AppClient = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 
 
 def make_config(tmp_path: Path, raw: dict[str, Any] | None = None) -> Config:
     """A Config as the shipped defaults, with the database in tmp_path and `raw` overrides."""
-    config = parse_config(raw or {})
+    raw = dict(raw or {})
+    raw["auth"] = {**CHEAP_ARGON2, **raw.get("auth", {})}
+    config = parse_config(raw)
     database = dataclasses.replace(config.database, path=str(tmp_path / "canhbao.sqlite3"))
     assert isinstance(database, DatabaseConfig)
     return dataclasses.replace(config, database=database, base_dir=tmp_path)
