@@ -1,20 +1,44 @@
-"""Staff users, roles, sessions, machine tokens and the audit log (placeholder, being built)."""
+"""Staff users and roles, login sessions with CSRF tokens, machine tokens; setup(app, config)."""
 
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
+from canhbao import audit
+from canhbao.auth import routes
+from canhbao.auth.middleware import (
+    auth_middleware,
+    current_principal,
+    require_principal,
+    require_roles,
+)
+from canhbao.auth.models import AuthError, Principal, Role
+from canhbao.auth.passwords import Argon2Parameters
+from canhbao.auth.store import MIGRATIONS as _AUTH_MIGRATIONS
 from canhbao.config import Config
 from canhbao.db import Migration
+from canhbao.errors import ConfigError
 
-MIGRATIONS: tuple[Migration, ...] = ()
+__all__ = [
+    "MIGRATIONS",
+    "AuthError",
+    "Principal",
+    "Role",
+    "auth_middleware",
+    "current_principal",
+    "require_principal",
+    "require_roles",
+    "setup",
+]
 
-
-@web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    return await handler(request)
+# The audit log first: auth's own changes are written to it.
+MIGRATIONS: tuple[Migration, ...] = (*audit.MIGRATIONS, *_AUTH_MIGRATIONS)
 
 
 def setup(app: web.Application, config: Config) -> None:
-    """Nothing yet."""
+    """Check the auth config and add the routes (the middleware is installed by create_app)."""
+    Argon2Parameters.from_config(config.auth)
+    for key in ("session_hours", "lockout_failures", "lockout_minutes", "password_min_length"):
+        if getattr(config.auth, key) <= 0:
+            raise ConfigError(f"auth.{key}: must be greater than 0")
+    routes.setup_routes(app)
