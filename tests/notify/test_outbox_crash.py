@@ -1,0 +1,400 @@
+"""The outbox survives SIGKILL mid-send: a real `canhbao serve` killed, restarted, drained."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from canhbao.app import all_migrations
+from canhbao.clock import SystemClock
+from canhbao.db import Database
+from notify.models import PushMessage, SmsMessage
+from notify.outbox import Outbox, OutboxItem
+from tests.conftest import REPO
+from tests.doubles.credentials import service_account_public_key, write_service_account
+from tests.doubles.twilio import ACCOUNT_SID, AUTH_TOKEN
+
+SMS_COUNT = 1500
+PUSH_COUNT = 2500
+HOTLINE = "+8419001075"
+PROJECT = "canhbao-crash"
+DEADLINE_S = 25.0
+
+
+class RecordFile:
+    """A double's JSON-lines record, read incrementally while the double appends to it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: list[dict[str, Any]] = []
+        self._offset = 0
+        self._partial = b""
+
+    def read(self) -> list[dict[str, Any]]:
+        if self.path.exists():
+            with self.path.open("rb") as handle:
+                handle.seek(self._offset)
+                chunk = handle.read()
+            self._offset += len(chunk)
+            lines = (self._partial + chunk).split(b"\n")
+            self._partial = lines.pop()
+            self.entries.extend(json.loads(line) for line in lines if line)
+        return self.entries
+
+
+@dataclass
+class Process:
+    """A child process and the file its stderr goes to."""
+
+    process: asyncio.subprocess.Process
+    log: Path
+
+    def tail(self) -> str:
+        return "\n".join(self.log.read_text(encoding="utf-8").splitlines()[-30:])
+
+
+async def start_double(
+    module: str, record: Path, *extra: str
+) -> tuple[asyncio.subprocess.Process, int]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        module,
+        "--port",
+        "0",
+        "--record",
+        str(record),
+        *extra,
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    async with asyncio.timeout(20):
+        line = (await process.stdout.readline()).decode()
+    assert line.startswith("PORT "), line
+    return process, int(line.split()[1])
+
+
+async def stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+
+
+@dataclass
+class Doubles:
+    twilio_port: int
+    fcm_port: int
+    credentials: Path
+    sms: RecordFile
+    push: RecordFile
+
+
+@pytest.fixture
+async def doubles(tmp_path: Path) -> AsyncIterator[Doubles]:
+    """The Twilio and FCM doubles, each in its own process, outliving the app's restarts."""
+    # The FCM double must trust the service account's key, and the account's token_uri must
+    # name the double's port: write the key first, then point token_uri at the started double.
+    credentials = write_service_account(tmp_path / "sa.json", "http://127.0.0.1:1/token", PROJECT)
+    public_key = tmp_path / "sa.pub.pem"
+    public_key.write_bytes(service_account_public_key(credentials))
+    twilio, twilio_port = await start_double("tests.doubles.twilio", tmp_path / "twilio.jsonl")
+    try:
+        fcm, fcm_port = await start_double(
+            "tests.doubles.fcm",
+            tmp_path / "fcm.jsonl",
+            "--project",
+            PROJECT,
+            "--public-key",
+            str(public_key),
+        )
+        try:
+            info = json.loads(credentials.read_text(encoding="utf-8"))
+            info["token_uri"] = f"http://127.0.0.1:{fcm_port}/token"
+            credentials.write_text(json.dumps(info), encoding="utf-8")
+            yield Doubles(
+                twilio_port,
+                fcm_port,
+                credentials,
+                RecordFile(tmp_path / "twilio.jsonl"),
+                RecordFile(tmp_path / "fcm.jsonl"),
+            )
+        finally:
+            await stop(fcm)
+    finally:
+        await stop(twilio)
+
+
+def write_config(tmp_path: Path, doubles: Doubles) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[server]
+host = "127.0.0.1"
+port = 0
+shutdown_timeout_s = 5.0
+
+[database]
+path = "canhbao.sqlite3"
+
+[push]
+provider = "firebase"
+
+[push.firebase]
+project_id = "{PROJECT}"
+endpoint = "http://127.0.0.1:{doubles.fcm_port}"
+
+[telephony]
+provider = "twilio"
+
+[telephony.twilio]
+api_base_url = "http://127.0.0.1:{doubles.twilio_port}"
+
+[outbox]
+concurrency = 50
+batch_size = 200
+# Paced so the kill lands mid-stream: about three seconds of work per channel.
+sms_per_second = 500.0
+push_per_minute = 50000
+
+[log]
+level = "INFO"
+format = "json"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def sms_key(n: int) -> str:
+    return f"sms-{n:05d}"
+
+
+def push_key(n: int) -> str:
+    return f"push-{n:05d}"
+
+
+async def enqueue_everything(database: Path) -> None:
+    """Fill the outbox before the app starts, as an issued alert would."""
+    db = Database(database)
+    await db.open()
+    try:
+        await db.migrate(all_migrations())
+        items = [
+            OutboxItem(
+                "sms",
+                SmsMessage(
+                    to=f"+8490{n:07d}", body=f"Cảnh báo lũ, sơ tán #{sms_key(n)}", sender=HOTLINE
+                ),
+                sms_key(n),
+                "crash",
+            )
+            for n in range(SMS_COUNT)
+        ] + [
+            OutboxItem(
+                "push",
+                PushMessage(
+                    target_kind="token",
+                    target=f"crash-token-{n:06d}-" + "x" * 20,
+                    title="Cảnh báo lũ",
+                    body="Báo động III tại Kim Long",
+                    data={"key": push_key(n)},
+                    collapse_key="crash-alert",
+                    tag=push_key(n),
+                ),
+                push_key(n),
+                "crash",
+            )
+            for n in range(PUSH_COUNT)
+        ]
+        assert await Outbox(db, SystemClock()).enqueue(items) == SMS_COUNT + PUSH_COUNT
+    finally:
+        await db.close()
+
+
+async def start_app(tmp_path: Path, config: Path, doubles: Doubles, run: int) -> Process:
+    log = tmp_path / f"serve-{run}.log"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "CANHBAO_FIREBASE_CREDENTIALS": str(doubles.credentials),
+    }
+    with log.open("wb") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "canhbao",
+            "serve",
+            "--config",
+            str(config),
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    return Process(process, log)
+
+
+def outbox_rows(database: Path) -> dict[str, sqlite3.Row]:
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    connection.row_factory = sqlite3.Row
+    try:
+        return {
+            row["idempotency_key"]: row
+            for row in connection.execute(
+                "SELECT idempotency_key, channel, status, provider_id FROM outbox"
+            )
+        }
+    finally:
+        connection.close()
+
+
+def sms_keys(entries: list[dict[str, Any]]) -> Counter[str]:
+    return Counter(entry["resource"]["body"].rsplit("#", 1)[1] for entry in entries)
+
+
+def push_keys(entries: list[dict[str, Any]]) -> Counter[str]:
+    return Counter(entry["message"]["data"]["key"] for entry in entries)
+
+
+async def wait_until(app: Process, condition: Any, what: str, pause: float = 0.01) -> None:
+    """Poll `condition()` until true; fail with the app's log if the deadline or the app ends."""
+    try:
+        async with asyncio.timeout(DEADLINE_S):
+            # The state lives in other processes' files: there is no event to wait on.
+            while not condition():
+                if app.process.returncode is not None:
+                    pytest.fail(
+                        f"canhbao exited ({app.process.returncode}) before {what}:\n{app.tail()}"
+                    )
+                await asyncio.sleep(pause)
+    except TimeoutError:
+        pytest.fail(f"timed out waiting for {what}:\n{app.tail()}")
+
+
+@pytest.mark.slow
+async def test_sigkill_mid_send_then_restart_sends_everything_and_no_sms_twice(
+    tmp_path: Path, doubles: Doubles
+) -> None:
+    """What is guaranteed after `canhbao serve` is SIGKILLed mid-send and started again:
+
+    - every SMS reaches Twilio exactly once: rows the dead process left `sending` are looked up
+      at Twilio on start (find_sms) and marked sent with the SID Twilio already has;
+    - every push reaches FCM at least once; a push can arrive twice only if its row was
+      `sending` at the kill (FCM has no lookup), and both copies carry the same notification
+      tag and APNs collapse id, so the phone shows it once;
+    - every row ends `sent`, an SMS row with the SID of its one Twilio message.
+    """
+    config = write_config(tmp_path, doubles)
+    database = tmp_path / "canhbao.sqlite3"
+    await enqueue_everything(database)
+
+    first = await start_app(tmp_path, config, doubles, 1)
+    try:
+
+        def under_way() -> bool:
+            sms, push = len(doubles.sms.read()), len(doubles.push.read())
+            return sms >= SMS_COUNT // 10 and push >= PUSH_COUNT // 10
+
+        await wait_until(first, under_way, "the first messages arrived")
+
+        def caught_mid_send() -> bool:
+            """Freeze the app; True (and stay frozen) if it holds, for each channel, a row that
+            is `sending` in the database yet already at the provider: the case to recover."""
+            first.process.send_signal(signal.SIGSTOP)
+            sending = {k for k, row in outbox_rows(database).items() if row["status"] == "sending"}
+            at_twilio = sending & set(sms_keys(doubles.sms.read()))
+            at_fcm = sending & set(push_keys(doubles.push.read()))
+            if at_twilio and at_fcm:
+                return True
+            first.process.send_signal(signal.SIGCONT)
+            return False
+
+        await wait_until(first, caught_mid_send, "a moment with sends unrecorded", pause=0.02)
+        first.process.send_signal(signal.SIGKILL)
+        await first.process.wait()
+    finally:
+        await stop(first.process)
+    assert first.process.returncode == -signal.SIGKILL
+
+    at_kill = outbox_rows(database)
+    sending_at_kill = {key for key, row in at_kill.items() if row["status"] == "sending"}
+    delivered_at_kill = set(sms_keys(doubles.sms.read())) | set(push_keys(doubles.push.read()))
+    unrecorded_at_kill = sending_at_kill & delivered_at_kill
+    assert any(key.startswith("sms-") for key in unrecorded_at_kill)
+    assert any(key.startswith("push-") for key in unrecorded_at_kill)
+    assert any(row["status"] == "queued" for row in at_kill.values())
+
+    second = await start_app(tmp_path, config, doubles, 2)
+    try:
+
+        def drained() -> bool:
+            rows = outbox_rows(database)
+            done = all(row["status"] == "sent" for row in rows.values())
+            sms, push = sms_keys(doubles.sms.read()), push_keys(doubles.push.read())
+            return done and len(sms) == SMS_COUNT and len(push) == PUSH_COUNT
+
+        await wait_until(second, drained, "the outbox drained")
+        second.process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(DEADLINE_S):
+            await second.process.wait()
+    finally:
+        await stop(second.process)
+    assert second.process.returncode == 0, second.tail()
+
+    sms_entries = doubles.sms.read()
+    sms = sms_keys(sms_entries)
+    assert set(sms) == {sms_key(n) for n in range(SMS_COUNT)}
+    assert [key for key, count in sms.items() if count > 1] == []
+
+    push_entries = doubles.push.read()
+    push = push_keys(push_entries)
+    assert set(push) == {push_key(n) for n in range(PUSH_COUNT)}
+    repeated = {key for key, count in push.items() if count > 1}
+    assert repeated <= sending_at_kill
+    assert all(count <= 2 for count in push.values())
+    for entry in push_entries:
+        key = entry["message"]["data"]["key"]
+        if key in repeated:
+            assert entry["message"]["android"]["notification"]["tag"] == key
+            assert entry["message"]["apns"]["headers"]["apns-collapse-id"] == key
+
+    final = outbox_rows(database)
+    sid_of = {
+        entry["resource"]["body"].rsplit("#", 1)[1]: entry["resource"]["sid"]
+        for entry in sms_entries
+    }
+    for key, row in final.items():
+        assert row["status"] == "sent", key
+        if row["channel"] == "sms":
+            assert row["provider_id"] == sid_of[key], key
+
+    # The second start settled exactly the rows the first left in flight, and said so.
+    recovered = [
+        json.loads(line)
+        for line in second.log.read_text(encoding="utf-8").splitlines()
+        if '"outbox recovered rows left sending"' in line
+    ]
+    assert len(recovered) == 1, "the kill left no row in flight: nothing was tested"
+    report = recovered[0]
+    assert report["requeued"] + report["reconciled"] == len(sending_at_kill)
+    assert report["unresolved"] == 0
+    sms_sending_at_kill = {key for key in sending_at_kill if key.startswith("sms-")}
+    assert 1 <= report["reconciled"] <= len(sms_sending_at_kill)
+    assert repeated, "no push was in flight at the kill: the resend path went untested"
