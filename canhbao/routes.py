@@ -5,11 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from canhbao import keys
+from canhbao import keys, openapi
 from canhbao.clock import utc_text
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Health: database, scheduler and every background component; 503 when unhealthy."""
     app = request.app
     database_ok = await app[keys.DB].ping()
     scheduler_ok = bool(app[keys.SCHEDULER].running)
@@ -34,6 +35,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus metrics in the text exposition format."""
     registry = request.app[keys.METRICS]
     for refresh in request.app[keys.METRIC_REFRESHERS]:
         await refresh()
@@ -43,5 +45,6 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
+    openapi.setup_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

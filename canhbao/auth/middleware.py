@@ -132,6 +132,8 @@ def require_roles(*roles: Role) -> Callable[[H], H]:
             _authorize(request, wanted)
             return await handler(request)
 
+        # Read by canhbao.openapi to document who may call the route.
+        guarded.required_roles = wanted  # type: ignore[attr-defined]  # a function attribute
         return cast(H, guarded)
 
     return decorate
