@@ -8,6 +8,10 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
+import alerting
+import feeds
+import geofences
+import hotline
 import notify
 from canhbao import auth, keys, routes
 from canhbao.clock import Clock, SystemClock
@@ -21,7 +25,14 @@ from canhbao.logs import request_id_middleware
 
 def all_migrations() -> tuple[Migration, ...]:
     """Every domain's migrations, in the order the domains depend on each other."""
-    return (*auth.MIGRATIONS, *notify.MIGRATIONS)
+    return (
+        *auth.MIGRATIONS,
+        *notify.MIGRATIONS,
+        *feeds.MIGRATIONS,
+        *geofences.MIGRATIONS,
+        *alerting.MIGRATIONS,
+        *hotline.MIGRATIONS,
+    )
 
 
 def create_app(config: Config, *, clock: Clock | None = None) -> web.Application:
@@ -41,6 +52,10 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     app.cleanup_ctx.append(_scheduler_ctx)
     auth.setup(app, config)
     notify.setup(app, config)
+    feeds.setup(app, config)
+    geofences.setup(app, config)
+    alerting.setup(app, config)
+    hotline.setup(app, config)
     routes.setup_routes(app)
     return app
 

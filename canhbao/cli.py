@@ -20,6 +20,7 @@ from canhbao.config import Config, choose_config_path, load_config
 from canhbao.db import Database, backup_database
 from canhbao.errors import CanhbaoError
 from canhbao.logs import AccessLogger, configure_logging
+from geofences import cli as geofences_cli
 
 log = logging.getLogger("canhbao")
 
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_check_config)
 
     auth_cli.add_commands(commands)
+    geofences_cli.add_commands(commands)
     return parser
 
 

@@ -17,6 +17,12 @@ from canhbao.events import EventBus
 from canhbao.health import HealthRegistry
 
 if TYPE_CHECKING:
+    from alerting.workflow import Workflow
+    from feeds.runtime import FeedsRuntime
+    from geofences.devices import DeviceRegistry
+    from geofences.ratelimit import RateLimiter
+    from hotline.service import Hotline
+    from hotline.signature import WebhookSignatures
     from notify.outbox import Outbox
     from notify.ports import PushSender, SmsSender, VoiceCaller
 
@@ -37,3 +43,16 @@ PUSH: web.AppKey[PushSender] = web.AppKey("push")
 SMS: web.AppKey[SmsSender] = web.AppKey("sms")
 VOICE: web.AppKey[VoiceCaller] = web.AppKey("voice")
 OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
+# The geofences domain: the device registry with its in-memory indexes, and the per-address
+# rate limiter of the public device API (set by geofences.setup's context). Typed the same way.
+GEOFENCES: web.AppKey[DeviceRegistry] = web.AppKey("geofences")
+DEVICE_RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("device_rate_limiter")
+# The feeds domain: its pipeline, pollers and their state (set by feeds.setup's context).
+# Typed the same way.
+FEEDS: web.AppKey[FeedsRuntime] = web.AppKey("feeds")
+# The alerting domain's workflow (set by alerting.setup's context). Typed the same way.
+ALERTING: web.AppKey[Workflow] = web.AppKey("alerting")
+# The hotline domain: webhook steps, operator dialer and callbacks (set by hotline.setup's
+# context), and the X-Twilio-Signature checker (set by hotline.setup). Typed the same way.
+HOTLINE: web.AppKey[Hotline] = web.AppKey("hotline")
+HOTLINE_SIGNATURES: web.AppKey[WebhookSignatures] = web.AppKey("hotline_signatures")

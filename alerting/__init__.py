@@ -1,0 +1,86 @@
+"""Alerting: CAP 1.2 warnings, their two-person workflow, auto-drafts, fan-out and CAP feeds."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from alerting import jobs, routes, store
+from alerting.auto import AutoDrafter
+from alerting.delivery import Delivery, GeofencesDirectory
+from alerting.workflow import Settings, Workflow
+from canhbao import keys
+from canhbao.config import Config
+from canhbao.db import Migration
+from canhbao.errors import ConfigError
+from feeds.thresholds import ThresholdEvent
+
+MIGRATIONS: tuple[Migration, ...] = store.MIGRATIONS
+
+_OID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+
+
+def setup(app: web.Application, config: Config) -> None:
+    """Check the [alerting] config; add the workflow's context and the routes."""
+    settings = config.alerting
+    if not _OID.match(settings.identifier_prefix):
+        raise ConfigError("alerting.identifier_prefix: digits separated by dots (an OID)")
+    if not settings.sender or re.search(r"[\s,<&]", settings.sender):
+        raise ConfigError("alerting.sender: required, without spaces, commas, < or &")
+    if not 0 < settings.default_expiry_h <= min(24.0, settings.max_expiry_h):
+        raise ConfigError(
+            "alerting.default_expiry_h: more than 0, at most 24 and at most max_expiry_h"
+        )
+    for key in ("expiry_interval_s", "import_interval_s", "import_max_bytes", "feed_max_entries"):
+        if getattr(settings, key) <= 0:
+            raise ConfigError(f"alerting.{key}: must be greater than 0")
+    unknown = set(settings.two_person_statuses) - {"Actual", "Exercise", "Test"}
+    if unknown:
+        raise ConfigError(f"alerting.two_person_statuses: unknown status {sorted(unknown)[0]!r}")
+    app.cleanup_ctx.append(_alerting_ctx)
+    routes.setup_routes(app)
+
+
+async def _alerting_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[keys.CONFIG]
+    delivery = Delivery(
+        GeofencesDirectory(app[keys.GEOFENCES], app[keys.DB]),
+        app[keys.OUTBOX],
+        app[keys.CLOCK],
+        sms_sender=config.telephony.hotline_number,
+        public_base_url=config.server.public_base_url,
+        voice_for_vulnerable=config.alerting.voice_for_vulnerable,
+    )
+    workflow = Workflow(
+        app[keys.DB],
+        app[keys.CLOCK],
+        Settings.from_config(config.alerting, config.server.public_base_url),
+        delivery,
+    )
+    app[keys.ALERTING] = workflow
+    drafter = AutoDrafter(
+        workflow,
+        config.alerting,
+        {station.id: station for station in config.feeds.stations},
+        config.geofences.outline_max_points,
+    )
+
+    async def on_threshold(event: ThresholdEvent) -> None:
+        await drafter.on_event(event)
+
+    app[keys.BUS].subscribe(ThresholdEvent, on_threshold)
+    # Alerts that ran out while we were down expire now, not at the first scheduled run.
+    await jobs.expire_alerts(app)
+    job = app[keys.SCHEDULER].add_job(
+        jobs.expire_alerts,
+        "interval",
+        seconds=config.alerting.expiry_interval_s,
+        args=[app],
+        id="alerting.expire",
+        max_instances=1,
+        coalesce=True,
+    )
+    yield
+    job.remove()

@@ -1,0 +1,44 @@
+"""Alerting errors.
+
+AlertingError
+├── InvalidAlert            the alert breaks CAP 1.2 or our profile; `problems` lists each rule
+│   └── TemplateIncomplete  a template placeholder is still unfilled
+├── AlertNotFound           no alert with that identifier
+├── TransitionRefused       the workflow does not allow this step from the alert's state
+│   └── SelfApprovalRefused the two-person rule: the author cannot approve their own alert
+└── CapDocumentRefused      an imported CAP document is unsafe, too large, or not CAP 1.2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class AlertingError(Exception):
+    """Base of every exception the alerting domain raises on purpose."""
+
+
+class InvalidAlert(AlertingError):
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = tuple(problems)
+
+
+class TemplateIncomplete(InvalidAlert):
+    """Placeholders ({name}) left in a citizen-facing text; listed in `problems`."""
+
+
+class AlertNotFound(AlertingError):
+    pass
+
+
+class TransitionRefused(AlertingError):
+    pass
+
+
+class SelfApprovalRefused(TransitionRefused):
+    pass
+
+
+class CapDocumentRefused(AlertingError):
+    pass

@@ -1,0 +1,16 @@
+"""Scheduled alerting work: expiring alerts whose time is up (due times live in the database)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from canhbao import keys
+
+log = logging.getLogger(__name__)
+
+
+async def expire_alerts(app: web.Application) -> list[str]:
+    """Expire every issued alert past its `expires`; run on a schedule and once at start."""
+    return await app[keys.ALERTING].expire_due()

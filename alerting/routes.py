@@ -1,0 +1,381 @@
+"""Alerting HTTP: the staff workflow API, public CAP documents and Atom feed, the app's API."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+
+import shapely
+from aiohttp import web
+
+from alerting import store
+from alerting.cap import ATOM_CONTENT_TYPE, CAP_CONTENT_TYPE, FeedEntry, atom_feed
+from alerting.errors import (
+    AlertingError,
+    AlertNotFound,
+    InvalidAlert,
+    SelfApprovalRefused,
+    TransitionRefused,
+)
+from alerting.models import LANGUAGE_VI, Alert, alert_from_dict, in_force, public_view
+from alerting.store import StoredAlert
+from alerting.templates import TEMPLATES, compose
+from alerting.workflow import Workflow
+from canhbao import keys
+from canhbao.auth import Role, require_principal, require_roles
+from canhbao.http import ApiError, read_json
+
+STAFF = (Role.issuer, Role.approver)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _workflow(request: web.Request) -> Workflow:
+    return request.app[keys.ALERTING]
+
+
+def _errors(handler: Handler) -> Handler:
+    """Domain errors → JSON answers with stable codes."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except AlertNotFound as err:
+            raise ApiError(404, "alert_not_found", f"no alert {err}") from None
+        except SelfApprovalRefused as err:
+            raise ApiError(403, "self_approval", str(err)) from None
+        except TransitionRefused as err:
+            raise ApiError(409, "transition_refused", str(err)) from None
+        except InvalidAlert as err:
+            raise ApiError(
+                422, "invalid_alert", "the alert is not ready", problems=list(err.problems)
+            ) from None
+        except AlertingError as err:
+            raise ApiError(400, "alerting_error", str(err)) from None
+
+    wrapped.__name__ = handler.__name__
+    wrapped.__doc__ = handler.__doc__
+    return wrapped
+
+
+def _staff_json(request: web.Request, stored: StoredAlert, status: int = 200) -> web.Response:
+    from alerting.models import alert_to_dict
+
+    workflow = _workflow(request)
+    body = {
+        **stored.summary(),
+        "alert": alert_to_dict(stored.alert),
+        "plan": stored.plan,
+        "problems": workflow.readiness(stored.alert) if stored.state == "draft" else [],
+    }
+    return web.json_response(body, status=status)
+
+
+async def _draft_body(request: web.Request, workflow: Workflow) -> Alert:
+    """An alert from a staff body: CAP fields as in alert_to_dict, or a template with values
+    and ward codes (then the areas come from the geofences outlines)."""
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", "a JSON object is required")
+    now = request.app[keys.CLOCK].now()
+    try:
+        if "template" in body:
+            template = TEMPLATES.get(str(body["template"]))
+            if template is None:
+                raise ApiError(400, "unknown_template", f"templates: {', '.join(TEMPLATES)}")
+            area = _ward_area(request, body)
+            values = {
+                lang: {**_defaults(workflow, lang), **dict(body.get("values", {}).get(lang, {}))}
+                for lang in template.texts
+            }
+            infos = compose(template, values, (area,))
+            return Alert(
+                identifier="",
+                sender="",
+                sent=now,
+                status=str(body.get("status", workflow.settings.status)),
+                msg_type="Alert",
+                infos=infos,
+            )
+        return alert_from_dict(
+            {**body, "status": body.get("status", workflow.settings.status)}, sent=now
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise ApiError(400, "invalid_request", f"malformed alert: {err!r}") from None
+
+
+def _defaults(workflow: Workflow, language: str) -> dict[str, str]:
+    return {"contact": workflow.settings.contact}
+
+
+def _ward_area(request: web.Request, body: dict[str, Any]) -> Any:
+    from alerting.delivery import ward_area
+
+    delivery = _workflow(request).fanout
+    codes = body.get("ward_codes")
+    if delivery is None or not isinstance(codes, list) or not codes:
+        raise ApiError(400, "invalid_request", "ward_codes (a list of area codes) is required")
+    try:
+        return ward_area(
+            delivery.directory,  # type: ignore[attr-defined]  # the Delivery FanOut has one
+            [str(c) for c in codes],
+            str(body.get("area_desc", "")),
+            request.app[keys.CONFIG].geofences.outline_max_points,
+        )
+    except KeyError as err:
+        raise ApiError(400, "unknown_area", f"unknown area codes: {err}") from None
+
+
+# -- staff ---------------------------------------------------------------------------------------
+
+
+@require_roles(Role.issuer)
+@_errors
+async def create_alert(request: web.Request) -> web.Response:
+    """POST /api/v1/alerts: a new draft (CAP fields, or a template with values and wards)."""
+    workflow = _workflow(request)
+    alert = await _draft_body(request, workflow)
+    stored = await workflow.create(alert, require_principal(request).actor)
+    return _staff_json(request, stored, 201)
+
+
+@require_roles(*STAFF)
+@_errors
+async def list_alerts(request: web.Request) -> web.Response:
+    """GET /api/v1/alerts?state=draft,submitted: newest first."""
+    states = [s for s in request.query.get("state", ",".join(store.STATES)).split(",") if s]
+    unknown = set(states) - set(store.STATES)
+    if unknown:
+        raise ApiError(400, "invalid_query", f"state must be among {', '.join(store.STATES)}")
+    alerts = await store.list_alerts(request.app[keys.DB], states)
+    return web.json_response(
+        {
+            "alerts": [
+                {
+                    **a.summary(),
+                    "headline": (a.alert.info(LANGUAGE_VI) or a.alert.infos[0]).headline
+                    if a.alert.infos
+                    else "",
+                }
+                for a in alerts
+            ]
+        }
+    )
+
+
+@require_roles(*STAFF)
+@_errors
+async def get_alert(request: web.Request) -> web.Response:
+    return _staff_json(request, await _workflow(request).get(request.match_info["identifier"]))
+
+
+@require_roles(Role.issuer)
+@_errors
+async def edit_alert(request: web.Request) -> web.Response:
+    """PUT /api/v1/alerts/{identifier}?version=N: replace a draft's content."""
+    workflow = _workflow(request)
+    try:
+        version = int(request.query["version"])
+    except (KeyError, ValueError):
+        raise ApiError(400, "invalid_query", "version (the one you edited) is required") from None
+    alert = await _draft_body(request, workflow)
+    stored = await workflow.edit(
+        request.match_info["identifier"], alert, require_principal(request).actor, version
+    )
+    return _staff_json(request, stored)
+
+
+def _transition(name: str, *roles: Role) -> Handler:
+    @require_roles(*roles)
+    @_errors
+    async def handler(request: web.Request) -> web.Response:
+        workflow = _workflow(request)
+        identifier = request.match_info["identifier"]
+        actor = require_principal(request).actor
+        if name == "reject":
+            body = await read_json(request)
+            comment = body.get("comment", "") if isinstance(body, dict) else ""
+            stored = await workflow.reject(identifier, actor, str(comment))
+        elif name in ("update", "cancel"):
+            stored = await workflow.derive(identifier, name.capitalize(), actor)
+            return _staff_json(request, stored, 201)
+        else:
+            stored = await getattr(workflow, name)(identifier, actor)
+        return _staff_json(request, stored)
+
+    handler.__name__ = f"{name}_alert"
+    return handler
+
+
+@require_roles(*STAFF)
+@_errors
+async def plan_alert(request: web.Request) -> web.Response:
+    """GET /api/v1/alerts/{identifier}/plan: who it would reach (frozen once issued)."""
+    workflow = _workflow(request)
+    stored = await workflow.get(request.match_info["identifier"])
+    if stored.plan is not None:
+        return web.json_response({"frozen": True, **stored.plan})
+    if workflow.fanout is None:
+        raise ApiError(503, "no_targeting", "targeting is not available")
+    return web.json_response(
+        {"frozen": False, **workflow.fanout.preview(stored.alert)}  # type: ignore[attr-defined]  # Delivery
+    )
+
+
+@require_roles(*STAFF)
+@_errors
+async def delivery_counts(request: web.Request) -> web.Response:
+    """GET /api/v1/alerts/{identifier}/delivery: targeted, and per channel and status."""
+    stored = await _workflow(request).get(request.match_info["identifier"])
+    counts = await request.app[keys.OUTBOX].counts(stored.identifier)
+    plan = stored.plan or {}
+    return web.json_response(
+        {
+            "identifier": stored.identifier,
+            "targeted": plan.get("totals", {}),
+            "messages": plan.get("messages", {}),
+            "channels": counts,
+        }
+    )
+
+
+# -- public --------------------------------------------------------------------------------------
+
+
+def _cacheable(
+    request: web.Request, body: bytes, modified: datetime, content_type: str
+) -> web.Response:
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    modified = modified.replace(microsecond=0)
+    headers = {
+        "ETag": etag,
+        "Last-Modified": format_datetime(modified, usegmt=True),
+        "Cache-Control": "public, max-age=30",
+    }
+    if request.headers.get("If-None-Match") == etag:
+        return web.Response(status=304, headers=headers)
+    since = request.headers.get("If-Modified-Since")
+    if since and "If-None-Match" not in request.headers:
+        try:
+            if parsedate_to_datetime(since) >= modified:
+                return web.Response(status=304, headers=headers)
+        except (TypeError, ValueError):
+            pass
+    return web.Response(body=body, content_type=content_type, charset="utf-8", headers=headers)
+
+
+async def cap_document(request: web.Request) -> web.Response:
+    """GET /cap/alerts/{identifier}.xml: every message we issued, as published."""
+    name = request.match_info["name"]
+    if not name.endswith(".xml"):
+        raise web.HTTPNotFound()
+    found = await store.published(request.app[keys.DB], name.removesuffix(".xml"))
+    if found is None:
+        raise ApiError(404, "alert_not_found", "no issued alert with that identifier")
+    document, sent = found
+    return _cacheable(request, document, sent, CAP_CONTENT_TYPE)
+
+
+async def cap_feed(request: web.Request) -> web.Response:
+    """GET /cap/alerts.atom: the alerts in force, each linking to its CAP document."""
+    app = request.app
+    config = app[keys.CONFIG]
+    base = config.server.public_base_url.rstrip("/")
+    now = app[keys.CLOCK].now()
+    alerts = [
+        a
+        for a in await store.issued(app[keys.DB], config.alerting.feed_max_entries)
+        if in_force(a.alert, now)
+    ]
+    entries = [
+        FeedEntry(
+            identifier=a.identifier,
+            title=(a.alert.info(LANGUAGE_VI) or a.alert.infos[0]).headline or a.identifier,
+            updated=a.alert.sent,
+            url=f"{base}/cap/alerts/{a.identifier}.xml",
+        )
+        for a in alerts
+    ]
+    updated = await store.feed_updated(app[keys.DB]) or now
+    document = atom_feed(
+        entries,
+        feed_id=f"{base}/cap/alerts.atom",
+        title=f"{config.alerting.sender_name}: cảnh báo đang có hiệu lực",
+        author=config.alerting.sender_name,
+        self_url=f"{base}/cap/alerts.atom",
+        updated=updated,
+    )
+    return _cacheable(request, document, updated, ATOM_CONTENT_TYPE)
+
+
+def _language(request: web.Request) -> str:
+    lang = request.query.get("lang") or request.headers.get("Accept-Language") or "vi"
+    return "en-US" if lang.lower().startswith("en") else LANGUAGE_VI
+
+
+async def public_alerts(request: web.Request) -> web.Response:
+    """GET /api/v1/public/alerts?lat=&lon= or ?area=CODE: alerts in force there."""
+    app = request.app
+    now = app[keys.CLOCK].now()
+    language = _language(request)
+    if "area" in request.query:
+        found = await store.issued_in_ward(app[keys.DB], request.query["area"])
+    elif "lat" in request.query and "lon" in request.query:
+        try:
+            lat, lon = float(request.query["lat"]), float(request.query["lon"])
+        except ValueError:
+            raise ApiError(400, "invalid_query", "lat and lon must be numbers") from None
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise ApiError(400, "invalid_query", "lat/lon out of range")
+        point = shapely.Point(lon, lat)
+        issued = await store.issued(app[keys.DB], app[keys.CONFIG].alerting.feed_max_entries)
+        found = [a for a in issued if _covers(a.alert, point)]
+    else:
+        raise ApiError(400, "invalid_query", "give lat and lon, or area")
+    return web.json_response(
+        {"alerts": [public_view(a.alert, language) for a in found if in_force(a.alert, now)]}
+    )
+
+
+def _covers(alert: Alert, point: Any) -> bool:
+    info = alert.info(LANGUAGE_VI)
+    for area in info.areas if info else ():
+        for polygon in area.polygons:
+            if shapely.Polygon([(lon, lat) for lat, lon in polygon]).covers(point):
+                return True
+    return False
+
+
+async def public_alert(request: web.Request) -> web.Response:
+    """GET /api/v1/public/alerts/{identifier}: one issued message, in the device's language."""
+    found = await store.get_alert(request.app[keys.DB].reader, request.match_info["identifier"])
+    if found is None or found.state in ("draft", "submitted", "approved"):
+        raise ApiError(404, "alert_not_found", "no issued alert with that identifier")
+    view = public_view(found.alert, _language(request))
+    view["state"] = found.state
+    return web.json_response(view)
+
+
+def setup_routes(app: web.Application) -> None:
+    router = app.router
+    router.add_post("/api/v1/alerts", create_alert)
+    router.add_get("/api/v1/alerts", list_alerts)
+    router.add_get("/api/v1/alerts/{identifier}", get_alert)
+    router.add_put("/api/v1/alerts/{identifier}", edit_alert)
+    router.add_get("/api/v1/alerts/{identifier}/plan", plan_alert)
+    router.add_get("/api/v1/alerts/{identifier}/delivery", delivery_counts)
+    for name, roles in (
+        ("submit", (Role.issuer,)),
+        ("approve", (Role.approver,)),
+        ("reject", (Role.approver,)),
+        ("issue", (Role.approver,)),
+        ("update", (Role.issuer,)),
+        ("cancel", (Role.issuer,)),
+    ):
+        router.add_post(f"/api/v1/alerts/{{identifier}}/{name}", _transition(name, *roles))
+    router.add_get("/cap/alerts.atom", cap_feed)
+    router.add_get("/cap/alerts/{name}", cap_document)
+    router.add_get("/api/v1/public/alerts", public_alerts)
+    router.add_get("/api/v1/public/alerts/{identifier}", public_alert)

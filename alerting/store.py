@@ -1,0 +1,342 @@
+"""The alerting domain's SQL: alerts and their workflow state, auto-draft dedupe, imports."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+import aiosqlite
+
+from alerting.models import Alert, alert_from_dict, alert_to_dict
+from canhbao.clock import parse_utc, utc_text
+from canhbao.db import Database, Migration
+
+State = Literal["draft", "submitted", "approved", "issued", "expired", "superseded"]
+STATES: tuple[State, ...] = get_args(State)
+Origin = Literal["staff", "auto", "import"]
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "alerting",
+        1,
+        "alerts, wards, auto-draft events, imports",
+        """
+        CREATE TABLE alerting_alerts (
+            id INTEGER PRIMARY KEY,
+            identifier TEXT NOT NULL UNIQUE,
+            state TEXT NOT NULL CHECK (state IN
+                ('draft', 'submitted', 'approved', 'issued', 'expired', 'superseded')),
+            msg_type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            -- The identifier of the chain's first message: Updates and Cancels share it
+            -- (the FCM collapse key and notification tag).
+            chain TEXT NOT NULL,
+            -- What an auto-draft is about ("river:71518"); one live chain per hazard.
+            hazard TEXT,
+            origin TEXT NOT NULL CHECK (origin IN ('staff', 'auto', 'import')),
+            -- The CAP alert as JSON (models.alert_to_dict); frozen once issued.
+            document TEXT NOT NULL,
+            author TEXT NOT NULL,
+            submitted_by TEXT,
+            approved_by TEXT,
+            issued_by TEXT,
+            comment TEXT NOT NULL DEFAULT '',
+            -- UTC; set at issue. expires drives the expiry job, so it survives restarts.
+            sent TEXT,
+            expires TEXT,
+            superseded_by TEXT,
+            -- The CAP document as published, and the targeting plan frozen at issue.
+            xml BLOB,
+            plan TEXT,
+            version INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX alerting_alerts_due ON alerting_alerts (expires) WHERE state = 'issued';
+        CREATE INDEX alerting_alerts_state ON alerting_alerts (state, updated_at);
+        CREATE INDEX alerting_alerts_hazard ON alerting_alerts (hazard, state);
+        CREATE INDEX alerting_alerts_chain ON alerting_alerts (chain);
+
+        -- Ward codes an issued alert covers, for "alerts in force in this area".
+        CREATE TABLE alerting_alert_wards (
+            code TEXT NOT NULL,
+            identifier TEXT NOT NULL REFERENCES alerting_alerts (identifier),
+            PRIMARY KEY (code, identifier)
+        ) WITHOUT ROWID;
+
+        -- Threshold events already turned into drafts: a repeated event changes nothing.
+        CREATE TABLE alerting_auto_events (
+            event_key TEXT PRIMARY KEY,
+            identifier TEXT,
+            created_at TEXT NOT NULL
+        );
+
+        -- CAP messages read from upstream systems; (sender, identifier, sent) is unique.
+        CREATE TABLE alerting_imports (
+            id INTEGER PRIMARY KEY,
+            sender TEXT NOT NULL,
+            identifier TEXT NOT NULL,
+            sent TEXT NOT NULL,
+            msg_type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            source_url TEXT NOT NULL,
+            document TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'active'
+                CHECK (state IN ('active', 'updated', 'cancelled', 'expired')),
+            expires TEXT,
+            reissued_as TEXT,
+            imported_at TEXT NOT NULL,
+            UNIQUE (sender, identifier, sent)
+        );
+        CREATE INDEX alerting_imports_ref ON alerting_imports (sender, identifier);
+        """,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class StoredAlert:
+    id: int
+    identifier: str
+    state: State
+    alert: Alert
+    chain: str
+    hazard: str | None
+    origin: Origin
+    author: str
+    submitted_by: str | None
+    approved_by: str | None
+    issued_by: str | None
+    comment: str
+    superseded_by: str | None
+    plan: dict[str, Any] | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    def summary(self) -> dict[str, Any]:
+        """Workflow fields, JSON-ready (for the staff API and the audit log)."""
+        return {
+            "identifier": self.identifier,
+            "state": self.state,
+            "msgType": self.alert.msg_type,
+            "status": self.alert.status,
+            "chain": self.chain,
+            "hazard": self.hazard,
+            "origin": self.origin,
+            "author": self.author,
+            "submitted_by": self.submitted_by,
+            "approved_by": self.approved_by,
+            "issued_by": self.issued_by,
+            "comment": self.comment,
+            "superseded_by": self.superseded_by,
+            "version": self.version,
+        }
+
+
+_COLUMNS = (
+    "id, identifier, state, chain, hazard, origin, document, author, submitted_by,"
+    " approved_by, issued_by, comment, superseded_by, plan, version, created_at, updated_at"
+)
+
+
+def _row(row: Any) -> StoredAlert:
+    return StoredAlert(
+        id=row[0],
+        identifier=row[1],
+        state=row[2],
+        chain=row[3],
+        hazard=row[4],
+        origin=row[5],
+        alert=alert_from_dict(json.loads(row[6])),
+        author=row[7],
+        submitted_by=row[8],
+        approved_by=row[9],
+        issued_by=row[10],
+        comment=row[11],
+        superseded_by=row[12],
+        plan=json.loads(row[13]) if row[13] else None,
+        version=row[14],
+        created_at=parse_utc(row[15]),
+        updated_at=parse_utc(row[16]),
+    )
+
+
+def _dump(alert: Alert) -> str:
+    return json.dumps(alert_to_dict(alert), ensure_ascii=False, separators=(",", ":"))
+
+
+async def next_sequence(conn: aiosqlite.Connection, stem: str) -> int:
+    """1 + the identifiers already made in the same second (inside the write transaction)."""
+    async with conn.execute(
+        "SELECT COUNT(*) FROM alerting_alerts WHERE identifier >= ? AND identifier < ?",
+        (f"{stem}.", f"{stem}/"),  # '/' sorts right after '.': every "<stem>.<n>"
+    ) as cursor:
+        row = await cursor.fetchone()
+    return int(row[0] if row else 0) + 1
+
+
+async def insert_alert(
+    conn: aiosqlite.Connection,
+    alert: Alert,
+    *,
+    chain: str,
+    hazard: str | None,
+    origin: Origin,
+    author: str,
+    now: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO alerting_alerts (identifier, state, msg_type, status, chain, hazard, origin,"
+        " document, author, created_at, updated_at) VALUES (?, 'draft', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            alert.identifier,
+            alert.msg_type,
+            alert.status,
+            chain,
+            hazard,
+            origin,
+            _dump(alert),
+            author,
+            utc_text(now),
+            utc_text(now),
+        ),
+    )
+
+
+async def get_alert(conn: aiosqlite.Connection, identifier: str) -> StoredAlert | None:
+    async with conn.execute(
+        f"SELECT {_COLUMNS} FROM alerting_alerts WHERE identifier = ?",  # noqa: S608  # fixed column list
+        (identifier,),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return _row(row) if row else None
+
+
+async def update_alert(
+    conn: aiosqlite.Connection, identifier: str, now: datetime, **changes: Any
+) -> None:
+    """Set columns (names fixed by callers in this package) and bump the version."""
+    if "document" in changes and isinstance(changes["document"], Alert):
+        changes["document"] = _dump(changes["document"])
+    for key in ("sent", "expires"):
+        if isinstance(changes.get(key), datetime):
+            changes[key] = utc_text(changes[key])
+    assignments = ", ".join(f"{name} = ?" for name in changes)
+    await conn.execute(
+        f"UPDATE alerting_alerts SET {assignments}, version = version + 1, updated_at = ?"  # noqa: S608  # column names come from this package, values are bound
+        " WHERE identifier = ?",
+        (*changes.values(), utc_text(now), identifier),
+    )
+
+
+async def set_wards(conn: aiosqlite.Connection, identifier: str, codes: Sequence[str]) -> None:
+    await conn.executemany(
+        "INSERT OR IGNORE INTO alerting_alert_wards (code, identifier) VALUES (?, ?)",
+        [(code, identifier) for code in codes],
+    )
+
+
+async def list_alerts(
+    db: Database, states: Sequence[str], limit: int = 100, hazard: str | None = None
+) -> list[StoredAlert]:
+    marks = ", ".join("?" for _ in states)
+    where = f"state IN ({marks})"
+    params: list[Any] = list(states)
+    if hazard is not None:
+        where += " AND hazard = ?"
+        params.append(hazard)
+    rows = await db.fetch_all(
+        f"SELECT {_COLUMNS} FROM alerting_alerts WHERE {where} ORDER BY id DESC LIMIT ?",  # noqa: S608  # placeholders only
+        [*params, limit],
+    )
+    return [_row(row) for row in rows]
+
+
+async def live_for_hazard(conn: aiosqlite.Connection, hazard: str) -> list[StoredAlert]:
+    """Messages about this hazard that are issued (in force) or still in the workflow."""
+    async with conn.execute(
+        f"SELECT {_COLUMNS} FROM alerting_alerts WHERE hazard = ?"  # noqa: S608  # fixed column list
+        " AND state IN ('draft', 'submitted', 'approved', 'issued') ORDER BY id",
+        (hazard,),
+    ) as cursor:
+        return [_row(row) for row in await cursor.fetchall()]
+
+
+async def issued(db: Database, limit: int) -> list[StoredAlert]:
+    rows = await db.fetch_all(
+        f"SELECT {_COLUMNS} FROM alerting_alerts WHERE state = 'issued'"  # noqa: S608  # fixed column list
+        " ORDER BY sent DESC LIMIT ?",
+        (limit,),
+    )
+    return [_row(row) for row in rows]
+
+
+async def issued_in_ward(db: Database, code: str) -> list[StoredAlert]:
+    rows = await db.fetch_all(
+        f"SELECT {', '.join('a.' + c.strip() for c in _COLUMNS.split(','))}"  # noqa: S608  # fixed column list
+        " FROM alerting_alerts AS a JOIN alerting_alert_wards AS w"
+        " ON w.identifier = a.identifier WHERE w.code = ? AND a.state = 'issued'"
+        " ORDER BY a.sent DESC",
+        (code,),
+    )
+    return [_row(row) for row in rows]
+
+
+async def due_for_expiry(conn: aiosqlite.Connection, now: datetime) -> list[StoredAlert]:
+    async with conn.execute(
+        f"SELECT {_COLUMNS} FROM alerting_alerts WHERE state = 'issued' AND expires <= ?"  # noqa: S608  # fixed column list
+        " ORDER BY expires",
+        (utc_text(now),),
+    ) as cursor:
+        return [_row(row) for row in await cursor.fetchall()]
+
+
+async def published(db: Database, identifier: str) -> tuple[bytes, datetime] | None:
+    """The frozen CAP document of a message that was issued, and when it last changed."""
+    row = await db.fetch_one(
+        "SELECT xml, sent FROM alerting_alerts WHERE identifier = ? AND xml IS NOT NULL",
+        (identifier,),
+    )
+    return (bytes(row["xml"]), parse_utc(row["sent"])) if row else None
+
+
+async def feed_updated(db: Database) -> datetime | None:
+    """When the set of alerts in force last changed (issue, update, cancel, expiry)."""
+    row = await db.fetch_one(
+        "SELECT MAX(updated_at) AS at FROM alerting_alerts"
+        " WHERE state IN ('issued', 'expired', 'superseded')"
+    )
+    return parse_utc(row["at"]) if row and row["at"] else None
+
+
+async def claim_event(conn: aiosqlite.Connection, key: str, now: datetime) -> bool:
+    """Record a threshold event; False when it was seen before."""
+    try:
+        await conn.execute(
+            "INSERT INTO alerting_auto_events (event_key, created_at) VALUES (?, ?)",
+            (key, utc_text(now)),
+        )
+    except sqlite3.IntegrityError:
+        return False
+    return True
+
+
+async def note_event_draft(conn: aiosqlite.Connection, key: str, identifier: str) -> None:
+    await conn.execute(
+        "UPDATE alerting_auto_events SET identifier = ? WHERE event_key = ?", (identifier, key)
+    )
+
+
+async def pending_in_chain(conn: aiosqlite.Connection, chain: str) -> list[str]:
+    """Identifiers of this chain's messages still in the workflow (not yet issued)."""
+    async with conn.execute(
+        "SELECT identifier FROM alerting_alerts WHERE chain = ?"
+        " AND state IN ('draft', 'submitted', 'approved') ORDER BY id",
+        (chain,),
+    ) as cursor:
+        return [row[0] for row in await cursor.fetchall()]

@@ -1,0 +1,419 @@
+"""The warning workflow: draft → submitted → approved → issued → expired (or superseded).
+
+A submitted or approved alert can be rejected back to draft with a comment. Issued messages
+never change: an Update or Cancel is a new draft whose `references` name the whole chain before
+it, and it goes through the same approval; issuing it supersedes what it references. The
+two-person rule: whoever wrote or submitted an alert cannot approve it (always for Actual,
+and for the statuses configured). Every transition is audited in its own transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import aiosqlite
+
+from alerting import store
+from alerting.cap import alert_xml
+from alerting.errors import (
+    AlertNotFound,
+    InvalidAlert,
+    SelfApprovalRefused,
+    TemplateIncomplete,
+    TransitionRefused,
+)
+from alerting.models import (
+    LANGUAGE_VI,
+    Alert,
+    Profile,
+    check_alert,
+    format_identifier,
+    problems,
+    with_times,
+)
+from alerting.store import Origin, StoredAlert
+from alerting.templates import unfilled
+from canhbao.audit import record_audit
+from canhbao.clock import Clock, utc_text
+from canhbao.config import AlertingConfig
+from canhbao.db import Database
+
+log = logging.getLogger(__name__)
+
+ENTITY = "alert"
+SYSTEM_EXPIRY = "system:expiry"
+
+
+@dataclass(frozen=True)
+class Settings:
+    identifier_prefix: str
+    sender: str
+    sender_name: str
+    contact: str
+    web: str
+    status: str
+    default_expiry: timedelta
+    max_expiry: timedelta
+    two_person_statuses: frozenset[str]
+
+    @classmethod
+    def from_config(cls, config: AlertingConfig, public_base_url: str) -> Settings:
+        return cls(
+            identifier_prefix=config.identifier_prefix,
+            sender=config.sender,
+            sender_name=config.sender_name,
+            contact=config.contact,
+            web=config.web or public_base_url,
+            status=config.status,
+            default_expiry=timedelta(hours=config.default_expiry_h),
+            max_expiry=timedelta(hours=config.max_expiry_h),
+            # Actual is never exempt: a real warning always needs a second person.
+            two_person_statuses=frozenset(config.two_person_statuses) | {"Actual"},
+        )
+
+    @property
+    def profile(self) -> Profile:
+        return Profile(max_expiry=self.max_expiry)
+
+
+class FanOut(Protocol):
+    """Delivery, as the workflow sees it: prepare outside the lock, commit inside it."""
+
+    async def prepare(self, alert: Alert, chain: str) -> Any:
+        """Resolve recipients and build the messages (no writes)."""
+        ...
+
+    async def commit(self, conn: aiosqlite.Connection, prepared: Any) -> dict[str, Any]:
+        """Enqueue the prepared messages in the issue transaction; returns the frozen plan."""
+        ...
+
+
+class Workflow:
+    def __init__(
+        self, db: Database, clock: Clock, settings: Settings, fanout: FanOut | None = None
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self.settings = settings
+        self.fanout = fanout
+
+    # -- drafts ------------------------------------------------------------------------------
+
+    def complete(self, alert: Alert, now: datetime) -> Alert:
+        """Our defaults where the author left a field empty: sender, senderName, contact, web,
+        effective and expires (default_expiry from now)."""
+        infos = tuple(
+            replace(
+                info,
+                sender_name=info.sender_name or self.settings.sender_name,
+                contact=info.contact or self.settings.contact,
+                web=info.web or self.settings.web,
+                expires=info.expires or now + self.settings.default_expiry,
+            )
+            for info in alert.infos
+        )
+        return replace(
+            alert,
+            sender=self.settings.sender,
+            status=alert.status or self.settings.status,
+            infos=infos,
+        )
+
+    async def create(
+        self,
+        alert: Alert,
+        actor: str,
+        *,
+        origin: Origin = "staff",
+        hazard: str | None = None,
+        chain: str | None = None,
+        conn: aiosqlite.Connection | None = None,
+    ) -> StoredAlert:
+        """Store a new draft; the identifier, sender and sent are ours to set."""
+        if conn is None:
+            async with self._db.transaction() as own:
+                return await self.create(
+                    alert, actor, origin=origin, hazard=hazard, chain=chain, conn=own
+                )
+        now = self._clock.now()
+        if alert.status not in ("Actual", "Exercise", "Test", ""):
+            raise InvalidAlert([f"status: {alert.status!r}: one of Actual, Exercise, Test"])
+        stem = format_identifier(self.settings.identifier_prefix, now, 0).rsplit(".", 1)[0]
+        identifier = f"{stem}.{await store.next_sequence(conn, stem)}"
+        draft = self.complete(replace(alert, identifier=identifier, sent=now), now)
+        await store.insert_alert(
+            conn,
+            draft,
+            chain=chain or identifier,
+            hazard=hazard,
+            origin=origin,
+            author=actor,
+            now=now,
+        )
+        stored = await self._get(conn, identifier)
+        await self._audit(conn, actor, "alert.create", None, stored)
+        log.info("alert drafted", extra={"identifier": identifier, "origin": origin})
+        return stored
+
+    async def edit(self, identifier: str, alert: Alert, actor: str, version: int) -> StoredAlert:
+        """Replace a draft's content (only in draft; `version` guards lost updates)."""
+        async with self._db.transaction() as conn:
+            stored = await self._get(conn, identifier)
+            self._expect(stored, "draft", "edit")
+            if version != stored.version:
+                raise TransitionRefused(
+                    f"{identifier} changed since version {version} (now {stored.version})"
+                )
+            changed = self.complete(
+                replace(
+                    alert,
+                    identifier=identifier,
+                    sent=stored.alert.sent,
+                    msg_type=stored.alert.msg_type,
+                    references=stored.alert.references,
+                ),
+                self._clock.now(),
+            )
+            await store.update_alert(
+                conn, identifier, self._clock.now(), document=changed, status=changed.status
+            )
+            after = await self._get(conn, identifier)
+            await self._audit(conn, actor, "alert.edit", stored, after)
+            return after
+
+    async def derive(self, identifier: str, msg_type: str, actor: str, alert: Alert | None = None
+                     ) -> StoredAlert:  # fmt: skip
+        """An Update or Cancel draft of an issued message, referencing its whole chain."""
+        if msg_type not in ("Update", "Cancel"):
+            raise InvalidAlert([f"msgType: derive makes an Update or a Cancel, not {msg_type}"])
+        async with self._db.transaction() as conn:
+            target = await self._get(conn, identifier)
+            self._expect(target, "issued", f"make an {msg_type} of")
+            pending = await store.pending_in_chain(conn, target.chain)
+            if pending:
+                raise TransitionRefused(
+                    f"{pending[0]} already continues this chain; finish or reject it first"
+                )
+            base = alert or target.alert
+            references = (*target.alert.references, target.alert.reference)
+            draft = replace(base, msg_type=msg_type, references=references)
+            if alert is None:
+                # Fresh times: the update runs from when it is issued, not from the original.
+                draft = replace(
+                    draft,
+                    infos=tuple(replace(i, effective=None, expires=None) for i in draft.infos),
+                )
+            return await self.create(
+                draft,
+                actor,
+                origin=target.origin if alert is None else "staff",
+                hazard=target.hazard,
+                chain=target.chain,
+                conn=conn,
+            )
+
+    # -- transitions -------------------------------------------------------------------------
+
+    async def submit(self, identifier: str, actor: str) -> StoredAlert:
+        async with self._db.transaction() as conn:
+            stored = await self._get(conn, identifier)
+            self._expect(stored, "draft", "submit")
+            self._check_ready(stored.alert)
+            await store.update_alert(
+                conn, identifier, self._clock.now(), state="submitted", submitted_by=actor,
+                comment="",
+            )  # fmt: skip
+            return await self._after(conn, actor, "alert.submit", stored)
+
+    async def approve(self, identifier: str, actor: str) -> StoredAlert:
+        async with self._db.transaction() as conn:
+            stored = await self._get(conn, identifier)
+            self._expect(stored, "submitted", "approve")
+            if stored.alert.status in self.settings.two_person_statuses and actor in (
+                stored.author,
+                stored.submitted_by,
+            ):
+                raise SelfApprovalRefused(
+                    f"{identifier}: a second person must approve what {actor} wrote or submitted"
+                )
+            await store.update_alert(
+                conn, identifier, self._clock.now(), state="approved", approved_by=actor
+            )
+            return await self._after(conn, actor, "alert.approve", stored)
+
+    async def reject(self, identifier: str, actor: str, comment: str) -> StoredAlert:
+        if not comment.strip():
+            raise InvalidAlert(["comment: say why the alert is sent back"])
+        async with self._db.transaction() as conn:
+            stored = await self._get(conn, identifier)
+            self._expect(stored, ("submitted", "approved"), "reject")
+            await store.update_alert(
+                conn, identifier, self._clock.now(), state="draft", comment=comment.strip(),
+                submitted_by=None, approved_by=None,
+            )  # fmt: skip
+            return await self._after(conn, actor, "alert.reject", stored)
+
+    async def issue(self, identifier: str, actor: str) -> StoredAlert:
+        """Publish an approved alert: stamp its times, freeze its CAP document and targeting
+        plan, enqueue every message, supersede what it references — one transaction."""
+        stored = await self.get(identifier)
+        self._expect(stored, "approved", "issue")
+        now = self._clock.now()
+        alert = self._stamped(stored.alert, now)
+        check_alert(alert, self.settings.profile)
+        prepared = await self.fanout.prepare(alert, stored.chain) if self.fanout else None
+        async with self._db.transaction() as conn:
+            again = await self._get(conn, identifier)
+            # Someone may have rejected it while the plan was being worked out.
+            self._expect(again, "approved", "issue")
+            plan = await self.fanout.commit(conn, prepared) if self.fanout else None
+            await self._publish(conn, again, alert, actor, now, plan)
+            return await self._after(conn, actor, "alert.issue", again)
+
+    async def issue_now(self, stored: StoredAlert, actor: str, conn: aiosqlite.Connection) -> None:
+        """Issue a draft without the human steps (an auto-issue rule); audited as `actor`."""
+        now = self._clock.now()
+        alert = self._stamped(stored.alert, now)
+        self._check_ready(alert)
+        check_alert(alert, self.settings.profile)
+        prepared = await self.fanout.prepare(alert, stored.chain) if self.fanout else None
+        plan = await self.fanout.commit(conn, prepared) if self.fanout else None
+        await self._publish(conn, stored, alert, actor, now, plan)
+        await self._after(conn, actor, "alert.auto_issue", stored)
+
+    def _stamped(self, alert: Alert, now: datetime) -> Alert:
+        # Keep the author's time in force, but never past the profile's maximum.
+        lasting = [
+            (i.expires - (i.effective or alert.sent)) for i in alert.infos if i.expires is not None
+        ]
+        span = min(max(lasting, default=self.settings.default_expiry), self.settings.max_expiry)
+        if span <= timedelta(0):
+            span = self.settings.default_expiry
+        return with_times(alert, sent=now, expires=now + span)
+
+    async def _publish(
+        self,
+        conn: aiosqlite.Connection,
+        stored: StoredAlert,
+        alert: Alert,
+        actor: str,
+        now: datetime,
+        plan: Mapping[str, Any] | None,
+    ) -> None:
+        await store.update_alert(
+            conn,
+            stored.identifier,
+            now,
+            state="issued",
+            issued_by=actor,
+            document=alert,
+            sent=alert.sent,
+            expires=alert.expires,
+            xml=alert_xml(alert),
+            plan=json.dumps(plan, ensure_ascii=False) if plan is not None else None,
+        )
+        wards = sorted({code for info in alert.infos for a in info.areas for code in a.ward_codes})
+        await store.set_wards(conn, stored.identifier, wards)
+        for reference in alert.references:
+            target = await store.get_alert(conn, reference.identifier)
+            if target is not None and target.state == "issued":
+                await store.update_alert(
+                    conn, target.identifier, now, state="superseded",
+                    superseded_by=stored.identifier,
+                )  # fmt: skip
+                await self._after(conn, actor, "alert.supersede", target)
+        log.info(
+            "alert issued",
+            extra={"identifier": stored.identifier, "msgType": alert.msg_type, "actor": actor},
+        )
+
+    async def expire_due(self) -> list[str]:
+        """Expire every issued alert whose time is up (the scheduled job; also run at start)."""
+        now = self._clock.now()
+        async with self._db.transaction() as conn:
+            due = await store.due_for_expiry(conn, now)
+            for stored in due:
+                await store.update_alert(conn, stored.identifier, now, state="expired")
+                await self._after(conn, SYSTEM_EXPIRY, "alert.expire", stored)
+        for stored in due:
+            log.info("alert expired", extra={"identifier": stored.identifier})
+        return [stored.identifier for stored in due]
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def get(self, identifier: str) -> StoredAlert:
+        found = await store.get_alert(self._db.reader, identifier)
+        if found is None:
+            raise AlertNotFound(identifier)
+        return found
+
+    async def _get(self, conn: aiosqlite.Connection, identifier: str) -> StoredAlert:
+        found = await store.get_alert(conn, identifier)
+        if found is None:
+            raise AlertNotFound(identifier)
+        return found
+
+    def readiness(self, alert: Alert) -> list[str]:
+        """What stops this alert from being submitted (empty when it can be)."""
+        now = self._clock.now()
+        found = problems(self._stamped(alert, now), self.settings.profile)
+        left: list[str] = []
+        for info in alert.infos:
+            left.extend(unfilled(info.event, info.headline, info.description, info.instruction))
+        if left:
+            found.append(f"unfilled placeholders: {', '.join(sorted(set(left)))}")
+        return found
+
+    def _check_ready(self, alert: Alert) -> None:
+        left: list[str] = []
+        for info in alert.infos:
+            left.extend(unfilled(info.event, info.headline, info.description, info.instruction))
+        if left:
+            raise TemplateIncomplete(
+                [f"unfilled placeholder {{{name}}}" for name in dict.fromkeys(left)]
+            )
+        found = problems(self._stamped(alert, self._clock.now()), self.settings.profile)
+        if found:
+            raise InvalidAlert(found)
+        if alert.info(LANGUAGE_VI) is None:
+            raise InvalidAlert(["info: a vi-VN block is required"])
+
+    @staticmethod
+    def _expect(stored: StoredAlert, states: str | Sequence[str], what: str) -> None:
+        allowed = (states,) if isinstance(states, str) else tuple(states)
+        if stored.state not in allowed:
+            raise TransitionRefused(
+                f"cannot {what} {stored.identifier}: it is {stored.state},"
+                f" not {' or '.join(allowed)}"
+            )
+
+    async def _after(
+        self, conn: aiosqlite.Connection, actor: str, action: str, before: StoredAlert
+    ) -> StoredAlert:
+        after = await self._get(conn, before.identifier)
+        await self._audit(conn, actor, action, before, after)
+        return after
+
+    async def _audit(
+        self,
+        conn: aiosqlite.Connection,
+        actor: str,
+        action: str,
+        before: StoredAlert | None,
+        after: StoredAlert,
+    ) -> None:
+        await record_audit(
+            conn,
+            at=self._clock.now(),
+            actor=actor,
+            action=action,
+            entity=ENTITY,
+            entity_id=after.identifier,
+            before=before.summary() if before else None,
+            after={**after.summary(), "updated_at": utc_text(after.updated_at)},
+        )

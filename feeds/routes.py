@@ -1,0 +1,430 @@
+"""HTTP routes: stations, series, events and sources for everyone; station changes and ingest
+for staff and gauges."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from canhbao import keys
+from canhbao.audit import record_audit
+from canhbao.auth import Role, require_principal, require_roles
+from canhbao.clock import parse_utc, utc_text
+from canhbao.http import ApiError, read_json
+from feeds import ingest, store
+from feeds.errors import IngestRejected, StationInvalid
+from feeds.models import UNITS, FetchResult, Parameter, Reading, Station
+from feeds.sources import INGEST, SOURCE_NAMES
+from feeds.stations import FIELDS, as_fields, build_station
+from feeds.summary import reading_json, summarize
+from feeds.thresholds import EventKind, band_name
+
+EVENTS_MAX = 500
+
+
+# -- public ---------------------------------------------------------------------------------
+
+
+async def list_stations(request: web.Request) -> web.Response:
+    """Stations with their latest readings, báo động band, trend, rain, wind and status.
+
+    Public: what the citizen app shows. `status_reason` says why a station cannot alarm.
+    """
+    runtime = request.app[keys.FEEDS]
+    stations = sorted(runtime.pipeline.stations.values(), key=lambda s: s.id)
+    latest = await store.latest_readings(request.app[keys.DB])
+    return web.json_response(
+        {"stations": [await _summary(request, station, latest) for station in stations]}
+    )
+
+
+async def get_station(request: web.Request) -> web.Response:
+    """One station as in the station list."""
+    station = _station(request)
+    latest = await store.latest_readings(request.app[keys.DB])
+    return web.json_response(await _summary(request, station, latest))
+
+
+async def _summary(
+    request: web.Request, station: Station, latest: Mapping[tuple[str, str], Reading]
+) -> dict[str, Any]:
+    app = request.app
+    db, now, pipeline = app[keys.DB], app[keys.CLOCK].now(), app[keys.FEEDS].pipeline
+    mine = {
+        p: latest[(station.id, p.value)]
+        for p in station.parameters
+        if (station.id, p.value) in latest
+    }
+    recent: dict[Parameter, list[Reading]] = {}
+    for parameter, reading in mine.items():
+        # The day up to the newest reading: trend and rain totals need no more.
+        recent[parameter] = await store.readings_between(
+            db,
+            station.id,
+            parameter,
+            reading.observed_at - timedelta(hours=24),
+            reading.observed_at,
+        )
+    forecasts = [
+        (Parameter(row["parameter"]), parse_utc(row["valid_at"]), row["value"])
+        for row in await store.forecasts_between(db, station.id, now, now + timedelta(hours=72))
+    ]
+    states = {kind: pipeline.level(station.id, kind) for kind in EventKind}
+    return summarize(
+        station, latest=mine, recent=recent, states=states, forecasts=forecasts, now=now
+    )
+
+
+async def station_readings(request: web.Request) -> web.Response:
+    """A station's series between `since` and `until` (ISO 8601 with a zone).
+
+    `parameter` picks one of the station's parameters; past `max_points` readings the range is
+    downsampled into equal buckets (mean, or sum for rainfall, with min, max and count).
+    """
+    station = _station(request)
+    app = request.app
+    config = app[keys.CONFIG].feeds
+    query = request.query
+    parameter = _parameter(query.get("parameter"), station)
+    until = _time(query, "until") or app[keys.CLOCK].now()
+    since = _time(query, "since") or until - timedelta(days=7)
+    if since >= until:
+        raise ApiError(400, "invalid_range", "since must be before until")
+    max_points = _int(query, "max_points", config.series_max_points, 2, config.series_max_points)
+    db = app[keys.DB]
+    body: dict[str, Any] = {
+        "station_id": station.id,
+        "parameter": parameter.value,
+        "unit": UNITS[parameter],
+        "since": utc_text(since),
+        "until": utc_text(until),
+    }
+    count = await store.count_between(db, station.id, parameter, since, until)
+    if count <= max_points:
+        readings = await store.readings_between(db, station.id, parameter, since, until)
+        body.update(downsampled=False, points=[_point(r) for r in readings])
+        return web.json_response(body)
+    bucket_s = math.ceil((until - since).total_seconds() / max_points)
+    buckets = await store.downsampled(db, station.id, parameter, since, until, bucket_s)
+    body.update(
+        downsampled=True,
+        bucket_s=bucket_s,
+        aggregate="sum" if parameter is Parameter.rainfall else "mean",
+        points=[
+            {
+                "t": utc_text(b.start),
+                "value": round(b.value, 4),
+                "min": b.minimum,
+                "max": b.maximum,
+                "count": b.count,
+            }
+            for b in buckets
+        ],
+    )
+    return web.json_response(body)
+
+
+def _point(reading: Reading) -> dict[str, Any]:
+    point: dict[str, Any] = {
+        "t": utc_text(reading.observed_at),
+        "value": reading.value,
+        "flag": int(reading.flag),
+    }
+    if reading.reasons:
+        point["reasons"] = list(reading.reasons)
+    return point
+
+
+async def reading_revisions(request: web.Request) -> web.Response:
+    """The current reading at `observed_at` and the earlier values it replaced."""
+    station = _station(request)
+    parameter = _parameter(request.query.get("parameter"), station)
+    observed_at = _time(request.query, "observed_at")
+    if observed_at is None:
+        raise ApiError(400, "missing_parameter", "observed_at is required")
+    db = request.app[keys.DB]
+    current = await store.readings_between(db, station.id, parameter, observed_at, observed_at)
+    if not current:
+        raise ApiError(404, "not_found", "no reading at that time")
+    rows = await store.revisions_of(db, station.id, parameter, observed_at)
+    return web.json_response(
+        {
+            "current": reading_json(current[0]),
+            "revisions": [
+                {
+                    "revision": row["revision"],
+                    "value": row["value"],
+                    "flag": row["flag"],
+                    "source": row["source"],
+                    "ingested_at": row["ingested_at"],
+                    "superseded_at": row["superseded_at"],
+                }
+                for row in rows
+            ],
+        }
+    )
+
+
+async def list_events(request: web.Request) -> web.Response:
+    """Threshold events, newest first; filter by `station` and `since`, at most `limit`."""
+    query = request.query
+    station_id = query.get("station")
+    since = _time(query, "since")
+    limit = _int(query, "limit", 100, 1, EVENTS_MAX)
+    stations = request.app[keys.FEEDS].pipeline.stations
+    rows = await store.list_events(
+        request.app[keys.DB], station_id=station_id, since=since, limit=limit
+    )
+    return web.json_response({"events": [_event_json(row, stations) for row in rows]})
+
+
+def _event_json(row: Any, stations: Mapping[str, Station]) -> dict[str, Any]:
+    kind = EventKind(row["kind"])
+    station = stations.get(row["station_id"])
+    body = {
+        "id": row["id"],
+        "station_id": row["station_id"],
+        "station_name": station.name if station else None,
+        "kind": kind.value,
+        "from": row["from_level"],
+        "to": row["to_level"],
+        "direction": "up" if row["to_level"] > row["from_level"] else "down",
+        "value": row["value"],
+        "observed_at": row["observed_at"],
+        "created_at": row["created_at"],
+    }
+    if kind is EventKind.river_band:
+        body["from_name"] = band_name(row["from_level"])
+        body["to_name"] = band_name(row["to_level"])
+    return body
+
+
+async def list_sources(request: web.Request) -> web.Response:
+    """Each polled source's state: last success and error, failures in a row, readings."""
+    pollers = request.app[keys.FEEDS].pollers
+    return web.json_response(
+        {"sources": [poller.state.as_json() for _, poller in sorted(pollers.items())]}
+    )
+
+
+async def source_catalogue(request: web.Request) -> web.Response:
+    """The stations an upstream lists, to pick from when adding a station."""
+    name = request.match_info["name"]
+    if name not in SOURCE_NAMES:
+        raise ApiError(404, "not_found", f"no source {name!r}")
+    rows = await store.list_catalogue(request.app[keys.DB], name)
+    return web.json_response(
+        {
+            "source": name,
+            "stations": [
+                {
+                    "source_id": row["source_id"],
+                    "name": row["name"],
+                    "river": row["river"],
+                    "lat": row["lat"],
+                    "lon": row["lon"],
+                    "details": json.loads(row["details"]),
+                    "seen_at": row["seen_at"],
+                }
+                for row in rows
+            ],
+        }
+    )
+
+
+# -- staff ------------------------------------------------------------------------------------
+
+
+@require_roles(Role.admin)
+async def create_station(request: web.Request) -> web.Response:
+    """Add a station (admin; audited). Its thresholds are checked; 409 if the id exists."""
+    body = await _object(request)
+    station = _build(body)
+    app = request.app
+    db, now = app[keys.DB], app[keys.CLOCK].now()
+    principal = require_principal(request)
+    async with db.transaction() as conn:
+        if await store.get_station(conn, station.id) is not None:
+            raise ApiError(409, "station_exists", f"station {station.id} exists; PATCH it")
+        await _save(conn, station, now, principal.actor, "feeds.station.create", None)
+    await _reload(app)
+    return web.json_response(as_fields(station), status=201)
+
+
+@require_roles(Role.admin)
+async def update_station(request: web.Request) -> web.Response:
+    """Change a station's fields or thresholds (admin; audited); the id cannot change."""
+    body = await _object(request)
+    if "id" in body and body["id"] != request.match_info["station_id"]:
+        raise ApiError(400, "invalid_station", "id: cannot be changed", field="id")
+    app = request.app
+    db, now = app[keys.DB], app[keys.CLOCK].now()
+    principal = require_principal(request)
+    async with db.transaction() as conn:
+        current = await store.get_station(conn, request.match_info["station_id"])
+        if current is None:
+            raise ApiError(404, "not_found", "no such station")
+        station = _build({**as_fields(current), **body})
+        await _save(conn, station, now, principal.actor, "feeds.station.update", current)
+    await _reload(app)
+    return web.json_response(as_fields(station))
+
+
+def _build(fields: Mapping[str, Any]) -> Station:
+    try:
+        return build_station(fields, SOURCE_NAMES)
+    except StationInvalid as err:
+        raise ApiError(400, "invalid_station", str(err), field=err.field) from None
+
+
+async def _save(
+    conn: Any, station: Station, now: datetime, actor: str, action: str, before: Station | None
+) -> None:
+    try:
+        await store.save_station(conn, station, now)
+    except Exception as err:
+        if "UNIQUE constraint failed: feeds_stations.source" in str(err):
+            raise ApiError(
+                409,
+                "source_id_taken",
+                f"another station is already {station.source} {station.source_id}",
+                field="source_id",
+            ) from None
+        raise
+    await record_audit(
+        conn,
+        at=now,
+        actor=actor,
+        action=action,
+        entity="feeds_station",
+        entity_id=station.id,
+        before=None if before is None else as_fields(before),
+        after=as_fields(station),
+    )
+
+
+async def _reload(app: web.Application) -> None:
+    app[keys.FEEDS].stations_changed(await store.load_stations(app[keys.DB]))
+
+
+@require_roles(Role.gauge)
+async def ingest_readings(request: web.Request) -> web.Response:
+    """Push readings from a logger (gauge role): JSON {"readings": [...]} or text/csv.
+
+    Fields: station_id, parameter, value (null or empty: missing), observed_at (ISO 8601
+    with a zone), optional unit and interval_s. A bad row refuses the whole batch with 400
+    naming the row and the field.
+    """
+    app = request.app
+    runtime = app[keys.FEEDS]
+    limit = app[keys.CONFIG].feeds.ingest_max_rows
+    try:
+        if request.content_type in ("text/csv", "application/csv"):
+            from_csv = True
+            rows = ingest.rows_from_csv(await _text(request))
+        else:
+            from_csv = False
+            rows = ingest.rows_from_json(await read_json(request))
+        if len(rows) > limit:
+            raise ApiError(413, "batch_too_large", f"{len(rows)} rows; at most {limit} a batch")
+        if not rows:
+            raise ApiError(400, "empty_batch", "no readings in the batch")
+        observations = ingest.check_rows(rows, runtime.pipeline.stations, from_csv=from_csv)
+    except IngestRejected as err:
+        raise ApiError(400, "invalid_reading", str(err), row=err.row, field=err.field) from None
+    report = await runtime.pipeline.ingest(
+        INGEST, FetchResult(observations=tuple(observations)), by_station_id=True
+    )
+    return web.json_response(
+        {
+            "accepted": report.accepted,
+            "revised": report.revised,
+            "duplicates": report.duplicates,
+            "flags": {str(flag): count for flag, count in sorted(report.flags.items())},
+            "events": len(report.events),
+        }
+    )
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _station(request: web.Request) -> Station:
+    station_id = request.match_info["station_id"]
+    station = request.app[keys.FEEDS].pipeline.stations.get(station_id)
+    if station is None:
+        raise ApiError(404, "not_found", f"no station {station_id!r}")
+    return station
+
+
+def _parameter(raw: str | None, station: Station) -> Parameter:
+    if raw is None:
+        return station.parameters[0]
+    try:
+        parameter = Parameter(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_parameter", f"unknown parameter {raw!r}") from None
+    if parameter not in station.parameters:
+        raise ApiError(400, "invalid_parameter", f"station {station.id} has no {raw}")
+    return parameter
+
+
+def _time(query: Mapping[str, str], name: str) -> datetime | None:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return parse_utc(raw.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        raise ApiError(
+            400, "invalid_time", f"{name}: an ISO 8601 time with a time zone, got {raw!r}"
+        ) from None
+
+
+def _int(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_parameter", f"{name}: a whole number") from None
+    if not low <= value <= high:
+        raise ApiError(400, "invalid_parameter", f"{name}: between {low} and {high}")
+    return value
+
+
+async def _object(request: web.Request) -> dict[str, Any]:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_body", "expected a JSON object")
+    unknown = sorted(set(body) - set(FIELDS))
+    if unknown:
+        raise ApiError(400, "invalid_station", f"{unknown[0]}: unknown field", field=unknown[0])
+    return body
+
+
+async def _text(request: web.Request) -> str:
+    raw = await request.read()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid_body", "CSV must be UTF-8") from None
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/stations", list_stations)
+    app.router.add_post("/api/v1/stations", create_station)
+    app.router.add_get("/api/v1/stations/{station_id}", get_station)
+    app.router.add_patch("/api/v1/stations/{station_id}", update_station)
+    app.router.add_get("/api/v1/stations/{station_id}/readings", station_readings)
+    app.router.add_get("/api/v1/stations/{station_id}/revisions", reading_revisions)
+    app.router.add_get("/api/v1/feeds/events", list_events)
+    app.router.add_get("/api/v1/feeds/sources", list_sources)
+    app.router.add_get("/api/v1/feeds/sources/{name}/catalogue", source_catalogue)
+    app.router.add_post("/api/v1/ingest/readings", ingest_readings)

@@ -1,0 +1,101 @@
+"""Threshold events: a station entering or leaving a band or category, with confirmation rules.
+
+One small state machine, `step`, serves every kind of level:
+
+- a rise is confirmed by two consecutive driving readings above the current level (to the lower
+  of the two), or at once by `support` — another station on the same river already at that band
+  (river levels), or the reading itself for rain totals, which are sums and need no second look;
+- a fall needs two consecutive driving readings below the level *after* lowering every threshold
+  by the hysteresis margin (default 0.10 m for rivers);
+- a reading that does not drive alarms (QC fail, missing, stale) never moves a level and breaks
+  the run of consecutive readings; a reading older than the last one seen is ignored (backfill
+  and revisions never replay history as fresh news).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from feeds import levels
+from feeds.models import Thresholds
+
+
+class EventKind(StrEnum):
+    river_band = "river_band"  # báo động band 0-4
+    rain = "rain"  # rain category over the last 24 h (levels.RainCategory)
+    intense_rain = "intense_rain"  # 0/1: over 100 mm in 3 h
+    wind = "wind"  # sustained wind category (levels.WindCategory)
+    gust = "gust"  # gust category (levels.WindCategory of the gust's cấp gió)
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdEvent:
+    """Published on the bus and stored: a station's level of one kind changed."""
+
+    station_id: str
+    kind: EventKind
+    from_level: int
+    to_level: int
+    value: float
+    observed_at: datetime
+
+    @property
+    def direction(self) -> Literal["up", "down"]:
+        return "up" if self.to_level > self.from_level else "down"
+
+
+@dataclass(frozen=True, slots=True)
+class LevelState:
+    """Where one station's level of one kind stands."""
+
+    level: int = 0
+    # The level the last driving reading pointed to, when it was outside the current level.
+    previous: int | None = None
+    # observed_at of the newest reading seen; older readings do not move the level.
+    last_at: datetime | None = None
+
+
+def step(
+    state: LevelState,
+    *,
+    raw: int,
+    held: int,
+    observed_at: datetime,
+    drives: bool,
+    support: int = 0,
+) -> tuple[LevelState, tuple[int, int] | None]:
+    """Feed one reading; returns the new state and (from, to) when the level changed.
+
+    `raw` is the reading's level, `held` its level with hysteresis (held >= raw), `support` the
+    level an independent source vouches for right now (0 for none).
+    """
+    if state.last_at is not None and observed_at <= state.last_at:
+        return state, None
+    if not drives:
+        return LevelState(state.level, None, observed_at), None
+    level = state.level
+    new = level
+    if raw > level:
+        confirmed = min(raw, support)
+        if state.previous is not None and state.previous > level:
+            confirmed = max(confirmed, min(raw, state.previous))
+        new = max(level, confirmed)
+    elif held < level and state.previous is not None and state.previous < level:
+        new = max(held, state.previous)
+    previous = raw if raw > new else held if held < new else None
+    return LevelState(new, previous, observed_at), (level, new) if new != level else None
+
+
+def river_levels(value: float, thresholds: Thresholds, hysteresis: float) -> tuple[int, int]:
+    """(raw, held) bands of a water level."""
+    return (
+        levels.band(value, thresholds),
+        levels.band_with_hysteresis(value, thresholds, hysteresis),
+    )
+
+
+def band_name(band: int) -> str:
+    return ("dưới BĐ I", "BĐ I", "BĐ II", "BĐ III", "trên lũ lịch sử")[band]

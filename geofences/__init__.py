@@ -1,0 +1,126 @@
+"""Geofences: areas, the device registry and contacts, and who is inside a warning's area.
+
+Areas come from GeoJSON; citizen devices and phone-only contacts are registered and indexed in
+memory; targeting resolves a warning's polygon into topics, tokens and SMS recipients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from aiohttp import web
+from prometheus_client import Gauge
+
+from canhbao import keys
+from canhbao.config import Config
+from canhbao.db import Migration
+from canhbao.errors import ConfigError
+from geofences import jobs, routes, store
+from geofences.devices import DeviceRegistry, RegistrySettings
+from geofences.ratelimit import RateLimiter
+from notify.events import PushTokenRejected
+
+MIGRATIONS: tuple[Migration, ...] = store.MIGRATIONS
+
+
+def setup(app: web.Application, config: Config) -> None:
+    """Check the [geofences] config, add the registry's context and the routes."""
+    settings = config.geofences
+    positive = (
+        "bleed_m",
+        "location_max_age_h",
+        "max_subscriptions",
+        "max_import_bytes",
+        "max_import_vertices",
+        "max_contact_rows",
+        "topic_flush_interval_s",
+        "topic_flush_batch",
+        "maintenance_interval_s",
+    )
+    for key in positive:
+        if getattr(settings, key) <= 0:
+            raise ConfigError(f"geofences.{key}: must be greater than 0")
+    if not 4 <= settings.outline_max_points <= 10_000:
+        raise ConfigError("geofences.outline_max_points: must be between 4 and 10000")
+    if not settings.topic_prefix or not all(
+        c.isascii() and (c.isalnum() or c in "-_.~") for c in settings.topic_prefix
+    ):
+        raise ConfigError("geofences.topic_prefix: letters, digits and - _ . ~ only")
+    limits = settings.rate_limit
+    if limits.per_second <= 0 or limits.burst < 1 or limits.max_clients < 1:
+        raise ConfigError("geofences.rate_limit: per_second > 0, burst and max_clients ≥ 1")
+    app.cleanup_ctx.append(_geofences_ctx)
+    routes.setup_routes(app)
+
+
+async def _geofences_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[keys.CONFIG].geofences
+    clock = app[keys.CLOCK]
+    registry = DeviceRegistry(
+        app[keys.DB],
+        clock,
+        app[keys.OUTBOX],
+        RegistrySettings(
+            topic_prefix=config.topic_prefix,
+            location_max_age=timedelta(hours=config.location_max_age_h),
+            max_subscriptions=config.max_subscriptions,
+            topic_flush_batch=config.topic_flush_batch,
+        ),
+    )
+    await registry.load()
+    app[keys.GEOFENCES] = registry
+    app[keys.DEVICE_RATE_LIMITER] = RateLimiter(
+        config.rate_limit.per_second,
+        config.rate_limit.burst,
+        config.rate_limit.max_clients,
+        lambda: clock.now().timestamp(),
+    )
+
+    async def drop_token(event: PushTokenRejected) -> None:
+        await registry.drop_token(event.token, event.code)
+
+    app[keys.BUS].subscribe(PushTokenRejected, drop_token)
+
+    indexed = Gauge(
+        "canhbao_geofences_devices_indexed",
+        "Devices with a location in the in-memory index",
+        registry=app[keys.METRICS],
+    )
+    queued = Gauge(
+        "canhbao_geofences_topic_changes_queued",
+        "FCM topic changes waiting to be handed to the outbox",
+        registry=app[keys.METRICS],
+    )
+
+    async def refresh_metrics() -> None:
+        indexed.set(len(registry.devices))
+        queued.set(await store.queued_topic_changes(app[keys.DB]))
+
+    app[keys.METRIC_REFRESHERS].append(refresh_metrics)
+
+    scheduler = app[keys.SCHEDULER]
+    scheduled = [
+        scheduler.add_job(
+            jobs.flush_topics,
+            "interval",
+            seconds=config.topic_flush_interval_s,
+            args=[app],
+            id="geofences.flush_topics",
+            max_instances=1,
+            coalesce=True,
+        ),
+        scheduler.add_job(
+            jobs.maintain,
+            "interval",
+            seconds=config.maintenance_interval_s,
+            args=[app],
+            id="geofences.maintain",
+            max_instances=1,
+            coalesce=True,
+        ),
+    ]
+    yield
+    for job in scheduled:
+        job.remove()
+    await registry.close()

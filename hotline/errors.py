@@ -1,0 +1,26 @@
+"""The hotline domain's exceptions.
+
+HotlineError
+├── InvalidInput          a staff request or an SMS the hotline cannot use (answered 400)
+├── NotFound              no such call, callback task, operator or rescue request (404)
+└── InvalidTransition     a state change the domain does not allow (409), e.g. closing a
+                          callback that is already closed, or a rescue request moved backwards
+"""
+
+from __future__ import annotations
+
+
+class HotlineError(Exception):
+    """Base of every exception the hotline raises on purpose."""
+
+
+class InvalidInput(HotlineError):
+    """The input cannot be used; the message says why."""
+
+
+class NotFound(HotlineError):
+    """The thing asked for does not exist."""
+
+
+class InvalidTransition(HotlineError):
+    """The requested state change is not allowed from the current state."""

@@ -1,0 +1,270 @@
+"""The hotline's own types and pure rules: call statuses, rescue requests, callbacks, rosters."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+from typing import Literal
+
+from canhbao.clock import to_local
+
+
+class CallStatus(StrEnum):
+    """Twilio's call statuses, in the order a call moves through them."""
+
+    queued = "queued"
+    initiated = "initiated"
+    ringing = "ringing"
+    in_progress = "in-progress"
+    completed = "completed"
+    busy = "busy"
+    failed = "failed"
+    no_answer = "no-answer"
+    canceled = "canceled"
+
+
+FINAL_STATUSES = frozenset(
+    {
+        CallStatus.completed,
+        CallStatus.busy,
+        CallStatus.failed,
+        CallStatus.no_answer,
+        CallStatus.canceled,
+    }
+)
+_RANK = {
+    CallStatus.queued: 0,
+    CallStatus.initiated: 1,
+    CallStatus.ringing: 2,
+    CallStatus.in_progress: 3,
+}
+
+CallKind = Literal["inbound", "callback", "operator"]
+# Why a call ended the way it did, from the hotline's side (NULL while nothing satisfying has
+# happened, which is what makes an ended call "abandoned"):
+# handled (an operator took it), informed (flood information heard), callback (a callback task
+# covers it), voicemail (left a message, and a task covers it).
+Outcome = Literal["handled", "informed", "callback", "voicemail"]
+
+
+def status_rank(status: CallStatus) -> int:
+    """Order of progress: a callback may only move a call forward (finals rank highest)."""
+    return 4 if status in FINAL_STATUSES else _RANK[status]
+
+
+def next_status(
+    current: CallStatus | None,
+    current_sequence: int | None,
+    incoming: CallStatus,
+    incoming_sequence: int | None,
+) -> bool:
+    """Whether a status callback should replace the stored status.
+
+    Twilio sends callbacks out of order and more than once. A final status is never replaced
+    (a late "ringing" must not reopen a completed call); otherwise the higher SequenceNumber
+    wins, and without sequence numbers the further status does.
+    """
+    if current is None:
+        return True
+    if current in FINAL_STATUSES:
+        return False
+    if incoming in FINAL_STATUSES:
+        return True
+    if current_sequence is not None and incoming_sequence is not None:
+        return incoming_sequence > current_sequence
+    return status_rank(incoming) > status_rank(current)
+
+
+# --- rescue requests ---------------------------------------------------------------------
+
+
+class Vulnerability(StrEnum):
+    injured = "injured"
+    elderly = "elderly"
+    child = "child"
+    disabled = "disabled"
+
+
+# Keypad digits of the vulnerabilities question (texts.VULNERABILITIES reads them out).
+VULNERABILITY_KEYS: dict[str, Vulnerability] = {
+    "1": Vulnerability.injured,
+    "2": Vulnerability.elderly,
+    "3": Vulnerability.child,
+    "4": Vulnerability.disabled,
+}
+
+
+def parse_vulnerabilities(digits: str) -> tuple[Vulnerability, ...]:
+    """Keys pressed → vulnerabilities, each once, in keypad order; other keys are ignored."""
+    found = {VULNERABILITY_KEYS[d] for d in digits if d in VULNERABILITY_KEYS}
+    return tuple(v for v in VULNERABILITY_KEYS.values() if v in found)
+
+
+def parse_people(digits: str) -> int | None:
+    """The number of people typed on the keypad (1 to 999), or None if it is not one."""
+    cleaned = digits.strip().rstrip("#*")
+    if not cleaned.isdigit():
+        return None
+    count = int(cleaned)
+    return count if 1 <= count <= 999 else None
+
+
+class RequestStatus(StrEnum):
+    new = "new"
+    triaged = "triaged"
+    dispatched = "dispatched"
+    resolved = "resolved"
+    cancelled = "cancelled"
+
+
+# Dispatch (a later issue) takes requests from triaged on; staff may close one at any point.
+REQUEST_TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
+    RequestStatus.new: frozenset(
+        {RequestStatus.triaged, RequestStatus.dispatched, RequestStatus.cancelled}
+    ),
+    RequestStatus.triaged: frozenset({RequestStatus.dispatched, RequestStatus.cancelled}),
+    RequestStatus.dispatched: frozenset({RequestStatus.resolved, RequestStatus.cancelled}),
+    RequestStatus.resolved: frozenset(),
+    RequestStatus.cancelled: frozenset(),
+}
+
+RequestSource = Literal["call", "sms", "app"]
+# Request numbers start here, so every one is four or more digits when read back.
+REQUEST_NUMBER_BASE = 1000
+
+
+def request_number(row_id: int) -> str:
+    """The short number read back to the caller: the row id offset to four digits or more."""
+    return str(REQUEST_NUMBER_BASE + row_id)
+
+
+@dataclass(frozen=True)
+class KnownLocation:
+    """Where a registered phone (app device or phone-only contact) was last known to be."""
+
+    lat: float
+    lon: float
+    accuracy_m: float | None
+    located_at: datetime
+    # Words a caller recognises ("số 5 Lê Lợi, phường Phú Hội"); empty: read the time instead.
+    description: str
+    source: Literal["device", "contact"]
+
+
+def location_is_fresh(location: KnownLocation, now: datetime, max_age: timedelta) -> bool:
+    """A registered contact's address (no timestamp of movement) counts as fresh; a phone's
+    reported position only within `max_age`."""
+    if location.source == "contact":
+        return True
+    return now - location.located_at <= max_age
+
+
+# --- SMS --------------------------------------------------------------------------------
+
+_SOS_RE = re.compile(r"^\s*(sos|cuu)(?=$|[\s:,.!\-])[\s:,.!\-]*(.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def strip_marks(text: str) -> str:
+    """Vietnamese without tone marks (CỨU → CUU, đ → d), as phones without a Vietnamese
+    keyboard type it; one character out per composed character in, so positions carry over."""
+    return "".join(_base_letter(ch) for ch in unicodedata.normalize("NFC", text))
+
+
+def _base_letter(ch: str) -> str:
+    if ch in "đĐ":
+        return "d" if ch == "đ" else "D"
+    base = "".join(c for c in unicodedata.normalize("NFD", ch) if unicodedata.category(c) != "Mn")
+    return base[:1] or ch
+
+
+def parse_sos(body: str) -> str | None:
+    """The free text after an SOS keyword (SOS, CUU, CỨU, any case, with or without marks),
+    or None when the message is not an SOS. The text keeps its own marks."""
+    composed = unicodedata.normalize("NFC", body)
+    match = _SOS_RE.match(strip_marks(composed))
+    if match is None:
+        return None
+    return composed[match.start(2) :].strip()
+
+
+# --- callbacks --------------------------------------------------------------------------
+
+CallbackReason = Literal["abandoned", "voicemail", "requested", "no_operator", "rescue"]
+CallbackStatus = Literal["open", "calling", "reached", "exhausted", "closed"]
+OPEN_CALLBACK_STATUSES: tuple[CallbackStatus, ...] = ("open", "calling")
+AttemptOutcome = Literal[
+    "placing", "ringing", "reached", "machine", "no-answer", "busy", "failed", "not-placed"
+]
+
+
+def attempt_outcome(status: CallStatus, answered_by: str | None) -> AttemptOutcome:
+    """What one ended callback call achieved; a machine is not a person reached."""
+    if status is CallStatus.completed:
+        if answered_by and answered_by.startswith(("machine", "fax")):
+            return "machine"
+        return "reached"
+    if status is CallStatus.busy:
+        return "busy"
+    if status in (CallStatus.no_answer, CallStatus.canceled):
+        return "no-answer"
+    return "failed"
+
+
+def is_machine(answered_by: str | None) -> bool:
+    return bool(answered_by) and str(answered_by).startswith(("machine", "fax"))
+
+
+def next_attempt_delay(delays_min: Sequence[float], attempts_made: int) -> timedelta | None:
+    """Wait before attempt number attempts_made + 1, or None once every attempt is used."""
+    if attempts_made >= len(delays_min):
+        return None
+    return timedelta(minutes=delays_min[attempts_made])
+
+
+# --- operators --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operator:
+    id: int
+    name: str
+    phone: str
+    shift_start: time
+    shift_end: time
+    active: bool
+
+
+def on_shift(operator: Operator, now: datetime) -> bool:
+    """Whether local time (Asia/Ho_Chi_Minh) is inside the operator's shift; a shift whose end
+    is before its start runs overnight (22:00 to 06:00), equal times mean round the clock."""
+    if not operator.active:
+        return False
+    local = to_local(now).time().replace(tzinfo=None)
+    start, end = operator.shift_start, operator.shift_end
+    if start == end:
+        return True
+    if start < end:
+        return start <= local < end
+    return local >= start or local < end
+
+
+def parse_shift_time(text: str) -> time:
+    """HH:MM, local time."""
+    match = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", text.strip())
+    if match is None:
+        raise ValueError(f"not a time of day (HH:MM): {text!r}")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def expected_wait_minutes(
+    position: int, average_queue_s: float, average_handle_s: float, operators: int
+) -> float:
+    """Minutes a caller at `position` may wait: Twilio's running average when it has one,
+    else the handle time spread over the operators on duty."""
+    if average_queue_s > 0:
+        return average_queue_s / 60
+    return position * average_handle_s / max(1, operators) / 60

@@ -1,0 +1,430 @@
+"""HTTP: Twilio's webhooks under /twilio/ (signed), and the staff API under /api/v1/hotline/."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from canhbao import keys
+from canhbao.audit import record_audit
+from canhbao.auth import Role, current_principal, require_roles
+from canhbao.clock import LOCAL_TZ, parse_utc
+from canhbao.http import ApiError, read_json
+from hotline import reports, rescue, store
+from hotline.errors import HotlineError, InvalidInput, InvalidTransition, NotFound
+from hotline.models import RequestStatus, parse_shift_time
+from hotline.service import Form, Hotline
+from notify.errors import InvalidMessage
+from notify.models import check_phone
+
+WebhookHandler = Callable[[Hotline, Form, web.Request], Awaitable[str | None]]
+STAFF = (Role.operator, Role.dispatcher)
+TWIML = "text/xml"
+
+
+def twilio_webhook(handler: WebhookHandler) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Check the signature first; answer with the handler's TwiML (or an empty 204)."""
+
+    async def wrapped(request: web.Request) -> web.Response:
+        hotline = request.app[keys.HOTLINE]
+        form = await request.app[keys.HOTLINE_SIGNATURES].verify(request)
+        if "CallSid" not in form and "MessageSid" not in form and "SmsSid" not in form:
+            raise ApiError(400, "invalid_webhook", "neither CallSid nor MessageSid given")
+        body = await handler(hotline, form, request)
+        if body is None:
+            return web.Response(status=204)
+        return web.Response(text=body, content_type=TWIML)
+
+    return wrapped
+
+
+def _query(request: web.Request) -> dict[str, str]:
+    return dict(request.query)
+
+
+_WEBHOOKS: dict[str, WebhookHandler] = {
+    "/twilio/voice": lambda h, f, r: h.incoming(f),
+    "/twilio/voice/menu": lambda h, f, r: h.menu(f, _query(r)),
+    "/twilio/voice/rescue": lambda h, f, r: h.rescue_start(f),
+    "/twilio/voice/rescue/location": lambda h, f, r: h.rescue_location(f),
+    "/twilio/voice/rescue/address": lambda h, f, r: h.rescue_address(f),
+    "/twilio/voice/rescue/recorded": lambda h, f, r: h.rescue_recorded(f),
+    "/twilio/voice/rescue/ask-people": lambda h, f, r: _now(h.ask_people()),
+    "/twilio/voice/rescue/people": lambda h, f, r: h.rescue_people(f),
+    "/twilio/voice/rescue/needs": lambda h, f, r: h.rescue_needs(f),
+    "/twilio/voice/flood": lambda h, f, r: h.flood_info(f),
+    "/twilio/voice/queue": lambda h, f, r: h.enqueue(f, _query(r)),
+    "/twilio/voice/queue/wait": lambda h, f, r: h.queue_wait(f),
+    "/twilio/voice/queue/choice": lambda h, f, r: h.queue_choice(f, _query(r)),
+    "/twilio/voice/queue/done": lambda h, f, r: h.queue_done(f),
+    "/twilio/voice/queue/connect": lambda h, f, r: h.queue_connect(f),
+    "/twilio/voice/voicemail": lambda h, f, r: h.voicemail(f),
+    "/twilio/voice/voicemail/none": lambda h, f, r: h.voicemail_none(f),
+    "/twilio/voice/operator": lambda h, f, r: h.operator_answer(f, _query(r)),
+    "/twilio/voice/operator/accept": lambda h, f, r: h.operator_accept(f, _query(r)),
+    "/twilio/voice/operator/done": lambda h, f, r: _now(h.operator_done()),
+    "/twilio/voice/callback": lambda h, f, r: h.callback_answer(f, _query(r)),
+    "/twilio/status": lambda h, f, r: _none(h.call_status(f, _query(r))),
+    "/twilio/recording": lambda h, f, r: _none(h.recording_status(f, _query(r))),
+    "/twilio/sms": lambda h, f, r: h.sms(f),
+    "/twilio/fallback": lambda h, f, r: _now(h.fallback(f)),
+}
+
+
+async def _now(value: str) -> str:
+    return value
+
+
+async def _none(work: Awaitable[None]) -> None:
+    await work
+
+
+# --- staff API --------------------------------------------------------------------------
+
+
+def _actor(request: web.Request) -> str:
+    principal = current_principal(request)
+    return principal.actor if principal else "unknown"
+
+
+def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_query", f"{name} must be a whole number") from None
+    if not low <= value <= high:
+        raise ApiError(400, "invalid_query", f"{name} must be from {low} to {high}")
+    return value
+
+
+def _date_query(request: web.Request, name: str) -> datetime | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_query", f"{name} must be an ISO date or time") from None
+    # A bare date or time without offset is Huế local time, as staff read it.
+    return parse_utc(moment.isoformat()) if moment.tzinfo else moment.replace(tzinfo=LOCAL_TZ)
+
+
+async def _filtered_calls(request: web.Request, limit: int) -> list[store.CallRow]:
+    return await store.list_calls(
+        request.app[keys.DB],
+        since=_date_query(request, "since"),
+        until=_date_query(request, "until"),
+        kind=request.query.get("kind"),
+        status=request.query.get("status"),
+        number=request.query.get("number"),
+        limit=limit,
+        before=request.query.get("before"),
+    )
+
+
+@require_roles(*STAFF)
+async def list_calls(request: web.Request) -> web.Response:
+    """GET /api/v1/hotline/calls?since&until&kind&status&number&limit&before: newest first."""
+    limit = _int_query(request, "limit", 100, 1, 1000)
+    calls = await _filtered_calls(request, limit)
+    next_before = calls[-1].to_json()["received_at"] if len(calls) == limit else None
+    return web.json_response({"calls": [c.to_json() for c in calls], "next_before": next_before})
+
+
+@require_roles(*STAFF)
+async def calls_csv(request: web.Request) -> web.Response:
+    """GET /api/v1/hotline/calls.csv: the same filters, every matching call (up to 100,000)."""
+    calls = await _filtered_calls(request, 100_000)
+    response = web.Response(text=reports.calls_csv(calls), content_type="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="hotline-calls.csv"'
+    return response
+
+
+@require_roles(*STAFF)
+async def get_call(request: web.Request) -> web.Response:
+    db = request.app[keys.DB]
+    call = await store.get_call(db.reader, request.match_info["sid"])
+    if call is None:
+        raise ApiError(404, "not_found", "no such call")
+    body = call.to_json()
+    body["recordings"] = await store.recordings_of(db, call.sid)
+    return web.json_response(body)
+
+
+@require_roles(*STAFF)
+async def annotate_call(request: web.Request) -> web.Response:
+    """PATCH /api/v1/hotline/calls/{sid} {"notes": "..."}: an operator's notes, audited."""
+    body = await read_json(request)
+    notes = body.get("notes") if isinstance(body, dict) else None
+    if not isinstance(notes, str) or len(notes) > 4000:
+        raise ApiError(400, "invalid_body", "notes must be a string of at most 4000 characters")
+    app = request.app
+    now = app[keys.CLOCK].now()
+    async with app[keys.DB].transaction() as conn:
+        call = await store.get_call(conn, request.match_info["sid"])
+        if call is None:
+            raise ApiError(404, "not_found", "no such call")
+        await store.update_call(conn, call.sid, now, notes=notes)
+        await record_audit(
+            conn,
+            at=now,
+            actor=_actor(request),
+            action="call.notes",
+            entity="hotline_call",
+            entity_id=call.sid,
+            before={"notes": call.notes},
+            after={"notes": notes},
+        )
+    return web.json_response({"sid": call.sid, "notes": notes})
+
+
+@require_roles(*STAFF)
+async def figures(request: web.Request) -> web.Response:
+    """GET /api/v1/hotline/figures?days=7: per local day and in total."""
+    days = _int_query(request, "days", 7, 1, 366)
+    now = request.app[keys.CLOCK].now()
+    since = now - timedelta(days=days)
+    db = request.app[keys.DB]
+    calls = [store.call_from_row(row) for row in await store.figures_rows(db, since, now)]
+    attempts = await store.attempt_rows(db, since, now)
+    return web.json_response(reports.figures(calls, attempts))
+
+
+@require_roles(*STAFF)
+async def list_callbacks(request: web.Request) -> web.Response:
+    status = request.query.get("status")
+    limit = _int_query(request, "limit", 100, 1, 1000)
+    db = request.app[keys.DB]
+    tasks = await store.list_tasks(db, status=status, limit=limit)
+    return web.json_response(
+        {
+            "callbacks": [
+                {**t.to_json(), "attempts_log": await store.attempts_of(db, t.id)} for t in tasks
+            ]
+        }
+    )
+
+
+@require_roles(*STAFF)
+async def start_callback(request: web.Request) -> web.Response:
+    task = await request.app[keys.HOTLINE].start_task(_path_id(request), _actor(request))
+    return web.json_response(task.to_json())
+
+
+@require_roles(*STAFF)
+async def close_callback(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    reason = body.get("reason") if isinstance(body, dict) else None
+    if not isinstance(reason, str) or not reason.strip():
+        raise ApiError(400, "invalid_body", "reason is required")
+    task = await request.app[keys.HOTLINE].close_task(
+        _path_id(request), _actor(request), reason.strip()
+    )
+    return web.json_response(task.to_json())
+
+
+@require_roles(*STAFF)
+async def list_operators(request: web.Request) -> web.Response:
+    operators = await store.list_operators(request.app[keys.DB])
+    return web.json_response({"operators": [store.operator_json(o) for o in operators]})
+
+
+def _operator_body(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_body", "a JSON object is required")
+    unknown = set(body) - {"name", "phone", "shift_start", "shift_end", "active"}
+    if unknown:
+        raise ApiError(400, "invalid_body", f"unknown fields: {', '.join(sorted(unknown))}")
+    name, phone = body.get("name"), body.get("phone")
+    if not isinstance(name, str) or not name.strip():
+        raise ApiError(400, "invalid_body", "name is required")
+    if not isinstance(phone, str):
+        raise ApiError(400, "invalid_body", "phone is required (E.164)")
+    try:
+        check_phone(phone, "phone")
+        for key in ("shift_start", "shift_end"):
+            if not isinstance(body.get(key), str):
+                raise InvalidInput(f"{key} is required (HH:MM, local time)")
+            parse_shift_time(body[key])
+    except (InvalidMessage, InvalidInput, ValueError) as err:
+        raise ApiError(400, "invalid_body", str(err)) from None
+    if not isinstance(body.get("active", True), bool):
+        raise ApiError(400, "invalid_body", "active must be true or false")
+    return store.operator_values({**body, "name": name.strip()})
+
+
+@require_roles(Role.admin)
+async def create_operator(request: web.Request) -> web.Response:
+    values = _operator_body(await read_json(request))
+    app = request.app
+    now = app[keys.CLOCK].now()
+    try:
+        async with app[keys.DB].transaction() as conn:
+            async with conn.execute(
+                "INSERT INTO hotline_operators (name, phone, shift_start, shift_end, active,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (*values.values(), now.isoformat(), now.isoformat()),
+            ) as cursor:
+                operator_id = cursor.lastrowid
+            assert operator_id is not None  # noqa: S101  # an INSERT always has a rowid
+            await record_audit(
+                conn,
+                at=now,
+                actor=_actor(request),
+                action="operator.create",
+                entity="hotline_operator",
+                entity_id=str(operator_id),
+                before=None,
+                after=values,
+            )
+            operator = await store.get_operator(conn, operator_id)
+    except sqlite3.IntegrityError:
+        raise ApiError(409, "conflict", "an operator with this phone exists") from None
+    assert operator is not None  # noqa: S101  # just written
+    return web.json_response(store.operator_json(operator), status=201)
+
+
+@require_roles(Role.admin)
+async def update_operator(request: web.Request) -> web.Response:
+    values = _operator_body(await read_json(request))
+    operator_id = _path_id(request)
+    app = request.app
+    now = app[keys.CLOCK].now()
+    async with app[keys.DB].transaction() as conn:
+        before = await store.get_operator(conn, operator_id)
+        if before is None:
+            raise ApiError(404, "not_found", "no such operator")
+        await conn.execute(
+            "UPDATE hotline_operators SET name = ?, phone = ?, shift_start = ?, shift_end = ?,"
+            " active = ?, updated_at = ? WHERE id = ?",
+            (*values.values(), now.isoformat(), operator_id),
+        )
+        await record_audit(
+            conn,
+            at=now,
+            actor=_actor(request),
+            action="operator.update",
+            entity="hotline_operator",
+            entity_id=str(operator_id),
+            before=store.operator_json(before),
+            after=values,
+        )
+        operator = await store.get_operator(conn, operator_id)
+    assert operator is not None  # noqa: S101  # just written
+    return web.json_response(store.operator_json(operator))
+
+
+@require_roles(Role.admin)
+async def delete_operator(request: web.Request) -> web.Response:
+    """Operators are deactivated, not deleted: the call log keeps pointing at them."""
+    operator_id = _path_id(request)
+    app = request.app
+    now = app[keys.CLOCK].now()
+    async with app[keys.DB].transaction() as conn:
+        before = await store.get_operator(conn, operator_id)
+        if before is None:
+            raise ApiError(404, "not_found", "no such operator")
+        await conn.execute(
+            "UPDATE hotline_operators SET active = 0, updated_at = ? WHERE id = ?",
+            (now.isoformat(), operator_id),
+        )
+        await record_audit(
+            conn,
+            at=now,
+            actor=_actor(request),
+            action="operator.deactivate",
+            entity="hotline_operator",
+            entity_id=str(operator_id),
+            before=store.operator_json(before),
+            after={"active": False},
+        )
+    return web.Response(status=204)
+
+
+@require_roles(*STAFF)
+async def list_requests(request: web.Request) -> web.Response:
+    raw = request.query.get("status")
+    try:
+        status = RequestStatus(raw) if raw else None
+    except ValueError:
+        raise ApiError(400, "invalid_query", f"unknown status {raw!r}") from None
+    limit = _int_query(request, "limit", 100, 1, 1000)
+    before = request.query.get("before_id")
+    found = await rescue.list_requests(
+        request.app[keys.DB],
+        status=status,
+        limit=limit,
+        before_id=int(before) if before and before.isdigit() else None,
+    )
+    return web.json_response({"rescue_requests": [r.to_json() for r in found]})
+
+
+@require_roles(*STAFF)
+async def get_request(request: web.Request) -> web.Response:
+    found = await rescue.get_request(request.app[keys.DB], _path_id(request))
+    return web.json_response(found.to_json())
+
+
+@require_roles(*STAFF)
+async def change_request_status(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    raw = body.get("status") if isinstance(body, dict) else None
+    try:
+        status = RequestStatus(str(raw))
+    except ValueError:
+        raise ApiError(400, "invalid_body", f"unknown status {raw!r}") from None
+    app = request.app
+    async with app[keys.DB].transaction() as conn:
+        changed = await rescue.change_status(
+            conn, _path_id(request), status, at=app[keys.CLOCK].now(), actor=_actor(request)
+        )
+    return web.json_response(changed.to_json())
+
+
+def _path_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        raise ApiError(404, "not_found", "no such id")
+    return int(raw)
+
+
+def _staff(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Any:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except NotFound as err:
+            raise ApiError(404, "not_found", str(err)) from None
+        except InvalidTransition as err:
+            raise ApiError(409, "invalid_transition", str(err)) from None
+        except HotlineError as err:
+            raise ApiError(400, "invalid_input", str(err)) from None
+
+    return wrapped
+
+
+def setup_routes(app: web.Application) -> None:
+    for path, handler in _WEBHOOKS.items():
+        app.router.add_post(path, twilio_webhook(handler))
+    api = "/api/v1/hotline"
+    app.router.add_get(f"{api}/calls", list_calls)
+    app.router.add_get(f"{api}/calls.csv", calls_csv)
+    app.router.add_get(f"{api}/calls/{{sid}}", get_call)
+    app.router.add_patch(f"{api}/calls/{{sid}}", annotate_call)
+    app.router.add_get(f"{api}/figures", figures)
+    app.router.add_get(f"{api}/callbacks", list_callbacks)
+    app.router.add_post(f"{api}/callbacks/{{id}}/start", _staff(start_callback))
+    app.router.add_post(f"{api}/callbacks/{{id}}/close", _staff(close_callback))
+    app.router.add_get(f"{api}/operators", list_operators)
+    app.router.add_post(f"{api}/operators", create_operator)
+    app.router.add_put(f"{api}/operators/{{id}}", update_operator)
+    app.router.add_delete(f"{api}/operators/{{id}}", delete_operator)
+    app.router.add_get(f"{api}/rescue-requests", list_requests)
+    app.router.add_get(f"{api}/rescue-requests/{{id}}", _staff(get_request))
+    app.router.add_patch(f"{api}/rescue-requests/{{id}}", _staff(change_request_status))

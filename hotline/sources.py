@@ -1,0 +1,123 @@
+"""What the hotline reads from other domains, each behind a small Protocol of its own.
+
+- FloodInfoSource: river levels at the key stations (implemented over the feeds domain);
+- WarningSource: warnings in force (the alerting domain has not landed: the default knows no
+  warnings and says so, "unknown", rather than claiming there are none);
+- LocationSource: where a registered phone was last known to be (the geofences domain has no
+  public lookup by phone yet: the default knows none, so callers are asked for an address).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal, Protocol
+
+from aiohttp import web
+
+from canhbao import keys
+from hotline.models import KnownLocation
+
+
+@dataclass(frozen=True)
+class StationLevel:
+    """A key station's latest water level; level_m None when there is no fresh reading."""
+
+    station_id: str
+    name: str
+    river: str
+    level_m: float | None
+    band: int = 0
+    trend: Literal["rising", "falling", "steady"] | None = None
+    rate_m_per_h: float | None = None
+    observed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class WarningInForce:
+    headline: str  # Vietnamese, as it should be spoken
+    severe: bool
+
+
+class FloodInfoSource(Protocol):
+    async def levels(self, station_ids: Sequence[str]) -> list[StationLevel]:
+        """One entry per known station id, in the order asked."""
+        ...
+
+
+class WarningSource(Protocol):
+    async def in_force(self, location: KnownLocation | None) -> list[WarningInForce] | None:
+        """Warnings in force for the place (or the whole province); None: not known."""
+        ...
+
+
+class LocationSource(Protocol):
+    async def locate(self, phone: str) -> KnownLocation | None:
+        """The last known location of a registered phone, or None."""
+        ...
+
+
+class UnknownWarnings:
+    """Until the alerting domain lands: nothing is known, and the hotline says so."""
+
+    async def in_force(self, location: KnownLocation | None) -> list[WarningInForce] | None:
+        return None
+
+
+class NoKnownLocations:
+    """Until geofences offers a lookup by phone number: every caller is asked for an address."""
+
+    async def locate(self, phone: str) -> KnownLocation | None:
+        return None
+
+
+# A reading older than this is not read out as the current level.
+FRESH_READING = timedelta(hours=3)
+TREND_WINDOW = timedelta(hours=6)
+
+
+class FeedsFloodInfo:
+    """FloodInfoSource over the feeds domain's public API: its station registry, stored
+    readings (feeds.store.recent_points) and its band and trend rules (feeds.levels)."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+
+    async def levels(self, station_ids: Sequence[str]) -> list[StationLevel]:
+        from feeds import levels as feed_levels  # feeds is optional for the hotline's tests
+        from feeds import store as feed_store
+        from feeds.models import Parameter
+
+        app = self._app
+        stations = app[keys.FEEDS].pipeline.stations
+        now = app[keys.CLOCK].now()
+        found: list[StationLevel] = []
+        for station_id in station_ids:
+            station = stations.get(station_id)
+            if station is None:
+                continue
+            points = await feed_store.recent_points(
+                app[keys.DB], station_id, Parameter.water_level, now - TREND_WINDOW
+            )
+            if not points or now - points[-1][0] > FRESH_READING:
+                found.append(StationLevel(station.id, station.name, station.river, None))
+                continue
+            observed_at, value = points[-1]
+            band = (
+                feed_levels.band(value, station.thresholds) if station.thresholds is not None else 0
+            )
+            trend = feed_levels.trend(points)
+            found.append(
+                StationLevel(
+                    station.id,
+                    station.name,
+                    station.river,
+                    value,
+                    band,
+                    trend.direction if trend else None,
+                    trend.rate_m_per_h if trend else None,
+                    observed_at,
+                )
+            )
+        return found
