@@ -66,6 +66,11 @@ class Database:
         await _pragma(conn, f"busy_timeout={int(self._busy_timeout_ms)}")
         await _pragma(conn, "foreign_keys=ON")
         await _pragma(conn, "synchronous=NORMAL")
+        # Bulk ingest (feeds backfills, alert fan-outs) runs far faster with a larger page cache
+        # and fewer WAL checkpoints; 64 MiB per connection is small beside the device index.
+        await _pragma(conn, "cache_size=-65536")
+        await _pragma(conn, "wal_autocheckpoint=10000")
+        await _pragma(conn, "temp_store=MEMORY")
         return conn
 
     async def close(self) -> None:

@@ -804,6 +804,11 @@ class DeviceRegistry:
         options = options or PlanOptions(max_location_age=self.settings.location_max_age)
         return plan_delivery(geometry, options, audience=self.audience(), now=self._clock.now())
 
+    async def push_targets(self, device_ids: Sequence[int]) -> list[tuple[int, str, str]]:
+        """(device id, FCM token, language) for a plan's token route, read in chunks of 500;
+        devices that lost their token since the plan are left out."""
+        return await store.push_targets(self._db, device_ids)
+
     # -- memory ---------------------------------------------------------------------------------
 
     def _remember(

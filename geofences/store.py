@@ -413,6 +413,21 @@ def _device(row: Any) -> DeviceRow:
     )
 
 
+async def push_targets(db: Database, device_ids: Sequence[int]) -> list[tuple[int, str, str]]:
+    """(device id, FCM token, language) of the devices that still have a token."""
+    found: list[tuple[int, str, str]] = []
+    for start in range(0, len(device_ids), 500):
+        chunk = [int(d) for d in device_ids[start : start + 500]]
+        marks = ", ".join("?" * len(chunk))
+        rows = await db.fetch_all(
+            f"SELECT id, token, language FROM geofences_devices WHERE id IN ({marks})"  # noqa: S608  # placeholders only
+            " AND token IS NOT NULL ORDER BY id",
+            chunk,
+        )
+        found.extend((row[0], row[1], row[2]) for row in rows)
+    return found
+
+
 async def devices_by_ids(conn: aiosqlite.Connection, device_ids: Sequence[int]) -> list[DeviceRow]:
     found: list[DeviceRow] = []
     for start in range(0, len(device_ids), 500):

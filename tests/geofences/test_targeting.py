@@ -271,3 +271,22 @@ async def test_staff_preview_a_plan_per_ward(
     )
     assert bad.status == 422
     assert "a ring needs at least 4" in (await bad.json())["error"]["message"]
+
+
+async def test_the_token_route_resolves_to_tokens_and_languages(
+    hue: Client, register: Register
+) -> None:
+    vi = await register(hue, at=PHU_XUAN)
+    en = await register(hue, at=PHU_XUAN, language="en")
+    catalog = registry(hue).catalog
+    ward = catalog.geometry[catalog.by_code["hue.phu-xuan"].id]
+    # A box over part of the ward: the ward is not wholly inside, so both go by token.
+    minx, miny, maxx, maxy = ward.bounds
+    box = shapely.box(minx, miny, (minx + maxx) / 2 + 0.01, maxy)
+    plan = registry(hue).plan(box)
+    assert plan.token_device_ids.size == 2
+    targets = await registry(hue).push_targets(plan.token_device_ids)
+    assert [(token, language) for _, token, language in targets] == [
+        (vi["token"], "vi"),
+        (en["token"], "en"),
+    ]
