@@ -34,6 +34,7 @@ from geofences.models import (
     Device,
     DeviceUpdate,
     Location,
+    PhoneLocation,
     PlanOptions,
     Registration,
     desired_topics,
@@ -803,6 +804,10 @@ class DeviceRegistry:
         """Who gets a warning for this polygon, by which route (see geofences.targeting)."""
         options = options or PlanOptions(max_location_age=self.settings.location_max_age)
         return plan_delivery(geometry, options, audience=self.audience(), now=self._clock.now())
+
+    async def location_for_phone(self, phone: str) -> PhoneLocation | None:
+        """Where this number was last known to be (the hotline offers it to a caller)."""
+        return await store.location_for_phone(self._db, phone)
 
     async def push_targets(self, device_ids: Sequence[int]) -> list[tuple[int, str, str]]:
         """(device id, FCM token, language) for a plan's token route, read in chunks of 500;

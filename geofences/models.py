@@ -56,6 +56,19 @@ class Location:
 
 
 @dataclass(frozen=True)
+class PhoneLocation:
+    """Where a phone number was last known to be: a device's fix, or a contact's address."""
+
+    lat: float
+    lon: float
+    accuracy_m: float | None
+    located_at: datetime  # the fix's time; for a contact, when staff last updated it
+    address: str  # a contact's address as staff wrote it; empty for a device
+    ward: str  # the ward's name, if the point lies in a known area
+    source: Literal["device", "contact"]
+
+
+@dataclass(frozen=True)
 class Registration:
     """A new device, as its app sent it (already checked)."""
 

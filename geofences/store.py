@@ -15,10 +15,10 @@ import aiosqlite
 import numpy as np
 import shapely
 
-from canhbao.clock import utc_text
+from canhbao.clock import parse_utc, utc_text
 from canhbao.db import Database, Migration
 from geofences.areas import AreaDraft
-from geofences.models import Area, ContactDraft
+from geofences.models import Area, ContactDraft, PhoneLocation
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -115,6 +115,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         -- contacts' areas were last computed against.
         INSERT INTO geofences_state (key, value)
             VALUES ('areas_revision', 0), ('assigned_revision', 0), ('topic_batch', 0);
+        """,
+    ),
+    Migration(
+        "geofences",
+        2,
+        "look devices up by phone number (the hotline offers a caller their known location)",
+        """
+        CREATE INDEX geofences_devices_phone ON geofences_devices (phone)
+            WHERE phone IS NOT NULL;
         """,
     ),
 )
@@ -697,3 +706,40 @@ def _read_snapshot(path: Path) -> Snapshot:
 def _rows(conn: sqlite3.Connection, sql: str, dtype: list[tuple[str, str]]) -> Any:
     """A query's rows straight into a structured numpy array (no Python row lists)."""
     return np.fromiter(conn.execute(sql), dtype=np.dtype(dtype))
+
+
+async def location_for_phone(db: Database, phone: str) -> PhoneLocation | None:
+    """The newest located device with this phone number, else the phone-only contact."""
+    row = await db.fetch_one(
+        "SELECT d.lat, d.lon, d.accuracy_m, d.located_at, a.name AS ward"
+        " FROM geofences_devices d LEFT JOIN geofences_areas a ON a.id = d.location_area_id"
+        " WHERE d.phone = ? AND d.located_at IS NOT NULL ORDER BY d.located_at DESC LIMIT 1",
+        (phone,),
+    )
+    if row is not None:
+        return PhoneLocation(
+            lat=row["lat"],
+            lon=row["lon"],
+            accuracy_m=row["accuracy_m"],
+            located_at=parse_utc(row["located_at"]),
+            address="",
+            ward=row["ward"] or "",
+            source="device",
+        )
+    row = await db.fetch_one(
+        "SELECT c.lat, c.lon, c.address, c.updated_at, a.name AS ward"
+        " FROM geofences_contacts c LEFT JOIN geofences_areas a ON a.id = c.area_id"
+        " WHERE c.phone = ? AND c.lat IS NOT NULL",
+        (phone,),
+    )
+    if row is None:
+        return None
+    return PhoneLocation(
+        lat=row["lat"],
+        lon=row["lon"],
+        accuracy_m=None,
+        located_at=parse_utc(row["updated_at"]),
+        address=row["address"],
+        ward=row["ward"] or "",
+        source="contact",
+    )

@@ -9,7 +9,7 @@ from apscheduler.job import Job
 
 from canhbao import keys
 from hotline.service import Hotline
-from hotline.sources import FeedsFloodInfo, NoKnownLocations, UnknownWarnings
+from hotline.sources import FeedsFloodInfo, GeofencesLocations, UnknownWarnings
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def build_hotline(app: web.Application) -> Hotline:
         voice=app[keys.VOICE],
         flood=FeedsFloodInfo(app),
         warnings=UnknownWarnings(),
-        locations=NoKnownLocations(),
+        locations=GeofencesLocations(app),
     )
 
 

@@ -3,8 +3,8 @@
 - FloodInfoSource: river levels at the key stations (implemented over the feeds domain);
 - WarningSource: warnings in force (the alerting domain has not landed: the default knows no
   warnings and says so, "unknown", rather than claiming there are none);
-- LocationSource: where a registered phone was last known to be (the geofences domain has no
-  public lookup by phone yet: the default knows none, so callers are asked for an address).
+- LocationSource: where a registered phone was last known to be (over the geofences registry's
+  lookup by phone number).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Literal, Protocol
 from aiohttp import web
 
 from canhbao import keys
+from hotline import texts
 from hotline.models import KnownLocation
 
 
@@ -65,11 +66,30 @@ class UnknownWarnings:
         return None
 
 
-class NoKnownLocations:
-    """Until geofences offers a lookup by phone number: every caller is asked for an address."""
+class GeofencesLocations:
+    """LocationSource over the geofences registry: the app device or phone-only contact that
+    registered this number (a domain's public method, never its tables)."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
 
     async def locate(self, phone: str) -> KnownLocation | None:
-        return None
+        found = await self._app[keys.GEOFENCES].location_for_phone(phone)
+        if found is None:
+            return None
+        if found.source == "contact":
+            parts = [found.address, found.ward]
+            description = ", ".join(part for part in parts if part)
+        else:
+            description = texts.near_ward(found.ward).vi if found.ward else ""
+        return KnownLocation(
+            lat=found.lat,
+            lon=found.lon,
+            accuracy_m=found.accuracy_m,
+            located_at=found.located_at,
+            description=description,
+            source=found.source,
+        )
 
 
 # A reading older than this is not read out as the current level.

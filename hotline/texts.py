@@ -81,6 +81,11 @@ def location_reported_at(hour: int, minute: int) -> Text:
     )
 
 
+def near_ward(ward: str) -> Text:
+    """A phone's reported position, told by the ward it lies in (the ward's own name)."""
+    return Text(f"khu vực {ward}", f"around {ward}")
+
+
 ASK_ADDRESS = Text(
     "Xin nói rõ địa chỉ nơi quý vị đang ở: số nhà, tên đường hoặc thôn, phường hoặc xã.",
     "Please say the address where you are: house number, street or village, ward or commune.",
