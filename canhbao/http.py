@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, overload
 
 import aiohttp
 from aiohttp import web
@@ -51,6 +51,37 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})
         return error_response(500, "internal_error", "internal error; see the server log")
+
+
+SQLITE_MAX_INT = 2**63 - 1  # ids and counts above this cannot be bound as SQLite integers
+
+
+@overload
+def int_query(request: web.Request, name: str, *, default: int, low: int, high: int) -> int: ...
+
+
+@overload
+def int_query(
+    request: web.Request, name: str, *, default: None = None, low: int, high: int = SQLITE_MAX_INT
+) -> int | None: ...
+
+
+def int_query(
+    request: web.Request,
+    name: str,
+    *,
+    default: int | None = None,
+    low: int,
+    high: int = SQLITE_MAX_INT,
+) -> int | None:
+    """A whole-number query parameter within [low, high], the default when absent, else 400."""
+    text = request.query.get(name)
+    if text is None:
+        return default
+    # isascii: str.isdigit also accepts digits such as '²' that int() refuses.
+    if not (text.isascii() and text.isdigit() and low <= int(text) <= high):
+        raise ApiError(400, "invalid_query", f"{name} must be a whole number from {low} to {high}")
+    return int(text)
 
 
 async def read_json(request: web.Request) -> Any:

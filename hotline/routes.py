@@ -13,7 +13,7 @@ from canhbao import keys
 from canhbao.audit import record_audit
 from canhbao.auth import Role, current_principal, require_roles
 from canhbao.clock import LOCAL_TZ, parse_utc
-from canhbao.http import ApiError, read_json
+from canhbao.http import ApiError, int_query, read_json
 from hotline import reports, rescue, store
 from hotline.errors import HotlineError, InvalidInput, InvalidTransition, NotFound
 from hotline.models import RequestStatus, parse_shift_time
@@ -91,19 +91,6 @@ def _actor(request: web.Request) -> str:
     return principal.actor if principal else "unknown"
 
 
-def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_query", f"{name} must be a whole number") from None
-    if not low <= value <= high:
-        raise ApiError(400, "invalid_query", f"{name} must be from {low} to {high}")
-    return value
-
-
 def _date_query(request: web.Request, name: str) -> datetime | None:
     raw = request.query.get(name)
     if raw is None:
@@ -132,7 +119,7 @@ async def _filtered_calls(request: web.Request, limit: int) -> list[store.CallRo
 @require_roles(*STAFF)
 async def list_calls(request: web.Request) -> web.Response:
     """GET /api/v1/hotline/calls?since&until&kind&status&number&limit&before: newest first."""
-    limit = _int_query(request, "limit", 100, 1, 1000)
+    limit = int_query(request, "limit", default=100, low=1, high=1000)
     calls = await _filtered_calls(request, limit)
     next_before = calls[-1].to_json()["received_at"] if len(calls) == limit else None
     return web.json_response({"calls": [c.to_json() for c in calls], "next_before": next_before})
@@ -188,7 +175,7 @@ async def annotate_call(request: web.Request) -> web.Response:
 @require_roles(*STAFF)
 async def figures(request: web.Request) -> web.Response:
     """GET /api/v1/hotline/figures?days=7: per local day and in total."""
-    days = _int_query(request, "days", 7, 1, 366)
+    days = int_query(request, "days", default=7, low=1, high=366)
     now = request.app[keys.CLOCK].now()
     since = now - timedelta(days=days)
     db = request.app[keys.DB]
@@ -200,7 +187,7 @@ async def figures(request: web.Request) -> web.Response:
 @require_roles(*STAFF)
 async def list_callbacks(request: web.Request) -> web.Response:
     status = request.query.get("status")
-    limit = _int_query(request, "limit", 100, 1, 1000)
+    limit = int_query(request, "limit", default=100, low=1, high=1000)
     db = request.app[keys.DB]
     tasks = await store.list_tasks(db, status=status, limit=limit)
     return web.json_response(
@@ -355,7 +342,7 @@ async def list_requests(request: web.Request) -> web.Response:
         status = RequestStatus(raw) if raw else None
     except ValueError:
         raise ApiError(400, "invalid_query", f"unknown status {raw!r}") from None
-    limit = _int_query(request, "limit", 100, 1, 1000)
+    limit = int_query(request, "limit", default=100, low=1, high=1000)
     before = request.query.get("before_id")
     found = await rescue.list_requests(
         request.app[keys.DB],

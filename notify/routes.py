@@ -6,7 +6,7 @@ from aiohttp import web
 
 from canhbao import keys
 from canhbao.auth import Role, require_roles
-from canhbao.http import ApiError
+from canhbao.http import ApiError, int_query
 from notify.local import list_local_messages
 
 STAFF = (Role.issuer, Role.approver, Role.operator, Role.dispatcher)
@@ -19,8 +19,8 @@ async def dev_outbox(request: web.Request) -> web.Response:
     channel = request.query.get("channel")
     if channel is not None and channel not in CHANNELS:
         raise ApiError(400, "invalid_query", f"channel must be one of {', '.join(CHANNELS)}")
-    limit = _int_query(request, "limit", 50, 1, 500) or 50
-    before_id = _int_query(request, "before_id", None, 1, None)
+    limit = int_query(request, "limit", default=50, low=1, high=500)
+    before_id = int_query(request, "before_id", low=1)
     messages = await list_local_messages(
         request.app[keys.DB], channel=channel, limit=limit, before_id=before_id
     )
@@ -36,22 +36,6 @@ async def outbox_counts(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_query", "reference is required")
     counts = await request.app[keys.OUTBOX].counts(reference)
     return web.json_response({"reference": reference, "counts": counts})
-
-
-def _int_query(
-    request: web.Request, name: str, default: int | None, low: int, high: int | None
-) -> int | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_query", f"{name} must be a whole number") from None
-    if value < low or (high is not None and value > high):
-        bound = f"from {low} to {high}" if high is not None else f"at least {low}"
-        raise ApiError(400, "invalid_query", f"{name} must be {bound}")
-    return value
 
 
 def setup_routes(app: web.Application) -> None:

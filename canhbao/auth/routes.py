@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -17,7 +16,7 @@ from canhbao.auth.middleware import (
 )
 from canhbao.auth.models import InvalidAccount, Role
 from canhbao.clock import utc_text
-from canhbao.http import ApiError, read_json
+from canhbao.http import ApiError, int_query, read_json
 
 AUDIT_PAGE_MAX = 500
 MAX_ID = 2**63 - 1  # SQLite's largest integer
@@ -139,8 +138,8 @@ async def revoke_token(request: web.Request) -> web.Response:
 @require_roles(Role.admin)
 async def list_audit(request: web.Request) -> web.Response:
     query = request.query
-    limit = _int_param(query, "limit", low=1, high=AUDIT_PAGE_MAX) or 50
-    before_id = _int_param(query, "before_id", low=1, high=MAX_ID)
+    limit = int_query(request, "limit", default=50, low=1, high=AUDIT_PAGE_MAX)
+    before_id = int_query(request, "before_id", low=1, high=MAX_ID)
     entries = await audit.list_audit(
         request.app[keys.DB],
         entity=query.get("entity"),
@@ -191,13 +190,3 @@ def _list(value: object, field: str) -> list[object]:
     if not isinstance(value, list):
         raise InvalidAccount(f"{field} must be a list")
     return value
-
-
-def _int_param(query: Mapping[str, str], name: str, *, low: int, high: int) -> int | None:
-    text = query.get(name)
-    if text is None:
-        return None
-    # isascii: str.isdigit also accepts digits such as '²' that int() refuses.
-    if not (text.isascii() and text.isdigit() and low <= int(text) <= high):
-        raise ApiError(400, "invalid_query", f"{name} must be a whole number from {low} to {high}")
-    return int(text)

@@ -55,9 +55,9 @@ async def test_staff_read_what_the_local_providers_recorded(
     ("query", "message"),
     [
         ("channel=fax", "channel must be one of"),
-        ("limit=0", "limit must be from 1 to 500"),
+        ("limit=0", "limit must be a whole number from 1 to 500"),
         ("limit=many", "limit must be a whole number"),
-        ("before_id=-1", "before_id must be at least 1"),
+        ("before_id=-1", "before_id must be a whole number from 1"),
     ],
 )
 async def test_bad_queries_are_400(
