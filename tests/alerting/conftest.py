@@ -1,0 +1,99 @@
+"""Alerting test helpers: a complete warning in our profile, schemas, the workflow of an app."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from lxml import etree
+
+from alerting.models import (
+    GEOCODE_WARD,
+    PARAM_BAO_DONG,
+    PARAM_RISK_LEVEL,
+    Alert,
+    Area,
+    Geocode,
+    Info,
+    Parameter,
+    Resource,
+)
+from alerting.workflow import Workflow
+from canhbao import keys
+from tests.conftest import SHARED_DATA
+from tests.geofences.conftest import register  # noqa: F401  # the device-registration fixture
+
+CAP_DIR = SHARED_DATA / "cap"
+SENT = datetime(2025, 11, 16, 3, 0, tzinfo=UTC)
+# A small square around Phú Ốc, in CAP's lat,lon order, closed.
+SQUARE = ((16.52, 107.45), (16.52, 107.49), (16.55, 107.49), (16.55, 107.45), (16.52, 107.45))
+
+Client = TestClient[web.Request, web.Application]
+
+
+def schema(name: str) -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(CAP_DIR / name)))
+
+
+def assert_valid(document: bytes, name: str = "CAP-v1.2.xsd") -> None:
+    xsd = schema(name)
+    root = etree.fromstring(document)
+    assert xsd.validate(root), xsd.error_log
+
+
+def info(language: str = "vi-VN", **changes: Any) -> Info:
+    vi = language == "vi-VN"
+    fields: dict[str, Any] = {
+        "language": language,
+        "categories": ("Met",),
+        "event": "Lũ trên sông" if vi else "River flood",
+        "urgency": "Immediate",
+        "severity": "Severe",
+        "certainty": "Observed",
+        "response_types": ("Evacuate",),
+        "expires": SENT + timedelta(hours=6),
+        "sender_name": "Ban Chỉ huy Phòng thủ dân sự thành phố Huế",
+        "headline": (
+            "Cảnh báo lũ: sông Bồ tại Phú Ốc vượt báo động III"
+            if vi
+            else "Flood warning: Bồ river at Phú Ốc above alarm level III"
+        ),
+        "description": "Mực nước 4,6 m." if vi else "Level 4.6 m.",
+        "instruction": "Di chuyển ngay đến nơi an toàn." if vi else "Move to safety now.",
+        "contact": "1900 1075",
+        "parameters": (Parameter(PARAM_RISK_LEVEL, "2"), Parameter(PARAM_BAO_DONG, "III")),
+        "resources": (
+            Resource(
+                "Ảnh camera cầu Phú Ốc", "image/jpeg", "https://example.org/c.jpg", 52341, "ab" * 20
+            ),
+        ),
+        "areas": (
+            Area(
+                "Hạ lưu sông Bồ",
+                polygons=(SQUARE,),
+                geocodes=(Geocode(GEOCODE_WARD, "hue.huong-tra"),),
+            ),
+        ),
+    }
+    fields.update(changes)
+    return Info(**fields)
+
+
+def alert(**changes: Any) -> Alert:
+    fields: dict[str, Any] = {
+        "identifier": "2.49.0.1.704.46.20251116100000.1",
+        "sender": "pctt.hue.gov.vn",
+        "sent": SENT,
+        "status": "Actual",
+        "msg_type": "Alert",
+        "infos": (info("vi-VN"), info("en-US")),
+    }
+    fields.update(changes)
+    return Alert(**fields)
+
+
+def workflow_of(client: Client) -> Workflow:
+    assert client.app is not None
+    return client.app[keys.ALERTING]
