@@ -8,6 +8,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
 
+import shapely
+
 from alerting.errors import InvalidAlert
 from canhbao.clock import LOCAL_TZ, parse_utc, utc_text
 
@@ -317,6 +319,17 @@ def check_alert(alert: Alert, profile: Profile | None = None) -> Alert:
     if found:
         raise InvalidAlert(found)
     return alert
+
+
+def covers_point(alert: Alert, lon: float, lat: float) -> bool:
+    """Whether a point lies in (or on the edge of) one of the alert's polygons."""
+    info = alert.info(LANGUAGE_VI)
+    point = shapely.Point(lon, lat)
+    for area in info.areas if info else ():
+        for polygon in area.polygons:
+            if shapely.Polygon([(x, y) for y, x in polygon]).covers(point):
+                return True
+    return False
 
 
 def in_force(alert: Alert, now: datetime) -> bool:

@@ -8,7 +8,6 @@ from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
-import shapely
 from aiohttp import web
 
 from alerting import store
@@ -20,7 +19,14 @@ from alerting.errors import (
     SelfApprovalRefused,
     TransitionRefused,
 )
-from alerting.models import LANGUAGE_VI, Alert, alert_from_dict, in_force, public_view
+from alerting.models import (
+    LANGUAGE_VI,
+    Alert,
+    alert_from_dict,
+    covers_point,
+    in_force,
+    public_view,
+)
 from alerting.store import StoredAlert
 from alerting.templates import TEMPLATES, compose
 from alerting.workflow import Workflow
@@ -329,23 +335,13 @@ async def public_alerts(request: web.Request) -> web.Response:
             raise ApiError(400, "invalid_query", "lat and lon must be numbers") from None
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
             raise ApiError(400, "invalid_query", "lat/lon out of range")
-        point = shapely.Point(lon, lat)
         issued = await store.issued(app[keys.DB], app[keys.CONFIG].alerting.feed_max_entries)
-        found = [a for a in issued if _covers(a.alert, point)]
+        found = [a for a in issued if covers_point(a.alert, lon, lat)]
     else:
         raise ApiError(400, "invalid_query", "give lat and lon, or area")
     return web.json_response(
         {"alerts": [public_view(a.alert, language) for a in found if in_force(a.alert, now)]}
     )
-
-
-def _covers(alert: Alert, point: Any) -> bool:
-    info = alert.info(LANGUAGE_VI)
-    for area in info.areas if info else ():
-        for polygon in area.polygons:
-            if shapely.Polygon([(lon, lat) for lat, lon in polygon]).covers(point):
-                return True
-    return False
 
 
 async def public_alert(request: web.Request) -> web.Response:

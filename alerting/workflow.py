@@ -32,7 +32,9 @@ from alerting.models import (
     Alert,
     Profile,
     check_alert,
+    covers_point,
     format_identifier,
+    in_force,
     problems,
     with_times,
 )
@@ -345,6 +347,18 @@ class Workflow:
         return [stored.identifier for stored in due]
 
     # -- reading -----------------------------------------------------------------------------
+
+    async def in_force_at(
+        self, lon: float | None = None, lat: float | None = None, *, limit: int = 500
+    ) -> list[Alert]:
+        """Issued alerts in force now: those covering the point, or all of them without one."""
+        now = self._clock.now()
+        return [
+            stored.alert
+            for stored in await store.issued(self._db, limit)
+            if in_force(stored.alert, now)
+            and (lon is None or lat is None or covers_point(stored.alert, lon, lat))
+        ]
 
     async def get(self, identifier: str) -> StoredAlert:
         found = await store.get_alert(self._db.reader, identifier)

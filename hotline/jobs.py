@@ -9,7 +9,7 @@ from apscheduler.job import Job
 
 from canhbao import keys
 from hotline.service import Hotline
-from hotline.sources import FeedsFloodInfo, GeofencesLocations, UnknownWarnings
+from hotline.sources import AlertingWarnings, FeedsFloodInfo, GeofencesLocations
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ def build_hotline(app: web.Application) -> Hotline:
         bus=app[keys.BUS],
         voice=app[keys.VOICE],
         flood=FeedsFloodInfo(app),
-        warnings=UnknownWarnings(),
+        warnings=AlertingWarnings(app),
         locations=GeofencesLocations(app),
     )
 

@@ -1,8 +1,7 @@
 """What the hotline reads from other domains, each behind a small Protocol of its own.
 
 - FloodInfoSource: river levels at the key stations (implemented over the feeds domain);
-- WarningSource: warnings in force (the alerting domain has not landed: the default knows no
-  warnings and says so, "unknown", rather than claiming there are none);
+- WarningSource: warnings in force (over the alerting domain's issued alerts);
 - LocationSource: where a registered phone was last known to be (over the geofences registry's
   lookup by phone number).
 """
@@ -59,11 +58,26 @@ class LocationSource(Protocol):
         ...
 
 
-class UnknownWarnings:
-    """Until the alerting domain lands: nothing is known, and the hotline says so."""
+class AlertingWarnings:
+    """WarningSource over the alerting domain: issued warnings in force at the caller's known
+    place, or anywhere in the province when the place is not known."""
+
+    SEVERE = frozenset({"Severe", "Extreme"})
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
 
     async def in_force(self, location: KnownLocation | None) -> list[WarningInForce] | None:
-        return None
+        workflow = self._app[keys.ALERTING]
+        if location is None:
+            alerts = await workflow.in_force_at()
+        else:
+            alerts = await workflow.in_force_at(location.lon, location.lat)
+        warnings = []
+        for alert in alerts:
+            info = alert.info("vi-VN") or alert.infos[0]
+            warnings.append(WarningInForce(info.headline, info.severity in self.SEVERE))
+        return warnings
 
 
 class GeofencesLocations:
