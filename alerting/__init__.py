@@ -46,7 +46,7 @@ def setup(app: web.Application, config: Config) -> None:
 async def _alerting_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[keys.CONFIG]
     delivery = Delivery(
-        GeofencesDirectory(app[keys.GEOFENCES], app[keys.DB]),
+        GeofencesDirectory(app[keys.GEOFENCES]),
         app[keys.OUTBOX],
         app[keys.CLOCK],
         sms_sender=config.telephony.hotline_number,

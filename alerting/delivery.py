@@ -11,7 +11,6 @@ twice, and after a crash the outbox resumes from its rows.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -25,7 +24,6 @@ import shapely
 from alerting.errors import InvalidAlert
 from alerting.models import LANGUAGE_EN, LANGUAGE_VI, Alert, Area, Geocode, Info, cap_time
 from canhbao.clock import Clock
-from canhbao.db import Database
 from notify.models import FCM_PAYLOAD_LIMIT, PushMessage, SmsMessage, VoiceCall, sms_segments
 from notify.outbox import Outbox, OutboxItem
 
@@ -285,17 +283,10 @@ def ward_area(
 
 
 class GeofencesDirectory:
-    """The Directory over geofences' DeviceRegistry.
+    """The Directory over geofences' DeviceRegistry, through its public methods only."""
 
-    Targeting and ward geometry come from the registry's public methods. Resolving device and
-    contact ids to tokens and phone numbers reads the geofences tables by primary key: the
-    registry has no such method yet (asked for as `DeviceRegistry.targets(ids)`); this is the
-    one place alerting does it.
-    """
-
-    def __init__(self, registry: Any, db: Database) -> None:
+    def __init__(self, registry: Any) -> None:
         self._registry = registry
-        self._db = db
 
     def plan(self, geometry: Any) -> Plan:
         plan: Plan = self._registry.plan(geometry)
@@ -313,23 +304,13 @@ class GeofencesDirectory:
         return [catalog.by_code[c].name if c in catalog.by_code else c for c in codes]
 
     async def devices(self, device_ids: Sequence[int]) -> list[DeviceTarget]:
-        rows = await self._by_ids(
-            "SELECT id, token, language FROM geofences_devices"
-            " WHERE id IN (SELECT value FROM json_each(?)) AND token IS NOT NULL ORDER BY id",
-            device_ids,
-        )
-        return [DeviceTarget(row[0], row[1], row[2]) for row in rows]
+        if not len(device_ids):
+            return []
+        found = await self._registry.push_targets(device_ids)
+        return [DeviceTarget(device_id, token, language) for device_id, token, language in found]
 
     async def contacts(self, contact_ids: Sequence[int]) -> list[ContactTarget]:
-        rows = await self._by_ids(
-            "SELECT id, phone, language, vulnerable FROM geofences_contacts"
-            " WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
-            contact_ids,
-        )
-        return [ContactTarget(row[0], row[1], row[2], bool(row[3])) for row in rows]
-
-    async def _by_ids(self, sql: str, ids: Sequence[int]) -> list[Any]:
-        if not len(ids):
+        if not len(contact_ids):
             return []
-        async with self._db.reader.execute(sql, (json.dumps(list(ids)),)) as cursor:
-            return list(await cursor.fetchall())
+        found = await self._registry.contact_targets(contact_ids)
+        return [ContactTarget(*row) for row in found]

@@ -810,9 +810,13 @@ class DeviceRegistry:
         return await store.location_for_phone(self._db, phone)
 
     async def push_targets(self, device_ids: Sequence[int]) -> list[tuple[int, str, str]]:
-        """(device id, FCM token, language) for a plan's token route, read in chunks of 500;
-        devices that lost their token since the plan are left out."""
+        """(device id, FCM token, language) for a plan's token route; devices that lost their
+        token since the plan are left out."""
         return await store.push_targets(self._db, device_ids)
+
+    async def contact_targets(self, contact_ids: Sequence[int]) -> list[tuple[int, str, str, bool]]:
+        """(contact id, phone, language, vulnerable) for a plan's phone-only contacts."""
+        return await store.contact_targets(self._db, contact_ids)
 
     # -- memory ---------------------------------------------------------------------------------
 

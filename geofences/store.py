@@ -424,17 +424,25 @@ def _device(row: Any) -> DeviceRow:
 
 async def push_targets(db: Database, device_ids: Sequence[int]) -> list[tuple[int, str, str]]:
     """(device id, FCM token, language) of the devices that still have a token."""
-    found: list[tuple[int, str, str]] = []
-    for start in range(0, len(device_ids), 500):
-        chunk = [int(d) for d in device_ids[start : start + 500]]
-        marks = ", ".join("?" * len(chunk))
-        rows = await db.fetch_all(
-            f"SELECT id, token, language FROM geofences_devices WHERE id IN ({marks})"  # noqa: S608  # placeholders only
-            " AND token IS NOT NULL ORDER BY id",
-            chunk,
-        )
-        found.extend((row[0], row[1], row[2]) for row in rows)
-    return found
+    # One query however many ids: json_each turns the list into rows SQLite can join on.
+    rows = await db.fetch_all(
+        "SELECT id, token, language FROM geofences_devices"
+        " WHERE id IN (SELECT value FROM json_each(?)) AND token IS NOT NULL ORDER BY id",
+        (json.dumps([int(d) for d in device_ids]),),
+    )
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+async def contact_targets(
+    db: Database, contact_ids: Sequence[int]
+) -> list[tuple[int, str, str, bool]]:
+    """(contact id, phone, language, vulnerable) of the given phone-only contacts."""
+    rows = await db.fetch_all(
+        "SELECT id, phone, language, vulnerable FROM geofences_contacts"
+        " WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        (json.dumps([int(c) for c in contact_ids]),),
+    )
+    return [(row[0], row[1], row[2], bool(row[3])) for row in rows]
 
 
 async def devices_by_ids(conn: aiosqlite.Connection, device_ids: Sequence[int]) -> list[DeviceRow]:
