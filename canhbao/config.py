@@ -266,6 +266,7 @@ class HotlineConfig:
     average_handle_time_s: float = 180.0
     callback_delays_min: tuple[float, ...] = (2.0, 10.0, 30.0)
     callback_poll_interval_s: float = 15.0
+    callback_silent_after_min: float = 15.0
     location_max_age_min: float = 60.0
     address_max_length_s: int = 30
     voicemail_max_length_s: int = 120

@@ -764,6 +764,7 @@ class Hotline:
 
     async def run_due_callbacks(self, limit: int = 50) -> int:
         """Place every callback attempt that is due; returns how many calls were placed."""
+        await self.settle_silent_attempts()
         placed = 0
         for task in await store.due_tasks(self.db, self.clock.now(), limit):
             if await self._attempt(task.id, manual=False):
@@ -1029,19 +1030,48 @@ class Hotline:
         if outcome == "reached":
             await store.set_task(conn, task.id, now, status="reached", next_attempt_at=None)
             return
+        await self._schedule_next(conn, task, now, call.sid)
+        log.info(
+            "callback attempt ended",
+            extra={"task_id": task.id, "call_sid": call.sid, "outcome": outcome},
+        )
+
+    async def _schedule_next(
+        self, conn: aiosqlite.Connection, task: store.CallbackTask, now: datetime, sid: str | None
+    ) -> None:
+        """After an attempt that did not reach the person: the next attempt, or exhausted."""
         delay = next_attempt_delay(self.settings.callback_delays_min, task.attempts)
         if delay is None:
             await store.set_task(conn, task.id, now, status="exhausted", next_attempt_at=None)
             log.warning(
                 "callback attempts exhausted; an operator must follow up",
-                extra={"task_id": task.id, "call_sid": call.sid},
+                extra={"task_id": task.id, "call_sid": sid},
             )
         else:
             await store.set_task(conn, task.id, now, status="open", next_attempt_at=now + delay)
-        log.info(
-            "callback attempt ended",
-            extra={"task_id": task.id, "call_sid": call.sid, "outcome": outcome},
-        )
+
+    async def settle_silent_attempts(self) -> int:
+        """A ringing callback whose final status never came (a lost status callback) counts as
+        not reached after `callback_silent_after_min`, so the person is still called again."""
+        now = self.clock.now()
+        cutoff = now - timedelta(minutes=self.settings.callback_silent_after_min)
+        settled = 0
+        for attempt in await store.silent_attempts(self.db, cutoff):
+            async with self.db.transaction() as conn:
+                task = await store.get_task(conn, attempt["task_id"])
+                current = await store.get_attempt(conn, attempt["id"])
+                if task is None or task.status != "calling" or current is None:
+                    continue
+                if current["outcome"] != "ringing":
+                    continue  # the status arrived meanwhile
+                await store.set_attempt(conn, attempt["id"], outcome="no-status", ended_at=now)
+                await self._schedule_next(conn, task, now, attempt["call_sid"])
+            settled += 1
+            log.warning(
+                "callback status never arrived; counted as not reached",
+                extra={"task_id": attempt["task_id"], "call_sid": attempt["call_sid"]},
+            )
+        return settled
 
     # --- SMS and fallback ------------------------------------------------------------------
 

@@ -631,6 +631,17 @@ async def attempts_of(db: Database, task_id: int) -> list[dict[str, Any]]:
     return [dict(row) for row in rows]
 
 
+async def silent_attempts(db: Database, started_before: datetime) -> list[dict[str, Any]]:
+    """Callback calls Twilio accepted but never reported an end for, started before a time."""
+    rows = await db.fetch_all(
+        "SELECT a.id, a.task_id, a.call_sid FROM hotline_callback_attempts a"
+        " JOIN hotline_callbacks c ON c.id = a.task_id"
+        " WHERE a.outcome = 'ringing' AND c.status = 'calling' AND a.started_at < ?",
+        (utc_text(started_before),),
+    )
+    return [dict(row) for row in rows]
+
+
 async def placing_attempts(db: Database) -> list[dict[str, Any]]:
     """Attempts a previous process began and never heard back from Twilio about."""
     rows = await db.fetch_all(

@@ -418,3 +418,29 @@ async def test_withheld_numbers_are_logged_but_cannot_be_called_back(
     await call.hang_up()
     assert (await line.call_row(call.sid))["outcome"] == "abandoned"
     assert await line.rows("SELECT * FROM hotline_callbacks") == []
+
+
+async def test_a_callback_whose_status_never_arrives_is_tried_again(start_line: StartLine) -> None:
+    line = await start_line()
+    call = await line.sim.incoming(CALLER)
+    await call.press("3")
+    await call.hang_up()
+    line.clock.advance(timedelta(minutes=2))
+    assert await line.hotline.run_due_callbacks() == 1
+    (lost,) = line.sim.placed_calls()  # Twilio never reports how this call ended
+
+    line.clock.advance(timedelta(minutes=14))
+    assert await line.hotline.run_due_callbacks() == 0
+    (task,) = await line.rows("SELECT status FROM hotline_callbacks")
+    assert task["status"] == "calling"  # still waiting for Twilio's word
+
+    line.clock.advance(timedelta(minutes=2))  # past callback_silent_after_min (15)
+    assert await line.hotline.run_due_callbacks() == 0  # settled; the retry is 10 minutes out
+    (attempt,) = await line.rows("SELECT call_sid, outcome FROM hotline_callback_attempts")
+    assert attempt == {"call_sid": lost.sid, "outcome": "no-status"}
+    line.clock.advance(timedelta(minutes=10))
+    assert await line.hotline.run_due_callbacks() == 1
+    (retry,) = line.sim.placed_calls()
+    assert retry.sid != lost.sid
+    (task,) = await line.rows("SELECT status, attempts FROM hotline_callbacks")
+    assert task == {"status": "calling", "attempts": 2}
