@@ -254,13 +254,7 @@ async def create_operator(request: web.Request) -> web.Response:
     now = app[keys.CLOCK].now()
     try:
         async with app[keys.DB].transaction() as conn:
-            async with conn.execute(
-                "INSERT INTO hotline_operators (name, phone, shift_start, shift_end, active,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (*values.values(), now.isoformat(), now.isoformat()),
-            ) as cursor:
-                operator_id = cursor.lastrowid
-            assert operator_id is not None  # noqa: S101  # an INSERT always has a rowid
+            operator_id = await store.insert_operator(conn, values, now)
             await record_audit(
                 conn,
                 at=now,
@@ -288,11 +282,7 @@ async def update_operator(request: web.Request) -> web.Response:
         before = await store.get_operator(conn, operator_id)
         if before is None:
             raise ApiError(404, "not_found", "no such operator")
-        await conn.execute(
-            "UPDATE hotline_operators SET name = ?, phone = ?, shift_start = ?, shift_end = ?,"
-            " active = ?, updated_at = ? WHERE id = ?",
-            (*values.values(), now.isoformat(), operator_id),
-        )
+        await store.update_operator(conn, operator_id, values, now)
         await record_audit(
             conn,
             at=now,
@@ -318,10 +308,7 @@ async def delete_operator(request: web.Request) -> web.Response:
         before = await store.get_operator(conn, operator_id)
         if before is None:
             raise ApiError(404, "not_found", "no such operator")
-        await conn.execute(
-            "UPDATE hotline_operators SET active = 0, updated_at = ? WHERE id = ?",
-            (now.isoformat(), operator_id),
-        )
+        await store.deactivate_operator(conn, operator_id, now)
         await record_audit(
             conn,
             at=now,

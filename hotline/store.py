@@ -685,6 +685,37 @@ async def list_operators(db: Database) -> list[Operator]:
     return [_operator(row) for row in rows]
 
 
+async def insert_operator(
+    conn: aiosqlite.Connection, values: Mapping[str, Any], at: datetime
+) -> int:
+    """Add an operator from `operator_values`; returns the new id."""
+    async with conn.execute(
+        "INSERT INTO hotline_operators (name, phone, shift_start, shift_end, active,"
+        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (*values.values(), utc_text(at), utc_text(at)),
+    ) as cursor:
+        operator_id = cursor.lastrowid
+    assert operator_id is not None  # noqa: S101  # an INSERT always has a rowid
+    return operator_id
+
+
+async def update_operator(
+    conn: aiosqlite.Connection, operator_id: int, values: Mapping[str, Any], at: datetime
+) -> None:
+    await conn.execute(
+        "UPDATE hotline_operators SET name = ?, phone = ?, shift_start = ?, shift_end = ?,"
+        " active = ?, updated_at = ? WHERE id = ?",
+        (*values.values(), utc_text(at), operator_id),
+    )
+
+
+async def deactivate_operator(conn: aiosqlite.Connection, operator_id: int, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE hotline_operators SET active = 0, updated_at = ? WHERE id = ?",
+        (utc_text(at), operator_id),
+    )
+
+
 async def get_operator(conn: aiosqlite.Connection, operator_id: int) -> Operator | None:
     async with conn.execute(
         f"SELECT {_OPERATOR_COLUMNS} FROM hotline_operators WHERE id = ?",  # noqa: S608  # constant
