@@ -72,12 +72,12 @@ class AutoDrafter:
         rule, hazard, active_level = _classify(event)
         if rule is None:
             return None
-        db = self._workflow._db  # the drafter is part of the workflow's domain
+        db = self._workflow.db
         key = f"{event.station_id}:{event.kind.value}:{event.from_level}>{event.to_level}:" + (
             utc_text(event.observed_at)
         )
         async with db.transaction() as conn:
-            if not await store.claim_event(conn, key, self._workflow._clock.now()):  # as above
+            if not await store.claim_event(conn, key, self._workflow.clock.now()):
                 return None
             live = await store.live_for_hazard(conn, hazard)
             # An issued all-clear ends the hazard: the next rise is a new warning.
@@ -102,7 +102,7 @@ class AutoDrafter:
             alert = Alert(
                 identifier="",
                 sender="",
-                sent=self._workflow._clock.now(),  # as above
+                sent=self._workflow.clock.now(),
                 status=self._workflow.settings.status,
                 msg_type="Alert",
                 infos=compose(template, self._values(event, station, area.description, rising),
@@ -146,15 +146,15 @@ class AutoDrafter:
             raise AlertNotFound(identifier)
         completed = self._workflow.complete(
             replace(alert, identifier=identifier, sent=before.alert.sent),
-            self._workflow._clock.now(),  # as above
+            self._workflow.clock.now(),
         )
         await store.update_alert(
             conn,
             identifier,
-            self._workflow._clock.now(),
+            self._workflow.clock.now(),
             document=completed,
         )
-        return await self._workflow._after(conn, ACTOR, "alert.edit", before)
+        return await self._workflow.record_transition(conn, ACTOR, "alert.edit", before)
 
     def _rule(self, rule: Rule) -> AutoRuleConfig:
         return {"river": self._config.river, "rain": self._config.rain, "wind": self._config.wind}[

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 from aiohttp import web
 
 from canhbao import keys
-
-log = logging.getLogger(__name__)
 
 
 async def expire_alerts(app: web.Application) -> list[str]:

@@ -99,8 +99,8 @@ class Workflow:
     def __init__(
         self, db: Database, clock: Clock, settings: Settings, fanout: FanOut | None = None
     ) -> None:
-        self._db = db
-        self._clock = clock
+        self.db = db
+        self.clock = clock
         self.settings = settings
         self.fanout = fanout
 
@@ -138,11 +138,11 @@ class Workflow:
     ) -> StoredAlert:
         """Store a new draft; the identifier, sender and sent are ours to set."""
         if conn is None:
-            async with self._db.transaction() as own:
+            async with self.db.transaction() as own:
                 return await self.create(
                     alert, actor, origin=origin, hazard=hazard, chain=chain, conn=own
                 )
-        now = self._clock.now()
+        now = self.clock.now()
         if alert.status not in ("Actual", "Exercise", "Test", ""):
             raise InvalidAlert([f"status: {alert.status!r}: one of Actual, Exercise, Test"])
         stem = format_identifier(self.settings.identifier_prefix, now, 0).rsplit(".", 1)[0]
@@ -164,7 +164,7 @@ class Workflow:
 
     async def edit(self, identifier: str, alert: Alert, actor: str, version: int) -> StoredAlert:
         """Replace a draft's content (only in draft; `version` guards lost updates)."""
-        async with self._db.transaction() as conn:
+        async with self.db.transaction() as conn:
             stored = await self._get(conn, identifier)
             self._expect(stored, "draft", "edit")
             if version != stored.version:
@@ -179,10 +179,10 @@ class Workflow:
                     msg_type=stored.alert.msg_type,
                     references=stored.alert.references,
                 ),
-                self._clock.now(),
+                self.clock.now(),
             )
             await store.update_alert(
-                conn, identifier, self._clock.now(), document=changed, status=changed.status
+                conn, identifier, self.clock.now(), document=changed, status=changed.status
             )
             after = await self._get(conn, identifier)
             await self._audit(conn, actor, "alert.edit", stored, after)
@@ -193,7 +193,7 @@ class Workflow:
         """An Update or Cancel draft of an issued message, referencing its whole chain."""
         if msg_type not in ("Update", "Cancel"):
             raise InvalidAlert([f"msgType: derive makes an Update or a Cancel, not {msg_type}"])
-        async with self._db.transaction() as conn:
+        async with self.db.transaction() as conn:
             target = await self._get(conn, identifier)
             self._expect(target, "issued", f"make an {msg_type} of")
             pending = await store.pending_in_chain(conn, target.chain)
@@ -222,18 +222,18 @@ class Workflow:
     # -- transitions -------------------------------------------------------------------------
 
     async def submit(self, identifier: str, actor: str) -> StoredAlert:
-        async with self._db.transaction() as conn:
+        async with self.db.transaction() as conn:
             stored = await self._get(conn, identifier)
             self._expect(stored, "draft", "submit")
             self._check_ready(stored.alert)
             await store.update_alert(
-                conn, identifier, self._clock.now(), state="submitted", submitted_by=actor,
+                conn, identifier, self.clock.now(), state="submitted", submitted_by=actor,
                 comment="",
             )  # fmt: skip
-            return await self._after(conn, actor, "alert.submit", stored)
+            return await self.record_transition(conn, actor, "alert.submit", stored)
 
     async def approve(self, identifier: str, actor: str) -> StoredAlert:
-        async with self._db.transaction() as conn:
+        async with self.db.transaction() as conn:
             stored = await self._get(conn, identifier)
             self._expect(stored, "submitted", "approve")
             if stored.alert.status in self.settings.two_person_statuses and actor in (
@@ -244,49 +244,49 @@ class Workflow:
                     f"{identifier}: a second person must approve what {actor} wrote or submitted"
                 )
             await store.update_alert(
-                conn, identifier, self._clock.now(), state="approved", approved_by=actor
+                conn, identifier, self.clock.now(), state="approved", approved_by=actor
             )
-            return await self._after(conn, actor, "alert.approve", stored)
+            return await self.record_transition(conn, actor, "alert.approve", stored)
 
     async def reject(self, identifier: str, actor: str, comment: str) -> StoredAlert:
         if not comment.strip():
             raise InvalidAlert(["comment: say why the alert is sent back"])
-        async with self._db.transaction() as conn:
+        async with self.db.transaction() as conn:
             stored = await self._get(conn, identifier)
             self._expect(stored, ("submitted", "approved"), "reject")
             await store.update_alert(
-                conn, identifier, self._clock.now(), state="draft", comment=comment.strip(),
+                conn, identifier, self.clock.now(), state="draft", comment=comment.strip(),
                 submitted_by=None, approved_by=None,
             )  # fmt: skip
-            return await self._after(conn, actor, "alert.reject", stored)
+            return await self.record_transition(conn, actor, "alert.reject", stored)
 
     async def issue(self, identifier: str, actor: str) -> StoredAlert:
         """Publish an approved alert: stamp its times, freeze its CAP document and targeting
         plan, enqueue every message, supersede what it references — one transaction."""
         stored = await self.get(identifier)
         self._expect(stored, "approved", "issue")
-        now = self._clock.now()
+        now = self.clock.now()
         alert = self._stamped(stored.alert, now)
         check_alert(alert, self.settings.profile)
         prepared = await self.fanout.prepare(alert, stored.chain) if self.fanout else None
-        async with self._db.transaction() as conn:
+        async with self.db.transaction() as conn:
             again = await self._get(conn, identifier)
             # Someone may have rejected it while the plan was being worked out.
             self._expect(again, "approved", "issue")
             plan = await self.fanout.commit(conn, prepared) if self.fanout else None
             await self._publish(conn, again, alert, actor, now, plan)
-            return await self._after(conn, actor, "alert.issue", again)
+            return await self.record_transition(conn, actor, "alert.issue", again)
 
     async def issue_now(self, stored: StoredAlert, actor: str, conn: aiosqlite.Connection) -> None:
         """Issue a draft without the human steps (an auto-issue rule); audited as `actor`."""
-        now = self._clock.now()
+        now = self.clock.now()
         alert = self._stamped(stored.alert, now)
         self._check_ready(alert)
         check_alert(alert, self.settings.profile)
         prepared = await self.fanout.prepare(alert, stored.chain) if self.fanout else None
         plan = await self.fanout.commit(conn, prepared) if self.fanout else None
         await self._publish(conn, stored, alert, actor, now, plan)
-        await self._after(conn, actor, "alert.auto_issue", stored)
+        await self.record_transition(conn, actor, "alert.auto_issue", stored)
 
     def _stamped(self, alert: Alert, now: datetime) -> Alert:
         # Keep the author's time in force, but never past the profile's maximum.
@@ -328,7 +328,7 @@ class Workflow:
                     conn, target.identifier, now, state="superseded",
                     superseded_by=stored.identifier,
                 )  # fmt: skip
-                await self._after(conn, actor, "alert.supersede", target)
+                await self.record_transition(conn, actor, "alert.supersede", target)
         log.info(
             "alert issued",
             extra={"identifier": stored.identifier, "msgType": alert.msg_type, "actor": actor},
@@ -336,12 +336,12 @@ class Workflow:
 
     async def expire_due(self) -> list[str]:
         """Expire every issued alert whose time is up (the scheduled job; also run at start)."""
-        now = self._clock.now()
-        async with self._db.transaction() as conn:
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
             due = await store.due_for_expiry(conn, now)
             for stored in due:
                 await store.update_alert(conn, stored.identifier, now, state="expired")
-                await self._after(conn, SYSTEM_EXPIRY, "alert.expire", stored)
+                await self.record_transition(conn, SYSTEM_EXPIRY, "alert.expire", stored)
         for stored in due:
             log.info("alert expired", extra={"identifier": stored.identifier})
         return [stored.identifier for stored in due]
@@ -352,16 +352,16 @@ class Workflow:
         self, lon: float | None = None, lat: float | None = None, *, limit: int = 500
     ) -> list[Alert]:
         """Issued alerts in force now: those covering the point, or all of them without one."""
-        now = self._clock.now()
+        now = self.clock.now()
         return [
             stored.alert
-            for stored in await store.issued(self._db, limit)
+            for stored in await store.issued(self.db, limit)
             if in_force(stored.alert, now)
             and (lon is None or lat is None or covers_point(stored.alert, lon, lat))
         ]
 
     async def get(self, identifier: str) -> StoredAlert:
-        found = await store.get_alert(self._db.reader, identifier)
+        found = await store.get_alert(self.db.reader, identifier)
         if found is None:
             raise AlertNotFound(identifier)
         return found
@@ -374,7 +374,7 @@ class Workflow:
 
     def readiness(self, alert: Alert) -> list[str]:
         """What stops this alert from being submitted (empty when it can be)."""
-        now = self._clock.now()
+        now = self.clock.now()
         found = problems(self._stamped(alert, now), self.settings.profile)
         left: list[str] = []
         for info in alert.infos:
@@ -391,7 +391,7 @@ class Workflow:
             raise TemplateIncomplete(
                 [f"unfilled placeholder {{{name}}}" for name in dict.fromkeys(left)]
             )
-        found = problems(self._stamped(alert, self._clock.now()), self.settings.profile)
+        found = problems(self._stamped(alert, self.clock.now()), self.settings.profile)
         if found:
             raise InvalidAlert(found)
         if alert.info(LANGUAGE_VI) is None:
@@ -406,9 +406,10 @@ class Workflow:
                 f" not {' or '.join(allowed)}"
             )
 
-    async def _after(
+    async def record_transition(
         self, conn: aiosqlite.Connection, actor: str, action: str, before: StoredAlert
     ) -> StoredAlert:
+        """Audit a change made in `conn` (before/after) and return the alert as it now stands."""
         after = await self._get(conn, before.identifier)
         await self._audit(conn, actor, action, before, after)
         return after
@@ -423,7 +424,7 @@ class Workflow:
     ) -> None:
         await record_audit(
             conn,
-            at=self._clock.now(),
+            at=self.clock.now(),
             actor=actor,
             action=action,
             entity=ENTITY,
