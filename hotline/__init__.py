@@ -11,6 +11,7 @@ from canhbao.config import Config
 from canhbao.db import Migration
 from canhbao.errors import ConfigError
 from hotline import jobs, rescue, routes, store
+from hotline.metrics import hotline_metrics
 from hotline.signature import WebhookSignatures
 
 MIGRATIONS: tuple[Migration, ...] = (*rescue.MIGRATIONS, *store.MIGRATIONS)
@@ -22,6 +23,7 @@ def setup(app: web.Application, config: Config) -> None:
     check_config(config)
     app[keys.HOTLINE_SIGNATURES] = WebhookSignatures(config)
     app.cleanup_ctx.append(_hotline_ctx)
+    app[keys.METRIC_REFRESHERS].append(hotline_metrics(app))
     routes.setup_routes(app)
 
 

@@ -131,3 +131,18 @@ async def test_rescue_requests_are_listed_and_move_forward_only(
     assert (await response.json())["status"] == "triaged"
     assert (await dispatcher.patch(path, json={"status": "new"})).status == 409
     assert (await dispatcher.get("/api/v1/hotline/rescue-requests/999")).status == 404
+
+
+async def test_metrics_show_callbacks_calls_and_new_rescue_requests(start_line: StartLine) -> None:
+    line = await start_line()
+    call = await line.sim.incoming(CALLER)
+    await call.press("3")
+    await call.hang_up()  # abandoned in the queue: a callback task
+    status, _ = await line.sim.sms(CALLER, "SOS kiệt 5 Chi Lăng, nước ngập tới mái")
+    assert status == 200
+
+    text = await (await line.client.get("/metrics")).text()
+    assert 'hotline_callbacks{status="open"} 1.0' in text
+    assert 'hotline_callbacks{status="exhausted"} 0.0' in text
+    assert 'hotline_calls_24h{kind="inbound",status="completed"} 1.0' in text
+    assert "hotline_rescue_requests_new 1.0" in text
