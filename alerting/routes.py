@@ -233,9 +233,12 @@ async def plan_alert(request: web.Request) -> web.Response:
 @require_roles(*STAFF)
 @_errors
 async def delivery_counts(request: web.Request) -> web.Response:
-    """GET /api/v1/alerts/{identifier}/delivery: targeted, and per channel and status."""
+    """GET /api/v1/alerts/{identifier}/delivery: targeted; per channel and status; failures by
+    error code; tokens removed as unregistered."""
     stored = await _workflow(request).get(request.match_info["identifier"])
-    counts = await request.app[keys.OUTBOX].counts(stored.identifier)
+    outbox = request.app[keys.OUTBOX]
+    counts = await outbox.counts(stored.identifier)
+    failures = await outbox.failure_codes(stored.identifier)
     plan = stored.plan or {}
     return web.json_response(
         {
@@ -243,6 +246,9 @@ async def delivery_counts(request: web.Request) -> web.Response:
             "targeted": plan.get("totals", {}),
             "messages": plan.get("messages", {}),
             "channels": counts,
+            "failures": failures,
+            # Tokens FCM no longer knows: the device registry drops them (PushTokenRejected).
+            "removed": failures.get("push", {}).get("UNREGISTERED", 0),
         }
     )
 

@@ -239,6 +239,19 @@ class Outbox:
             counts.setdefault(row["channel"], {})[row["status"]] = row["n"]
         return counts
 
+    async def failure_codes(self, reference: str) -> dict[str, dict[str, int]]:
+        """channel → error code → number of failed rows, for one reference (e.g. how many
+        tokens FCM reported UNREGISTERED, which the device registry then removed)."""
+        rows = await self._db.fetch_all(
+            "SELECT channel, error_code, COUNT(*) AS n FROM outbox"
+            " WHERE reference = ? AND status = 'failed' GROUP BY channel, error_code",
+            (reference,),
+        )
+        codes: dict[str, dict[str, int]] = {}
+        for row in rows:
+            codes.setdefault(row["channel"], {})[row["error_code"] or ""] = row["n"]
+        return codes
+
     async def depth(self) -> dict[tuple[Channel, Status], int]:
         """Rows waiting or in flight, per (channel, status); both counts come from small indexes."""
         rows = await self._db.fetch_all(

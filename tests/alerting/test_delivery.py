@@ -159,6 +159,9 @@ async def test_issue_fans_out_by_condition_token_sms_and_voice(
     report = await (await lan.get(f"/api/v1/alerts/{identifier}/delivery")).json()
     assert report["targeted"]["by_token"] == 2
     assert report["channels"]["sms"] == {"sent": 1}
+    assert report["channels"]["push"] == {"sent": 2, "failed": 1}
+    assert report["failures"] == {"push": {"UNREGISTERED": 1}}
+    assert report["removed"] == 1
 
     # Issuing the same plan again (a retry, a second click) sends nothing twice.
     workflow = client.app[keys.ALERTING]
