@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+import aiosqlite
 from aiohttp import web
 
 from canhbao import keys
@@ -16,7 +17,7 @@ from canhbao.clock import LOCAL_TZ, parse_utc
 from canhbao.http import ApiError, int_query, read_json
 from hotline import reports, rescue, store
 from hotline.errors import HotlineError, InvalidInput, InvalidTransition, NotFound
-from hotline.models import RequestStatus, parse_shift_time
+from hotline.models import Operator, RequestStatus, parse_shift_time
 from hotline.service import Form, Hotline
 from notify.errors import InvalidMessage
 from notify.models import check_phone
@@ -275,51 +276,57 @@ async def create_operator(request: web.Request) -> web.Response:
 @require_roles(Role.admin)
 async def update_operator(request: web.Request) -> web.Response:
     values = _operator_body(await read_json(request))
-    operator_id = _path_id(request)
-    app = request.app
-    now = app[keys.CLOCK].now()
-    async with app[keys.DB].transaction() as conn:
-        before = await store.get_operator(conn, operator_id)
-        if before is None:
-            raise ApiError(404, "not_found", "no such operator")
-        await store.update_operator(conn, operator_id, values, now)
-        await record_audit(
-            conn,
-            at=now,
-            actor=_actor(request),
-            action="operator.update",
-            entity="hotline_operator",
-            entity_id=str(operator_id),
-            before=store.operator_json(before),
-            after=values,
-        )
-        operator = await store.get_operator(conn, operator_id)
-    assert operator is not None  # noqa: S101  # just written
+    operator = await _change_operator(
+        request,
+        "operator.update",
+        lambda conn, operator_id, now: store.update_operator(conn, operator_id, values, now),
+        after=values,
+    )
     return web.json_response(store.operator_json(operator))
 
 
 @require_roles(Role.admin)
 async def delete_operator(request: web.Request) -> web.Response:
     """Operators are deactivated, not deleted: the call log keeps pointing at them."""
+    await _change_operator(
+        request, "operator.deactivate", store.deactivate_operator, after={"active": False}
+    )
+    return web.Response(status=204)
+
+
+async def _change_operator(
+    request: web.Request,
+    action: str,
+    write: Callable[[aiosqlite.Connection, int, datetime], Awaitable[None]],
+    *,
+    after: Mapping[str, Any],
+) -> Operator:
+    """Change the operator named in the path in one audited transaction (404 if unknown,
+    409 if the change would give two operators one phone)."""
     operator_id = _path_id(request)
     app = request.app
     now = app[keys.CLOCK].now()
-    async with app[keys.DB].transaction() as conn:
-        before = await store.get_operator(conn, operator_id)
-        if before is None:
-            raise ApiError(404, "not_found", "no such operator")
-        await store.deactivate_operator(conn, operator_id, now)
-        await record_audit(
-            conn,
-            at=now,
-            actor=_actor(request),
-            action="operator.deactivate",
-            entity="hotline_operator",
-            entity_id=str(operator_id),
-            before=store.operator_json(before),
-            after={"active": False},
-        )
-    return web.Response(status=204)
+    try:
+        async with app[keys.DB].transaction() as conn:
+            before = await store.get_operator(conn, operator_id)
+            if before is None:
+                raise ApiError(404, "not_found", "no such operator")
+            await write(conn, operator_id, now)
+            await record_audit(
+                conn,
+                at=now,
+                actor=_actor(request),
+                action=action,
+                entity="hotline_operator",
+                entity_id=str(operator_id),
+                before=store.operator_json(before),
+                after=after,
+            )
+            changed = await store.get_operator(conn, operator_id)
+    except sqlite3.IntegrityError:
+        raise ApiError(409, "conflict", "an operator with this phone exists") from None
+    assert changed is not None  # noqa: S101  # just written
+    return changed
 
 
 @require_roles(*STAFF)

@@ -146,3 +146,22 @@ async def test_metrics_show_callbacks_calls_and_new_rescue_requests(start_line: 
     assert 'hotline_callbacks{status="exhausted"} 0.0' in text
     assert 'hotline_calls_24h{kind="inbound",status="completed"} 1.0' in text
     assert "hotline_rescue_requests_new 1.0" in text
+
+
+async def test_roster_update_to_a_taken_phone_is_409_and_unknown_is_404(
+    start_line: StartLine, staff: StaffFactory
+) -> None:
+    line = await start_line()
+    boss = await staff(line.client, "boss", roles=["admin"])
+    first = {"name": "Lan", "phone": "+84914000001", "shift_start": "07:00", "shift_end": "19:00"}
+    second = {**first, "name": "Minh", "phone": "+84914000002"}
+    await boss.post("/api/v1/hotline/operators", json=first)
+    created = await (await boss.post("/api/v1/hotline/operators", json=second)).json()
+    taken = await boss.put(f"/api/v1/hotline/operators/{created['id']}", json=first)
+    assert taken.status == 409
+    missing = await boss.put("/api/v1/hotline/operators/999", json=second)
+    assert missing.status == 404
+    gone = await boss.delete("/api/v1/hotline/operators/999")
+    assert gone.status == 404
+    actions = await line.rows("SELECT action FROM audit_log WHERE entity = 'hotline_operator'")
+    assert [r["action"] for r in actions] == ["operator.create", "operator.create"]
