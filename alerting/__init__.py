@@ -10,6 +10,7 @@ from aiohttp import web
 from alerting import jobs, routes, store
 from alerting.auto import AutoDrafter
 from alerting.delivery import Delivery, GeofencesDirectory
+from alerting.fanout import FanoutRunner
 from alerting.workflow import Settings, Workflow
 from canhbao import keys
 from canhbao.config import Config
@@ -48,6 +49,7 @@ async def _alerting_ctx(app: web.Application) -> AsyncIterator[None]:
     delivery = Delivery(
         GeofencesDirectory(app[keys.GEOFENCES]),
         app[keys.OUTBOX],
+        app[keys.DB],
         app[keys.CLOCK],
         sms_sender=config.telephony.hotline_number,
         public_base_url=config.server.public_base_url,
@@ -82,5 +84,9 @@ async def _alerting_ctx(app: web.Application) -> AsyncIterator[None]:
         max_instances=1,
         coalesce=True,
     )
+    runner = FanoutRunner(delivery)
+    app[keys.ALERTING_FANOUT] = runner
+    runner.start()
     yield
+    await runner.stop()
     job.remove()

@@ -2,28 +2,33 @@
 
 Wards lying wholly inside the area are reached by FCM topic conditions (≤ 5 topics each), every
 other device by its own token, phone-only contacts by SMS (and a voice call to the vulnerable).
-Recipients are resolved and messages built before the issue transaction; they are enqueued in
-it (one executemany), so the alert is issued with all of its messages or with none. Every
-message has an idempotency key per (alert, recipient, channel): issuing again sends nothing
-twice, and after a crash the outbox resumes from its rows.
+The issue transaction commits the alert, its frozen targets (every device and contact id), the
+conditions and a first batch of tokens and contacts, so sending starts within moments of the
+approver's click; the rest are enqueued in batches, each committed with the fan-out's progress,
+and a restart resumes them (alerting.fanout). Every message has an idempotency key per (alert,
+recipient, channel): enqueueing a batch again sends nothing twice, and after a crash the outbox
+resumes from its rows.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 from xml.sax.saxutils import escape
 
 import aiosqlite
+import numpy as np
 import shapely
 
+from alerting import store
 from alerting.errors import InvalidAlert
 from alerting.models import LANGUAGE_EN, LANGUAGE_VI, Alert, Area, Geocode, Info, cap_time
 from canhbao.clock import Clock
+from canhbao.db import Database
 from notify.models import FCM_PAYLOAD_LIMIT, PushMessage, SmsMessage, VoiceCall, sms_segments
 from notify.outbox import Outbox, OutboxItem
 
@@ -82,18 +87,37 @@ class Directory(Protocol):
 
 @dataclass(frozen=True)
 class Prepared:
+    """What the issue transaction commits: the first batch of messages and the frozen targets."""
+
     identifier: str
+    chain: str
     plan: dict[str, Any]
     items: list[OutboxItem]
+    device_ids: bytes
+    contact_ids: bytes
+    devices_done: int
+    contacts_done: int
 
 
 class Delivery:
-    """Implements the workflow's FanOut port over a Directory and the notify outbox."""
+    """Implements the workflow's FanOut port over a Directory and the notify outbox.
+
+    Issuing commits the conditions and the first FIRST_DEVICES tokens and FIRST_CONTACTS
+    contacts with the alert, so the first sends start at once; `continue_fanout` enqueues the
+    rest, BATCH at a time, each batch in one transaction with the fan-out's progress, so a
+    crash resumes where the last commit left it (and the idempotency keys make a batch
+    enqueued twice a no-op).
+    """
+
+    FIRST_DEVICES = 2_000
+    FIRST_CONTACTS = 500
+    BATCH = 5_000
 
     def __init__(
         self,
         directory: Directory,
         outbox: Outbox,
+        db: Database,
         clock: Clock,
         *,
         sms_sender: str,
@@ -102,10 +126,16 @@ class Delivery:
     ) -> None:
         self.directory = directory
         self._outbox = outbox
+        self._db = db
         self._clock = clock
         self._sms_sender = sms_sender
         self._base = public_base_url.rstrip("/")
         self._voice = voice_for_vulnerable
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_fanout(self, listener: Callable[[], None]) -> None:
+        """Call `listener` when an issue leaves recipients to enqueue (the runner wakes)."""
+        self._listeners.append(listener)
 
     def geometry(self, alert: Alert) -> Any:
         """The alert's area as one lon/lat geometry: its polygons and its wards."""
@@ -126,26 +156,155 @@ class Delivery:
 
     async def prepare(self, alert: Alert, chain: str) -> Prepared:
         plan = self.directory.plan(self.geometry(alert))
+        device_ids = np.asarray(plan.token_device_ids, dtype="<i8")
+        contact_ids = np.asarray(plan.contact_ids, dtype="<i8")
+        first_devices = device_ids[: self.FIRST_DEVICES]
+        first_contacts = contact_ids[: self.FIRST_CONTACTS]
+        items = [self._condition(alert, chain, condition) for condition in plan.conditions]
+        items += await self._batch(alert, chain, first_devices, first_contacts)
+        summary = plan.summary()
+        summary["messages"] = {
+            "condition": len(plan.conditions),
+            "token": int(device_ids.size),
+            "sms": int(contact_ids.size),
+        }
+        return Prepared(
+            alert.identifier,
+            chain,
+            summary,
+            items,
+            device_ids.tobytes(),
+            contact_ids.tobytes(),
+            int(first_devices.size),
+            int(first_contacts.size),
+        )
+
+    async def commit(self, conn: aiosqlite.Connection, prepared: Prepared) -> dict[str, Any]:
+        """Enqueue the first batch and record the frozen targets, in the issue transaction."""
+        added = await self._outbox.enqueue_in(conn, prepared.items)
         now = self._clock.now()
-        items: list[OutboxItem] = []
-        identifier = alert.identifier
-        vi = alert.info(LANGUAGE_VI)
-        if vi is None:
-            raise InvalidAlert(["info: a vi-VN block is required"])
-        by_language = {"vi": vi, "en": alert.info(LANGUAGE_EN) or vi}
-        messages = {lang: self._push(alert, info, chain, now) for lang, info in by_language.items()}
-        for condition in plan.conditions:
-            digest = hashlib.sha1(condition.encode()).hexdigest()[:16]  # noqa: S324  # a key, not security
-            items.append(
-                OutboxItem(
-                    "push",
-                    replace(messages["vi"], target_kind="condition", target=condition),
-                    idempotency_key=f"{identifier}:condition:{digest}",
-                    reference=identifier,
-                    priority=PRIORITY_TOPIC,
+        finished = prepared.devices_done * 8 == len(prepared.device_ids) and (
+            prepared.contacts_done * 8 == len(prepared.contact_ids)
+        )
+        await store.insert_fanout(
+            conn,
+            store.Fanout(
+                identifier=prepared.identifier,
+                chain=prepared.chain,
+                device_ids=prepared.device_ids,
+                contact_ids=prepared.contact_ids,
+                devices_done=prepared.devices_done,
+                contacts_done=prepared.contacts_done,
+                started_at=now,
+                finished_at=now if finished else None,
+                outcome="complete" if finished else None,
+            ),
+        )
+        log.info(
+            "alert fan-out started",
+            extra={
+                "identifier": prepared.identifier,
+                "messages": len(prepared.items),
+                "new": added,
+                "devices": len(prepared.device_ids) // 8,
+                "contacts": len(prepared.contact_ids) // 8,
+            },
+        )
+        if not finished:
+            # Waking before the commit is safe: the runner reads pending fan-outs through the
+            # writer, which waits for this transaction.
+            for listener in self._listeners:
+                listener()
+        return prepared.plan
+
+    async def pending(self) -> list[str]:
+        """Identifiers of fan-outs with recipients still to enqueue, oldest first."""
+        async with self._db.transaction() as conn:
+            return await store.pending_fanouts(conn)
+
+    async def continue_fanout(self, identifier: str) -> bool:
+        """Enqueue the next batch of an issued alert's recipients; True while more remain.
+
+        A fan-out whose alert was superseded or expired meanwhile stops: what replaced it has
+        its own fan-out, and a warning no longer in force is not worth a first delivery.
+        """
+        fanout = await store.get_fanout(self._db, identifier)
+        stored = await store.get_alert(self._db.reader, identifier)
+        if fanout is None or stored is None or fanout.finished_at is not None:
+            return False
+        now = self._clock.now()
+        state, alert = stored.state, stored.alert
+        if state != "issued":
+            async with self._db.transaction() as conn:
+                await store.advance_fanout(
+                    conn, fanout, fanout.devices_done, fanout.contacts_done, now, state
                 )
+            log.warning(
+                "alert fan-out stopped",
+                extra={
+                    "identifier": identifier,
+                    "state": state,
+                    "devices_left": len(fanout.device_ids) // 8 - fanout.devices_done,
+                },
             )
-        for device in await self.directory.devices(plan.token_device_ids.tolist()):
+            return False
+        device_ids = np.frombuffer(fanout.device_ids, dtype="<i8")
+        contact_ids = np.frombuffer(fanout.contact_ids, dtype="<i8")
+        devices = device_ids[fanout.devices_done : fanout.devices_done + self.BATCH]
+        contacts = contact_ids[fanout.contacts_done : fanout.contacts_done + self.BATCH]
+        items = await self._batch(alert, fanout.chain, devices, contacts)
+        devices_done = fanout.devices_done + int(devices.size)
+        contacts_done = fanout.contacts_done + int(contacts.size)
+        finished = devices_done == device_ids.size and contacts_done == contact_ids.size
+        async with self._db.transaction() as conn:
+            moved = await store.advance_fanout(
+                conn,
+                fanout,
+                devices_done,
+                contacts_done,
+                now if finished else None,
+                "complete" if finished else None,
+            )
+            if moved:
+                await self._outbox.enqueue_in(conn, items)
+        if finished and moved:
+            log.info(
+                "alert fan-out complete",
+                extra={
+                    "identifier": identifier,
+                    "devices": devices_done,
+                    "contacts": contacts_done,
+                },
+            )
+        return not finished or not moved
+
+    def _condition(self, alert: Alert, chain: str, condition: str) -> OutboxItem:
+        message = self._messages(alert, chain)["vi"]
+        digest = hashlib.sha1(condition.encode()).hexdigest()[:16]  # noqa: S324  # a key, not security
+        return OutboxItem(
+            "push",
+            replace(message, target_kind="condition", target=condition),
+            idempotency_key=f"{alert.identifier}:condition:{digest}",
+            reference=alert.identifier,
+            priority=PRIORITY_TOPIC,
+        )
+
+    def _messages(self, alert: Alert, chain: str) -> dict[str, PushMessage]:
+        now = self._clock.now()
+        return {
+            lang: self._push(alert, info, chain, now) for lang, info in _languages(alert).items()
+        }
+
+    async def _batch(
+        self, alert: Alert, chain: str, device_ids: Any, contact_ids: Any
+    ) -> list[OutboxItem]:
+        """Outbox items for these devices (by token) and contacts (SMS, voice if vulnerable)."""
+        identifier = alert.identifier
+        messages = self._messages(alert, chain)
+        by_language = _languages(alert)
+        vi = by_language["vi"]
+        items: list[OutboxItem] = []
+        for device in await self.directory.devices(device_ids.tolist()):
             items.append(
                 OutboxItem(
                     "push",
@@ -155,7 +314,7 @@ class Delivery:
                     priority=PRIORITY_DIRECT,
                 )
             )
-        for contact in await self.directory.contacts(plan.contact_ids.tolist()):
+        for contact in await self.directory.contacts(contact_ids.tolist()):
             info = by_language.get(contact.language, vi)
             items.append(
                 OutboxItem(
@@ -176,26 +335,7 @@ class Delivery:
                         priority=PRIORITY_DIRECT,
                     )
                 )
-        summary = plan.summary()
-        summary["messages"] = {
-            "condition": len(plan.conditions),
-            "token": sum(1 for i in items if i.priority == PRIORITY_DIRECT and i.channel == "push"),
-            "sms": sum(1 for i in items if i.channel == "sms"),
-            "voice": sum(1 for i in items if i.channel == "voice"),
-        }
-        return Prepared(identifier, summary, items)
-
-    async def commit(self, conn: aiosqlite.Connection, prepared: Prepared) -> dict[str, Any]:
-        added = await self._outbox.enqueue_in(conn, prepared.items)
-        log.info(
-            "alert fan-out enqueued",
-            extra={
-                "identifier": prepared.identifier,
-                "messages": len(prepared.items),
-                "new": added,
-            },
-        )
-        return {**prepared.plan, "enqueued": added}
+        return items
 
     def _push(self, alert: Alert, info: Info, chain: str, now: datetime) -> PushMessage:
         expires = alert.expires or now
@@ -234,6 +374,14 @@ class Delivery:
         while message.payload_size() > FCM_PAYLOAD_LIMIT:
             message = replace(message, body=message.body[: len(message.body) * 3 // 4] + "…")
         return message
+
+
+def _languages(alert: Alert) -> dict[str, Info]:
+    """The info block for each device language; English falls back to Vietnamese."""
+    vi = alert.info(LANGUAGE_VI)
+    if vi is None:
+        raise InvalidAlert(["info: a vi-VN block is required"])
+    return {"vi": vi, "en": alert.info(LANGUAGE_EN) or vi}
 
 
 def _areas(alert: Alert) -> tuple[Area, ...]:

@@ -233,18 +233,21 @@ async def plan_alert(request: web.Request) -> web.Response:
 @require_roles(*STAFF)
 @_errors
 async def delivery_counts(request: web.Request) -> web.Response:
-    """GET /api/v1/alerts/{identifier}/delivery: targeted; per channel and status; failures by
-    error code; tokens removed as unregistered."""
+    """GET /api/v1/alerts/{identifier}/delivery: targeted; fan-out progress; per channel and
+    status; failures by error code; tokens removed as unregistered."""
     stored = await _workflow(request).get(request.match_info["identifier"])
     outbox = request.app[keys.OUTBOX]
     counts = await outbox.counts(stored.identifier)
     failures = await outbox.failure_codes(stored.identifier)
     plan = stored.plan or {}
+    fanout = await store.get_fanout(request.app[keys.DB], stored.identifier)
     return web.json_response(
         {
             "identifier": stored.identifier,
             "targeted": plan.get("totals", {}),
             "messages": plan.get("messages", {}),
+            # How far enqueueing the frozen targets has got (large alerts go in batches).
+            "fanout": fanout.progress() if fanout else None,
             "channels": counts,
             "failures": failures,
             # Tokens FCM no longer knows: the device registry drops them (PushTokenRejected).

@@ -95,6 +95,28 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX alerting_imports_ref ON alerting_imports (sender, identifier);
         """,
     ),
+    Migration(
+        "alerting",
+        2,
+        "fan-out progress: the targeting frozen at issue, enqueued in resumable batches",
+        """
+        CREATE TABLE alerting_fanout (
+            identifier TEXT PRIMARY KEY REFERENCES alerting_alerts (identifier),
+            chain TEXT NOT NULL,
+            -- Device and contact ids as little-endian int64: who the issued alert targets.
+            device_ids BLOB NOT NULL,
+            contact_ids BLOB NOT NULL,
+            -- How many of each are in the outbox; a batch and its advance commit together.
+            devices_done INTEGER NOT NULL,
+            contacts_done INTEGER NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            outcome TEXT CHECK (outcome IN ('complete', 'superseded', 'expired'))
+        );
+        CREATE INDEX alerting_fanout_pending ON alerting_fanout (started_at)
+            WHERE finished_at IS NULL;
+        """,
+    ),
 )
 
 
@@ -340,3 +362,110 @@ async def pending_in_chain(conn: aiosqlite.Connection, chain: str) -> list[str]:
         (chain,),
     ) as cursor:
         return [row[0] for row in await cursor.fetchall()]
+
+
+@dataclass(frozen=True)
+class Fanout:
+    """An issued alert's fan-out: its frozen targets and how far their enqueueing has got."""
+
+    identifier: str
+    chain: str
+    device_ids: bytes
+    contact_ids: bytes
+    devices_done: int
+    contacts_done: int
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str | None
+
+    def progress(self) -> dict[str, Any]:
+        return {
+            "devices": len(self.device_ids) // 8,
+            "devices_enqueued": self.devices_done,
+            "contacts": len(self.contact_ids) // 8,
+            "contacts_enqueued": self.contacts_done,
+            "started_at": utc_text(self.started_at),
+            "finished_at": utc_text(self.finished_at) if self.finished_at else None,
+            "outcome": self.outcome,
+        }
+
+
+_FANOUT_COLUMNS = (
+    "identifier, chain, device_ids, contact_ids, devices_done, contacts_done, started_at,"
+    " finished_at, outcome"
+)
+
+
+def _fanout(row: Any) -> Fanout:
+    return Fanout(
+        identifier=row[0],
+        chain=row[1],
+        device_ids=bytes(row[2]),
+        contact_ids=bytes(row[3]),
+        devices_done=row[4],
+        contacts_done=row[5],
+        started_at=parse_utc(row[6]),
+        finished_at=parse_utc(row[7]) if row[7] else None,
+        outcome=row[8],
+    )
+
+
+async def insert_fanout(conn: aiosqlite.Connection, fanout: Fanout) -> None:
+    await conn.execute(
+        f"INSERT INTO alerting_fanout ({_FANOUT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608  # fixed column list
+        (
+            fanout.identifier,
+            fanout.chain,
+            fanout.device_ids,
+            fanout.contact_ids,
+            fanout.devices_done,
+            fanout.contacts_done,
+            utc_text(fanout.started_at),
+            utc_text(fanout.finished_at) if fanout.finished_at else None,
+            fanout.outcome,
+        ),
+    )
+
+
+async def pending_fanouts(conn: aiosqlite.Connection) -> list[str]:
+    """Identifiers of fan-outs still enqueueing, oldest first (read through the writer, so a
+    fan-out committed a moment ago is seen)."""
+    async with conn.execute(
+        "SELECT identifier FROM alerting_fanout WHERE finished_at IS NULL ORDER BY started_at"
+    ) as cursor:
+        return [row[0] for row in await cursor.fetchall()]
+
+
+async def get_fanout(db: Database, identifier: str) -> Fanout | None:
+    row = await db.fetch_one(
+        f"SELECT {_FANOUT_COLUMNS} FROM alerting_fanout WHERE identifier = ?",  # noqa: S608  # fixed column list
+        (identifier,),
+    )
+    return _fanout(row) if row else None
+
+
+async def advance_fanout(
+    conn: aiosqlite.Connection,
+    fanout: Fanout,
+    devices_done: int,
+    contacts_done: int,
+    finished_at: datetime | None,
+    outcome: str | None,
+) -> bool:
+    """Move the fan-out on from where `fanout` says it was; False if it was not there any more
+    (another task advanced it first), so the caller's batch must not be enqueued."""
+    async with conn.execute(
+        "UPDATE alerting_fanout SET devices_done = ?, contacts_done = ?, finished_at = ?,"
+        " outcome = ? WHERE identifier = ? AND devices_done = ? AND contacts_done = ?"
+        " AND finished_at IS NULL",
+        (
+            devices_done,
+            contacts_done,
+            utc_text(finished_at) if finished_at else None,
+            outcome,
+            fanout.identifier,
+            fanout.devices_done,
+            fanout.contacts_done,
+        ),
+    ) as cursor:
+        return cursor.rowcount == 1

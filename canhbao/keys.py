@@ -17,6 +17,7 @@ from canhbao.events import EventBus
 from canhbao.health import HealthRegistry
 
 if TYPE_CHECKING:
+    from alerting.fanout import FanoutRunner
     from alerting.workflow import Workflow
     from feeds.runtime import FeedsRuntime
     from geofences.devices import DeviceRegistry
@@ -52,6 +53,8 @@ DEVICE_RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("device_rate_limiter")
 FEEDS: web.AppKey[FeedsRuntime] = web.AppKey("feeds")
 # The alerting domain's workflow (set by alerting.setup's context). Typed the same way.
 ALERTING: web.AppKey[Workflow] = web.AppKey("alerting")
+# What enqueues an issued alert's recipients after its first batch (alerting.fanout).
+ALERTING_FANOUT: web.AppKey[FanoutRunner] = web.AppKey("alerting_fanout")
 # The hotline domain: webhook steps, operator dialer and callbacks (set by hotline.setup's
 # context), and the X-Twilio-Signature checker (set by hotline.setup). Typed the same way.
 HOTLINE: web.AppKey[Hotline] = web.AppKey("hotline")

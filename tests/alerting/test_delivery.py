@@ -119,7 +119,7 @@ async def test_issue_fans_out_by_condition_token_sms_and_voice(
     # (The worker also pauses the push channel for Retry-After in real time: keep it short.)
     fcm.fail_next(429, retry_after=1)
     issued = await issue(lan, minh, identifier)
-    assert issued["plan"]["messages"] == {"condition": 1, "token": 2, "sms": 1, "voice": 1}
+    assert issued["plan"]["messages"] == {"condition": 1, "token": 2, "sms": 1}
 
     outbox = client.app[keys.OUTBOX]
 

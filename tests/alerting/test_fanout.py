@@ -1,0 +1,165 @@
+"""Large fan-outs: a first batch with the issue, the rest in resumable batches."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alerting.delivery import Delivery
+from alerting.fanout import FanoutRunner
+from canhbao import keys
+from canhbao.config import Config
+from tests.alerting.conftest import Client
+from tests.alerting.test_delivery import INSIDE_SQUARE, body
+from tests.alerting.test_workflow import issue, step
+from tests.conftest import AppClient, StaffFactory, StaffLogin
+from tests.geofences.conftest import Register, eventually, load_hue, manual_jobs
+
+DEVICES = 11
+FIRST = 3
+BATCH = 4
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return manual_jobs(tmp_path)
+
+
+async def start(app_client: AppClient, config: Config) -> tuple[Client, Delivery, FanoutRunner]:
+    """The app with its background fan-out runner stopped: the test runs batches itself."""
+    client = await app_client(config=config)
+    assert client.app is not None
+    runner = client.app[keys.ALERTING_FANOUT]
+    await runner.stop()
+    delivery = client.app[keys.ALERTING].fanout
+    assert isinstance(delivery, Delivery)
+    delivery.FIRST_DEVICES, delivery.BATCH = FIRST, BATCH
+    return client, delivery, FanoutRunner(delivery)
+
+
+async def token_rows(client: Client, identifier: str) -> Counter[str]:
+    """Outbox rows of an alert's per-token pushes, by idempotency key."""
+    assert client.app is not None
+    rows = await client.app[keys.DB].fetch_all(
+        "SELECT idempotency_key FROM outbox WHERE reference = ? AND idempotency_key LIKE ?",
+        (identifier, f"{identifier}:push:%"),
+    )
+    return Counter(row["idempotency_key"] for row in rows)
+
+
+async def progress(login: StaffLogin, identifier: str) -> dict[str, Any]:
+    report = await (await login.get(f"/api/v1/alerts/{identifier}/delivery")).json()
+    fanout: dict[str, Any] = report["fanout"]
+    return fanout
+
+
+async def issued_alert(
+    client: Client, staff: StaffFactory, register: Register
+) -> tuple[StaffLogin, StaffLogin, str]:
+    await load_hue(client)
+    for _ in range(DEVICES):
+        await register(client, at=INSIDE_SQUARE)
+    lan = await staff(client, "lan", roles=["issuer"])
+    minh = await staff(client, "minh", roles=["approver"])
+    created = await lan.post("/api/v1/alerts", json=body())
+    assert created.status == 201, await created.text()
+    identifier = (await created.json())["identifier"]
+    issued = await issue(lan, minh, identifier)
+    assert issued["plan"]["messages"]["token"] == DEVICES
+    return lan, minh, identifier
+
+
+async def test_the_issue_commits_a_first_batch_and_the_runner_enqueues_the_rest(
+    app_client: AppClient, config: Config, staff: StaffFactory, register: Register
+) -> None:
+    client, _, runner = await start(app_client, config)
+    lan, _, identifier = await issued_alert(client, staff, register)
+
+    # Sending can start before the rest of the recipients are written.
+    assert len(await token_rows(client, identifier)) == FIRST
+    assert await progress(lan, identifier) == {
+        "devices": DEVICES,
+        "devices_enqueued": FIRST,
+        "contacts": 0,
+        "contacts_enqueued": 0,
+        "started_at": (await progress(lan, identifier))["started_at"],
+        "finished_at": None,
+        "outcome": None,
+    }
+
+    assert await runner.run_pending() == 2  # 3 + 4 + 4
+    rows = await token_rows(client, identifier)
+    assert len(rows) == DEVICES
+    assert set(rows.values()) == {1}
+    done = await progress(lan, identifier)
+    assert done["devices_enqueued"] == DEVICES
+    assert done["outcome"] == "complete"
+    assert done["finished_at"] is not None
+    assert await runner.run_pending() == 0
+
+
+async def test_a_restart_resumes_a_fanout_where_its_last_batch_committed(
+    app_client: AppClient,
+    config: Config,
+    staff: StaffFactory,
+    register: Register,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client, _, runner = await start(app_client, config)
+    _, _, identifier = await issued_alert(client, staff, register)
+    assert await runner.run_pending() == 2
+    # As a process killed after its first batch leaves it: the batches after it not written.
+    assert client.app is not None
+    async with client.app[keys.DB].transaction() as conn:
+        await conn.execute(
+            "UPDATE alerting_fanout SET devices_done = ?, finished_at = NULL, outcome = NULL",
+            (FIRST + BATCH,),
+        )
+        await conn.execute(
+            "DELETE FROM outbox WHERE reference = ? AND id NOT IN"
+            " (SELECT id FROM outbox WHERE reference = ? ORDER BY id LIMIT ?)",
+            (identifier, identifier, 1 + FIRST + BATCH),  # the condition, then the tokens
+        )
+    assert len(await token_rows(client, identifier)) == FIRST + BATCH
+    await client.close()
+
+    again = await app_client(config=config)  # its runner starts and resumes at once
+    await eventually(lambda: _complete(again, identifier))
+    rows = await token_rows(again, identifier)
+    assert len(rows) == DEVICES
+    assert set(rows.values()) == {1}
+    assert "alert fan-outs resumed after a restart" in caplog.text
+
+
+async def _complete(client: Client, identifier: str) -> bool:
+    assert client.app is not None
+    row = await client.app[keys.DB].fetch_one(
+        "SELECT outcome FROM alerting_fanout WHERE identifier = ?", (identifier,)
+    )
+    return row is not None and row["outcome"] == "complete"
+
+
+async def test_a_fanout_stops_when_its_alert_is_cancelled_and_the_cancel_reaches_everyone(
+    app_client: AppClient, config: Config, staff: StaffFactory, register: Register
+) -> None:
+    client, _, runner = await start(app_client, config)
+    lan, minh, identifier = await issued_alert(client, staff, register)
+
+    derived = await lan.post(f"/api/v1/alerts/{identifier}/cancel", json={})
+    assert derived.status == 201, await derived.text()
+    cancel = (await derived.json())["identifier"]
+    await step(lan, cancel, "submit")
+    await step(minh, cancel, "approve")
+    await step(minh, cancel, "issue")
+
+    await runner.run_pending()
+    stopped = await progress(lan, identifier)
+    assert stopped["outcome"] == "superseded"
+    assert stopped["devices_enqueued"] == FIRST  # no first delivery of a cancelled warning
+    assert len(await token_rows(client, identifier)) == FIRST
+    finished = await progress(lan, cancel)
+    assert finished["outcome"] == "complete"
+    assert len(await token_rows(client, cancel)) == DEVICES
