@@ -111,7 +111,7 @@ class Delivery:
 
     FIRST_DEVICES = 2_000
     FIRST_CONTACTS = 500
-    BATCH = 5_000
+    BATCH = 1_000  # rows a batch transaction writes: short, so finished sends record promptly
 
     def __init__(
         self,
@@ -252,7 +252,8 @@ class Delivery:
         contact_ids = np.frombuffer(fanout.contact_ids, dtype="<i8")
         devices = device_ids[fanout.devices_done : fanout.devices_done + self.BATCH]
         contacts = contact_ids[fanout.contacts_done : fanout.contacts_done + self.BATCH]
-        items = await self._batch(alert, fanout.chain, devices, contacts)
+        # Encoded before the write lock is taken: the lock is held only for the insert.
+        rows = self._outbox.encode(await self._batch(alert, fanout.chain, devices, contacts))
         devices_done = fanout.devices_done + int(devices.size)
         contacts_done = fanout.contacts_done + int(contacts.size)
         finished = devices_done == device_ids.size and contacts_done == contact_ids.size
@@ -266,7 +267,7 @@ class Delivery:
                 "complete" if finished else None,
             )
             if moved:
-                await self._outbox.enqueue_in(conn, items)
+                await self._outbox.enqueue_in(conn, rows)
         if finished and moved:
             log.info(
                 "alert fan-out complete",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -19,6 +20,12 @@ from canhbao.errors import MigrationError
 log = logging.getLogger(__name__)
 
 Params = Sequence[Any] | dict[str, Any]
+
+# How often the background connection copies the WAL into the database file. The writer never
+# checkpoints itself: a checkpoint of a large WAL can take hundreds of milliseconds, and the
+# writer stalling that long delays every commit queued behind it (a send not yet recorded is a
+# send a crash would repeat).
+CHECKPOINT_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -50,13 +57,36 @@ class Database:
         self._busy_timeout_ms = busy_timeout_ms
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        self._checkpointer: aiosqlite.Connection | None = None
+        self._checkpoints: asyncio.Task[None] | None = None
         self._write_lock = asyncio.Lock()
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = await self._connect()
         await _pragma(self._writer, "journal_mode=WAL")
+        await _pragma(self._writer, "wal_autocheckpoint=0")
         self._reader = await self._connect()
+        self._checkpointer = await self._connect()
+        self._checkpoints = asyncio.create_task(
+            self._checkpoint_loop(self._checkpointer), name="sqlite-checkpoints"
+        )
+
+    async def _checkpoint_loop(self, conn: aiosqlite.Connection) -> None:
+        """PASSIVE checkpoints beside the writer: they wait for no one and block no one."""
+        failing = False
+        while True:
+            await asyncio.sleep(CHECKPOINT_INTERVAL_S)
+            try:
+                await _pragma(conn, "wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                if not failing:
+                    log.exception("SQLite checkpoint failing; the WAL grows until it succeeds")
+                failing = True
+            else:
+                if failing:
+                    log.info("SQLite checkpoint recovered")
+                failing = False
 
     async def _connect(self) -> aiosqlite.Connection:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly
@@ -69,15 +99,19 @@ class Database:
         # Bulk ingest (feeds backfills, alert fan-outs) runs far faster with a larger page cache
         # and fewer WAL checkpoints; 64 MiB per connection is small beside the device index.
         await _pragma(conn, "cache_size=-65536")
-        await _pragma(conn, "wal_autocheckpoint=10000")
         await _pragma(conn, "temp_store=MEMORY")
         return conn
 
     async def close(self) -> None:
-        for conn in (self._reader, self._writer):
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoints
+            self._checkpoints = None
+        for conn in (self._checkpointer, self._reader, self._writer):
             if conn is not None:
                 await conn.close()
-        self._reader = self._writer = None
+        self._checkpointer = self._reader = self._writer = None
 
     @property
     def writer(self) -> aiosqlite.Connection:
@@ -103,6 +137,23 @@ class Database:
                 await conn.execute("ROLLBACK")
                 raise
             await conn.execute("COMMIT")
+
+    async def write(self, sql: str, params: Params = ()) -> int:
+        """Run one write statement as its own transaction; returns the rows it changed.
+
+        One trip to the writer thread instead of three (BEGIN, the statement, COMMIT): for hot
+        paths whose latency matters, like recording sends as they finish.
+        """
+        async with self._write_lock:
+            conn = self.writer
+            before = conn.total_changes
+            await conn.execute_fetchall(sql, params)
+            return conn.total_changes - before
+
+    async def write_returning(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        """Run one write statement with RETURNING as its own transaction, in one trip."""
+        async with self._write_lock:
+            return list(await self.writer.execute_fetchall(sql, params))
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one write statement in its own transaction; returns lastrowid."""

@@ -156,30 +156,57 @@ VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)
 ON CONFLICT (idempotency_key) DO NOTHING
 """
 
-# The literal status = 'queued' lets SQLite use the partial index outbox_due.
+# The literal status = 'queued' lets SQLite use the partial index outbox_due, channel by channel.
+_DUE = (
+    "SELECT id, {order} AS k FROM (SELECT id FROM outbox WHERE status = 'queued'"
+    " AND channel = :c{n} AND next_attempt_at <= :now"
+    " ORDER BY priority DESC, next_attempt_at LIMIT :l{lane})"
+)
 _CLAIM = """
 UPDATE outbox SET status = 'sending', claimed_at = :now, updated_at = :now
-WHERE id IN (
-    SELECT id FROM outbox
-    WHERE status = 'queued' AND channel = :channel AND next_attempt_at <= :now
-    ORDER BY priority DESC, next_attempt_at
-    LIMIT :limit
-)
+WHERE id IN ({lanes})
 RETURNING id, channel, idempotency_key, payload, attempts
 """
 
+
+def claim_statement(lanes: Sequence[Sequence[Channel]]) -> str:
+    """One UPDATE … RETURNING claiming every lane: each lane's channels in order, up to the
+    lane's limit (:l0, :l1, …); a channel's due rows by priority, then age."""
+    selects = []
+    n = 0
+    for lane, channels in enumerate(lanes):
+        due = []
+        for order, _ in enumerate(channels):
+            due.append(_DUE.format(order=order, n=n, lane=lane))
+            n += 1
+        union = " UNION ALL ".join(due)
+        # Only our own fragments and numbers go into the text; the values are parameters.
+        selects.append(f"SELECT id FROM ({union} ORDER BY k LIMIT :l{lane})")  # noqa: S608
+    return _CLAIM.format(lanes=" UNION ALL ".join(selects))
+
+
+# One statement for a whole flush (one trip to the writer thread); `+status` keeps SQLite
+# from scanning the `sending` rows instead of looking each id up.
 _RECORD = """
 UPDATE outbox SET
-    status = ?,
-    attempts = ?,
-    next_attempt_at = COALESCE(?, next_attempt_at),
-    provider_id = COALESCE(?, provider_id),
-    sent_at = ?,
-    error_code = ?,
-    last_error = ?,
-    updated_at = ?
-WHERE id = ? AND status = 'sending'
+    status = json_extract(v.value, '$[1]'),
+    attempts = json_extract(v.value, '$[2]'),
+    next_attempt_at = COALESCE(json_extract(v.value, '$[3]'), outbox.next_attempt_at),
+    provider_id = COALESCE(json_extract(v.value, '$[4]'), outbox.provider_id),
+    sent_at = json_extract(v.value, '$[5]'),
+    error_code = json_extract(v.value, '$[6]'),
+    last_error = json_extract(v.value, '$[7]'),
+    updated_at = :now
+FROM json_each(:rows) AS v
+WHERE outbox.id = json_extract(v.value, '$[0]') AND +outbox.status = 'sending'
 """
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Outbox items encoded for insertion (Outbox.encode)."""
+
+    rows: list[tuple[str, str, str, str, int, str, str, str]]
 
 
 class Outbox:
@@ -199,25 +226,33 @@ class Outbox:
         async with self._db.transaction() as conn:
             return await self.enqueue_in(conn, items)
 
-    async def enqueue_in(self, conn: aiosqlite.Connection, items: Sequence[OutboxItem]) -> int:
+    def encode(self, items: Sequence[OutboxItem]) -> Encoded:
+        """Items as rows ready to insert: encode a large batch before taking the write lock."""
+        now = utc_text(self._clock.now())
+        return Encoded(
+            [
+                (
+                    item.idempotency_key,
+                    item.channel,
+                    encode_message(item.message),
+                    item.reference,
+                    item.priority,
+                    now,
+                    now,
+                    now,
+                )
+                for item in items
+            ]
+        )
+
+    async def enqueue_in(
+        self, conn: aiosqlite.Connection, items: Sequence[OutboxItem] | Encoded
+    ) -> int:
         """Store items inside the caller's transaction, so its state change and its messages
         commit (or roll back) together; returns how many were new."""
-        if not items:
+        rows = (items if isinstance(items, Encoded) else self.encode(items)).rows
+        if not rows:
             return 0
-        now = utc_text(self._clock.now())
-        rows = [
-            (
-                item.idempotency_key,
-                item.channel,
-                encode_message(item.message),
-                item.reference,
-                item.priority,
-                now,
-                now,
-                now,
-            )
-            for item in items
-        ]
         async with conn.executemany(_INSERT, rows) as cursor:
             added = cursor.rowcount
         if added:
@@ -264,32 +299,35 @@ class Outbox:
         return {(row["channel"], row["status"]): row["n"] for row in rows}
 
     async def claim(self, lanes: Sequence[tuple[Sequence[Channel], int]]) -> list[ClaimedRow]:
-        """Mark due rows `sending`, all lanes in one transaction. Each lane is a list of channels
+        """Mark due rows `sending`, all lanes in one statement. Each lane is a list of channels
         sharing one limit, taken in order (so a rare channel listed first is not starved)."""
         now = self._clock.now()
-        now_text = utc_text(now)
-        claimed: list[ClaimedRow] = []
-        async with self._db.transaction() as conn:
-            for channels, limit in lanes:
-                for channel in channels:
-                    if limit <= 0:
-                        break
-                    params = {"now": now_text, "channel": channel, "limit": limit}
-                    async with conn.execute(_CLAIM, params) as cursor:
-                        rows = list(await cursor.fetchall())
-                    limit -= len(rows)
-                    claimed.extend(
-                        ClaimedRow(
-                            id=row[0],
-                            channel=row[1],
-                            idempotency_key=row[2],
-                            payload=row[3],
-                            attempts=row[4],
-                            claimed_at=now,
-                        )
-                        for row in rows
-                    )
-        return claimed
+        wanted = [(channels, limit) for channels, limit in lanes if channels and limit > 0]
+        if not wanted:
+            return []
+        params: dict[str, Any] = {"now": utc_text(now)}
+        n = 0
+        for lane, (channels, limit) in enumerate(wanted):
+            params[f"l{lane}"] = limit
+            for channel in channels:
+                params[f"c{n}"] = channel
+                n += 1
+        # One statement, so one trip to the writer thread: the writer lock is held for as short
+        # a time as possible, and the recorder of finished sends waits less behind it.
+        rows = await self._db.write_returning(
+            claim_statement([channels for channels, _ in wanted]), params
+        )
+        return [
+            ClaimedRow(
+                id=row[0],
+                channel=row[1],
+                idempotency_key=row[2],
+                payload=row[3],
+                attempts=row[4],
+                claimed_at=now,
+            )
+            for row in rows
+        ]
 
     async def record(self, outcomes: Iterable[Outcome]) -> int:
         """Write outcomes for rows still `sending`, all in one transaction; returns rows changed."""
@@ -297,6 +335,7 @@ class Outbox:
         now_text = utc_text(now)
         rows = [
             (
+                outcome.row_id,
                 outcome.status,
                 outcome.attempts,
                 utc_text(outcome.next_attempt_at) if outcome.next_attempt_at else None,
@@ -304,15 +343,14 @@ class Outbox:
                 now_text if outcome.status == "sent" else None,
                 outcome.error_code,
                 outcome.error,
-                now_text,
-                outcome.row_id,
             )
             for outcome in outcomes
         ]
         if not rows:
             return 0
-        async with self._db.transaction() as conn, conn.executemany(_RECORD, rows) as cursor:
-            return cursor.rowcount
+        return await self._db.write(
+            _RECORD, {"now": now_text, "rows": json.dumps(rows, ensure_ascii=False)}
+        )
 
     async def release(self, row_ids: Iterable[int]) -> int:
         """Put claimed rows whose send never started back to queued, attempts unchanged."""

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
 import signal
 import sqlite3
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,8 +19,9 @@ from canhbao.clock import SystemClock
 from canhbao.db import Database
 from notify.models import PushMessage, SmsMessage
 from notify.outbox import Outbox, OutboxItem
-from tests.conftest import REPO
+from tests.doubles import processes
 from tests.doubles.credentials import service_account_public_key, write_service_account
+from tests.doubles.processes import Process, RecordFile, start_double, start_serve, stop
 from tests.doubles.twilio import ACCOUNT_SID, AUTH_TOKEN
 
 SMS_COUNT = 1500
@@ -31,68 +29,6 @@ PUSH_COUNT = 2500
 HOTLINE = "+8419001075"
 PROJECT = "canhbao-crash"
 DEADLINE_S = 25.0
-
-
-class RecordFile:
-    """A double's JSON-lines record, read incrementally while the double appends to it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.entries: list[dict[str, Any]] = []
-        self._offset = 0
-        self._partial = b""
-
-    def read(self) -> list[dict[str, Any]]:
-        if self.path.exists():
-            with self.path.open("rb") as handle:
-                handle.seek(self._offset)
-                chunk = handle.read()
-            self._offset += len(chunk)
-            lines = (self._partial + chunk).split(b"\n")
-            self._partial = lines.pop()
-            self.entries.extend(json.loads(line) for line in lines if line)
-        return self.entries
-
-
-@dataclass
-class Process:
-    """A child process and the file its stderr goes to."""
-
-    process: asyncio.subprocess.Process
-    log: Path
-
-    def tail(self) -> str:
-        return "\n".join(self.log.read_text(encoding="utf-8").splitlines()[-30:])
-
-
-async def start_double(
-    module: str, record: Path, *extra: str
-) -> tuple[asyncio.subprocess.Process, int]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        module,
-        "--port",
-        "0",
-        "--record",
-        str(record),
-        *extra,
-        cwd=REPO,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert process.stdout is not None
-    async with asyncio.timeout(20):
-        line = (await process.stdout.readline()).decode()
-    assert line.startswith("PORT "), line
-    return process, int(line.split()[1])
-
-
-async def stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
 
 
 @dataclass
@@ -227,28 +163,12 @@ async def enqueue_everything(database: Path) -> None:
 
 
 async def start_app(tmp_path: Path, config: Path, doubles: Doubles, run: int) -> Process:
-    log = tmp_path / f"serve-{run}.log"
     env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "CANHBAO_FIREBASE_CREDENTIALS": str(doubles.credentials),
     }
-    with log.open("wb") as stderr:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "canhbao",
-            "serve",
-            "--config",
-            str(config),
-            cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    return Process(process, log)
+    return await start_serve(tmp_path, config, env, f"serve-{run}")
 
 
 def outbox_rows(database: Path) -> dict[str, sqlite3.Row]:
@@ -274,18 +194,7 @@ def push_keys(entries: list[dict[str, Any]]) -> Counter[str]:
 
 
 async def wait_until(app: Process, condition: Any, what: str, pause: float = 0.01) -> None:
-    """Poll `condition()` until true; fail with the app's log if the deadline or the app ends."""
-    try:
-        async with asyncio.timeout(DEADLINE_S):
-            # The state lives in other processes' files: there is no event to wait on.
-            while not condition():
-                if app.process.returncode is not None:
-                    pytest.fail(
-                        f"canhbao exited ({app.process.returncode}) before {what}:\n{app.tail()}"
-                    )
-                await asyncio.sleep(pause)
-    except TimeoutError:
-        pytest.fail(f"timed out waiting for {what}:\n{app.tail()}")
+    await processes.wait_until(app, condition, what, DEADLINE_S, pause)
 
 
 @pytest.mark.slow
