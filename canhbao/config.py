@@ -65,7 +65,7 @@ class TelephonyConfig:
 
 @dataclasses.dataclass(frozen=True)
 class OutboxConfig:
-    concurrency: int = 200
+    concurrency: int = 100
     batch_size: int = 500
     poll_interval_s: float = 0.5
     max_attempts: int = 8

@@ -12,6 +12,7 @@ from canhbao.config import Config, read_secret
 from canhbao.db import Migration
 from canhbao.errors import ConfigError
 from notify import local, outbox, routes
+from notify.journal import SentJournal
 from notify.outbox import Outbox
 from notify.outbox_worker import OutboxWorker
 from notify.ports import PushSender, SmsSender, VoiceCaller
@@ -47,6 +48,9 @@ async def _notify_ctx(app: web.Application) -> AsyncIterator[None]:
         push = _push_sender(app, config, closers)
         sms, voice = _telephony(app, config, closers)
         box = Outbox(app[keys.DB], app[keys.CLOCK])
+        database = app[keys.DB].path
+        journal = SentJournal(database.with_name(database.name + "-sent"))
+        closers.append(_closing(journal))
         app[keys.PUSH] = push
         app[keys.SMS] = sms
         app[keys.VOICE] = voice
@@ -62,6 +66,7 @@ async def _notify_ctx(app: web.Application) -> AsyncIterator[None]:
             app[keys.HEALTH],
             app[keys.METRICS],
             shutdown_timeout_s=config.server.shutdown_timeout_s,
+            journal=journal,
         )
         app[keys.METRIC_REFRESHERS].append(worker.refresh_metrics)
         worker.start()
@@ -75,6 +80,13 @@ async def _notify_ctx(app: web.Application) -> AsyncIterator[None]:
                 await close()
             except Exception:
                 log.exception("closing a notify provider failed")
+
+
+def _closing(journal: SentJournal) -> Callable[[], Awaitable[None]]:
+    async def close() -> None:
+        journal.close()
+
+    return close
 
 
 def _push_sender(

@@ -26,6 +26,7 @@ from canhbao.events import EventBus
 from canhbao.health import HealthRegistry, Status
 from notify.errors import DeliveryDeferred, DeliveryRejected, InvalidMessage
 from notify.events import PushTokenRejected
+from notify.journal import SentJournal
 from notify.models import Channel, PushMessage, SmsMessage, VoiceCall
 from notify.outbox import CHANNELS, ClaimedRow, Message, Outbox, Outcome
 from notify.pacing import ChannelPacing
@@ -63,8 +64,9 @@ class RecoveryReport:
     """What start-up recovery did with rows a previous process left `sending`."""
 
     requeued: int = 0
-    reconciled: int = 0  # the provider already had it: marked sent, not sent again
+    reconciled: int = 0  # the journal or the provider had it: marked sent, not sent again
     unresolved: int = 0  # the provider could not be asked: left `sending`, retried later
+    journaled: int = 0  # of the reconciled, those the sent journal named
 
 
 class OutboxWorker:
@@ -86,8 +88,12 @@ class OutboxWorker:
         shutdown_timeout_s: float = 10.0,
         pacing: ChannelPacing | None = None,
         rng: random.Random | None = None,
+        journal: SentJournal | None = None,
     ) -> None:
         self._outbox = outbox
+        self._journal = journal
+        # What the previous process journaled, read before this one's flushes empty the files.
+        self._journaled_before = journal.entries() if journal is not None else {}
         self._push = push
         self._sms = sms
         self._voice = voice
@@ -389,6 +395,8 @@ class OutboxWorker:
         return self._rng.uniform(0.0, ceiling)
 
     def _finish(self, row: ClaimedRow, outcome: Outcome, events: list[PushTokenRejected]) -> None:
+        if self._journal is not None and outcome.status == "sent":
+            self._journal.append(row.id, outcome.provider_id)
         self._outcomes.append(outcome)
         self._events.extend(events)
         lane = LANE_OF[row.channel]
@@ -406,6 +414,8 @@ class OutboxWorker:
                 return 0
             outcomes, self._outcomes = self._outcomes, []
             events, self._events = self._events, []
+            # Every outcome journaled so far is in `outcomes` (or recorded before).
+            journaled = self._journal.switch() if self._journal is not None else None
             try:
                 await self._outbox.record(outcomes)
             except BaseException:
@@ -413,6 +423,8 @@ class OutboxWorker:
                 self._outcomes[:0] = outcomes
                 self._events[:0] = events
                 raise
+            if self._journal is not None and journaled is not None:
+                self._journal.clear(journaled)
             tally: Tally[tuple[Channel, str]] = Tally()
             for outcome in outcomes:
                 self._held.pop(outcome.row_id, None)
@@ -443,16 +455,19 @@ class OutboxWorker:
     async def recover(self) -> RecoveryReport:
         """Settle rows a previous process left `sending` (it crashed mid-send).
 
-        An SMS or call is first looked up at the provider: if it is there, the row is marked
-        sent with the provider's id and not sent again. A push cannot be looked up (FCM has no
-        such API), so it is queued again; its tag and collapse key make the phone replace, not
-        repeat, the notification. A row whose lookup fails stays `sending` for the next try.
+        A row the sent journal names finished before the crash: it is marked sent with the
+        provider's id. Otherwise an SMS or call is looked up at the provider: if it is there,
+        the row is marked sent and not sent again. A push cannot be looked up (FCM has no such
+        API), so it is queued again: only the sends in flight at the crash (at most
+        `concurrency`) can go out twice, and their tag and collapse key make the phone replace,
+        not repeat, the notification. A row whose lookup fails stays `sending` for the next try.
         """
         rows = await self._outbox.stale(exclude=self._held)
         if not rows:
             self._unresolved = 0
             return RecoveryReport()
-        results = await asyncio.gather(*(self._reconcile(row) for row in rows))
+        journaled, self._journaled_before = self._journaled_before, {}
+        results = await asyncio.gather(*(self._reconcile(row, journaled) for row in rows))
         outcomes = [outcome for outcome in results if outcome is not None]
         self._outcomes.extend(outcomes)
         await self.flush()
@@ -460,6 +475,7 @@ class OutboxWorker:
             requeued=sum(1 for o in outcomes if o.status == "queued"),
             reconciled=sum(1 for o in outcomes if o.status == "sent"),
             unresolved=len(rows) - len(outcomes),
+            journaled=sum(1 for row in rows if row.id in journaled),
         )
         self._unresolved = report.unresolved
         self._report()
@@ -469,6 +485,7 @@ class OutboxWorker:
                 "requeued": report.requeued,
                 "reconciled": report.reconciled,
                 "unresolved": report.unresolved,
+                "journaled": report.journaled,
                 "settled_otherwise": len(outcomes) - report.requeued - report.reconciled,
             },
         )
@@ -484,8 +501,11 @@ class OutboxWorker:
         self._clear_failure("recover")
         self._recovery_pending = report.unresolved > 0
 
-    async def _reconcile(self, row: ClaimedRow) -> Outcome | None:
+    async def _reconcile(self, row: ClaimedRow, journaled: dict[int, str]) -> Outcome | None:
         attempts = row.attempts + 1  # the interrupted send counts as an attempt
+        if row.id in journaled:
+            # It finished before the crash; only its recording was lost.
+            return Outcome(row.id, row.channel, "sent", attempts, provider_id=journaled[row.id])
         try:
             message = row.message()
         except Exception as err:  # as in _deliver

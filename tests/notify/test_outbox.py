@@ -25,6 +25,7 @@ from canhbao.health import HealthRegistry
 from notify import outbox as outbox_module
 from notify.errors import DeliveryDeferred, DeliveryRejected, InvalidMessage, ProviderUnavailable
 from notify.events import PushTokenRejected
+from notify.journal import SentJournal
 from notify.models import (
     PushMessage,
     SmsMessage,
@@ -208,6 +209,7 @@ def make_worker(outbox: Outbox, provider: FakeProvider, clock: ManualClock) -> M
         pacing: ChannelPacing | None = None,
         shutdown_timeout_s: float = 5.0,
         fake: FakeProvider | None = None,
+        journal: SentJournal | None = None,
         **overrides: Any,
     ) -> Rig:
         settings: dict[str, Any] = {
@@ -242,6 +244,7 @@ def make_worker(outbox: Outbox, provider: FakeProvider, clock: ManualClock) -> M
             shutdown_timeout_s=shutdown_timeout_s,
             pacing=pacing,
             rng=random.Random(7),
+            journal=journal,
         )
         return Rig(worker, events, health, metrics)
 
@@ -658,6 +661,65 @@ async def test_rows_stay_sending_until_the_provider_can_be_asked(
     assert (report.requeued, report.unresolved) == (1, 0)
     assert await rig.worker.run_once() == 1
     assert len(provider.sent) == 1
+
+
+async def test_sends_the_journal_names_are_recorded_not_sent_again_after_a_crash(
+    outbox: Outbox,
+    db: Database,
+    provider: FakeProvider,
+    make_worker: MakeWorker,
+    tmp_path: Path,
+) -> None:
+    await outbox.enqueue([item(push(1), "push-1"), item(push(2), "push-2"), item(sms(3), "sms-3")])
+    # A worker claimed all three; two sends finished and were journaled, then it died before
+    # recording them (the journal is appended the moment a send finishes; recording waits).
+    claimed = {
+        row.idempotency_key: row.id for row in await outbox.claim([(("push",), 10), (("sms",), 10)])
+    }
+    dead = SentJournal(tmp_path / "outbox-sent")
+    dead.append(claimed["push-1"], "projects/p/messages/0:1")
+    dead.append(claimed["sms-3"], "SM-journaled")
+    dead.close()
+
+    journal = SentJournal(tmp_path / "outbox-sent")
+    rig = make_worker(journal=journal)
+    report = await rig.worker.recover()
+    assert (report.reconciled, report.journaled, report.requeued) == (2, 2, 1)
+    assert provider.lookups == []  # the journal answered: Twilio was not asked
+    stored = await rows(db)
+    assert (stored["push-1"]["status"], stored["push-1"]["provider_id"]) == (
+        "sent",
+        "projects/p/messages/0:1",
+    )
+    assert (stored["sms-3"]["status"], stored["sms-3"]["provider_id"]) == ("sent", "SM-journaled")
+    assert stored["push-2"]["status"] == "queued"
+
+    assert await rig.worker.run_once() == 1
+    assert [target(m) for m in provider.sent] == [push(2).target]  # only the unfinished one
+    # Once recorded, sends leave the journal: a later crash has nothing stale to read.
+    await outbox.enqueue([item(push(4), "push-4")])
+    assert await rig.worker.run_once() == 1
+    assert await rig.worker.run_once() == 0
+    journal.close()
+    assert SentJournal(tmp_path / "outbox-sent").entries() == {}
+
+
+def test_the_journal_reads_back_what_was_appended_and_skips_a_torn_last_line(
+    tmp_path: Path,
+) -> None:
+    journal = SentJournal(tmp_path / "j")
+    journal.append(1, "a")
+    old = journal.switch()
+    journal.append(2, None)
+    assert journal.entries() == {1: "a", 2: ""}
+    journal.clear(old)
+    assert journal.entries() == {2: ""}
+    with journal.paths[journal.switch()].open("ab") as handle:
+        handle.write(b"3\tcut-off-by-a-cra")  # a crash in the middle of a write
+    assert journal.entries() == {2: ""}
+    journal.clear()
+    assert journal.entries() == {}
+    journal.close()
 
 
 async def test_recover_leaves_the_running_workers_own_rows_alone(
