@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from alerting import jobs, routes, store
+from alerting import imports, jobs, routes, store
 from alerting.auto import AutoDrafter
 from alerting.delivery import Delivery, GeofencesDirectory
 from alerting.fanout import FanoutRunner
@@ -34,12 +34,13 @@ def setup(app: web.Application, config: Config) -> None:
         raise ConfigError(
             "alerting.default_expiry_h: more than 0, at most 24 and at most max_expiry_h"
         )
-    for key in ("expiry_interval_s", "import_interval_s", "import_max_bytes", "feed_max_entries"):
+    for key in ("expiry_interval_s", "feed_max_entries"):
         if getattr(settings, key) <= 0:
             raise ConfigError(f"alerting.{key}: must be greater than 0")
     unknown = set(settings.two_person_statuses) - {"Actual", "Exercise", "Test"}
     if unknown:
         raise ConfigError(f"alerting.two_person_statuses: unknown status {sorted(unknown)[0]!r}")
+    imports.check_config(settings)
     app.cleanup_ctx.append(_alerting_ctx)
     routes.setup_routes(app)
 
@@ -87,6 +88,13 @@ async def _alerting_ctx(app: web.Application) -> AsyncIterator[None]:
     runner = FanoutRunner(delivery)
     app[keys.ALERTING_FANOUT] = runner
     runner.start()
+    importer = imports.build_importer(app, workflow)
+    app[keys.ALERTING_IMPORTS] = importer
+    # Imports that ran out while we were down are marked now, as alerts are.
+    await importer.expire_due()
+    import_jobs = imports.schedule_jobs(app[keys.SCHEDULER], importer, config.alerting)
     yield
+    for import_job in import_jobs:
+        import_job.remove()
     await runner.stop()
     job.remove()

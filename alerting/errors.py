@@ -5,8 +5,12 @@ AlertingError
 │   └── TemplateIncomplete  a template placeholder is still unfilled
 ├── AlertNotFound           no alert with that identifier
 ├── TransitionRefused       the workflow does not allow this step from the alert's state
-│   └── SelfApprovalRefused the two-person rule: the author cannot approve their own alert
-└── CapDocumentRefused      an imported CAP document is unsafe, too large, or not CAP 1.2
+│   ├── SelfApprovalRefused the two-person rule: the author cannot approve their own alert
+│   └── ReissueRefused      an imported alert cannot be re-issued (already, cancelled, expired)
+├── CapDocumentRefused      an imported CAP document is unsafe, too large, or not CAP 1.2
+│   └── FeedRefused         an import feed or alert list is unsafe, too large, or not its format
+├── UpstreamUnavailable     an import source did not answer usably (HTTP error, timeout, cut short)
+└── ImportNotFound          no imported alert with that id
 """
 
 from __future__ import annotations
@@ -41,4 +45,20 @@ class SelfApprovalRefused(TransitionRefused):
 
 
 class CapDocumentRefused(AlertingError):
+    pass
+
+
+class ReissueRefused(TransitionRefused):
+    pass
+
+
+class FeedRefused(CapDocumentRefused):
+    pass
+
+
+class UpstreamUnavailable(AlertingError):
+    pass
+
+
+class ImportNotFound(AlertingError):
     pass

@@ -229,7 +229,8 @@ def problems(alert: Alert, profile: Profile | None = None) -> list[str]:
         return found
     if profile.require_scope_public and alert.scope != "Public":
         found.append("scope: our warnings are Public")
-    if alert.msg_type == "Alert" and alert.references:
+    # An Alert may name another authority's message it re-issues (an import), never one of ours.
+    if alert.msg_type == "Alert" and any(r.sender == alert.sender for r in alert.references):
         found.append("references: a new Alert supersedes nothing; make it an Update")
     languages = [info.language for info in alert.infos]
     if LANGUAGE_VI not in languages:

@@ -15,10 +15,13 @@ from alerting.cap import ATOM_CONTENT_TYPE, CAP_CONTENT_TYPE, FeedEntry, atom_fe
 from alerting.errors import (
     AlertingError,
     AlertNotFound,
+    ImportNotFound,
     InvalidAlert,
+    ReissueRefused,
     SelfApprovalRefused,
     TransitionRefused,
 )
+from alerting.imports import Importer, import_view
 from alerting.models import (
     LANGUAGE_VI,
     Alert,
@@ -32,7 +35,7 @@ from alerting.templates import TEMPLATES, compose
 from alerting.workflow import Workflow
 from canhbao import keys
 from canhbao.auth import Role, require_principal, require_roles
-from canhbao.http import ApiError, read_json
+from canhbao.http import ApiError, int_query, read_json
 
 STAFF = (Role.issuer, Role.approver)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -52,6 +55,10 @@ def _errors(handler: Handler) -> Handler:
             raise ApiError(404, "alert_not_found", f"no alert {err}") from None
         except SelfApprovalRefused as err:
             raise ApiError(403, "self_approval", str(err)) from None
+        except ImportNotFound as err:
+            raise ApiError(404, "import_not_found", f"no imported alert {err}") from None
+        except ReissueRefused as err:
+            raise ApiError(409, "reissue_refused", str(err)) from None
         except TransitionRefused as err:
             raise ApiError(409, "transition_refused", str(err)) from None
         except InvalidAlert as err:
@@ -256,6 +263,80 @@ async def delivery_counts(request: web.Request) -> web.Response:
     )
 
 
+# -- imports -------------------------------------------------------------------------------------
+
+
+def _importer(request: web.Request) -> Importer:
+    return request.app[keys.ALERTING_IMPORTS]
+
+
+def _import_id(request: web.Request) -> int:
+    # The route only matches digits; a number past SQLite's integers cannot be an import.
+    value = int(request.match_info["id"])
+    if value > 2**63 - 1:
+        raise ApiError(404, "import_not_found", f"no imported alert {value}")
+    return value
+
+
+@require_roles(*STAFF)
+@_errors
+async def list_imports(request: web.Request) -> web.Response:
+    """GET /api/v1/imports?state=active,updated&limit=100&before=ID: imported CAP alerts.
+
+    Newest first, each with its CAP key (sender, identifier, sent), state (active, updated,
+    cancelled or expired), the gist of its text and, once re-issued, our draft's identifier.
+    `next_before` pages on.
+    """
+    states = [s for s in request.query.get("state", ",".join(store.IMPORT_STATES)).split(",") if s]
+    if set(states) - set(store.IMPORT_STATES):
+        raise ApiError(
+            400, "invalid_query", f"state must be among {', '.join(store.IMPORT_STATES)}"
+        )
+    limit = int_query(request, "limit", default=100, low=1, high=500)
+    before = int_query(request, "before", low=1)
+    found = await store.list_imports(request.app[keys.DB], states, limit, before)
+    return web.json_response(
+        {
+            "imports": [import_view(item) for item in found],
+            "next_before": found[-1].id if len(found) == limit else None,
+        }
+    )
+
+
+@require_roles(*STAFF)
+@_errors
+async def get_import(request: web.Request) -> web.Response:
+    """GET /api/v1/imports/{id}: one imported alert, its CAP fields and the document received."""
+    found = await _importer(request).get(_import_id(request))
+    return web.json_response(import_view(found, with_document=True))
+
+
+@require_roles(Role.issuer)
+@_errors
+async def reissue_import(request: web.Request) -> web.Response:
+    """POST /api/v1/imports/{id}/reissue: a draft of ours, for our audience, referencing it.
+
+    The draft (origin "import") carries our sender and identifier and names the imported
+    message in `references`; an import that updates a message we re-issued becomes an Update
+    of ours. Without Vietnamese in the import, the vi-VN texts are placeholders to write before
+    it can be submitted; then the usual two-person approval applies. Audited.
+    """
+    actor = require_principal(request).actor
+    stored = await _importer(request).reissue(_import_id(request), actor)
+    return _staff_json(request, stored, 201)
+
+
+@require_roles(*STAFF)
+async def import_sources(request: web.Request) -> web.Response:
+    """GET /api/v1/imports/sources: each enabled upstream's state.
+
+    Status (idle, ok, failing), last success and error, consecutive failures, alerts imported
+    and documents refused since start, and when it is next polled while backing off.
+    """
+    sources = _importer(request).sources.values()
+    return web.json_response({"sources": [source.state.as_json() for source in sources]})
+
+
 # -- public --------------------------------------------------------------------------------------
 
 
@@ -380,6 +461,10 @@ def setup_routes(app: web.Application) -> None:
         ("cancel", (Role.issuer,)),
     ):
         router.add_post(f"/api/v1/alerts/{{identifier}}/{name}", _transition(name, *roles))
+    router.add_get("/api/v1/imports", list_imports)
+    router.add_get("/api/v1/imports/sources", import_sources)
+    router.add_get(r"/api/v1/imports/{id:\d+}", get_import)
+    router.add_post(r"/api/v1/imports/{id:\d+}/reissue", reissue_import)
     router.add_get("/cap/alerts.atom", cap_feed)
     router.add_get("/cap/alerts/{name}", cap_document)
     router.add_get("/api/v1/public/alerts", public_alerts)

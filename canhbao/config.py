@@ -292,6 +292,24 @@ class AutoRuleConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ImportSourceConfig:
+    """One [[alerting.imports]] entry: an upstream whose CAP alerts staff see and may re-issue."""
+
+    name: str
+    kind: Literal["cap-atom", "cap", "nws-geojson"]
+    url: str
+    enabled: bool = True
+    interval_s: float = 300.0
+    jitter_s: float = 30.0
+    timeout_s: float = 20.0
+    max_bytes: int = 5_000_000
+    backoff_max_s: float = 3600.0
+    max_entries: int = 100
+    document_hosts: tuple[str, ...] = ()
+    user_agent: str = "canhbao CAP import"
+
+
+@dataclasses.dataclass(frozen=True)
 class AlertingConfig:
     identifier_prefix: str = "2.49.0.1.704.46"
     sender: str = "pctt.hue.gov.vn"
@@ -318,13 +336,10 @@ class AlertingConfig:
     river: AutoRuleConfig = AutoRuleConfig()
     rain: AutoRuleConfig = AutoRuleConfig()
     wind: AutoRuleConfig = AutoRuleConfig()
-    import_feeds: tuple[str, ...] = ()
-    import_documents: tuple[str, ...] = ()
-    import_nws: tuple[str, ...] = ()
-    import_interval_s: float = 300.0
-    import_max_bytes: int = 5_000_000
+    imports: tuple[ImportSourceConfig, ...] = ()
     import_statuses: tuple[str, ...] = ("Actual",)
     import_expired: bool = False
+    import_schedule: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,6 +18,7 @@ from canhbao.health import HealthRegistry
 
 if TYPE_CHECKING:
     from alerting.fanout import FanoutRunner
+    from alerting.imports import Importer
     from alerting.workflow import Workflow
     from feeds.runtime import FeedsRuntime
     from geofences.devices import DeviceRegistry
@@ -53,6 +54,9 @@ DEVICE_RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("device_rate_limiter")
 FEEDS: web.AppKey[FeedsRuntime] = web.AppKey("feeds")
 # The alerting domain's workflow (set by alerting.setup's context). Typed the same way.
 ALERTING: web.AppKey[Workflow] = web.AppKey("alerting")
+# Alerting's CAP import: upstream sources, their state, imported alerts (alerting.setup's
+# context). Typed the same way.
+ALERTING_IMPORTS: web.AppKey[Importer] = web.AppKey("alerting_imports")
 # What enqueues an issued alert's recipients after its first batch (alerting.fanout).
 ALERTING_FANOUT: web.AppKey[FanoutRunner] = web.AppKey("alerting_fanout")
 # The hotline domain: webhook steps, operator dialer and callbacks (set by hotline.setup's

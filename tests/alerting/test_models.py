@@ -74,7 +74,7 @@ def test_reference_text_round_trips() -> None:
         (lambda a: replace(a, infos=(info(severity="Bad"),)), "severity: 'Bad'"),
         (lambda a: replace(a, msg_type="Update"), "references: an Update must name"),
         (
-            lambda a: replace(a, references=(Reference("x", "y", SENT),)),
+            lambda a: replace(a, references=(Reference(a.sender, "y", SENT),)),
             "a new Alert supersedes nothing",
         ),
         (lambda a: replace(a, identifier="has space"), "identifier: required, without"),
