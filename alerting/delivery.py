@@ -1,7 +1,9 @@
 """Fan-out at issue time: the geofences targeting plan, frozen, turned into outbox messages.
 
-Wards lying wholly inside the area are reached by FCM topic conditions (≤ 5 topics each), every
-other device by its own token, phone-only contacts by SMS (and a voice call to the vulnerable).
+Wards lying wholly inside the area are reached by FCM topic conditions (≤ 5 topics each), one
+set per device language (English devices subscribe to each area's `~en` topic); every other
+device by its own token, in its language; phone-only contacts by SMS (and a voice call to the
+vulnerable).
 The issue transaction commits the alert, its frozen targets (every device and contact id), the
 conditions and a first batch of tokens and contacts, so sending starts within moments of the
 approver's click; the rest are enqueued in batches, each committed with the fan-out's progress,
@@ -39,6 +41,7 @@ PRIORITY_DIRECT = 10  # above topic-subscription housekeeping (-10)
 SMS_MAX_SEGMENTS = 4
 VOICE = "Google.vi-VN-Standard-A"
 GEOCODE_WARD = "ward"
+DEVICE_LANGUAGES = ("vi", "en")  # what devices register with; _languages() maps them to infos
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +62,13 @@ class ContactTarget:
 class Plan(Protocol):
     """What delivery reads of geofences' DeliveryPlan."""
 
-    conditions: tuple[str, ...]
     topic_device_ids: Any
     token_device_ids: Any
     contact_ids: Any
+
+    def conditions_in(self, language: Any) -> tuple[str, ...]:
+        """Conditions reaching the topic route's devices in a device language ("vi", "en")."""
+        ...
 
     def summary(self) -> dict[str, Any]: ...
 
@@ -160,11 +166,16 @@ class Delivery:
         contact_ids = np.asarray(plan.contact_ids, dtype="<i8")
         first_devices = device_ids[: self.FIRST_DEVICES]
         first_contacts = contact_ids[: self.FIRST_CONTACTS]
-        items = [self._condition(alert, chain, condition) for condition in plan.conditions]
+        messages = self._messages(alert, chain)
+        items = [
+            self._condition(alert, messages[language], condition)
+            for language in DEVICE_LANGUAGES
+            for condition in plan.conditions_in(language)
+        ]
         items += await self._batch(alert, chain, first_devices, first_contacts)
         summary = plan.summary()
         summary["messages"] = {
-            "condition": len(plan.conditions),
+            "condition": sum(1 for item in items if item.priority == PRIORITY_TOPIC),
             "token": int(device_ids.size),
             "sms": int(contact_ids.size),
         }
@@ -279,8 +290,7 @@ class Delivery:
             )
         return not finished or not moved
 
-    def _condition(self, alert: Alert, chain: str, condition: str) -> OutboxItem:
-        message = self._messages(alert, chain)["vi"]
+    def _condition(self, alert: Alert, message: PushMessage, condition: str) -> OutboxItem:
         digest = hashlib.sha1(condition.encode()).hexdigest()[:16]  # noqa: S324  # a key, not security
         return OutboxItem(
             "push",

@@ -296,7 +296,11 @@ class DeviceRegistry:
                 for row, area in zip(rows, areas.tolist(), strict=True):
                     location = _row_location(row)
                     fresh = self._fresh(location, now)
-                    topics = self._topics(area, fresh, row.area_ids) if row.token else frozenset()
+                    topics = (
+                        self._topics(area, fresh, row.area_ids, row.language)
+                        if row.token
+                        else frozenset()
+                    )
                     if row.token is not None:
                         queue += [(row.token, topic, True) for topic in topics - row.topics]
                         queue += [(row.token, topic, False) for topic in row.topics - topics]
@@ -363,7 +367,7 @@ class DeviceRegistry:
         location = registration.location
         location_area = self.catalog.locate(location.lon, location.lat) if location else -1
         fresh = self._fresh(location, now)
-        topics = self._topics(location_area, fresh, area_ids)
+        topics = self._topics(location_area, fresh, area_ids, registration.language)
         pending = _Pending(
             registration=registration,
             public_id=secrets.token_urlsafe(16),
@@ -579,7 +583,7 @@ class DeviceRegistry:
         subscribed = item.area_ids if item.area_ids is not None else row.area_ids
         if item.area_ids is not None and item.area_ids != row.area_ids:
             plan.subscriptions[row.id] = item.area_ids
-        topics = self._topics(location_area, fresh, subscribed)
+        topics = self._topics(location_area, fresh, subscribed, change.language or row.language)
         token = row.token
         before = row.topics
         if change.token is not None and change.token != row.token:
@@ -658,11 +662,13 @@ class DeviceRegistry:
     def _fresh(self, location: Location | None, now: datetime) -> bool:
         return location is not None and location.at >= now - self.settings.location_max_age
 
-    def _topics(self, location_area: int, fresh: bool, area_ids: Sequence[int]) -> frozenset[str]:
+    def _topics(
+        self, location_area: int, fresh: bool, area_ids: Sequence[int], language: str
+    ) -> frozenset[str]:
         chosen = list(area_ids)
         if fresh and location_area >= 0:
             chosen.append(location_area)
-        return desired_topics(chosen, self.catalog.ancestors, self._topic_of)
+        return desired_topics(chosen, self.catalog.ancestors, self._topic_of, language)
 
     async def _queue(
         self,
@@ -716,7 +722,11 @@ class DeviceRegistry:
             rows = await store.expiring_locations(conn, cutoff, limit)
             updates, queue = [], []
             for row in rows:
-                topics = self._topics(-1, False, row.area_ids) if row.token else frozenset()
+                topics = (
+                    self._topics(-1, False, row.area_ids, row.language)
+                    if row.token
+                    else frozenset()
+                )
                 if row.token is not None:
                     queue += [(row.token, topic, False) for topic in row.topics - topics]
                     queue += [(row.token, topic, True) for topic in topics - row.topics]

@@ -182,6 +182,10 @@ class DeliveryPlan:
     def device_count(self) -> int:
         return int(self.topic_device_ids.size + self.token_device_ids.size)
 
+    def conditions_in(self, language: Language) -> tuple[str, ...]:
+        """The conditions reaching the topic route's devices that use `language`."""
+        return conditions_for([language_topic(topic, language) for topic in self.topics])
+
     def summary(self) -> dict[str, Any]:
         """The plan as staff preview it before approving (JSON-ready)."""
         return {
@@ -238,10 +242,19 @@ def conditions_for(topics: Sequence[str]) -> tuple[str, ...]:
     )
 
 
+def language_topic(topic: str, language: str) -> str:
+    """An area's topic for devices in `language`: Vietnamese devices subscribe to the area's own
+    topic, others to it with ~<language>, so a topic send can speak each device's language."""
+    return topic if language == "vi" else f"{topic}~{language}"
+
+
 def desired_topics(
-    area_ids: Iterable[int], ancestors: Mapping[int, tuple[int, ...]], topics: Mapping[int, str]
+    area_ids: Iterable[int],
+    ancestors: Mapping[int, tuple[int, ...]],
+    topics: Mapping[int, str],
+    language: str = "vi",
 ) -> frozenset[str]:
-    """The FCM topics a device belongs to: its areas' and every enclosing area's.
+    """The FCM topics a device belongs to: its areas' and every enclosing area's, in its language.
 
     A device in ward X also hears a warning sent to X's city topic, so a city-wide warning is
     one topic message instead of one per ward.
@@ -250,7 +263,7 @@ def desired_topics(
     for area_id in area_ids:
         chosen.add(topics[area_id])
         chosen.update(topics[parent] for parent in ancestors.get(area_id, ()))
-    return frozenset(chosen)
+    return frozenset(language_topic(topic, language) for topic in chosen)
 
 
 def normalize_phone(text: str) -> str:

@@ -119,7 +119,8 @@ async def test_issue_fans_out_by_condition_token_sms_and_voice(
     # (The worker also pauses the push channel for Retry-After in real time: keep it short.)
     fcm.fail_next(429, retry_after=1)
     issued = await issue(lan, minh, identifier)
-    assert issued["plan"]["messages"] == {"condition": 1, "token": 2, "sms": 1}
+    # Kim Trà's topic in each device language, then the tokens one by one.
+    assert issued["plan"]["messages"] == {"condition": 2, "token": 2, "sms": 1}
 
     outbox = client.app[keys.OUTBOX]
 
@@ -128,15 +129,17 @@ async def test_issue_fans_out_by_condition_token_sms_and_voice(
         sent = sum(c.get("sent", 0) for c in counts.values())
         return sent == expected_sent
 
-    await eventually(lambda: settled(3))  # one push deferred, one refused
+    await eventually(lambda: settled(4))  # one push deferred, one refused
     counts = await outbox.counts(identifier)
-    assert counts["push"] == {"sent": 1, "queued": 1, "failed": 1}
+    assert counts["push"] == {"sent": 2, "queued": 1, "failed": 1}
     clock.advance(timedelta(seconds=10))  # past Retry-After and the first backoff
-    await eventually(lambda: settled(4))
+    await eventually(lambda: settled(5))
 
     sends = {m.get("token") or m.get("condition"): m for m in fcm.messages}
     condition = sends["'area-hue.kim-tra' in topics"]
     assert condition["notification"]["title"] == "Cảnh báo lũ khẩn cấp trên sông Bồ"
+    english = sends["'area-hue.kim-tra~en' in topics"]  # devices set to English subscribe here
+    assert english["notification"]["title"] == "Urgent flood warning on the Bồ river"
     token = sends[by_token["token"]]
     assert token["notification"]["title"] == "Urgent flood warning on the Bồ river"  # language
     assert token["android"]["priority"] == "high"
@@ -159,7 +162,7 @@ async def test_issue_fans_out_by_condition_token_sms_and_voice(
     report = await (await lan.get(f"/api/v1/alerts/{identifier}/delivery")).json()
     assert report["targeted"]["by_token"] == 2
     assert report["channels"]["sms"] == {"sent": 1}
-    assert report["channels"]["push"] == {"sent": 2, "failed": 1}
+    assert report["channels"]["push"] == {"sent": 3, "failed": 1}
     assert report["failures"] == {"push": {"UNREGISTERED": 1}}
     assert report["removed"] == 1
 

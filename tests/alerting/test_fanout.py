@@ -121,7 +121,7 @@ async def test_a_restart_resumes_a_fanout_where_its_last_batch_committed(
         await conn.execute(
             "DELETE FROM outbox WHERE reference = ? AND id NOT IN"
             " (SELECT id FROM outbox WHERE reference = ? ORDER BY id LIMIT ?)",
-            (identifier, identifier, 1 + FIRST + BATCH),  # the condition, then the tokens
+            (identifier, identifier, 2 + FIRST + BATCH),  # the conditions (vi, en), then tokens
         )
     assert len(await token_rows(client, identifier)) == FIRST + BATCH
     await client.close()

@@ -127,14 +127,41 @@ async def test_a_token_refresh_moves_the_topics_to_the_new_token(
     assert response.status == 200, await response.text()
     device = await response.json()
     assert device["language"] == "en"
-    assert device["topics"] == ["area-hue", "area-hue.kim-long", "area-hue.phu-xuan"]
+    # English devices hear each area on its ~en topic, so a topic send can be in English.
+    assert device["topics"] == ["area-hue.kim-long~en", "area-hue.phu-xuan~en", "area-hue~en"]
     assert await queued(hue) == {
         (old, "area-hue", 0),
         (old, "area-hue.phu-xuan", 0),
-        (new, "area-hue", 1),
-        (new, "area-hue.kim-long", 1),
-        (new, "area-hue.phu-xuan", 1),
+        (new, "area-hue~en", 1),
+        (new, "area-hue.kim-long~en", 1),
+        (new, "area-hue.phu-xuan~en", 1),
     }
+
+
+async def test_a_language_change_moves_the_device_to_that_languages_topics(
+    hue: Client, register: Register
+) -> None:
+    answer = await register(hue, at=PHU_XUAN)
+    token = answer["token"]
+    assert hue.app is not None
+    await hue.app[keys.DB].execute("DELETE FROM geofences_topic_queue")
+    response = await hue.patch(
+        f"/api/v1/devices/{answer['device_id']}",
+        json={"language": "en"},
+        headers={SECRET: answer["secret"]},
+    )
+    assert response.status == 200, await response.text()
+    assert (await response.json())["topics"] == ["area-hue.phu-xuan~en", "area-hue~en"]
+    assert await queued(hue) == {
+        (token, "area-hue", 0),
+        (token, "area-hue.phu-xuan", 0),
+        (token, "area-hue~en", 1),
+        (token, "area-hue.phu-xuan~en", 1),
+    }
+    phu_xuan = registry(hue).catalog.geometry[registry(hue).catalog.by_code["hue.phu-xuan"].id]
+    plan = registry(hue).plan(phu_xuan)
+    assert plan.conditions_in("en") == ("'area-hue.phu-xuan~en' in topics",)
+    assert plan.conditions_in("vi") == plan.conditions == ("'area-hue.phu-xuan' in topics",)
 
 
 async def test_registering_a_known_token_again_replaces_the_old_device(
