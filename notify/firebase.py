@@ -27,6 +27,7 @@ import json
 import logging
 import urllib.parse
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from typing import Any
 import aiohttp
 import google.auth.exceptions
 import google.auth.transport.requests
+import httptools
 import httpx
 import requests
 from firebase_admin import _utils as firebase_utils
@@ -50,6 +52,7 @@ from notify.errors import (
     NotifyError,
     ProviderUnavailable,
 )
+from notify.http_pool import Http1Pool, header_lines
 from notify.models import (
     PushMessage,
     TopicChange,
@@ -96,6 +99,10 @@ class FirebasePush:
         base = (endpoint or FCM_ENDPOINT).rstrip("/")
         project = urllib.parse.quote(self.project_id, safe="")
         self._send_url = URL(f"{base}/v1/projects/{project}/messages:send", encoded=True)
+        # The send path's own connections (see notify.http_pool for why not the shared session).
+        self._pool = Http1Pool(base, max_connections)
+        self._send_path = f"{urllib.parse.urlsplit(base).path}/v1/projects/{project}/messages:send"
+        self._send_headers: tuple[str, bytes] = ("", b"")  # (access token, header lines)
         self._registrations_url = f"{base}/v1/projects/{project}/registrations"
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._timeout_s = timeout_s
@@ -126,7 +133,9 @@ class FirebasePush:
         )
 
     async def close(self) -> None:
-        """Release the token endpoint's connection pool (the shared session is not ours)."""
+        """Release the send path's and the token endpoint's connections (the shared session is
+        not ours)."""
+        await self._pool.close()
         self._auth_http.close()
 
     # -- the port ---------------------------------------------------------------------------------
@@ -136,11 +145,24 @@ class FirebasePush:
         check_push(message)
         body = _encode(message, self._clock.now())
         token = await self._access_token()
-        status, headers, content = await self._request("POST", self._send_url, token, body)
-        if 200 <= status < 300:
+        if self._send_headers[0] != token:
+            self._send_headers = (token, header_lines(self._headers(token)))
+        try:
+            answer = await self._pool.post(
+                self._send_path, self._send_headers[1], body, self._timeout_s
+            )
+        except TimeoutError as err:
+            raise self._unavailable(
+                f"FCM did not answer within {self._timeout_s} s", "TIMEOUT"
+            ) from err
+        except (OSError, httptools.HttpParserError) as err:  # ConnectionError is an OSError
+            raise self._unavailable(f"FCM could not be reached: {err}", "UNREACHABLE") from err
+        if 200 <= answer.status < 300:
             self._clear_problem()
-            return _message_name(content)
-        raise self._translate("POST", self._send_url, status, headers, content, token)
+            return _message_name(answer.body)
+        raise self._translate(
+            "POST", self._send_url, answer.status, answer.headers, answer.body, token
+        )
 
     async def change_topic(self, change: TopicChange) -> TopicChangeResult:
         """Subscribe or unsubscribe up to 1,000 tokens, one FCM request per token.
@@ -201,12 +223,7 @@ class FirebasePush:
     async def _request(
         self, method: str, url: URL, token: str, body: bytes | None
     ) -> tuple[int, Mapping[str, str], bytes]:
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "application/json; charset=UTF-8",
-            # Google's error format with `details`, which carries FCM's own error code.
-            "X-GOOG-API-FORMAT-VERSION": "2",
-        }
+        headers = self._headers(token)
         try:
             async with (
                 self._slots,
@@ -222,6 +239,15 @@ class FirebasePush:
             ) from err
         except aiohttp.ClientError as err:
             raise self._unavailable(f"FCM could not be reached: {err}", "UNREACHABLE") from err
+
+    @staticmethod
+    def _headers(token: str) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json; charset=UTF-8",
+            # Google's error format with `details`, which carries FCM's own error code.
+            "X-GOOG-API-FORMAT-VERSION": "2",
+        }
 
     async def _access_token(self) -> str:
         token = self._token
@@ -347,7 +373,42 @@ def _load_certificate(path: Path) -> Any:
 
 
 def _encode(message: PushMessage, now: datetime) -> bytes:
-    """The request body for messages:send, built and encoded by firebase-admin itself."""
+    """The request body for messages:send, built and encoded by firebase-admin itself.
+
+    A warning's token messages differ only in their token: the library encodes one of them per
+    second (APNs expiry is absolute, so the second matters) and the others reuse its bytes.
+    """
+    if message.target_kind != "token":
+        return _encode_once(message, now)
+    second = int(now.timestamp())
+    key = (
+        message.title,
+        message.body,
+        tuple(sorted(message.data.items())),
+        message.collapse_key,
+        message.tag,
+        message.ttl_s,
+        message.high_priority,
+        second,
+    )
+    template = _TEMPLATES.get(key)
+    if template is None:
+        if len(_TEMPLATES) >= TEMPLATES_KEPT:
+            _TEMPLATES.clear()
+        placeholder = replace(message, target=_TARGET_PLACEHOLDER)
+        template = _TEMPLATES[key] = _encode_once(placeholder, datetime.fromtimestamp(second, UTC))
+    if template.count(_QUOTED_PLACEHOLDER) != 1:  # the text itself quotes the placeholder
+        return _encode_once(message, datetime.fromtimestamp(second, UTC))
+    return template.replace(_QUOTED_PLACEHOLDER, json.dumps(message.target).encode())
+
+
+TEMPLATES_KEPT = 256
+_TEMPLATES: dict[tuple[object, ...], bytes] = {}
+_TARGET_PLACEHOLDER = "canhbao-target-placeholder"
+_QUOTED_PLACEHOLDER = f'"{_TARGET_PLACEHOLDER}"'.encode()
+
+
+def _encode_once(message: PushMessage, now: datetime) -> bytes:
     # The tag is what makes a resend replace the notification already shown; on iOS the same
     # job is done by apns-collapse-id, so the tag wins over the collapse key there. APNs caps
     # the id at 64 bytes: a longer one is replaced by its SHA-256, still the same for a resend.
