@@ -136,7 +136,14 @@ class Database:
             except BaseException:
                 await conn.execute("ROLLBACK")
                 raise
-            await conn.execute("COMMIT")
+            try:
+                await conn.execute("COMMIT")
+            except sqlite3.Error:
+                # A COMMIT refused by a deferred constraint leaves the transaction open; the
+                # next BEGIN on this one writer connection would fail.
+                if conn.in_transaction:
+                    await conn.execute("ROLLBACK")
+                raise
 
     async def write(self, sql: str, params: Params = ()) -> int:
         """Run one write statement as its own transaction; returns the rows it changed.

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from feeds.errors import PayloadInvalid, StationInvalid
 
@@ -114,9 +114,12 @@ class Station:
         return KIND_PARAMETERS[self.kind]
 
 
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """One value as a source reported it, already converted to our unit and to UTC."""
+class Observation(NamedTuple):
+    """One value as a source reported it, already converted to our unit and to UTC.
+
+    Immutable like the frozen dataclasses here, but a NamedTuple: a parse builds one per value,
+    and a tuple is built three times faster (bench.feeds).
+    """
 
     source_id: str
     parameter: Parameter

@@ -3,24 +3,28 @@
 Every source (polled, replayed or pushed) ends here. One batch is one transaction: its readings,
 revisions, level states and events commit together, and events reach the bus only after that.
 Each series keeps its recent non-failing points in memory (loaded from the database on first
-use) so QC and rain totals need no query per reading.
+use) so QC and rain totals need no query per reading. A batch's COMMIT runs while the next batch
+is checked (Pipeline.ingest says how a failed one is undone); the per-reading loop avoids
+objects and lookups it can (bench.feeds measures it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 
 from canhbao.clock import Clock, utc_text
 from canhbao.db import Database
 from canhbao.events import EventBus
 from feeds import levels, quality, store
-from feeds.models import FetchResult, Flag, Observation, Parameter, Reading, Station
+from feeds.models import FetchResult, Flag, Observation, Parameter, Station
 from feeds.thresholds import EventKind, LevelState, ThresholdEvent, step
 
 log = logging.getLogger(__name__)
@@ -30,15 +34,6 @@ log = logging.getLogger(__name__)
 HISTORY = timedelta(hours=30)
 # The most earlier points one QC check looks at (a day of 5-minute readings).
 QC_LOOKBACK = 300
-
-
-@dataclass
-class _Series:
-    """One station's parameter: its recent non-failing points and the newest stored instant."""
-
-    points: list[tuple[datetime, float]]
-    newest: datetime | None
-    since: datetime  # points are complete from this instant on
 
 
 @dataclass
@@ -65,21 +60,30 @@ class Pipeline:
         self._lock = asyncio.Lock()
         self._stations: dict[str, Station] = {}
         self._by_source: dict[tuple[str, str], Station] = {}
-        self._by_river: dict[str, list[Station]] = {}
         self._edges: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}
+        self._peers: dict[str, tuple[tuple[str, timedelta], ...]] = {}
         self._limits: dict[tuple[str, Parameter], quality.QcLimits] = {}
+        # What each series' readings need, by how a batch names the series: (source, by
+        # station id) → (the name's id, parameter) → route; None for no configured station.
+        self._routes: dict[tuple[str, bool], dict[tuple[str, Parameter], _Route | None]] = {}
         self._series: dict[tuple[str, Parameter], _Series] = {}
         self._levels: dict[tuple[str, EventKind], LevelState] = {}
-        # The newest driving water-level reading of each station: (observed_at, band).
+        # The newest driving water-level reading of each river gauge with peers: (at, band).
         self._river_latest: dict[str, tuple[datetime, int]] = {}
         self._forgotten = False
+        # Bumped whenever memory is forgotten: a batch worked out before that is stale.
+        self._generation = 0
+        # The latest batch's COMMIT once it is over (what the next batch reads must include
+        # it), and its events once published (the next batch publishes after them).
+        self._landing: asyncio.Event | None = None
+        self._published: asyncio.Event | None = None
 
     async def start(self) -> None:
         self.set_stations(await store.load_stations(self._db))
         self._levels = await store.load_levels(self._db)
 
     def set_stations(self, stations: Iterable[Station]) -> None:
-        """Adopt a changed station registry; cached QC limits follow it."""
+        """Adopt a changed station registry; cached QC limits and routes follow it."""
         self._stations = {s.id: s for s in stations}
         self._by_source = {(s.source, s.source_id): s for s in self._stations.values()}
         # Each river station's band edges, and the same lowered by its hysteresis.
@@ -91,15 +95,27 @@ class Pipeline:
             for s in self._stations.values()
             if s.thresholds is not None
         }
-        self._by_river = {}
+        by_river: dict[str, list[Station]] = {}
         for s in self._stations.values():
             if s.river and s.thresholds is not None:
-                self._by_river.setdefault(s.river, []).append(s)
+                by_river.setdefault(s.river, []).append(s)
+        # Each river gauge's peers: the others on its river, each with how long its latest
+        # reading may corroborate a rise.
+        self._peers = {
+            s.id: tuple(
+                (other.id, timedelta(seconds=other.reporting_period_s * quality.STALE_PERIODS))
+                for other in gauges
+                if other.id != s.id
+            )
+            for gauges in by_river.values()
+            for s in gauges
+        }
         self._limits = {
             (s.id, p): quality.limits_for(s, p)
             for s in self._stations.values()
             for p in s.parameters
         }
+        self._routes = {}
 
     @property
     def stations(self) -> dict[str, Station]:
@@ -115,291 +131,447 @@ class Pipeline:
 
         `by_station_id`: the observations name our station ids (pushes, replays), not the
         upstream's.
+
+        Batches from concurrent callers overlap by one step: while one batch's COMMIT runs in
+        the database thread (SQLite releases the GIL for it), the next is already checked in
+        memory on top of it. Should that COMMIT fail, memory is forgotten and the later batch
+        is worked out again from the database. Events reach the bus after their batch commits,
+        in the order the batches committed.
         """
-        async with self._lock:
+        published: asyncio.Event | None = None
+        previous: asyncio.Event | None = None
+        landed: asyncio.Event | None = None
+        try:
+            async with contextlib.AsyncExitStack() as transaction:
+                async with self._lock:
+                    report, changed = await self._work_out(
+                        transaction, source, result, by_station_id
+                    )
+                    self._levels.update(changed)
+                    generation = self._generation
+                    previous, published = self._published, asyncio.Event()
+                    landed = self._landing = asyncio.Event()
+                    self._published = published
+                # Leaving this block commits, with the lock already free for the next batch.
+        except BaseException:
+            if landed is not None and published is not None:
+                # The COMMIT failed (a batch that failed before it forgot memory already).
+                landed.set()
+                if generation == self._generation:
+                    self._forget()
+                try:
+                    if previous is not None:
+                        await previous.wait()
+                finally:
+                    published.set()
+            raise
+        landed.set()
+        try:
+            if previous is not None:
+                await previous.wait()
+            await self._publish(report.events)
+        finally:
+            published.set()
+        return report
+
+    async def _work_out(
+        self,
+        transaction: contextlib.AsyncExitStack,
+        source: str,
+        result: FetchResult,
+        by_station_id: bool,
+    ) -> tuple[IngestReport, dict[tuple[str, EventKind], LevelState]]:
+        """Check a batch in memory and write it inside `transaction` (uncommitted)."""
+        while True:
             if self._forgotten:
+                await self._landed()
                 self._levels = await store.load_levels(self._db)
                 self._forgotten = False
+            generation = self._generation
             try:
-                return await self._ingest(source, result, by_station_id)
+                outcome = await self._ingest(transaction, generation, source, result, by_station_id)
             except BaseException:
-                # The transaction rolled back, so memory may be ahead of the database: forget
-                # it; series reload on use, and levels before the next batch.
-                self._series.clear()
-                self._river_latest.clear()
-                self._forgotten = True
+                # The transaction will roll back, so memory may be ahead of the database:
+                # forget it; series reload on use, levels before the next batch.
+                self._forget()
                 raise
+            if outcome is not None:
+                return outcome
+            # The batch before this one failed to commit after this one was worked out on top
+            # of it. Nothing is written yet: close the empty transaction and start again.
+            await transaction.aclose()
+            self._forget()
 
-    async def _ingest(self, source: str, result: FetchResult, by_station_id: bool) -> IngestReport:
+    async def _landed(self) -> None:
+        """Wait for the batch before to be committed (or rolled back): a read must see it."""
+        if self._landing is not None:
+            await self._landing.wait()
+
+    def _forget(self) -> None:
+        self._generation += 1
+        self._series.clear()
+        self._river_latest.clear()
+        self._forgotten = True
+
+    async def _publish(self, events: list[ThresholdEvent]) -> None:
+        logs = log.isEnabledFor(logging.INFO)
+        for event in events:
+            if logs:
+                log.info(
+                    "threshold event",
+                    extra={
+                        "station_id": event.station_id,
+                        "kind": event.kind.value,
+                        "from_level": event.from_level,
+                        "to_level": event.to_level,
+                        "value": event.value,
+                        "observed_at": utc_text(event.observed_at),
+                    },
+                )
+            await self._bus.publish(event)
+
+    async def _ingest(
+        self,
+        transaction: contextlib.AsyncExitStack,
+        generation: int,
+        source: str,
+        result: FetchResult,
+        by_station_id: bool,
+    ) -> tuple[IngestReport, dict[tuple[str, EventKind], LevelState]] | None:
+        """Work out a batch and write it inside `transaction`, which the caller commits; returns
+        what it did and the level states it moved, or None when memory was forgotten meanwhile
+        (the batch before failed to commit) and nothing was written."""
         now = self._clock.now()
         received_at = result.received_at or now
         report = IngestReport()
-        groups = self._group(source, result.observations, by_station_id, report)
-        await self._load_series(groups)
+        # Time order across stations: corroboration between gauges on one river, and the order
+        # of events, follow observed_at; a source's own order is usually this one already.
+        observations = sorted(result.observations, key=_OBSERVED)
+        shares, touched = self._shares(source, observations, by_station_id, report)
+        await self._load_series(touched)
 
+        # The loop below runs once per reading: names it uses are bound locally.
+        assess, bisect_right, river_band, rain = (
+            quality.assess,
+            bisect.bisect_right,
+            EventKind.river_band,
+            EventKind.rain,
+        )
         ingested = utc_text(now)
         texts: dict[datetime, str] = {}  # many readings of a batch share an instant
-        rows: list[tuple[object, ...]] = []
-        fresh: list[tuple[Reading, dict[int, float] | None]] = []
-        for (station_id, parameter), observations in groups.items():
-            observations.sort(key=_observed)
-            series = self._series[(station_id, parameter)]
-            first, last = observations[0].observed_at, observations[-1].observed_at
-            stored: dict[str, store.Stored] = {}
-            if series.newest is not None and first <= series.newest:
-                stored = await store.stored_values(
-                    self._db, station_id, parameter, utc_text(first), utc_text(last)
-                )
-            limits = self._limits[(station_id, parameter)]
+        new_rows: list[tuple[object, ...]] = []  # at instants nothing is stored at yet
+        other_rows: list[tuple[object, ...]] = []  # revisions, re-deliveries, backfill
+        events = report.events
+        counts = [0] * 10  # by QARTOD flag
+        accepted = revised = duplicates = 0
+        for observation, series in zip(observations, shares, strict=True):
+            if series is None:
+                continue
+            at = observation.observed_at
+            text = texts.get(at)
+            if text is None:
+                text = texts[at] = utc_text(at)
+            value = observation.value
+            old = series.stored.get(text) if series.stored else None
+            if old is not None and _unchanged(old.value, value):
+                # Known already: the database would ignore it too; skip QC and events.
+                duplicates += 1
+                continue
+            route = series.route
             points = series.points
-            rainfall = parameter is Parameter.rainfall
-            for observation in observations:
-                at = observation.observed_at
-                key = texts.get(at)
-                if key is None:
-                    key = texts[at] = utc_text(at)
-                old = stored.get(key) if stored else None
-                if old is not None and _unchanged(old.value, observation.value):
-                    # Known already: the database would ignore it too; skip QC and events.
-                    report.duplicates += 1
-                    continue
-                reading = self._check(
-                    observation, station_id, source, limits, points, received_at, now
-                )
-                report.flags[reading.flag] += 1
-                rows.append(store.reading_row(reading, key, ingested))
-                if old is None:
-                    report.accepted += 1
-                else:
-                    report.revised += 1
-                _remember(points, reading)
-                fresh.append((reading, _rain_totals(points, reading) if rainfall else None))
-            if series.newest is None or last > series.newest:
-                series.newest = last
-            series.since = max(series.since, _trim(points))
-
-        fresh.sort(key=_reading_observed)
-        changed: dict[tuple[str, EventKind], LevelState] = {}
-        for reading, rain in fresh:
-            report.events.extend(self._evaluate(reading, rain, changed))
-
-        async with self._db.transaction() as conn:
-            await store.write_readings(conn, rows)
-            if report.events:
-                await store.insert_events(conn, report.events, now)
-            # Only states whose level or pending level moved are written: last_at alone moves
-            # with every reading, and after a restart readings already stored are skipped as
-            # duplicates before they reach a level anyway.
-            moved = {k: v for k, v in changed.items() if _moved(self._levels.get(k), v)}
-            if moved:
-                await store.save_levels(conn, moved)
-            if result.forecasts:
-                report.forecasts = await store.replace_forecasts(
-                    conn, source, result.forecasts, now
-                )
-            if result.catalogue:
-                await store.upsert_catalogue(conn, source, result.catalogue, now)
-        self._levels.update(changed)
-        for event in report.events:
-            log.info(
-                "threshold event",
-                extra={
-                    "station_id": event.station_id,
-                    "kind": event.kind.value,
-                    "from_level": event.from_level,
-                    "to_level": event.to_level,
-                    "value": event.value,
-                    "observed_at": utc_text(event.observed_at),
-                },
+            end = len(points)
+            if end and points[-1][0] >= at:
+                end = bisect.bisect_left(points, at, key=_time)
+            flag, reasons = assess(
+                value,
+                at,
+                (observation.received_at or received_at) - at,
+                points,
+                end - QC_LOOKBACK if end > QC_LOOKBACK else 0,
+                end,
+                route.limits,
+                observation.interval_s,
             )
-            await self._bus.publish(event)
-        return report
+            if observation.note:
+                reasons = (*reasons, observation.note)
+            counts[flag] += 1
+            row = (
+                route.station_id,
+                route.parameter_text,
+                text,
+                value,
+                int(flag),
+                ",".join(reasons) if reasons else "",
+                source,
+                observation.interval_s,
+                ingested,
+            )
+            if old is None:
+                accepted += 1
+            else:
+                revised += 1
+            if series.newest is None or at > series.newest:
+                series.newest = at
+                new_rows.append(row)
+            else:
+                other_rows.append(row)
+            # The series' history keeps non-failing values in time order; a revision replaces.
+            point = (at, value) if value is not None and flag < _FAIL else None
+            if end == len(points):
+                if point is not None:
+                    points.append(point)
+            else:
+                if points[end][0] == at:
+                    del points[end]
+                if point is not None:
+                    points.insert(end, point)
 
-    def _group(
+            # Levels and events: only fresh readings that did not fail QC drive them.
+            kind = route.evaluates
+            if kind is None:
+                continue
+            drives = point is not None and "stale" not in reasons
+            if kind is river_band:
+                raw = held = support = 0
+                if point is not None and drives:
+                    lower, held_edges = route.edges
+                    raw = bisect_right(lower, point[1])
+                    held = bisect_right(held_edges, point[1])
+                    if route.peers:
+                        support = self._corroboration(route.peers, at)
+                        self._river_latest[route.station_id] = (at, raw)
+                _step(series, 0, at, drives, raw, held, support, value or 0.0, events)
+            elif kind is rain:
+                totals = _rain_totals(points, at)
+                day = int(levels.rain_category_24h(totals[24]))
+                intense = int(levels.intense_rain(totals[3]))
+                # Rain totals are sums: one reading is enough to enter a category.
+                _step(series, 0, at, drives, day, day, day, totals[24], events)
+                _step(series, 1, at, drives, intense, intense, intense, totals[3], events)
+            else:
+                category = int(levels.wind_category(levels.cap_gio(value or 0.0)))
+                # Wind is gusty: a category is entered on two readings, never on one.
+                _step(series, 0, at, drives, category, category, 0, value or 0.0, events)
+        report.accepted, report.revised, report.duplicates = accepted, revised, duplicates
+        report.flags.update({_FLAGS[i]: n for i, n in enumerate(counts) if n})
+
+        changed: dict[tuple[str, EventKind], LevelState] = {}
+        for series in touched:
+            series.since = max(series.since, _trim(series.points))
+            series.stored = None
+            for key, state in zip(series.route.level_keys, series.states, strict=True):
+                if state is not self._levels.get(key, _AT_REST):
+                    changed[key] = state
+
+        # This waits for the batch before to commit.
+        conn = await transaction.enter_async_context(self._db.transaction())
+        if generation != self._generation:
+            return None
+        await store.write_readings(conn, new_rows, new=True)
+        await store.write_readings(conn, other_rows)
+        if events:
+            await store.insert_events(conn, events, now)
+        # Only states whose level or pending level moved are written: last_at alone moves with
+        # every reading, and after a restart readings already stored are skipped as duplicates
+        # before they reach a level anyway.
+        moved = {k: v for k, v in changed.items() if _moved(self._levels.get(k), v)}
+        if moved:
+            await store.save_levels(conn, moved)
+        if result.forecasts:
+            report.forecasts = await store.replace_forecasts(conn, source, result.forecasts, now)
+        if result.catalogue:
+            await store.upsert_catalogue(conn, source, result.catalogue, now)
+        return report, changed
+
+    def _shares(
         self,
         source: str,
         observations: Iterable[Observation],
         by_station_id: bool,
         report: IngestReport,
-    ) -> dict[tuple[str, Parameter], list[Observation]]:
-        """Observations by our (station, parameter); those of no station are counted, not kept."""
-        groups: dict[tuple[str, Parameter], list[Observation]] = {}
+    ) -> tuple[list[_Series | None], list[_Series]]:
+        """Each observation's series (None for those of no station: counted, not kept), and the
+        series the batch touches, each told the first and last instant of its share."""
+        routes = self._routes.get((source, by_station_id))
+        if routes is None:
+            routes = self._routes[(source, by_station_id)] = {}
+        found: dict[tuple[str, Parameter], _Series] = {}
+        shares: list[_Series | None] = []
         for observation in observations:
-            station = (
-                self._stations.get(observation.source_id)
-                if by_station_id
-                else self._by_source.get((source, observation.source_id))
-            )
-            if station is None or observation.parameter not in station.parameters:
-                report.unmatched += 1
-                report.unmatched_ids.add(observation.source_id)
-                continue
-            key = (station.id, observation.parameter)
-            group = groups.get(key)
-            if group is None:
-                groups[key] = [observation]
-            else:
-                group.append(observation)
-        return groups
+            key = (observation.source_id, observation.parameter)
+            series = found.get(key)
+            if series is None:
+                if key in routes:
+                    route = routes[key]
+                else:
+                    route = routes[key] = self._route(source, key, by_station_id)
+                if route is None:
+                    report.unmatched += 1
+                    report.unmatched_ids.add(observation.source_id)
+                    shares.append(None)
+                    continue
+                series = self._series.get(route.key)
+                if series is None:
+                    series = self._series[route.key] = _Series(route)
+                # A changed station registry makes new routes; the series follows.
+                series.route = route
+                series.first = observation.observed_at
+                series.stored = None
+                found[key] = series
+            series.last = observation.observed_at
+            shares.append(series)
+        return shares, list(found.values())
 
-    def _check(
-        self,
-        observation: Observation,
-        station_id: str,
-        source: str,
-        limits: quality.QcLimits,
-        points: list[tuple[datetime, float]],
-        received_at: datetime,
-        now: datetime,
-    ) -> Reading:
-        at = observation.observed_at
-        end = len(points)
-        if end and points[-1][0] >= at:
-            end = bisect.bisect_left(points, at, key=_time)
-        flag, reasons = quality.check(
-            observation.value,
-            at,
-            observation.received_at or received_at,
-            points[max(0, end - QC_LOOKBACK) : end],
-            limits,
-            interval_s=observation.interval_s,
+    def _route(self, source: str, key: tuple[str, Parameter], by_station_id: bool) -> _Route | None:
+        source_id, parameter = key
+        station = (
+            self._stations.get(source_id)
+            if by_station_id
+            else self._by_source.get((source, source_id))
         )
-        if observation.note:
-            reasons = (*reasons, observation.note)
-        return Reading(
-            station_id=station_id,
-            parameter=observation.parameter,
-            observed_at=at,
-            value=observation.value,
-            flag=flag,
-            source=source,
-            ingested_at=now,
-            interval_s=observation.interval_s,
-            reasons=reasons,
+        if station is None or parameter not in station.parameters:
+            return None
+        edges = self._edges.get(station.id)
+        kinds: tuple[EventKind, ...] = ()
+        if parameter is Parameter.water_level and edges is not None:
+            kinds = (EventKind.river_band,)
+        elif parameter is Parameter.rainfall:
+            kinds = (EventKind.rain, EventKind.intense_rain)
+        elif parameter is Parameter.wind_speed:
+            kinds = (EventKind.wind,)
+        elif parameter is Parameter.wind_gust:
+            kinds = (EventKind.gust,)
+        return _Route(
+            station_id=station.id,
+            parameter=parameter,
+            parameter_text=parameter.value,
+            limits=self._limits[(station.id, parameter)],
+            evaluates=kinds[0] if kinds else None,
+            level_keys=tuple((station.id, kind) for kind in kinds),
+            edges=edges or ((), ()),
+            peers=self._peers.get(station.id, ()),
         )
 
-    async def _load_series(self, groups: Mapping[tuple[str, Parameter], list[Observation]]) -> None:
-        """Load, in a few queries, the history of every series a batch reaches back beyond."""
+    async def _load_series(self, touched: list[_Series]) -> None:
+        """Load, in a few queries, the history of every series the batch reaches back beyond,
+        and what is stored where the batch overlaps a series; start each one's level states."""
         wanted: dict[tuple[str, Parameter], datetime] = {}
-        for key, observations in groups.items():
-            since = min(o.observed_at for o in observations) - HISTORY
-            series = self._series.get(key)
-            if series is None or since < series.since:
-                wanted[key] = since
-        if not wanted:
-            return
-        found = await store.recent_points_of(self._db, wanted)
-        for key, since in wanted.items():
-            points, newest = found.get(key, ([], None))
-            self._series[key] = _Series(points, newest, since)
+        for series in touched:
+            since = series.first - HISTORY
+            if since < series.since:
+                wanted[series.route.key] = since
+        found: dict[tuple[str, Parameter], tuple[list[tuple[datetime, float]], datetime | None]]
+        found = {}
+        if wanted:
+            await self._landed()
+            found = await store.recent_points_of(self._db, wanted)
+        for series in touched:
+            route = series.route
+            reload = wanted.get(route.key)
+            if reload is not None:
+                series.points, series.newest = found.get(route.key, ([], None))
+                series.since = reload
+            # Filled in place: a new list per series and batch would be garbage the collector
+            # keeps walking.
+            states = series.states
+            if len(states) != len(route.level_keys):
+                states = series.states = [_AT_REST] * len(route.level_keys)
+            for index, key in enumerate(route.level_keys):
+                states[index] = self._levels.get(key, _AT_REST)
+            if series.newest is not None and series.first <= series.newest:
+                await self._landed()
+                series.stored = await store.stored_values(
+                    self._db,
+                    route.station_id,
+                    route.parameter,
+                    utc_text(series.first),
+                    utc_text(series.last),
+                )
 
     # -- levels and events --------------------------------------------------------------------
 
-    def _evaluate(
-        self,
-        reading: Reading,
-        rain: dict[int, float] | None,
-        changed: dict[tuple[str, EventKind], LevelState],
-    ) -> list[ThresholdEvent]:
-        station_id = reading.station_id
-        value = reading.value
-        drives = reading.drives_alarms
-        edges = self._edges.get(station_id)
-        if reading.parameter is Parameter.water_level and edges is not None:
-            raw = held = support = 0
-            if drives and value is not None:
-                raw = bisect.bisect_right(edges[0], value)
-                held = bisect.bisect_right(edges[1], value)
-                support = self._corroboration(self._stations[station_id], reading.observed_at)
-                self._river_latest[station_id] = (reading.observed_at, raw)
-            return self._step(
-                reading, drives, EventKind.river_band, raw, held, support, value or 0.0, changed
-            )
-        if reading.parameter is Parameter.rainfall and rain is not None:
-            totals = rain
-            day = int(levels.rain_category_24h(totals[24]))
-            intense = int(levels.intense_rain(totals[3]))
-            return [
-                *self._step(reading, drives, EventKind.rain, day, day, day, totals[24], changed),
-                *self._step(
-                    reading,
-                    drives,
-                    EventKind.intense_rain,
-                    intense,
-                    intense,
-                    intense,
-                    totals[3],
-                    changed,
-                ),
-            ]
-        if reading.parameter in (Parameter.wind_speed, Parameter.wind_gust):
-            category = int(levels.wind_category(levels.cap_gio(value or 0.0)))
-            kind = EventKind.wind if reading.parameter is Parameter.wind_speed else EventKind.gust
-            # Wind is gusty: a category is entered on two readings, never on one.
-            return self._step(reading, drives, kind, category, category, 0, value or 0.0, changed)
-        return []
-
-    def _step(
-        self,
-        reading: Reading,
-        drives: bool,
-        kind: EventKind,
-        raw: int,
-        held: int,
-        support: int,
-        value: float,
-        changed: dict[tuple[str, EventKind], LevelState],
-    ) -> list[ThresholdEvent]:
-        key = (reading.station_id, kind)
-        state = changed.get(key) or self._levels.get(key) or LevelState()
-        new_state, change = step(
-            state,
-            raw=raw,
-            held=held,
-            observed_at=reading.observed_at,
-            drives=drives,
-            support=support,
-        )
-        if new_state != state:
-            changed[key] = new_state
-        if change is None:
-            return []
-        return [
-            ThresholdEvent(
-                reading.station_id, kind, change[0], change[1], round(value, 3), reading.observed_at
-            )
-        ]
-
-    def _corroboration(self, station: Station, at: datetime) -> int:
+    def _corroboration(self, peers: tuple[tuple[str, timedelta], ...], at: datetime) -> int:
         """The highest band another fresh gauge on the same river shows at this moment."""
         best = 0
-        for other in self._by_river.get(station.river, ()):
-            if other.id == station.id:
-                continue
-            latest = self._river_latest.get(other.id)
-            if latest is None:
-                continue
-            window = timedelta(seconds=other.reporting_period_s * quality.STALE_PERIODS)
-            if abs(at - latest[0]) <= window:
+        for peer_id, window in peers:
+            latest = self._river_latest.get(peer_id)
+            if latest is not None and abs(at - latest[0]) <= window:
                 best = max(best, latest[1])
         return best
+
+
+_DAWN = datetime.min.replace(tzinfo=UTC)
+_NEVER = datetime.max.replace(tzinfo=UTC)
+_OBSERVED = attrgetter("observed_at")
+_FAIL = Flag.fail
+_FLAGS = {int(flag): flag for flag in Flag}
+_AT_REST = LevelState()
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """What every reading of one series needs, worked out once per station registry."""
+
+    station_id: str
+    parameter: Parameter
+    parameter_text: str
+    limits: quality.QcLimits
+    # The first level kind its readings drive (rain drives intense_rain too); None for none.
+    evaluates: EventKind | None
+    level_keys: tuple[tuple[str, EventKind], ...]
+    edges: tuple[tuple[float, ...], tuple[float, ...]]
+    # Other gauges with thresholds on the same river, and how long a reading of each stays fresh.
+    peers: tuple[tuple[str, timedelta], ...]
+
+    @property
+    def key(self) -> tuple[str, Parameter]:
+        return (self.station_id, self.parameter)
+
+
+@dataclass(slots=True, eq=False)
+class _Series:
+    """One station's parameter in memory: its recent non-failing points, and its share of the
+    batch being worked out (kept here rather than in an object per batch and series)."""
+
+    route: _Route
+    points: list[tuple[datetime, float]] = field(default_factory=list)
+    # The newest instant stored (or written by the batch being worked out).
+    newest: datetime | None = None
+    # Points are complete from this instant on; nothing is loaded yet at first.
+    since: datetime = _NEVER
+    # The batch's share: its first and last instant, what is stored where it overlaps the
+    # series (by observed_at text), and the level states (one per route.level_keys) as it goes.
+    first: datetime = _DAWN
+    last: datetime = _DAWN
+    stored: dict[str, store.Stored] | None = None
+    states: list[LevelState] = field(default_factory=list)
+
+
+def _step(
+    series: _Series,
+    index: int,
+    at: datetime,
+    drives: bool,
+    raw: int,
+    held: int,
+    support: int,
+    value: float,
+    events: list[ThresholdEvent],
+) -> None:
+    """Move one of the series' level states; a change becomes an event."""
+    states = series.states
+    states[index], change = step(states[index], raw, held, at, drives, support)
+    if change is not None:
+        station_id, kind = series.route.level_keys[index]
+        events.append(ThresholdEvent(station_id, kind, change[0], change[1], round(value, 3), at))
 
 
 def _time(point: tuple[datetime, float]) -> datetime:
     return point[0]
 
 
-def _observed(observation: Observation) -> datetime:
-    return observation.observed_at
-
-
-def _reading_observed(item: tuple[Reading, dict[int, float] | None]) -> datetime:
-    return item[0].observed_at
-
-
-def _rain_totals(points: list[tuple[datetime, float]], reading: Reading) -> dict[int, float]:
-    """Rain over the 3 and 24 h up to this reading, from the series' non-failing points."""
-    at = reading.observed_at
+def _rain_totals(points: list[tuple[datetime, float]], at: datetime) -> dict[int, float]:
+    """Rain over the 3 and 24 h up to `at`, from the series' non-failing points."""
     end = bisect.bisect_right(points, at, key=_time)
     start = bisect.bisect_right(points, at - timedelta(hours=24), key=_time)
     return levels.rain_totals(points[start:end], at, (3, 24))
@@ -416,24 +588,10 @@ def _unchanged(old: float | None, new: float | None) -> bool:
     return old is not None and abs(old - new) <= store.SAME_VALUE
 
 
-def _remember(points: list[tuple[datetime, float]], reading: Reading) -> None:
-    """Keep a non-failing value in the series' history, in time order, replacing a revision."""
-    at = reading.observed_at
-    index = bisect.bisect_left(points, at, key=_time)
-    if index < len(points) and points[index][0] == at:
-        del points[index]
-    if reading.value is None or reading.flag in (Flag.fail, Flag.missing):
-        return
-    if index == len(points):
-        points.append((at, reading.value))
-    else:
-        points.insert(index, (at, reading.value))
-
-
 def _trim(points: list[tuple[datetime, float]]) -> datetime:
     """Drop points older than HISTORY before the newest; returns where the kept ones start."""
     if not points:
-        return datetime.min.replace(tzinfo=UTC)
+        return _DAWN
     start = points[-1][0] - HISTORY
     cut = bisect.bisect_left(points, start, key=_time)
     if cut:

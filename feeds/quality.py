@@ -139,106 +139,115 @@ def check(
     `earlier` holds the points of the same station and parameter before `observed_at` that did
     not fail, oldest first (the caller bounds it: a day or so is all the tests look at).
     """
-    reasons: list[str] = []
-    flag = Flag.good
-    lag = received_at - observed_at
+    return assess(
+        value, observed_at, received_at - observed_at, earlier, 0, len(earlier), limits, interval_s
+    )
+
+
+def assess(
+    value: float | None,
+    observed_at: datetime,
+    lag: timedelta,
+    points: Sequence[tuple[datetime, float]],
+    start: int,
+    end: int,
+    limits: QcLimits,
+    interval_s: int = 0,
+) -> tuple[Flag, tuple[str, ...]]:
+    """`check` for a caller that keeps a whole series in one list: the earlier points are
+    `points[start:end]`, and `lag` is received_at - observed_at.
+
+    The ingest pipeline calls this once per reading, so it copies nothing, builds no reasons
+    for a good value and reads flags from module constants (an enum attribute is a lookup).
+    """
+    reasons: tuple[str, ...] = ()
+    flag = _GOOD
     if lag > limits.stale_after:
-        reasons.append("stale")
-        flag = Flag.suspect
-    elif -lag > limits.future_tolerance:
-        reasons.append("future")
-        flag = Flag.fail
+        reasons = ("stale",)
+        flag = _SUSPECT
+    elif lag < -limits.future_tolerance:
+        reasons = ("future",)
+        flag = _FAIL
     if value is None or value in MISSING_SENTINELS:
-        reasons.append("missing")
-        return Flag.missing, tuple(reasons)
+        return _MISSING, (*reasons, "missing")
 
     scaled = value
-    if limits.per_hour:
+    if limits.per_hour and interval_s > 3600:
         # Short accumulations are not scaled up: a five-minute burst is not an hour's rain.
-        scaled = value / max(interval_s / 3600, 1.0)
+        scaled = value / (interval_s / 3600)
     if not limits.fail_min <= scaled <= limits.fail_max:
-        reasons.append("gross_range")
-        return Flag.fail, tuple(reasons)
+        return _FAIL, (*reasons, "gross_range")
     if (limits.suspect_max is not None and scaled > limits.suspect_max) or (
         limits.suspect_min is not None and scaled < limits.suspect_min
     ):
-        reasons.append("gross_range")
-        flag = max(flag, Flag.suspect)
+        reasons = (*reasons, "gross_range")
+        if flag < _SUSPECT:
+            flag = _SUSPECT
+    if end <= start:
+        return flag, reasons
 
-    if earlier:
-        flag = _spike(value, observed_at, earlier, limits, flag, reasons)
-        flag = _rate(value, observed_at, earlier, limits, flag, reasons)
-        flag = _flat(value, observed_at, earlier, limits, flag, reasons)
-    return flag, tuple(reasons)
+    # Spike: distance from the median of the previous three values (within spike_window).
+    spike_suspect = limits.spike_suspect
+    if spike_suspect is not None:
+        first = end - 3 if end - 3 > start else start
+        if end - first == 3 and observed_at - points[first][0] <= limits.spike_window:
+            # The usual case, without building a list: the median of three.
+            a, b, c = points[first][1], points[first + 1][1], points[end - 1][1]
+            if a > b:
+                a, b = b, a
+            median: float | None = b if c >= b else c if c > a else a
+        else:
+            cutoff = observed_at - limits.spike_window
+            median = _median([v for at, v in points[first:end] if at >= cutoff])
+        if median is not None:
+            distance = abs(value - median)
+            if limits.spike_fail is not None and distance > limits.spike_fail:
+                reasons = (*reasons, "spike")
+                flag = _FAIL
+            elif distance > spike_suspect:
+                reasons = (*reasons, "spike")
+                if flag < _SUSPECT:
+                    flag = _SUSPECT
+    # Rate of change against the previous value, per hour.
+    max_rate = limits.max_rate_per_h
+    if max_rate is not None:
+        at, previous = points[end - 1]
+        hours = (observed_at - at).total_seconds() / 3600
+        if hours < _MIN_RATE_SPAN_H:
+            hours = _MIN_RATE_SPAN_H
+        if abs(value - previous) / hours > max_rate:
+            reasons = (*reasons, "rate_of_change")
+            if flag < _SUSPECT:
+                flag = _SUSPECT
+    # Flat line: the same value (within flat_tolerance) for too long.
+    if limits.flat_suspect is not None and not (limits.flat_ignores_zero and value == 0):
+        tolerance = limits.flat_tolerance
+        run_start: datetime | None = None
+        index = end - 1
+        while index >= start:
+            at, previous = points[index]
+            if abs(previous - value) > tolerance:
+                break
+            run_start = at
+            index -= 1
+        if run_start is not None:
+            span = observed_at - run_start
+            if limits.flat_fail is not None and span >= limits.flat_fail:
+                reasons = (*reasons, "flat_line")
+                flag = _FAIL
+            elif span >= limits.flat_suspect:
+                reasons = (*reasons, "flat_line")
+                if flag < _SUSPECT:
+                    flag = _SUSPECT
+    return flag, reasons
 
 
-def _spike(
-    value: float,
-    observed_at: datetime,
-    earlier: Sequence[tuple[datetime, float]],
-    limits: QcLimits,
-    flag: Flag,
-    reasons: list[str],
-) -> Flag:
-    if limits.spike_suspect is None:
-        return flag
-    cutoff = observed_at - limits.spike_window
-    window = [v for at, v in earlier[-3:] if at >= cutoff]
-    if not window:
-        return flag
-    window.sort()
-    middle = len(window) // 2
-    median = window[middle] if len(window) % 2 else (window[middle - 1] + window[middle]) / 2
-    distance = abs(value - median)
-    if limits.spike_fail is not None and distance > limits.spike_fail:
-        reasons.append("spike")
-        return Flag.fail
-    if distance > limits.spike_suspect:
-        reasons.append("spike")
-        return max(flag, Flag.suspect)
-    return flag
+_GOOD, _SUSPECT, _FAIL, _MISSING = Flag.good, Flag.suspect, Flag.fail, Flag.missing
 
 
-def _rate(
-    value: float,
-    observed_at: datetime,
-    earlier: Sequence[tuple[datetime, float]],
-    limits: QcLimits,
-    flag: Flag,
-    reasons: list[str],
-) -> Flag:
-    if limits.max_rate_per_h is None:
-        return flag
-    at, previous = earlier[-1]
-    hours = max((observed_at - at).total_seconds() / 3600, _MIN_RATE_SPAN_H)
-    if abs(value - previous) / hours > limits.max_rate_per_h:
-        reasons.append("rate_of_change")
-        return max(flag, Flag.suspect)
-    return flag
-
-
-def _flat(
-    value: float,
-    observed_at: datetime,
-    earlier: Sequence[tuple[datetime, float]],
-    limits: QcLimits,
-    flag: Flag,
-    reasons: list[str],
-) -> Flag:
-    if limits.flat_suspect is None or (limits.flat_ignores_zero and value == 0):
-        return flag
-    run_start: datetime | None = None
-    for at, previous in reversed(earlier):
-        if abs(previous - value) > limits.flat_tolerance:
-            break
-        run_start = at
-    if run_start is None:
-        return flag
-    span = observed_at - run_start
-    if limits.flat_fail is not None and span >= limits.flat_fail:
-        reasons.append("flat_line")
-        return Flag.fail
-    if span >= limits.flat_suspect:
-        reasons.append("flat_line")
-        return max(flag, Flag.suspect)
-    return flag
+def _median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    values.sort()
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2

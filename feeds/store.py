@@ -269,37 +269,45 @@ async def stored_values(
     return {row[0]: Stored(*row[1:]) for row in rows}
 
 
-def reading_row(reading: Reading, observed_text: str, ingested_text: str) -> tuple[Any, ...]:
-    """A reading as write_readings takes it; the instants already in stored form."""
-    return (
-        reading.station_id,
-        reading.parameter.value,
-        observed_text,
-        reading.value,
-        int(reading.flag),
-        ",".join(reading.reasons),
-        reading.source,
-        reading.interval_s,
-        ingested_text,
+_INSERT_READING = (
+    "INSERT INTO feeds_readings (station_id, parameter, observed_at, value, flag, reasons,"
+    " source, interval_s, ingested_at, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
+)
+
+
+async def write_readings(
+    conn: aiosqlite.Connection, rows: Sequence[tuple[Any, ...]], *, new: bool = False
+) -> None:
+    """Store readings, each row (station_id, parameter, observed_at, value, flag, reasons,
+    source, interval_s, ingested_at) with instants as utc_text and reasons comma-joined.
+
+    Re-delivering a value changes nothing; a new value for a stored instant replaces it, and
+    the trigger keeps the old one as a revision; a missing value never erases a stored one.
+    Safe however writers interleave.
+
+    `new`: the caller believes nothing is stored at these instants yet, so a plain INSERT is
+    tried first (it skips the upsert's conflict handling, a quarter of the cost of a row); if
+    some row is there after all, every row goes through the upsert, which the rows already
+    inserted pass through unchanged.
+    """
+    if not rows:
+        return
+    if new:
+        try:
+            await conn.executemany(_INSERT_READING, rows)
+        except sqlite3.IntegrityError:
+            pass
+        else:
+            return
+    await conn.executemany(
+        _INSERT_READING + " ON CONFLICT (station_id, parameter, observed_at) DO UPDATE SET"
+        " value = excluded.value, flag = excluded.flag, reasons = excluded.reasons,"
+        " source = excluded.source, interval_s = excluded.interval_s,"
+        " ingested_at = excluded.ingested_at, revision = feeds_readings.revision + 1"
+        " WHERE excluded.value IS NOT NULL AND (feeds_readings.value IS NULL"
+        " OR abs(feeds_readings.value - excluded.value) > 1e-9)",  # SAME_VALUE
+        rows,
     )
-
-
-async def write_readings(conn: aiosqlite.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Store readings (rows of reading_row). Re-delivering a value changes nothing; a new value
-    for a stored instant replaces it, and the trigger keeps the old one as a revision; a missing
-    value never erases a stored one. Safe however writers interleave."""
-    if rows:
-        await conn.executemany(
-            "INSERT INTO feeds_readings (station_id, parameter, observed_at, value, flag, reasons,"
-            " source, interval_s, ingested_at, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
-            " ON CONFLICT (station_id, parameter, observed_at) DO UPDATE SET"
-            " value = excluded.value, flag = excluded.flag, reasons = excluded.reasons,"
-            " source = excluded.source, interval_s = excluded.interval_s,"
-            " ingested_at = excluded.ingested_at, revision = feeds_readings.revision + 1"
-            " WHERE excluded.value IS NOT NULL AND (feeds_readings.value IS NULL"
-            " OR abs(feeds_readings.value - excluded.value) > 1e-9)",  # SAME_VALUE
-            rows,
-        )
 
 
 async def recent_points(
@@ -469,11 +477,12 @@ async def load_levels(db: Database) -> dict[tuple[str, EventKind], LevelState]:
 async def save_levels(
     conn: aiosqlite.Connection, states: Mapping[tuple[str, EventKind], LevelState]
 ) -> None:
+    texts = _TextCache()
     await conn.executemany(
         "INSERT OR REPLACE INTO feeds_levels (station_id, kind, level, previous, last_at)"
         " VALUES (?, ?, ?, ?, ?)",
         [
-            (station_id, kind.value, s.level, s.previous, s.last_at and utc_text(s.last_at))
+            (station_id, kind.value, s.level, s.previous, s.last_at and texts(s.last_at))
             for (station_id, kind), s in states.items()
         ],
     )
@@ -482,6 +491,8 @@ async def save_levels(
 async def insert_events(
     conn: aiosqlite.Connection, events: Sequence[ThresholdEvent], at: datetime
 ) -> None:
+    texts = _TextCache()
+    created_at = utc_text(at)
     await conn.executemany(
         "INSERT INTO feeds_events (station_id, kind, from_level, to_level, value, observed_at,"
         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -492,12 +503,25 @@ async def insert_events(
                 e.from_level,
                 e.to_level,
                 e.value,
-                utc_text(e.observed_at),
-                utc_text(at),
+                texts(e.observed_at),
+                created_at,
             )
             for e in events
         ],
     )
+
+
+class _TextCache:
+    """utc_text for many values that share a few instants (a batch's), each formatted once."""
+
+    def __init__(self) -> None:
+        self._texts: dict[datetime, str] = {}
+
+    def __call__(self, moment: datetime) -> str:
+        text = self._texts.get(moment)
+        if text is None:
+            text = self._texts[moment] = utc_text(moment)
+        return text
 
 
 async def list_events(

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
 
 from canhbao.clock import LOCAL_TZ
@@ -37,12 +39,16 @@ def parse(text: str) -> tuple[tuple[Observation, ...], tuple[str, ...]]:
         raise PayloadInvalid(f"replay CSV: missing columns {sorted(missing)}")
     station_at, time_at, level_at = header.index(STATION), header.index(TIME), header.index(LEVEL)
     type_at = header.index("type") if "type" in header else None
-    observations: list[Observation] = []
+    width = len(header)
     quirks: list[str] = []
-    times: dict[str, datetime] = {}  # every station shares the same hours: parse each once
+    # Every station shares the same hours: each time text is parsed once, and the rows are
+    # ordered by collecting them per instant rather than by sorting them all.
+    times: dict[str, datetime] = {}
+    by_time: dict[datetime, list[Observation]] = {}
+    codes: dict[str, str] = {}
     for line, row in enumerate(reader, start=2):
-        if len(row) < len(header):
-            raise PayloadInvalid(f"replay CSV line {line}: {len(row)} cells, not {len(header)}")
+        if len(row) < width:
+            raise PayloadInvalid(f"replay CSV line {line}: {len(row)} cells, not {width}")
         kind = row[type_at] if type_at is not None else "River"
         parameter = _PARAMETERS.get(kind)
         if parameter is None:
@@ -52,22 +58,36 @@ def parse(text: str) -> tuple[tuple[Observation, ...], tuple[str, ...]]:
         observed_at = times.get(text_time)
         if observed_at is None:
             observed_at = times[text_time] = _local_time(text_time, line)
-        text_value = row[level_at].strip()
+        text_value = row[level_at]
+        value: float | None
         try:
-            value = number(float(text_value), f"line {line}") if text_value else None
+            value = float(text_value)
         except ValueError:
-            raise PayloadInvalid(f"replay CSV line {line}: bad level {text_value!r}") from None
-        observations.append(
-            Observation(
-                row[station_at].strip(), parameter, observed_at, value, received_at=observed_at
-            )
-        )
-    observations.sort(key=_order)
+            if text_value.strip():
+                raise PayloadInvalid(f"replay CSV line {line}: bad level {text_value!r}") from None
+            value = None
+        else:
+            if not math.isfinite(value):
+                number(value, f"line {line}")  # raises, naming the line
+        code = row[station_at]
+        source_id = codes.get(code)
+        if source_id is None:
+            source_id = codes[code] = code.strip()
+        observation = Observation(source_id, parameter, observed_at, value, 0, "", observed_at)
+        same_time = by_time.get(observed_at)
+        if same_time is None:
+            by_time[observed_at] = [observation]
+        else:
+            same_time.append(observation)
+    observations: list[Observation] = []
+    for moment in sorted(by_time):
+        same_time = by_time[moment]
+        same_time.sort(key=_SOURCE_ID)
+        observations.extend(same_time)
     return tuple(observations), tuple(quirks)
 
 
-def _order(observation: Observation) -> tuple[datetime, str]:
-    return observation.observed_at, observation.source_id
+_SOURCE_ID = attrgetter("source_id")
 
 
 def _local_time(text: str, line: int) -> datetime:

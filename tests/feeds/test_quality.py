@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -147,3 +148,27 @@ def test_flags_are_qartod_codes_and_reasons_explain_them(
     flag, reasons = check(value, hourly(history))
     assert flag in (Flag.good, Flag.suspect, Flag.fail)
     assert (flag is Flag.good) == (reasons == ())
+
+
+@given(
+    st.floats(-1.5, 11.5, allow_nan=False),
+    st.lists(st.floats(-1.5, 11.5, allow_nan=False), min_size=1, max_size=5),
+    st.integers(1, 8),
+)
+def test_spike_is_judged_against_the_median_of_the_last_three_values_in_the_window(
+    value: float, history: list[float], hours_apart: int
+) -> None:
+    earlier = [
+        (T0 - timedelta(hours=hours_apart * (len(history) - i)), v) for i, v in enumerate(history)
+    ]
+    assert LEVEL.spike_suspect is not None
+    assert LEVEL.spike_fail is not None
+    window = [v for at, v in earlier[-3:] if at >= T0 - LEVEL.spike_window]
+    flag, reasons = check(value, earlier)
+    if not window:
+        assert "spike" not in reasons
+        return
+    distance = abs(value - statistics.median(window))
+    assert ("spike" in reasons) == (distance > LEVEL.spike_suspect)
+    if distance > LEVEL.spike_fail:
+        assert flag is Flag.fail

@@ -10,8 +10,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from canhbao import keys
 from canhbao.clock import LOCAL_TZ, ManualClock
+from feeds.errors import PayloadInvalid
 from feeds.models import FetchResult, Observation, Parameter
 from feeds.sources import replay
 from feeds.thresholds import EventKind, ThresholdEvent
@@ -177,6 +180,32 @@ def test_replay_parse_reads_the_utc_column_as_local_time() -> None:
     # "2025-11-13 01:00" in a column named UTC is 01:00 in Huế, i.e. 18:00 UTC the day before.
     assert first.observed_at == datetime(2025, 11, 12, 18, 0, tzinfo=UTC)
     assert (first.source_id, first.value) in {("71520", 0.79), ("71518", 1.61)}
+
+
+def test_replay_parse_orders_rows_by_time_then_station_and_refuses_bad_levels() -> None:
+    with REPLAY_CSV.open(encoding="utf-8-sig") as handle:
+        header, *rows = handle.read().splitlines()
+    # Station by station and newest first, as an export might come: parse puts it in order.
+    shuffled = "\n".join([header, *sorted(rows, key=lambda row: row[::-1], reverse=True)])
+    observations, _ = replay.parse(shuffled)
+    in_order, _ = replay.parse(REPLAY_CSV.read_text(encoding="utf-8-sig"))
+    keys = [(o.observed_at, o.source_id) for o in observations]
+    assert keys == sorted(keys)
+    assert observations == in_order
+    assert len({o.observed_at for o in observations}) < len(observations)  # instants shared
+
+    columns = header.split(",")
+    level_at = columns.index(replay.LEVEL)
+    row = rows[0].split(",")
+    for bad, reason in (("nan", "line 2: nan is not a finite"), ("x", "line 2: bad level")):
+        broken = [*row[:level_at], bad, *row[level_at + 1 :]]
+        with pytest.raises(PayloadInvalid, match=reason):
+            replay.parse("\n".join([header, ",".join(broken)]))
+    with pytest.raises(PayloadInvalid, match=f"line 2: {len(columns) - 1} cells"):
+        replay.parse("\n".join([header, ",".join(row[:-1])]))
+    blank = [*row[:level_at], " ", *row[level_at + 1 :]]
+    gap, _ = replay.parse("\n".join([header, ",".join(blank)]))
+    assert gap[0].value is None
 
 
 async def test_a_coarse_replay_raises_the_same_crossings(
