@@ -2,7 +2,8 @@
 
 AlertingError
 ├── InvalidAlert            the alert breaks CAP 1.2 or our profile; `problems` lists each rule
-│   └── TemplateIncomplete  a template placeholder is still unfilled
+│   ├── TemplateIncomplete  a template placeholder is still unfilled
+│   └── InvalidArea         the area cannot be targeted (no place, an unknown ward, no ground)
 ├── AlertNotFound           no alert with that identifier
 ├── TransitionRefused       the workflow does not allow this step from the alert's state
 │   ├── SelfApprovalRefused the two-person rule: the author cannot approve their own alert
@@ -30,6 +31,11 @@ class InvalidAlert(AlertingError):
 
 class TemplateIncomplete(InvalidAlert):
     """Placeholders ({name}) left in a citizen-facing text; listed in `problems`."""
+
+
+class InvalidArea(InvalidAlert):
+    """The area reaches no one we can target; `problems` says why (checked again at issue,
+    since the ward catalogue may have changed since submission)."""
 
 
 class AlertNotFound(AlertingError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
 
@@ -53,22 +53,34 @@ Point = tuple[float, float]  # (lat, lon): CAP's order, the reverse of GeoJSON
 
 @dataclass(frozen=True)
 class Reference:
-    """A message an Update or Cancel supersedes: CAP's "sender,identifier,sent"."""
+    """A message an Update or Cancel supersedes: CAP's "sender,identifier,sent".
+
+    `sent_text` is the referenced message's sent exactly as it was written: CAP matches
+    references as text, so another system's "2026-05-28T11:00:02-00:00" must go back out as
+    that, not as the same moment in +07:00. Empty for references to our own messages (written
+    in our form). It is not compared: the same message, however its time was written.
+    """
 
     sender: str
     identifier: str
     sent: datetime
+    sent_text: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if self.sent_text and parse_cap_time(self.sent_text) != self.sent:
+            raise ValueError(f"sent_text {self.sent_text!r} is not the moment {self.sent}")
 
     @property
     def text(self) -> str:
-        return f"{self.sender},{self.identifier},{cap_time(self.sent)}"
+        return f"{self.sender},{self.identifier},{self.sent_text or cap_time(self.sent)}"
 
     @classmethod
     def parse(cls, text: str) -> Reference:
         parts = text.split(",")
         if len(parts) != 3:
             raise ValueError(f"a reference is sender,identifier,sent: {text!r}")
-        return cls(parts[0], parts[1], parse_cap_time(parts[2]))
+        sent = parts[2].strip()
+        return cls(parts[0], parts[1], parse_cap_time(sent), sent)
 
 
 @dataclass(frozen=True)
@@ -276,6 +288,13 @@ def _info_problems(info: Info, where: str, alert: Alert, profile: Profile | None
         found.append(f"{where}.headline: {len(info.headline)} characters, over {HEADLINE_MAX}")
     if not info.areas:
         found.append(f"{where}.area: at least one")
+    for i, area in enumerate(info.areas):
+        if not area.polygons and not area.ward_codes:
+            # Delivery targets polygons and wards only: an area without either warns no one.
+            found.append(
+                f"{where}.area[{i}]: {area.description or 'this area'!r} has neither a polygon"
+                " nor a ward code, so the warning would reach no one there"
+            )
     if info.expires is None:
         found.append(f"{where}.expires: required in our profile")
     else:
@@ -375,7 +394,13 @@ def alert_to_dict(alert: Alert) -> dict[str, Any]:
         "msgType": alert.msg_type,
         "scope": alert.scope,
         "references": [
-            {"sender": r.sender, "identifier": r.identifier, "sent": utc_text(r.sent)}
+            {
+                "sender": r.sender,
+                "identifier": r.identifier,
+                "sent": utc_text(r.sent),
+                # As CAP writes it: upstream references keep the referenced message's own text.
+                "sent_text": r.sent_text or cap_time(r.sent),
+            }
             for r in alert.references
         ],
         "source": alert.source,
@@ -443,7 +468,12 @@ def alert_from_dict(data: Mapping[str, Any], *, sent: datetime | None = None) ->
         msg_type=str(data.get("msgType", "Alert")),
         scope=str(data.get("scope", "Public")),
         references=tuple(
-            Reference(str(r["sender"]), str(r["identifier"]), parse_utc(r["sent"]))
+            Reference(
+                str(r["sender"]),
+                str(r["identifier"]),
+                parse_utc(r["sent"]),
+                str(r.get("sent_text") or ""),
+            )
             for r in data.get("references", [])
         ),
         source=str(data.get("source", "")),

@@ -17,6 +17,7 @@ from alerting.errors import (
     AlertNotFound,
     ImportNotFound,
     InvalidAlert,
+    InvalidArea,
     ReissueRefused,
     SelfApprovalRefused,
     TransitionRefused,
@@ -61,6 +62,13 @@ def _errors(handler: Handler) -> Handler:
             raise ApiError(409, "reissue_refused", str(err)) from None
         except TransitionRefused as err:
             raise ApiError(409, "transition_refused", str(err)) from None
+        except InvalidArea as err:
+            raise ApiError(
+                422,
+                "invalid_area",
+                "the alert's area cannot be targeted: " + "; ".join(err.problems),
+                problems=list(err.problems),
+            ) from None
         except InvalidAlert as err:
             raise ApiError(
                 422, "invalid_alert", "the alert is not ready", problems=list(err.problems)
@@ -232,9 +240,7 @@ async def plan_alert(request: web.Request) -> web.Response:
         return web.json_response({"frozen": True, **stored.plan})
     if workflow.fanout is None:
         raise ApiError(503, "no_targeting", "targeting is not available")
-    return web.json_response(
-        {"frozen": False, **workflow.fanout.preview(stored.alert)}  # type: ignore[attr-defined]  # Delivery
-    )
+    return web.json_response({"frozen": False, **workflow.fanout.preview(stored.alert)})
 
 
 @require_roles(*STAFF)

@@ -4,7 +4,9 @@ A submitted or approved alert can be rejected back to draft with a comment. Issu
 never change: an Update or Cancel is a new draft whose `references` name the whole chain before
 it, and it goes through the same approval; issuing it supersedes what it references. The
 two-person rule: whoever wrote or submitted an alert cannot approve it (always for Actual,
-and for the statuses configured). Every transition is audited in its own transaction.
+and for the statuses configured). Every transition is audited in its own transaction. An
+area that reaches no one (no polygon and no ward, an unknown ward, no ground) cannot be
+submitted, and is checked again at issue, since the ward catalogue may have changed.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from alerting.cap import alert_xml
 from alerting.errors import (
     AlertNotFound,
     InvalidAlert,
+    InvalidArea,
     SelfApprovalRefused,
     TemplateIncomplete,
     TransitionRefused,
@@ -31,6 +34,7 @@ from alerting.models import (
     LANGUAGE_VI,
     Alert,
     Profile,
+    cap_time,
     check_alert,
     covers_point,
     format_identifier,
@@ -44,6 +48,7 @@ from canhbao.audit import record_audit
 from canhbao.clock import Clock, utc_text
 from canhbao.config import AlertingConfig
 from canhbao.db import Database
+from geofences.errors import GeofenceError
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +89,15 @@ class Settings:
 
 
 class FanOut(Protocol):
-    """Delivery, as the workflow sees it: prepare outside the lock, commit inside it."""
+    """Delivery, as the workflow sees it: prepare outside the lock, commit inside it.
+
+    `preview` and `prepare` raise KeyError naming ward codes the catalogue does not know, and
+    a GeofenceError when the area is no polygon targeting can use.
+    """
+
+    def preview(self, alert: Alert) -> dict[str, Any]:
+        """The targeting plan's summary, as staff see it before approving."""
+        ...
 
     async def prepare(self, alert: Alert, chain: str) -> Any:
         """Resolve recipients and build the messages (no writes)."""
@@ -268,7 +281,7 @@ class Workflow:
         now = self.clock.now()
         alert = self._stamped(stored.alert, now)
         check_alert(alert, self.settings.profile)
-        prepared = await self.fanout.prepare(alert, stored.chain) if self.fanout else None
+        prepared = await self._prepare(alert, stored.chain)
         async with self.db.transaction() as conn:
             again = await self._get(conn, identifier)
             # Someone may have rejected it while the plan was being worked out.
@@ -283,10 +296,41 @@ class Workflow:
         alert = self._stamped(stored.alert, now)
         self._check_ready(alert)
         check_alert(alert, self.settings.profile)
-        prepared = await self.fanout.prepare(alert, stored.chain) if self.fanout else None
+        prepared = await self._prepare(alert, stored.chain)
         plan = await self.fanout.commit(conn, prepared) if self.fanout else None
         await self._publish(conn, stored, alert, actor, now, plan)
         await self.record_transition(conn, actor, "alert.auto_issue", stored)
+
+    async def _prepare(self, alert: Alert, chain: str) -> Any:
+        """The fan-out's messages; InvalidArea when the area can no longer be targeted (the
+        ward catalogue may have changed since the alert was submitted)."""
+        if self.fanout is None:
+            return None
+        try:
+            return await self.fanout.prepare(alert, chain)
+        except (KeyError, GeofenceError) as err:
+            # With its traceback: a KeyError is meant to name unknown wards, and the log shows
+            # whether it did.
+            log.warning(
+                "issue refused: the area cannot be targeted",
+                exc_info=True,
+                extra={"identifier": alert.identifier, "chain": chain},
+            )
+            raise InvalidArea([_area_problem(err)]) from err
+
+    def _area_problems(self, alert: Alert) -> list[str]:
+        """Why targeting cannot use the alert's area; empty when it can. An area with neither
+        a polygon nor a ward is the profile's to name (models.problems), not repeated here."""
+        placed = any(
+            area.polygons or area.ward_codes for info in alert.infos for area in info.areas
+        )
+        if self.fanout is None or not placed:
+            return []
+        try:
+            self.fanout.preview(alert)
+        except (KeyError, GeofenceError) as err:
+            return [_area_problem(err)]
+        return []
 
     def _stamped(self, alert: Alert, now: datetime) -> Alert:
         # Keep the author's time in force, but never past the profile's maximum.
@@ -322,8 +366,17 @@ class Workflow:
         wards = sorted({code for info in alert.infos for a in info.areas for code in a.ward_codes})
         await store.set_wards(conn, stored.identifier, wards)
         for reference in alert.references:
+            if reference.sender != self.settings.sender:
+                # Another authority's message (a re-issued import): identifiers are unique only
+                # per sender, so one equal to ours names a different message.
+                continue
             target = await store.get_alert(conn, reference.identifier)
-            if target is not None and target.state == "issued":
+            # CAP names a message by all three parts; ours are written in whole seconds.
+            if (
+                target is not None
+                and target.state == "issued"
+                and cap_time(target.alert.sent) == cap_time(reference.sent)
+            ):
                 await store.update_alert(
                     conn, target.identifier, now, state="superseded",
                     superseded_by=stored.identifier,
@@ -333,6 +386,13 @@ class Workflow:
             "alert issued",
             extra={"identifier": stored.identifier, "msgType": alert.msg_type, "actor": actor},
         )
+        totals = (plan or {}).get("totals", {})
+        if plan is not None and not totals.get("devices") and not totals.get("by_sms"):
+            # Allowed (the CAP feed and the hotline still carry it), never unnoticed.
+            log.warning(
+                "alert issued with no device or contact in its area",
+                extra={"identifier": stored.identifier, "actor": actor},
+            )
 
     async def expire_due(self) -> list[str]:
         """Expire every issued alert whose time is up (the scheduled job; also run at start)."""
@@ -374,19 +434,14 @@ class Workflow:
 
     def readiness(self, alert: Alert) -> list[str]:
         """What stops this alert from being submitted (empty when it can be)."""
-        now = self.clock.now()
-        found = problems(self._stamped(alert, now), self.settings.profile)
-        left: list[str] = []
-        for info in alert.infos:
-            left.extend(unfilled(info.event, info.headline, info.description, info.instruction))
+        found = problems(self._stamped(alert, self.clock.now()), self.settings.profile)
+        left = _unfilled(alert)
         if left:
             found.append(f"unfilled placeholders: {', '.join(sorted(set(left)))}")
-        return found
+        return found + self._area_problems(alert)
 
     def _check_ready(self, alert: Alert) -> None:
-        left: list[str] = []
-        for info in alert.infos:
-            left.extend(unfilled(info.event, info.headline, info.description, info.instruction))
+        left = _unfilled(alert)
         if left:
             raise TemplateIncomplete(
                 [f"unfilled placeholder {{{name}}}" for name in dict.fromkeys(left)]
@@ -396,6 +451,9 @@ class Workflow:
             raise InvalidAlert(found)
         if alert.info(LANGUAGE_VI) is None:
             raise InvalidAlert(["info: a vi-VN block is required"])
+        area = self._area_problems(alert)
+        if area:
+            raise InvalidArea(area)
 
     @staticmethod
     def _expect(stored: StoredAlert, states: str | Sequence[str], what: str) -> None:
@@ -432,3 +490,17 @@ class Workflow:
             before=before.summary() if before else None,
             after={**after.summary(), "updated_at": utc_text(after.updated_at)},
         )
+
+
+def _unfilled(alert: Alert) -> list[str]:
+    """Template placeholders left in the alert's citizen-facing texts."""
+    left: list[str] = []
+    for info in alert.infos:
+        left.extend(unfilled(info.event, info.headline, info.description, info.instruction))
+    return left
+
+
+def _area_problem(err: KeyError | GeofenceError) -> str:
+    if isinstance(err, KeyError):
+        return f"area: ward codes not in our area catalogue: {err.args[0]}"
+    return f"area: targeting cannot use it: {err}"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any, overload
 
 import aiohttp
@@ -12,6 +13,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from canhbao import keys
+from canhbao.errors import CanhbaoError
 
 log = logging.getLogger(__name__)
 
@@ -102,3 +104,111 @@ async def http_session_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.HTTP] = session
     yield
     await session.close()
+
+
+# -- outbound: one capped, timed, conditional request -------------------------------------------
+
+_CHUNK = 65536
+Validators = tuple[str, str]  # (ETag, Last-Modified), as the server sent them; "" when absent
+
+
+class FetchError(CanhbaoError):
+    """An upstream gave no usable body; each domain translates it at its edge.
+
+    FetchError
+    ├── UpstreamFailed   an HTTP error status, a timeout, a connection error, a body cut short
+    └── BodyTooLarge     the body is over the byte cap (as declared, or found while streaming)
+    """
+
+
+class UpstreamFailed(FetchError):
+    pass
+
+
+class BodyTooLarge(FetchError):
+    pass
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A 2xx answer: its final URL (after redirects), body and the validators it carried."""
+
+    url: str
+    status: int
+    body: bytes
+    content_type: str
+    validators: Validators
+
+
+async def fetch_capped(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    max_bytes: int,
+    timeout_s: float,
+    method: str = "GET",
+    params: Mapping[str, str] | None = None,
+    data: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    validators: Validators | None = None,
+    max_redirects: int = 10,
+) -> Fetched | None:
+    """One request whose body is refused at `max_bytes`, never held whole past it.
+
+    With `validators` the request is conditional (If-None-Match, If-Modified-Since for the
+    parts known) and a 304 answers None. The answer's own validators come back in Fetched, for
+    the caller to keep once it has used the body: a payload that failed further on must be
+    fetched again, not answered 304.
+    """
+    sent = dict(headers or {})
+    if validators is not None:
+        etag, modified = validators
+        if etag:
+            sent["If-None-Match"] = etag
+        if modified:
+            sent["If-Modified-Since"] = modified
+    where = short_url(url)
+    try:
+        async with session.request(
+            method,
+            url,
+            params=params,
+            data=data,
+            headers=sent,
+            timeout=aiohttp.ClientTimeout(total=timeout_s),
+            max_redirects=max_redirects,
+        ) as answer:
+            if answer.status == 304 and validators is not None:
+                return None
+            if not 200 <= answer.status < 300:
+                raise UpstreamFailed(f"{where}: HTTP {answer.status}")
+            length = answer.content_length
+            if length is not None and length > max_bytes:
+                raise BodyTooLarge(
+                    f"{where}: body of {length} bytes is over the {max_bytes}-byte cap"
+                )
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in answer.content.iter_chunked(_CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise BodyTooLarge(f"{where}: body over the {max_bytes}-byte cap; abandoned")
+                chunks.append(chunk)
+            return Fetched(
+                str(answer.url),
+                answer.status,
+                b"".join(chunks),
+                answer.content_type,
+                (answer.headers.get("ETag", ""), answer.headers.get("Last-Modified", "")),
+            )
+    except TimeoutError:
+        raise UpstreamFailed(f"{where}: no answer within {timeout_s:g} s") from None
+    except aiohttp.ClientPayloadError as err:
+        raise UpstreamFailed(f"{where}: body cut short ({err})") from err
+    except aiohttp.ClientError as err:
+        raise UpstreamFailed(f"{where}: {type(err).__name__}: {err}") from err
+
+
+def short_url(url: str) -> str:
+    """A URL cut to 120 characters, for messages and logs."""
+    return url if len(url) <= 120 else url[:117] + "..."

@@ -21,6 +21,7 @@ import aiohttp
 from canhbao.clock import Clock, utc_text
 from canhbao.config import FeedPollConfig
 from canhbao.health import HealthRegistry
+from canhbao.http import FetchError, fetch_capped
 from feeds.errors import FeedError, FeedUnavailable
 from feeds.pipeline import IngestReport, Pipeline
 from feeds.ports import FeedSource, Response
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 
 # Quirks kept in the source's state (the newest), for the API and the log.
 MAX_QUIRKS = 20
-_CHUNK = 65536
 
 
 @dataclass
@@ -67,7 +67,8 @@ class SourceState:
 
 
 class HttpFeedClient:
-    """The FeedClient a source borrows for one poll: capped, timed, conditional.
+    """The FeedClient a source borrows for one poll: capped, timed, conditional (through
+    canhbao.http.fetch_capped, which alerting's CAP import uses too).
 
     ETag and Last-Modified validators are remembered per URL, but only adopted once the whole
     poll succeeded: a payload that failed to ingest must be fetched again, not answered 304.
@@ -82,7 +83,7 @@ class HttpFeedClient:
         validators: dict[str, tuple[str, str]],
     ) -> None:
         self._session = session
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._timeout_s = timeout_s
         self._max_bytes = max_bytes
         self._validators = validators
         self.pending: dict[str, tuple[str, str]] = {}
@@ -115,70 +116,31 @@ class HttpFeedClient:
         headers: Mapping[str, str] | None,
         conditional: bool,
     ) -> Response | None:
-        sent = dict(headers or {})
         key = url if not params else f"{url}?{sorted(params.items())}"
-        if conditional and key in self._validators:
-            etag, modified = self._validators[key]
-            if etag:
-                sent["If-None-Match"] = etag
-            if modified:
-                sent["If-Modified-Since"] = modified
+        known = self._validators.get(key, ("", "")) if conditional else None
         self.requests += 1
         try:
-            async with self._session.request(
-                method,
+            fetched = await fetch_capped(
+                self._session,
                 url,
+                method=method,
                 params=params,
                 data=data,
-                headers=sent,
-                timeout=self._timeout,
-                allow_redirects=True,
-            ) as answer:
-                if answer.status == 304 and conditional:
-                    return None
-                if answer.status >= 400 or answer.status < 200:
-                    raise FeedUnavailable(f"{_short(url)}: HTTP {answer.status}")
-                length = answer.content_length
-                if length is not None and length > self._max_bytes:
-                    raise FeedUnavailable(
-                        f"{_short(url)}: body of {length} bytes is over the"
-                        f" {self._max_bytes}-byte cap"
-                    )
-                body = await self._read(answer, url)
-                if conditional:
-                    etag = answer.headers.get("ETag", "")
-                    modified = answer.headers.get("Last-Modified", "")
-                    if etag or modified:
-                        self.pending[key] = (etag, modified)
-                return Response(str(answer.url), answer.status, body, answer.content_type)
-        except TimeoutError:
-            raise FeedUnavailable(
-                f"{_short(url)}: no answer within {self._timeout.total:g} s"
-            ) from None
-        except aiohttp.ClientPayloadError as err:
-            raise FeedUnavailable(f"{_short(url)}: body cut short ({err})") from err
-        except aiohttp.ClientError as err:
-            raise FeedUnavailable(f"{_short(url)}: {type(err).__name__}: {err}") from err
-
-    async def _read(self, answer: aiohttp.ClientResponse, url: str) -> bytes:
-        """The body, refused as soon as it passes the cap (never held whole in memory)."""
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in answer.content.iter_chunked(_CHUNK):
-            size += len(chunk)
-            if size > self._max_bytes:
-                raise FeedUnavailable(
-                    f"{_short(url)}: body over the {self._max_bytes}-byte cap; abandoned"
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
+                headers=headers,
+                max_bytes=self._max_bytes,
+                timeout_s=self._timeout_s,
+                validators=known,
+            )
+        except FetchError as err:
+            raise FeedUnavailable(str(err)) from err
+        if fetched is None:
+            return None
+        if conditional and any(fetched.validators):
+            self.pending[key] = fetched.validators
+        return Response(fetched.url, fetched.status, fetched.body, fetched.content_type)
 
     def adopt_validators(self) -> None:
         self._validators.update(self.pending)
-
-
-def _short(url: str) -> str:
-    return url if len(url) <= 120 else url[:117] + "..."
 
 
 class SourcePoller:

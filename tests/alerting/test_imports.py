@@ -38,7 +38,9 @@ TEST_MESSAGE = (CAP_DIR / "samples" / "getMessage-valid.xml").read_bytes()
 NWS_LIST = (SHARED_DATA / "feeds" / "nws_alerts_active_zone.json").read_bytes()
 EA_SENDER = "www.gov.uk/environment-agency"
 EA_ID = "4eb3b7350ab7aa443650fc9351f02940E"
-EA_KEY = (EA_SENDER, EA_ID, "2025-11-06T15:00:27+07:00")
+EA_KEY = (EA_SENDER, EA_ID, "2025-11-06T15:00:27+07:00")  # as staff see it, in our time
+# How an Update or Cancel names it: its sent as the sample writes it, not converted.
+EA_REFERENCE = f"{EA_SENDER},{EA_ID},2025-11-06T08:00:27+00:00"
 _C = f"{{{CAP_NS}}}"
 
 
@@ -283,7 +285,12 @@ async def test_an_nws_geojson_list_maps_to_our_alert_model(
         "NWS-IDP-PROD-3965873-3369046",
     )
     assert (item["msgType"], item["event"], item["severity"]) == ("Update", "Flood Watch", "Severe")
-    assert len(item["references"]) == 4
+    # Its references, and its own sent, as NWS wrote them (CAP matches references as text).
+    listed = json.loads(NWS_LIST)["features"][0]["properties"]
+    assert item["references"] == [
+        f"{r['sender']},{r['identifier']},{r['sent']}" for r in listed["references"]
+    ]
+    assert item["references"][0].endswith(",2019-12-19T12:52:00-08:00")
     viewer = await staff(client, "reader", roles=["issuer"])
     detail = await (await viewer.get(f"/api/v1/imports/{item['id']}")).json()
     info = detail["alert"]["info"][0]
@@ -293,6 +300,7 @@ async def test_an_nws_geojson_list_maps_to_our_alert_model(
         info["parameter"]
     )
     assert_valid(detail["xml"].encode())  # what staff see is CAP 1.2
+    assert "<sent>2019-12-20T13:34:00-08:00</sent>" in detail["xml"]
 
 
 def test_an_nws_polygon_becomes_a_cap_polygon_in_lat_lon_order() -> None:
@@ -488,6 +496,7 @@ async def test_reissue_makes_a_draft_of_ours_that_references_the_import_and_need
     client, importer = await start(app_client, tmp_path)
     await importer.apply([parse_document(EA_ALERT, "https://up.example/a.xml", 10**6)])
     [item] = await imports_of(client, staff)
+    await load_hue(client)  # our wards, where staff send the re-issue
     lan = await staff(client, "lan", roles=["issuer", "approver"])
     minh = await staff(client, "minh", roles=["approver"])
 
@@ -506,7 +515,7 @@ async def test_reissue_makes_a_draft_of_ours_that_references_the_import_and_need
     stored = await client.app[keys.ALERTING].get(identifier)  # type: ignore[index]  # started
     document = alert_xml(stored.alert)
     assert_valid(document)
-    assert parse_cap(document).references[0].text == ",".join(EA_KEY)
+    assert parse_cap(document).references[0].text == EA_REFERENCE
 
     # A second re-issue of the same import is refused; the import names our draft.
     again = await lan.post(f"/api/v1/imports/{item['id']}/reissue")
@@ -651,7 +660,7 @@ async def test_reissuing_an_update_of_something_we_reissued_updates_our_alert(
     assert issued.status == 200, await issued.text()
     published = await (await client.get(f"/cap/alerts/{ours}.xml")).read()
     assert_valid(published)
-    assert [r.text for r in parse_cap(published).references] == [",".join(EA_KEY)]
+    assert [r.text for r in parse_cap(published).references] == [EA_REFERENCE]
 
     # Upstream updates its alert: the update, re-issued, becomes an Update of ours.
     await importer.apply([parse_document(EA_UPDATE, "https://up.example/u.xml", 10**6)])
@@ -661,3 +670,9 @@ async def test_reissuing_an_update_of_something_we_reissued_updates_our_alert(
     follow = await response.json()
     assert (follow["msgType"], follow["chain"], follow["origin"]) == ("Update", ours, "import")
     assert [r["identifier"] for r in follow["alert"]["references"]] == [EA_ID, ours, EA_ID + "U"]
+    # Each as its sender wrote it, kept through our stored draft: theirs in UTC, ours in +07:00.
+    assert [r["sent_text"] for r in follow["alert"]["references"]] == [
+        "2025-11-06T08:00:27+00:00",
+        "2025-11-16T10:00:00+07:00",
+        "2025-11-06T09:00:00+00:00",
+    ]

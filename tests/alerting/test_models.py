@@ -6,9 +6,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from lxml import etree
 
+from alerting.cap import alert_xml, parse_cap
 from alerting.errors import InvalidAlert
 from alerting.models import (
+    CAP_NS,
     Area,
     Profile,
     Reference,
@@ -21,7 +24,7 @@ from alerting.models import (
     problems,
     public_view,
 )
-from tests.alerting.conftest import SENT, SQUARE, alert, info
+from tests.alerting.conftest import CAP_DIR, SENT, SQUARE, alert, assert_valid, info
 
 PROFILE = Profile(max_expiry=timedelta(hours=24))
 LONG_RING = (*((16 + i / 1000, 107.0) for i in range(251)), (16.0, 107.0))
@@ -51,6 +54,48 @@ def test_reference_text_round_trips() -> None:
         == "pctt.hue.gov.vn,2.49.0.1.704.46.20251116100000.1,2025-11-16T10:00:00+07:00"
     )
     assert Reference.parse(reference.text) == reference
+
+
+def test_an_upstream_reference_keeps_its_sent_as_written() -> None:
+    # A real Environment Agency Update: its references write sent as "+00:00", the moment
+    # we would write as 18:00:02+07:00. CAP matches references as text, so it stays as written.
+    document = (CAP_DIR / "samples" / "getMessage-valid.xml").read_bytes()
+    written = etree.fromstring(document).findtext(f"{{{CAP_NS}}}references")
+    assert written is not None
+    update = parse_cap(document)
+    assert " ".join(r.text for r in update.references) == written
+    first = update.references[0]
+    assert first.text.endswith(",2026-05-28T11:00:02+00:00")
+    assert first.sent == datetime(2026, 5, 28, 11, 0, 2, tzinfo=UTC)
+
+    # Kept through our stored form and out again in a CAP document of ours.
+    ours = alert(msg_type="Update", references=update.references)
+    again = alert_from_dict(alert_to_dict(ours))
+    assert [r.text for r in again.references] == [r.text for r in update.references]
+    published = alert_xml(again)
+    assert_valid(published)
+    assert etree.fromstring(published).findtext(f"{{{CAP_NS}}}references") == written
+    # The same message, however its time was written.
+    assert first == Reference(first.sender, first.identifier, first.sent)
+
+
+def test_a_reference_whose_text_is_another_moment_is_refused() -> None:
+    with pytest.raises(ValueError, match="is not the moment"):
+        Reference("a.example", "1", SENT, "2025-11-16T03:00:00-01:00")
+    with pytest.raises(ValueError, match="is not the moment"):
+        alert_from_dict(
+            {
+                **alert_to_dict(alert()),
+                "references": [
+                    {
+                        "sender": "a.example",
+                        "identifier": "1",
+                        "sent": "2025-11-16T03:00:00+00:00",
+                        "sent_text": "2025-11-16T03:00:00+07:00",
+                    }
+                ],
+            }
+        )
 
 
 @pytest.mark.parametrize(
@@ -99,6 +144,12 @@ def test_reference_text_round_trips() -> None:
                 ),
             ),
             "252 points, over 250",
+        ),
+        (
+            lambda a: replace(
+                a, infos=(info(areas=(Area("Cả tỉnh", circles=("16.5,107.5 5",)),)),)
+            ),
+            "'Cả tỉnh' has neither a polygon nor a ward code",
         ),
     ],
 )

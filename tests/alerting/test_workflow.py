@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from lxml import etree
 
 from alerting.cap import parse_cap
+from alerting.models import GEOCODE_WARD, Area, Geocode, alert_to_dict
 from canhbao import keys
 from canhbao.audit import list_audit
 from canhbao.clock import ManualClock
 from canhbao.config import Config
-from tests.alerting.conftest import Client, assert_valid
+from tests.alerting.conftest import SQUARE, Client, alert, assert_valid, info
 from tests.conftest import AppClient, StaffFactory, StaffLogin
-from tests.geofences.conftest import load_hue
+from tests.geofences.conftest import Register, load_hue
 
 WARDS = ["hue.huong-tra", "hue.kim-tra"]
 
@@ -234,3 +238,131 @@ async def test_expiry_happens_after_a_restart(
     assert identifier.encode() not in feed
     # The CAP document stays published: references to it must keep resolving.
     assert (await client.get(f"/cap/alerts/{identifier}.xml")).status == 200
+
+
+async def cap_draft(user: StaffLogin, *areas: Area, **changes: Any) -> dict[str, Any]:
+    """A draft written as CAP fields (not from a template), with these areas in both blocks."""
+    written = alert(
+        infos=(info("vi-VN", areas=areas), info("en-US", areas=areas)),
+        **changes,
+    )
+    response = await user.post("/api/v1/alerts", json=alert_to_dict(written))
+    assert response.status == 201, await response.text()
+    body: dict[str, Any] = await response.json()
+    return body
+
+
+# Four points along one parallel: closed and in range, but no ground to warn.
+FLAT = ((16.53, 107.45), (16.53, 107.46), (16.53, 107.47), (16.53, 107.45))
+
+
+@pytest.mark.parametrize(
+    ("area", "code", "problem"),
+    [
+        (
+            Area("Toàn thành phố"),
+            "invalid_alert",
+            "'Toàn thành phố' has neither a polygon nor a ward code, so the warning would reach"
+            " no one there",
+        ),
+        (
+            Area("Hạ lưu sông Bồ", polygons=(SQUARE,), geocodes=(Geocode(GEOCODE_WARD, "hue.x"),)),
+            "invalid_area",
+            "area: ward codes not in our area catalogue: hue.x",
+        ),
+        (Area("Bờ sông", polygons=(FLAT,)), "invalid_area", "area: targeting cannot use it"),
+    ],
+    ids=["no-polygon-no-ward", "unknown-ward", "no-ground"],
+)
+async def test_an_area_that_reaches_no_one_is_refused_at_submit(
+    app_client: AppClient, staff: StaffFactory, area: Area, code: str, problem: str
+) -> None:
+    client = await app_client()
+    lan, _ = await people(client, staff)
+    created = await cap_draft(lan, area)
+    # Staff see it on the draft before they try.
+    assert any(problem in p for p in created["problems"]), created["problems"]
+    refused = await step(lan, created["identifier"], "submit", status=422)
+    assert refused["error"]["code"] == code
+    assert any(problem in p for p in refused["error"]["problems"])
+    assert (await _get(lan, created["identifier"]))["state"] == "draft"
+
+
+async def test_issue_refuses_an_area_the_catalogue_no_longer_has(
+    app_client: AppClient, staff: StaffFactory, config: Config, clock: ManualClock
+) -> None:
+    client = await app_client()
+    lan, minh = await people(client, staff)
+    identifier = (await draft(lan))["identifier"]
+    await step(lan, identifier, "submit")
+    await step(minh, identifier, "approve")
+    await client.close()
+    # The catalogue changes after approval (a restored backup, a ward merged away): geofences
+    # has no API that removes an area, so the test removes the row.
+    with sqlite3.connect(config.database.path) as db:
+        db.execute("DELETE FROM geofences_areas WHERE code = 'hue.kim-tra'")
+    client = await app_client(config=config, clock=clock)
+    minh = await staff(client, "minh2", roles=["approver"])
+
+    refused = await step(minh, identifier, "issue", status=422)
+    assert refused["error"]["code"] == "invalid_area"
+    assert "hue.kim-tra" in refused["error"]["message"]
+    assert (await _get(minh, identifier))["state"] == "approved"  # nothing half-issued
+    assert client.app is not None
+    assert await client.app[keys.OUTBOX].counts(identifier) == {}
+    assert (await client.get(f"/cap/alerts/{identifier}.xml")).status == 404
+
+
+@pytest.mark.parametrize(
+    ("sender", "msg_type", "sent"),
+    [
+        ("canhbao.example.org", "Alert", "2025-11-16T10:00:00+07:00"),  # another authority
+        ("pctt.hue.gov.vn", "Update", "2025-11-16T09:00:00+07:00"),  # ours, but not that one
+    ],
+    ids=["foreign-sender", "our-sender-other-sent"],
+)
+async def test_a_reference_to_another_message_with_our_identifier_supersedes_nothing(
+    app_client: AppClient, staff: StaffFactory, sender: str, msg_type: str, sent: str
+) -> None:
+    client = await app_client()
+    lan, minh = await people(client, staff)
+    ours = await issue(lan, minh, (await draft(lan))["identifier"])
+    area = Area("Hạ lưu sông Bồ", polygons=(SQUARE,), geocodes=(Geocode(GEOCODE_WARD, WARDS[0]),))
+    written = await cap_draft(lan, area, msg_type=msg_type)
+    body = written["alert"]
+    # The same identifier as ours, but a different message: CAP names one by all three parts.
+    body["references"] = [{"sender": sender, "identifier": ours["identifier"], "sent": sent}]
+    other = await lan.post("/api/v1/alerts", json=body)
+    assert other.status == 201, await other.text()
+    referencing = (await other.json())["identifier"]
+
+    issued = await issue(lan, minh, referencing)
+    assert issued["state"] == "issued"
+    assert (await _get(lan, ours["identifier"]))["state"] == "issued"
+    published = await (await client.get(f"/cap/alerts/{referencing}.xml")).read()
+    assert _references(published) == f"{sender},{ours['identifier']},{sent}"
+
+
+@pytest.mark.parametrize("devices", [0, 1])
+async def test_a_warning_issued_to_no_device_or_contact_is_not_silent(
+    app_client: AppClient,
+    staff: StaffFactory,
+    register: Register,
+    caplog: pytest.LogCaptureFixture,
+    devices: int,
+) -> None:
+    client = await app_client()
+    lan, minh = await people(client, staff)
+    for _ in range(devices):
+        await register(client, areas=[WARDS[0]])
+    identifier = (await draft(lan))["identifier"]
+    plan = await (await minh.get(f"/api/v1/alerts/{identifier}/plan")).json()
+    assert plan["totals"]["devices"] == devices  # what the approver sees first
+    with caplog.at_level(logging.WARNING, logger="alerting.workflow"):
+        await issue(lan, minh, identifier)
+    warned = [
+        r.__dict__.get("identifier")
+        for r in caplog.records
+        if r.getMessage() == "alert issued with no device or contact in its area"
+    ]
+    assert warned == ([identifier] if devices == 0 else [])
