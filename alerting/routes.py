@@ -12,6 +12,7 @@ from aiohttp import web
 
 from alerting import store
 from alerting.cap import ATOM_CONTENT_TYPE, CAP_CONTENT_TYPE, FeedEntry, atom_feed
+from alerting.delivery import PRIORITY_DIRECT, PRIORITY_TOPIC
 from alerting.errors import (
     AlertingError,
     AlertNotFound,
@@ -251,6 +252,7 @@ async def delivery_counts(request: web.Request) -> web.Response:
     stored = await _workflow(request).get(request.match_info["identifier"])
     outbox = request.app[keys.OUTBOX]
     counts = await outbox.counts(stored.identifier)
+    by_priority = await outbox.counts_by_priority(stored.identifier)
     failures = await outbox.failure_codes(stored.identifier)
     plan = stored.plan or {}
     fanout = await store.get_fanout(request.app[keys.DB], stored.identifier)
@@ -262,6 +264,11 @@ async def delivery_counts(request: web.Request) -> web.Response:
             # How far enqueueing the frozen targets has got (large alerts go in batches).
             "fanout": fanout.progress() if fanout else None,
             "channels": counts,
+            # Push by route: ward topics (FCM conditions) and devices one by one.
+            "routes": {
+                "condition": by_priority.get(("push", PRIORITY_TOPIC), {}),
+                "token": by_priority.get(("push", PRIORITY_DIRECT), {}),
+            },
             "failures": failures,
             # Tokens FCM no longer knows: the device registry drops them (PushTokenRejected).
             "removed": failures.get("push", {}).get("UNREGISTERED", 0),

@@ -274,6 +274,19 @@ class Outbox:
             counts.setdefault(row["channel"], {})[row["status"]] = row["n"]
         return counts
 
+    async def counts_by_priority(self, reference: str) -> dict[tuple[str, int], dict[str, int]]:
+        """(channel, priority) → status → number of rows, for one reference: a caller that
+        enqueues different routes at different priorities reads them apart."""
+        rows = await self._db.fetch_all(
+            "SELECT channel, priority, status, COUNT(*) AS n FROM outbox WHERE reference = ?"
+            " GROUP BY channel, priority, status",
+            (reference,),
+        )
+        counts: dict[tuple[str, int], dict[str, int]] = {}
+        for row in rows:
+            counts.setdefault((row["channel"], row["priority"]), {})[row["status"]] = row["n"]
+        return counts
+
     async def failure_codes(self, reference: str) -> dict[str, dict[str, int]]:
         """channel → error code → number of failed rows, for one reference (e.g. how many
         tokens FCM reported UNREGISTERED, which the device registry then removed)."""

@@ -163,6 +163,7 @@ async def test_issue_fans_out_by_condition_token_sms_and_voice(
     assert report["targeted"]["by_token"] == 2
     assert report["channels"]["sms"] == {"sent": 1}
     assert report["channels"]["push"] == {"sent": 3, "failed": 1}
+    assert report["routes"] == {"condition": {"sent": 2}, "token": {"sent": 1, "failed": 1}}
     assert report["failures"] == {"push": {"UNREGISTERED": 1}}
     assert report["removed"] == 1
 
