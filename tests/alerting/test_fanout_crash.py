@@ -27,12 +27,11 @@ from canhbao.auth.store import Accounts
 from canhbao.clock import SystemClock
 from canhbao.config import AlertingConfig, AuthConfig
 from canhbao.db import Database
-from tests.doubles.credentials import service_account_public_key, write_service_account
 from tests.doubles.processes import (
     Process,
     RecordFile,
     free_port,
-    start_double,
+    start_fcm_double,
     start_serve,
     stop,
     wait_until,
@@ -66,21 +65,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     database = await asyncio.to_thread(build_database, tmp_path, x, y, ward_index, wards)
     token, identifier = await approved_warning(database)
 
-    credentials = write_service_account(tmp_path / "sa.json", "http://127.0.0.1:1/token", PROJECT)
-    public_key = tmp_path / "sa.pub.pem"
-    public_key.write_bytes(service_account_public_key(credentials))
-    fcm, fcm_port = await start_double(
-        "tests.doubles.fcm",
-        tmp_path / "fcm.jsonl",
-        "--project",
-        PROJECT,
-        "--public-key",
-        str(public_key),
-    )
+    fcm, fcm_port, credentials = await start_fcm_double(tmp_path, PROJECT)
     try:
-        info = json.loads(credentials.read_text(encoding="utf-8"))
-        info["token_uri"] = f"http://127.0.0.1:{fcm_port}/token"
-        credentials.write_text(json.dumps(info), encoding="utf-8")
         port = free_port()
         config = tmp_path / "config.toml"
         config.write_text(

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from tests.doubles.credentials import service_account_public_key, write_service_account
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -72,6 +74,31 @@ async def start_double(
         line = (await process.stdout.readline()).decode()
     assert line.startswith("PORT "), line
     return process, int(line.split()[1])
+
+
+async def start_fcm_double(
+    workdir: Path, project: str
+) -> tuple[asyncio.subprocess.Process, int, Path]:
+    """The FCM double in its own process, recording to workdir/fcm.jsonl, and a service-account
+    file (workdir/sa.json) whose key it trusts and whose token_uri names it; returns (process,
+    port, that file)."""
+    # The double must trust the key, and the account's token_uri must name the double's port:
+    # write the key first, then point token_uri at the started double.
+    credentials = write_service_account(workdir / "sa.json", "http://127.0.0.1:1/token", project)
+    public_key = workdir / "sa.pub.pem"
+    public_key.write_bytes(service_account_public_key(credentials))
+    process, port = await start_double(
+        "tests.doubles.fcm",
+        workdir / "fcm.jsonl",
+        "--project",
+        project,
+        "--public-key",
+        str(public_key),
+    )
+    info = json.loads(credentials.read_text(encoding="utf-8"))
+    info["token_uri"] = f"http://127.0.0.1:{port}/token"
+    credentials.write_text(json.dumps(info), encoding="utf-8")
+    return process, port, credentials
 
 
 async def start_serve(cwd: Path, config: Path, env: dict[str, str], name: str) -> Process:

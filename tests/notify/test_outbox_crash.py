@@ -21,8 +21,14 @@ from notify.journal import SentJournal
 from notify.models import PushMessage, SmsMessage
 from notify.outbox import Outbox, OutboxItem
 from tests.doubles import processes
-from tests.doubles.credentials import service_account_public_key, write_service_account
-from tests.doubles.processes import Process, RecordFile, start_double, start_serve, stop
+from tests.doubles.processes import (
+    Process,
+    RecordFile,
+    start_double,
+    start_fcm_double,
+    start_serve,
+    stop,
+)
 from tests.doubles.twilio import ACCOUNT_SID, AUTH_TOKEN
 
 SMS_COUNT = 1500
@@ -44,25 +50,10 @@ class Doubles:
 @pytest.fixture
 async def doubles(tmp_path: Path) -> AsyncIterator[Doubles]:
     """The Twilio and FCM doubles, each in its own process, outliving the app's restarts."""
-    # The FCM double must trust the service account's key, and the account's token_uri must
-    # name the double's port: write the key first, then point token_uri at the started double.
-    credentials = write_service_account(tmp_path / "sa.json", "http://127.0.0.1:1/token", PROJECT)
-    public_key = tmp_path / "sa.pub.pem"
-    public_key.write_bytes(service_account_public_key(credentials))
     twilio, twilio_port = await start_double("tests.doubles.twilio", tmp_path / "twilio.jsonl")
     try:
-        fcm, fcm_port = await start_double(
-            "tests.doubles.fcm",
-            tmp_path / "fcm.jsonl",
-            "--project",
-            PROJECT,
-            "--public-key",
-            str(public_key),
-        )
+        fcm, fcm_port, credentials = await start_fcm_double(tmp_path, PROJECT)
         try:
-            info = json.loads(credentials.read_text(encoding="utf-8"))
-            info["token_uri"] = f"http://127.0.0.1:{fcm_port}/token"
-            credentials.write_text(json.dumps(info), encoding="utf-8")
             yield Doubles(
                 twilio_port,
                 fcm_port,
