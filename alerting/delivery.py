@@ -298,6 +298,7 @@ class Delivery:
             idempotency_key=f"{alert.identifier}:condition:{digest}",
             reference=alert.identifier,
             priority=PRIORITY_TOPIC,
+            not_after=alert.expires,
         )
 
     def _messages(self, alert: Alert, chain: str) -> dict[str, PushMessage]:
@@ -323,6 +324,7 @@ class Delivery:
                     idempotency_key=f"{identifier}:push:{device.device_id}",
                     reference=identifier,
                     priority=PRIORITY_DIRECT,
+                    not_after=alert.expires,
                 )
             )
         for contact in await self.directory.contacts(contact_ids.tolist()):
@@ -334,6 +336,7 @@ class Delivery:
                     idempotency_key=f"{identifier}:sms:{contact.phone}",
                     reference=identifier,
                     priority=PRIORITY_DIRECT,
+                    not_after=alert.expires,
                 )
             )
             if self._voice and contact.vulnerable and alert.msg_type != "Cancel":
@@ -344,6 +347,7 @@ class Delivery:
                         idempotency_key=f"{identifier}:voice:{contact.phone}",
                         reference=identifier,
                         priority=PRIORITY_DIRECT,
+                        not_after=alert.expires,
                     )
                 )
         return items

@@ -71,6 +71,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX outbox_reference ON outbox (reference, channel, status);
         """,
     ),
+    Migration(
+        "notify",
+        3,  # 2 is notify.local's
+        "outbox rows may carry the moment after which they are not worth sending",
+        """
+        -- UTC; NULL: no limit. A warning's messages stop at its expiry.
+        ALTER TABLE outbox ADD COLUMN not_after TEXT;
+        """,
+    ),
 )
 
 
@@ -84,6 +93,9 @@ class OutboxItem:
     idempotency_key: str
     reference: str = ""
     priority: int = 0
+    # Past this moment the message is not sent (failed EXPIRED), and a push's FCM time to live
+    # is what is left of it: a warning's messages end with the warning.
+    not_after: datetime | None = None
 
     def __post_init__(self) -> None:
         expected = MESSAGE_TYPES.get(self.channel)
@@ -106,6 +118,7 @@ class ClaimedRow:
     payload: str
     attempts: int
     claimed_at: datetime
+    not_after: datetime | None = None
 
     def message(self) -> Message:
         return decode_message(self.channel, self.payload)
@@ -151,8 +164,8 @@ def decode_message(channel: Channel, payload: str) -> Message:
 
 _INSERT = """
 INSERT INTO outbox (idempotency_key, channel, payload, reference, priority, status, attempts,
-                    next_attempt_at, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)
+                    next_attempt_at, created_at, updated_at, not_after)
+VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)
 ON CONFLICT (idempotency_key) DO NOTHING
 """
 
@@ -165,7 +178,7 @@ _DUE = (
 _CLAIM = """
 UPDATE outbox SET status = 'sending', claimed_at = :now, updated_at = :now
 WHERE id IN ({lanes})
-RETURNING id, channel, idempotency_key, payload, attempts
+RETURNING id, channel, idempotency_key, payload, attempts, not_after
 """
 
 
@@ -206,7 +219,7 @@ WHERE outbox.id = json_extract(v.value, '$[0]') AND +outbox.status = 'sending'
 class Encoded:
     """Outbox items encoded for insertion (Outbox.encode)."""
 
-    rows: list[tuple[str, str, str, str, int, str, str, str]]
+    rows: list[tuple[str, str, str, str, int, str, str, str, str | None]]
 
 
 class Outbox:
@@ -240,6 +253,7 @@ class Outbox:
                     now,
                     now,
                     now,
+                    utc_text(item.not_after) if item.not_after else None,
                 )
                 for item in items
             ]
@@ -338,6 +352,7 @@ class Outbox:
                 payload=row[3],
                 attempts=row[4],
                 claimed_at=now,
+                not_after=parse_utc(row[5]) if row[5] else None,
             )
             for row in rows
         ]
@@ -384,7 +399,7 @@ class Outbox:
         held = set(exclude)
         rows = await self._db.fetch_all(
             # Without statistics SQLite would rather scan a covering index of every row.
-            "SELECT id, channel, idempotency_key, payload, attempts, claimed_at"
+            "SELECT id, channel, idempotency_key, payload, attempts, claimed_at, not_after"
             " FROM outbox INDEXED BY outbox_sending WHERE status = 'sending'"
         )
         return [
@@ -395,6 +410,7 @@ class Outbox:
                 payload=row["payload"],
                 attempts=row["attempts"],
                 claimed_at=parse_utc(row["claimed_at"]),
+                not_after=parse_utc(row["not_after"]) if row["not_after"] else None,
             )
             for row in sorted(rows, key=lambda row: int(row["id"]))
             if row["id"] not in held

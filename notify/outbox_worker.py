@@ -14,7 +14,7 @@ import logging
 import random
 from collections import Counter as Tally
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Literal
 
@@ -57,6 +57,7 @@ FAILURE_PAUSE_MAX_S = 30.0
 UNREADABLE = "UNREADABLE_PAYLOAD"
 UNEXPECTED = "UNEXPECTED_ERROR"
 INTERRUPTED = "INTERRUPTED"
+EXPIRED = "EXPIRED"  # past the row's not_after (its warning expired): never sent
 
 
 @dataclass(frozen=True)
@@ -295,10 +296,14 @@ class OutboxWorker:
         except Exception as err:  # whatever is wrong with stored data, retrying cannot fix it
             outcome = self._failed(row, UNREADABLE, f"stored payload cannot be read: {err!r}")
         else:
+            if row.not_after is not None and self._clock.now() >= row.not_after:
+                outcome = self._failed(row, EXPIRED, "its time ran out before it could be sent")
+                self._finish(row, outcome, events)
+                return
             await self._pacing.acquire(row.channel)
             async with self._semaphore:
                 self._started.add(row.id)
-                outcome = await self._attempt(row, message, events)
+                outcome = await self._attempt(row, _lasting(message, row, self._clock), events)
         self._finish(row, outcome, events)
 
     async def _attempt(
@@ -584,6 +589,17 @@ class OutboxWorker:
         for channel in CHANNELS:
             for status in ("queued", "sending"):
                 self._depth.labels(channel, status).set(depth.get((channel, status), 0))
+
+
+def _lasting(message: Message, row: ClaimedRow, clock: Clock) -> Message:
+    """A push whose row has a not_after lives at FCM no longer than that (queueing and retries
+    may have eaten into the time to live it was built with)."""
+    if row.not_after is None or not isinstance(message, PushMessage):
+        return message
+    left = max(0, int((row.not_after - clock.now()).total_seconds()))
+    if message.ttl_s is not None and message.ttl_s <= left:
+        return message
+    return replace(message, ttl_s=left)
 
 
 def _metric_outcome(outcome: Outcome) -> str:

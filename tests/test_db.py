@@ -137,3 +137,15 @@ async def test_backup_while_a_writer_holds_the_database(db: Database, tmp_path: 
         copy.close()
     assert len(names) == 100
     assert "uncommitted" not in names
+
+
+def test_every_domain_numbers_its_migrations_once_and_in_order() -> None:
+    """A domain whose modules each add migrations (notify: the outbox and the local providers)
+    must not give two the same number: the second would fail at start-up."""
+    from canhbao.app import all_migrations
+
+    by_domain: dict[str, list[int]] = {}
+    for migration in all_migrations():
+        by_domain.setdefault(migration.domain, []).append(migration.version)
+    for domain, versions in by_domain.items():
+        assert sorted(versions) == list(range(1, len(versions) + 1)), domain

@@ -11,6 +11,7 @@ import pytest
 from alerting.delivery import Delivery
 from alerting.fanout import FanoutRunner
 from canhbao import keys
+from canhbao.clock import utc_text
 from canhbao.config import Config
 from tests.alerting.conftest import Client
 from tests.alerting.test_delivery import INSIDE_SQUARE, body
@@ -99,6 +100,14 @@ async def test_the_issue_commits_a_first_batch_and_the_runner_enqueues_the_rest(
     assert done["outcome"] == "complete"
     assert done["finished_at"] is not None
     assert await runner.run_pending() == 0
+    # Every message ends with the warning: none is sent after it expires.
+    assert client.app is not None
+    expires = (await client.app[keys.ALERTING].get(identifier)).alert.expires
+    assert expires is not None
+    limits = await client.app[keys.DB].fetch_all(
+        "SELECT DISTINCT not_after FROM outbox WHERE reference = ?", (identifier,)
+    )
+    assert [row["not_after"] for row in limits] == [utc_text(expires)]
 
 
 async def test_a_restart_resumes_a_fanout_where_its_last_batch_committed(

@@ -588,6 +588,34 @@ async def test_the_worker_paces_each_channel(outbox: Outbox, make_worker: MakeWo
         assert index + 1 <= 1000 + 1000 * moment + 1e-9
 
 
+async def test_a_message_past_its_not_after_is_not_sent_and_a_push_lives_only_until_then(
+    outbox: Outbox,
+    db: Database,
+    provider: FakeProvider,
+    make_worker: MakeWorker,
+    clock: ManualClock,
+) -> None:
+    """A warning's messages end with the warning: one that waited past its expiry (an outage,
+    a long backlog) is not sent, and a push's FCM time to live never outlasts it."""
+    ends = clock.now() + timedelta(minutes=10)
+    await outbox.enqueue(
+        [
+            dataclasses.replace(item(push(1), "push-1"), not_after=ends),
+            dataclasses.replace(
+                item(dataclasses.replace(push(2), ttl_s=60), "push-2"), not_after=ends
+            ),
+            dataclasses.replace(item(sms(3), "sms-3"), not_after=clock.now()),
+        ]
+    )
+    rig = make_worker()
+    assert await rig.worker.run_once() == 3
+    sent = {m.target: m.ttl_s for m in provider.sent if isinstance(m, PushMessage)}
+    assert sent == {push(1).target: 600, push(2).target: 60}  # what is left; already shorter
+    assert [target(m) for m in provider.sent if not isinstance(m, PushMessage)] == []
+    stored = await rows(db)
+    assert (stored["sms-3"]["status"], stored["sms-3"]["error_code"]) == ("failed", "EXPIRED")
+
+
 # -- recovery and shutdown ---------------------------------------------------------------------
 
 
