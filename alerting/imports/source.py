@@ -7,13 +7,12 @@ outcome ends in the source's state for staff and /healthz, and nothing raises.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -21,10 +20,11 @@ import aiohttp
 from alerting.errors import AlertingError, CapDocumentRefused, UpstreamUnavailable
 from alerting.imports.formats import FeedLink, Received, parse_document, parse_feed, parse_nws
 from alerting.imports.upstream import UpstreamClient
-from canhbao.clock import Clock, utc_text
+from canhbao.clock import Clock
 from canhbao.config import ImportSourceConfig
 from canhbao.health import HealthRegistry
 from canhbao.http import Validators, short_url
+from canhbao.polling import Poller, PollState
 
 if TYPE_CHECKING:
     from alerting.imports.importer import ApplyReport, Importer
@@ -34,44 +34,24 @@ log = logging.getLogger(__name__)
 _MAX_LOGGED_REFUSALS = 200
 
 
-@dataclass
-class SourceState:
+@dataclass(kw_only=True)
+class SourceState(PollState):
     """What staff (GET /api/v1/imports/sources) and /healthz see of one import source."""
 
-    name: str
     kind: str
     url: str
-    status: Literal["idle", "ok", "failing"] = "idle"
-    last_attempt_at: datetime | None = None
-    last_success_at: datetime | None = None
-    last_error: str = ""
-    last_error_at: datetime | None = None
-    failing_since: datetime | None = None
-    consecutive_failures: int = 0
     imported: int = 0
     refused: int = 0
     last_refused: str = ""
-    next_attempt_at: datetime | None = None
 
     def as_json(self) -> dict[str, Any]:
-        def text(moment: datetime | None) -> str | None:
-            return utc_text(moment) if moment else None
-
         return {
-            "name": self.name,
+            **super().as_json(),
             "kind": self.kind,
             "url": self.url,
-            "status": self.status,
-            "last_attempt_at": text(self.last_attempt_at),
-            "last_success_at": text(self.last_success_at),
-            "last_error": self.last_error,
-            "last_error_at": text(self.last_error_at),
-            "failing_since": text(self.failing_since),
-            "consecutive_failures": self.consecutive_failures,
             "imported": self.imported,
             "refused": self.refused,
             "last_refused": self.last_refused,
-            "next_attempt_at": text(self.next_attempt_at),
         }
 
 
@@ -87,7 +67,9 @@ class _Harvest:
 
 
 class ImportSource:
-    """Polls one configured upstream; every outcome ends in its SourceState, nothing raises."""
+    """Polls one configured upstream through canhbao.polling.Poller (lock, backoff, outage
+    logged as "import source failing/recovered/crashed"); every outcome ends in its SourceState,
+    nothing raises."""
 
     def __init__(
         self,
@@ -100,61 +82,58 @@ class ImportSource:
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
-        self.state = SourceState(settings.name, settings.kind, settings.url)
+        self.state = SourceState(settings.name, kind=settings.kind, url=settings.url)
         self._importer = importer
         self._session = session
-        self._clock = clock
-        self._health = health
-        self._rng = rng or random.Random()  # noqa: S311  # backoff jitter, not secrecy
         self._validators: dict[str, Validators] = {}
         # Linked documents already handled (URL → the entry's updated): not fetched again.
         self._seen: dict[str, str] = {}
         self._logged_refusals: dict[str, None] = {}
-        self._lock = asyncio.Lock()
         self.last_report: ApplyReport | None = None
-        self._health.report(self.health_name, "ok", "not polled yet", critical=False)
-
-    @property
-    def health_name(self) -> str:
-        return f"alerting.import.{self.settings.name}"
+        self._polling = Poller(
+            self.state,
+            self._attempt,
+            describe=lambda r: f"{r.stored} new, {r.known} known, {r.skipped} skipped",
+            # What the harvest raises on purpose (an upstream down, a document refused) is an
+            # outage; anything else is a bug, logged with its traceback.
+            expected=(AlertingError,),
+            interval_s=settings.interval_s,
+            backoff_max_s=settings.backoff_max_s,
+            clock=clock,
+            health=health,
+            health_name=f"alerting.import.{settings.name}",
+            log=log,
+            subject="import source",
+            rng=rng,
+        )
 
     def due(self) -> bool:
         """False while backing off after failures."""
-        at = self.state.next_attempt_at
-        return at is None or self._clock.now() >= at
+        return self._polling.due()
 
     async def run(self) -> None:
         """The scheduled job: poll unless backing off."""
-        if self.due():
-            await self.poll()
+        await self._polling.run()
 
     async def poll(self) -> ApplyReport | None:
         """Fetch, parse and store once; never raises. The report, or None when it failed."""
-        async with self._lock:
-            now = self._clock.now()
-            self.state.last_attempt_at = now
-            client = UpstreamClient(self._session, self.settings, self._validators)
-            try:
-                harvest = await self._harvest(client)
-                # What arrived before a failure part-way is still kept (deduplicated next time).
-                report = await self._importer.apply(harvest.received)
-            except Exception as err:
-                # A bug must not stop the source's job; logged with its traceback once.
-                if self.state.status != "failing":
-                    log.exception("import source crashed", extra={"source": self.state.name})
-                self._failed(now, f"{type(err).__name__}: {err}")
-                return None
-            if harvest.seen is not None:
-                self._seen = harvest.seen
-            self.state.imported += report.stored
-            self._note_refusals(harvest.refused)
-            if harvest.error is not None:
-                self._failed(now, str(harvest.error))
-                return None
-            if harvest.complete:
-                client.adopt_validators()
-            self._succeeded(now, report)
-            return report
+        return await self._polling.poll()
+
+    async def _attempt(self, now: datetime) -> ApplyReport:
+        client = UpstreamClient(self._session, self.settings, self._validators)
+        harvest = await self._harvest(client)
+        # What arrived before a failure part-way is still kept (deduplicated next time).
+        report = await self._importer.apply(harvest.received)
+        if harvest.seen is not None:
+            self._seen = harvest.seen
+        self.state.imported += report.stored
+        self._note_refusals(harvest.refused)
+        if harvest.error is not None:
+            raise harvest.error
+        if harvest.complete:
+            client.adopt_validators()
+        self.last_report = report
+        return report
 
     async def _harvest(self, client: UpstreamClient) -> _Harvest:
         settings = self.settings
@@ -234,43 +213,3 @@ class ImportSource:
             self._logged_refusals[reason] = None
             if len(self._logged_refusals) > _MAX_LOGGED_REFUSALS:
                 del self._logged_refusals[next(iter(self._logged_refusals))]
-
-    def _succeeded(self, now: datetime, report: ApplyReport) -> None:
-        state = self.state
-        if state.status == "failing":
-            log.info(
-                "import source recovered",
-                extra={
-                    "source": state.name,
-                    "failures": state.consecutive_failures,
-                    "outage_s": (now - state.failing_since).total_seconds()
-                    if state.failing_since
-                    else None,
-                },
-            )
-        state.status = "ok"
-        state.last_success_at = now
-        state.failing_since = None
-        state.consecutive_failures = 0
-        state.next_attempt_at = None
-        self.last_report = report
-        detail = f"{report.stored} new, {report.known} known, {report.skipped} skipped"
-        self._health.report(self.health_name, "ok", detail, at=now, critical=False)
-
-    def _failed(self, now: datetime, error: str) -> None:
-        state = self.state
-        if state.status != "failing":
-            log.warning("import source failing", extra={"source": state.name, "error": error})
-            state.failing_since = now
-        state.status = "failing"
-        state.last_error = error
-        state.last_error_at = now
-        state.consecutive_failures += 1
-        state.next_attempt_at = now + self.backoff(state.consecutive_failures)
-        self._health.report(self.health_name, "failing", error, at=now, critical=False)
-
-    def backoff(self, failures: int) -> timedelta:
-        """Exponential backoff from the poll interval, capped, with up to 10 % jitter."""
-        settings = self.settings
-        base = min(settings.interval_s * 2 ** (failures - 1), settings.backoff_max_s)
-        return timedelta(seconds=base * (1 + 0.1 * self._rng.random()))
