@@ -84,3 +84,28 @@ async def stored(
         params = (station_id,)
     rows = await client.app[keys.DB].fetch_all(sql + " ORDER BY observed_at, station_id", params)
     return [dict(row) for row in rows]
+
+
+def river_gauges() -> list[dict[str, Any]]:
+    """Two pushed river gauges on the Hương (so each can corroborate the other's readings)."""
+    return [
+        station(
+            "hue-a",
+            "river_level",
+            "ingest",
+            river="Hương",
+            bao_dong1=1.0,
+            bao_dong2=2.0,
+            bao_dong3=3.5,
+            historic=5.81,
+        ),
+        station(
+            "hue-b",
+            "river_level",
+            "ingest",
+            river="Hương",
+            bao_dong1=1.5,
+            bao_dong2=3.0,
+            bao_dong3=4.5,
+        ),
+    ]

@@ -18,7 +18,7 @@ from canhbao.clock import LOCAL_TZ, ManualClock, utc_text
 from feeds.models import FetchResult, Observation, Parameter
 from feeds.thresholds import EventKind
 from tests.conftest import AppClient, BearerFactory, StaffFactory
-from tests.feeds.conftest import feeds_config, station, stored
+from tests.feeds.conftest import feeds_config, river_gauges, station, stored
 
 NOW = datetime(2025, 11, 17, 3, 0, tzinfo=UTC)
 Client = TestClient[web.Request, web.Application]
@@ -29,25 +29,7 @@ def ingest_config(tmp_path: Path) -> Any:
         tmp_path,
         {
             "stations": [
-                station(
-                    "hue-a",
-                    "river_level",
-                    "ingest",
-                    river="Hương",
-                    bao_dong1=1.0,
-                    bao_dong2=2.0,
-                    bao_dong3=3.5,
-                    historic=5.81,
-                ),
-                station(
-                    "hue-b",
-                    "river_level",
-                    "ingest",
-                    river="Hương",
-                    bao_dong1=1.5,
-                    bao_dong2=3.0,
-                    bao_dong3=4.5,
-                ),
+                *river_gauges(),
                 station("rain-1", "rain_gauge", "ingest", reporting_period_s=600),
                 station("wind-1", "wind", "ingest", reporting_period_s=600),
                 station(

@@ -21,7 +21,7 @@ from feeds.models import FetchResult, Observation, Parameter
 from feeds.pipeline import IngestReport, Pipeline
 from feeds.thresholds import EventKind, ThresholdEvent
 from tests.conftest import AppClient
-from tests.feeds.conftest import feeds_config, runtime, station, stored
+from tests.feeds.conftest import feeds_config, river_gauges, runtime, stored
 
 Client = TestClient[web.Request, web.Application]
 T0 = datetime(2025, 11, 16, 0, 0, tzinfo=UTC)
@@ -37,32 +37,7 @@ LEVELS = {
 
 
 def config(folder: Path) -> Any:
-    return feeds_config(
-        folder,
-        {
-            "stations": [
-                station(
-                    "hue-a",
-                    "river_level",
-                    "ingest",
-                    river="Hương",
-                    bao_dong1=1.0,
-                    bao_dong2=2.0,
-                    bao_dong3=3.5,
-                    historic=5.81,
-                ),
-                station(
-                    "hue-b",
-                    "river_level",
-                    "ingest",
-                    river="Hương",
-                    bao_dong1=1.5,
-                    bao_dong2=3.0,
-                    bao_dong3=4.5,
-                ),
-            ]
-        },
-    )
+    return feeds_config(folder, {"stations": river_gauges()})
 
 
 def batch(*points: tuple[str, datetime, float]) -> FetchResult:
