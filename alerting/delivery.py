@@ -228,6 +228,15 @@ class Delivery:
                 listener()
         return prepared.plan
 
+    async def withdraw(self, conn: aiosqlite.Connection, identifier: str, by: str) -> int:
+        """In the transaction that supersedes `identifier`: its messages not yet sent are not
+        sent (a cancelled warning must stop reaching people at once) and its fan-out ends.
+        Returns how many messages were withdrawn."""
+        await store.stop_fanout(conn, identifier, self._clock.now(), "superseded")
+        return await self._outbox.withdraw_in(
+            conn, identifier, "SUPERSEDED", f"superseded by {by} before it was sent"
+        )
+
     async def pending(self) -> list[str]:
         """Identifiers of fan-outs with recipients still to enqueue, oldest first."""
         async with self._db.transaction() as conn:

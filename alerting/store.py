@@ -625,3 +625,15 @@ async def list_imports(
         [*params, limit],
     )
     return [_import_row(row) for row in rows]
+
+
+async def stop_fanout(
+    conn: aiosqlite.Connection, identifier: str, now: datetime, outcome: str
+) -> bool:
+    """End a fan-out still enqueueing (its alert was superseded); False if it had ended."""
+    async with conn.execute(
+        "UPDATE alerting_fanout SET finished_at = ?, outcome = ?"
+        " WHERE identifier = ? AND finished_at IS NULL",
+        (utc_text(now), outcome, identifier),
+    ) as cursor:
+        return cursor.rowcount == 1

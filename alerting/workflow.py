@@ -107,6 +107,10 @@ class FanOut(Protocol):
         """Enqueue the prepared messages in the issue transaction; returns the frozen plan."""
         ...
 
+    async def withdraw(self, conn: aiosqlite.Connection, identifier: str, by: str) -> int:
+        """Stop sending a superseded alert's messages, in the superseding transaction."""
+        ...
+
 
 class Workflow:
     def __init__(
@@ -382,6 +386,18 @@ class Workflow:
                     superseded_by=stored.identifier,
                 )  # fmt: skip
                 await self.record_transition(conn, actor, "alert.supersede", target)
+                if self.fanout is not None:
+                    withdrawn = await self.fanout.withdraw(
+                        conn, target.identifier, stored.identifier
+                    )
+                    log.info(
+                        "superseded alert's unsent messages withdrawn",
+                        extra={
+                            "identifier": target.identifier,
+                            "superseded_by": stored.identifier,
+                            "withdrawn": withdrawn,
+                        },
+                    )
         log.info(
             "alert issued",
             extra={"identifier": stored.identifier, "msgType": alert.msg_type, "actor": actor},

@@ -276,6 +276,20 @@ class Outbox:
                 listener()
         return added
 
+    async def withdraw_in(
+        self, conn: aiosqlite.Connection, reference: str, code: str, reason: str
+    ) -> int:
+        """Fail a reference's rows that are still queued, inside the caller's transaction (e.g.
+        a warning's, when an Update or Cancel replaces it); returns how many. Rows being sent
+        finish; sent ones are sent."""
+        now = utc_text(self._clock.now())
+        async with conn.execute(
+            "UPDATE outbox SET status = 'failed', error_code = ?, last_error = ?, updated_at = ?"
+            " WHERE reference = ? AND status = 'queued'",
+            (code, reason, now, reference),
+        ) as cursor:
+            return cursor.rowcount
+
     async def counts(self, reference: str) -> dict[str, dict[str, int]]:
         """channel → status → number of rows, for one reference."""
         rows = await self._db.fetch_all(

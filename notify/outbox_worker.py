@@ -119,6 +119,7 @@ class OutboxWorker:
         self._held: dict[int, ClaimedRow] = {}  # claimed, outcome not yet committed
         self._started: set[int] = set()  # held rows whose provider call has begun
         self._tasks: set[asyncio.Task[None]] = set()
+        self._task_rows: dict[asyncio.Task[None], int] = {}  # each task's row
         self._outcomes: list[Outcome] = []
         self._events: list[PushTokenRejected] = []
         self._flush_lock = asyncio.Lock()
@@ -224,6 +225,11 @@ class OutboxWorker:
             self._clear_failure("record")
 
     async def _drain(self, recorder: asyncio.Task[None]) -> None:
+        # Rows still waiting for their pace or a free slot have not begun: they go back to
+        # queued at once, rather than holding shutdown up until their turn would have come.
+        for task, row_id in list(self._task_rows.items()):
+            if row_id not in self._started:
+                task.cancel()
         in_flight = set(self._tasks)
         if in_flight:
             _, unfinished = await asyncio.wait(in_flight, timeout=self._shutdown_timeout_s)
@@ -284,8 +290,13 @@ class OutboxWorker:
             self._lane_load[LANE_OF[row.channel]] += 1
             task = asyncio.create_task(self._deliver(row))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._task_rows[task] = row.id
+            task.add_done_callback(self._forget_task)
         return rows, full
+
+    def _forget_task(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._task_rows.pop(task, None)
 
     # -- sending one row --------------------------------------------------------------------
 

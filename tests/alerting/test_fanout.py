@@ -151,10 +151,13 @@ async def _complete(client: Client, identifier: str) -> bool:
     return row is not None and row["outcome"] == "complete"
 
 
-async def test_a_fanout_stops_when_its_alert_is_cancelled_and_the_cancel_reaches_everyone(
-    app_client: AppClient, config: Config, staff: StaffFactory, register: Register
+async def test_a_cancel_withdraws_what_its_warning_has_not_sent_and_reaches_everyone(
+    app_client: AppClient, tmp_path: Path, staff: StaffFactory, register: Register
 ) -> None:
-    client, _, runner = await start(app_client, config)
+    # Pushes paced to one a minute: the warning's messages are still waiting when it is
+    # cancelled (as in a large fan-out, or a warning issued by mistake and cancelled at once).
+    slow = manual_jobs(tmp_path, {"outbox": {"push_per_minute": 1}})
+    client, _, runner = await start(app_client, slow)
     lan, minh, identifier = await issued_alert(client, staff, register)
 
     derived = await lan.post(f"/api/v1/alerts/{identifier}/cancel", json={})
@@ -164,10 +167,20 @@ async def test_a_fanout_stops_when_its_alert_is_cancelled_and_the_cancel_reaches
     await step(minh, cancel, "approve")
     await step(minh, cancel, "issue")
 
-    await runner.run_pending()
+    # At once, in the Cancel's own transaction: the fan-out ends, unsent messages never go.
     stopped = await progress(lan, identifier)
     assert stopped["outcome"] == "superseded"
     assert stopped["devices_enqueued"] == FIRST  # no first delivery of a cancelled warning
+    report = await (await lan.get(f"/api/v1/alerts/{identifier}/delivery")).json()
+    withdrawn = report["failures"].get("push", {}).get("SUPERSEDED", 0)
+    sent_or_sending = sum(
+        n for status, n in report["channels"]["push"].items() if status in ("sent", "sending")
+    )
+    assert report["channels"]["push"].get("queued", 0) == 0
+    assert withdrawn + sent_or_sending == FIRST + 2  # the tokens and both language conditions
+    assert withdrawn >= FIRST  # at most the conditions (first in line) got out
+
+    await runner.run_pending()
     assert len(await token_rows(client, identifier)) == FIRST
     finished = await progress(lan, cancel)
     assert finished["outcome"] == "complete"
