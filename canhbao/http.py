@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, overload
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -117,7 +119,8 @@ class FetchError(CanhbaoError):
 
     FetchError
     ├── UpstreamFailed   an HTTP error status, a timeout, a connection error, a body cut short
-    └── BodyTooLarge     the body is over the byte cap (as declared, or found while streaming)
+    ├── BodyTooLarge     the body is over the byte cap (as declared, or found while streaming)
+    └── RedirectRefused  a redirect to a host the caller did not allow (not followed)
     """
 
 
@@ -126,6 +129,10 @@ class UpstreamFailed(FetchError):
 
 
 class BodyTooLarge(FetchError):
+    pass
+
+
+class RedirectRefused(FetchError):
     pass
 
 
@@ -152,13 +159,16 @@ async def fetch_capped(
     headers: Mapping[str, str] | None = None,
     validators: Validators | None = None,
     max_redirects: int = 10,
+    redirect_hosts: Collection[str] | None = None,
 ) -> Fetched | None:
     """One request whose body is refused at `max_bytes`, never held whole past it.
 
     With `validators` the request is conditional (If-None-Match, If-Modified-Since for the
     parts known) and a 304 answers None. The answer's own validators come back in Fetched, for
     the caller to keep once it has used the body: a payload that failed further on must be
-    fetched again, not answered 304.
+    fetched again, not answered 304. With `redirect_hosts`, a redirect is followed only to
+    http(s) on those hosts, checked before the next request is made (so an allowed host cannot
+    bounce us to an internal address).
     """
     sent = dict(headers or {})
     if validators is not None:
@@ -168,45 +178,70 @@ async def fetch_capped(
         if modified:
             sent["If-Modified-Since"] = modified
     where = short_url(url)
+    request = functools.partial(
+        session.request,
+        method,
+        params=params,
+        data=data,
+        headers=sent,
+        timeout=aiohttp.ClientTimeout(total=timeout_s),
+    )
     try:
-        async with session.request(
-            method,
-            url,
-            params=params,
-            data=data,
-            headers=sent,
-            timeout=aiohttp.ClientTimeout(total=timeout_s),
-            max_redirects=max_redirects,
-        ) as answer:
-            if answer.status == 304 and validators is not None:
-                return None
-            if not 200 <= answer.status < 300:
-                raise UpstreamFailed(f"{where}: HTTP {answer.status}")
-            length = answer.content_length
-            if length is not None and length > max_bytes:
-                raise BodyTooLarge(
-                    f"{where}: body of {length} bytes is over the {max_bytes}-byte cap"
-                )
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in answer.content.iter_chunked(_CHUNK):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise BodyTooLarge(f"{where}: body over the {max_bytes}-byte cap; abandoned")
-                chunks.append(chunk)
-            return Fetched(
-                str(answer.url),
-                answer.status,
-                b"".join(chunks),
-                answer.content_type,
-                (answer.headers.get("ETag", ""), answer.headers.get("Last-Modified", "")),
-            )
+        for _ in range(max_redirects + 1):
+            if redirect_hosts is None:
+                context = request(url, max_redirects=max_redirects)
+            else:
+                context = request(url, allow_redirects=False)
+            async with context as answer:
+                location = answer.headers.get("Location")
+                if redirect_hosts is not None and answer.status in _REDIRECTS and location:
+                    url = urljoin(str(answer.url), location)
+                    parts = urlsplit(url)
+                    if (
+                        parts.scheme not in ("http", "https")
+                        or parts.hostname not in redirect_hosts
+                    ):
+                        raise RedirectRefused(
+                            f"{where}: redirected to {short_url(url)}, not an allowed host"
+                        )
+                    continue
+                return await _read_capped(answer, where, max_bytes, validators is not None)
+        raise UpstreamFailed(f"{where}: more than {max_redirects} redirects")
     except TimeoutError:
         raise UpstreamFailed(f"{where}: no answer within {timeout_s:g} s") from None
     except aiohttp.ClientPayloadError as err:
         raise UpstreamFailed(f"{where}: body cut short ({err})") from err
     except aiohttp.ClientError as err:
         raise UpstreamFailed(f"{where}: {type(err).__name__}: {err}") from err
+
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+async def _read_capped(
+    answer: aiohttp.ClientResponse, where: str, max_bytes: int, conditional: bool
+) -> Fetched | None:
+    if answer.status == 304 and conditional:
+        return None
+    if not 200 <= answer.status < 300:
+        raise UpstreamFailed(f"{where}: HTTP {answer.status}")
+    length = answer.content_length
+    if length is not None and length > max_bytes:
+        raise BodyTooLarge(f"{where}: body of {length} bytes is over the {max_bytes}-byte cap")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in answer.content.iter_chunked(_CHUNK):
+        size += len(chunk)
+        if size > max_bytes:
+            raise BodyTooLarge(f"{where}: body over the {max_bytes}-byte cap; abandoned")
+        chunks.append(chunk)
+    return Fetched(
+        str(answer.url),
+        answer.status,
+        b"".join(chunks),
+        answer.content_type,
+        (answer.headers.get("ETag", ""), answer.headers.get("Last-Modified", "")),
+    )
 
 
 def short_url(url: str) -> str:

@@ -175,6 +175,7 @@ class ImportSource:
         if len(fresh) > self.settings.max_entries:
             harvest.complete = False
         allowed = {urlsplit(feed_url).hostname, *self.settings.document_hosts}
+        allowed_hosts = {host for host in allowed if host}
         for link in fresh[: self.settings.max_entries]:
             parts = urlsplit(link.url)
             if parts.scheme not in ("http", "https") or parts.hostname not in allowed:
@@ -186,7 +187,8 @@ class ImportSource:
                 seen[link.url] = link.updated
                 continue
             try:
-                fetched = await client.get(link.url)
+                # Its redirects too: an allowed host must not bounce us somewhere else.
+                fetched = await client.get(link.url, redirect_hosts=allowed_hosts)
                 if fetched is not None:
                     harvest.received.append(
                         parse_document(fetched.body, fetched.url, self.settings.max_bytes)

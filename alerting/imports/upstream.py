@@ -3,11 +3,21 @@ content types, our errors, and the validators kept only when the poll succeeds."
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import aiohttp
 
 from alerting.errors import CapDocumentRefused, UpstreamUnavailable
 from canhbao.config import ImportSourceConfig
-from canhbao.http import BodyTooLarge, Fetched, FetchError, Validators, fetch_capped, short_url
+from canhbao.http import (
+    BodyTooLarge,
+    Fetched,
+    FetchError,
+    RedirectRefused,
+    Validators,
+    fetch_capped,
+    short_url,
+)
 
 _ACCEPT = {
     "cap-atom": "application/atom+xml, application/rss+xml, application/xml;q=0.9, text/xml;q=0.8",
@@ -37,8 +47,15 @@ class UpstreamClient:
         self._validators = validators
         self.pending: dict[str, Validators] = {}
 
-    async def get(self, url: str, *, conditional: bool = False) -> Fetched | None:
-        """The body at `url`; None for 304 Not Modified (only when `conditional`).
+    async def get(
+        self,
+        url: str,
+        *,
+        conditional: bool = False,
+        redirect_hosts: Collection[str] | None = None,
+    ) -> Fetched | None:
+        """The body at `url`; None for 304 Not Modified (only when `conditional`). With
+        `redirect_hosts`, redirects are followed only to those hosts.
 
         UpstreamUnavailable when the upstream did not answer usably (try again later);
         CapDocumentRefused when what it answered is too large or a web page.
@@ -54,8 +71,9 @@ class UpstreamClient:
                 headers={"Accept": _ACCEPT[settings.kind], "User-Agent": settings.user_agent},
                 validators=known,
                 max_redirects=_MAX_REDIRECTS,
+                redirect_hosts=redirect_hosts,
             )
-        except BodyTooLarge as err:
+        except (BodyTooLarge, RedirectRefused) as err:
             raise CapDocumentRefused(str(err)) from err
         except FetchError as err:
             raise UpstreamUnavailable(str(err)) from err

@@ -135,6 +135,9 @@ async def upstream(
             return await stream_huge(request, declared=True)
         if path == "/slow":
             await state.release.wait()
+        if path.startswith("/redirect/"):
+            # A document on an allowed host that sends us on to wherever the path says.
+            raise web.HTTPFound("http://" + path.removeprefix("/redirect/"))
         if path not in bodies:
             raise web.HTTPNotFound()
         body, content_type = bodies[path]
@@ -475,6 +478,25 @@ async def test_a_bad_document_in_a_feed_is_refused_once_and_the_rest_imported(
     upstream.serve("/feed", atom(bad, good, elsewhere) + b" ", "application/atom+xml")
     await importer.sources["ea"].poll()
     assert upstream.hits["/xxe.xml"] == 1
+
+
+async def test_a_linked_document_may_redirect_only_to_an_allowed_host(
+    app_client: AppClient, tmp_path: Path, upstream: Upstream
+) -> None:
+    good = upstream.serve("/ea.xml", EA_ALERT, "application/cap+xml")
+    own_host = good.removeprefix("http://").split("/", 1)[0]
+    same_host = upstream.url(f"/redirect/{own_host}/ea.xml")
+    internal = upstream.url("/redirect/169.254.169.254/latest/meta-data/alert.xml")
+    feed = upstream.serve("/feed", atom(internal, same_host), "application/atom+xml")
+    _, importer = await start(app_client, tmp_path, source("ea", feed))
+    report = await importer.sources["ea"].poll()
+    assert report is not None
+    assert report.stored == 1  # followed to the feed's own host
+    state = importer.sources["ea"].state
+    assert state.refused == 1
+    assert "not an allowed host" in state.last_refused
+    # The internal address was never asked: the redirect was refused before any request.
+    assert upstream.hits["/ea.xml"] == 1
 
 
 def test_a_feed_that_is_not_atom_or_rss_is_refused() -> None:
