@@ -85,7 +85,10 @@ async def _alerting_ctx(app: web.Application) -> AsyncIterator[None]:
         max_instances=1,
         coalesce=True,
     )
-    runner = FanoutRunner(delivery)
+    runner = FanoutRunner(
+        delivery, app[keys.DB], app[keys.CLOCK], app[keys.HEALTH], app[keys.METRICS]
+    )
+    app[keys.METRIC_REFRESHERS].append(runner.refresh_metrics)
     app[keys.ALERTING_FANOUT] = runner
     runner.start()
     importer = imports.build_importer(app, workflow)

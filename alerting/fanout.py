@@ -11,21 +11,59 @@ import asyncio
 import contextlib
 import logging
 
+from prometheus_client import CollectorRegistry, Gauge
+
+from alerting import store
 from alerting.delivery import Delivery
+from canhbao.clock import Clock
+from canhbao.db import Database
+from canhbao.health import HealthRegistry
 
 log = logging.getLogger(__name__)
 
 RETRY_S = 5.0  # after a failed batch (the database busy or full), and as a safety poll
+HEALTH = "alerting.fanout"
 
 
 class FanoutRunner:
-    def __init__(self, delivery: Delivery) -> None:
+    def __init__(
+        self,
+        delivery: Delivery,
+        db: Database,
+        clock: Clock,
+        health: HealthRegistry,
+        metrics: CollectorRegistry,
+    ) -> None:
         self._delivery = delivery
+        self._db = db
+        self._clock = clock
+        self._health = health
         self._kick = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._failing = False
-        delivery.on_fanout(self._kick.set)
+        delivery.on_fanout(self.kick)
+        self._enqueueing = Gauge(
+            "alerting_fanouts_enqueueing",
+            "Issued alerts whose recipients are still being written to the outbox",
+            registry=metrics,
+        )
+        self._left = Gauge(
+            "alerting_fanout_recipients_left",
+            "Devices and contacts those fan-outs have still to write to the outbox",
+            registry=metrics,
+        )
+        health.report(HEALTH, "ok", "", at=clock.now(), critical=False)
+
+    async def refresh_metrics(self) -> None:
+        """Before a /metrics scrape: the fan-out backlog, from the database."""
+        enqueueing, left = await store.fanout_backlog(self._db)
+        self._enqueueing.set(enqueueing)
+        self._left.set(left)
+
+    def kick(self) -> None:
+        """Look for work now rather than at the next safety poll."""
+        self._kick.set()
 
     def start(self) -> asyncio.Task[None]:
         if self._task is None:
@@ -60,13 +98,19 @@ class FanoutRunner:
             self._kick.clear()
             try:
                 await self.run_pending()
-            except Exception:
+            except Exception as err:
                 if not self._failing:
                     log.exception("alert fan-out failing; retrying every %.0f s", RETRY_S)
+                    # Not critical to the service, but a warning is not reaching everyone.
+                    self._health.report(
+                        HEALTH, "failing", f"enqueueing failed: {err!r}", at=self._clock.now(),
+                        critical=False,
+                    )  # fmt: skip
                 self._failing = True
             else:
                 if self._failing:
                     log.info("alert fan-out recovered")
+                    self._health.report(HEALTH, "ok", "", at=self._clock.now(), critical=False)
                 self._failing = False
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(RETRY_S):

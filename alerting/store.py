@@ -637,3 +637,13 @@ async def stop_fanout(
         (utc_text(now), outcome, identifier),
     ) as cursor:
         return cursor.rowcount == 1
+
+
+async def fanout_backlog(db: Database) -> tuple[int, int]:
+    """(fan-outs still enqueueing, devices and contacts they have left to enqueue)."""
+    row = await db.fetch_one(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(length(device_ids) / 8 - devices_done"
+        " + length(contact_ids) / 8 - contacts_done), 0) AS left FROM alerting_fanout"
+        " WHERE finished_at IS NULL"
+    )
+    return (row["n"], row["left"]) if row else (0, 0)

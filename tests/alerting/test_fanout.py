@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from alerting.delivery import Delivery
 from alerting.fanout import FanoutRunner
@@ -38,7 +39,11 @@ async def start(app_client: AppClient, config: Config) -> tuple[Client, Delivery
     delivery = client.app[keys.ALERTING].fanout
     assert isinstance(delivery, Delivery)
     delivery.FIRST_DEVICES, delivery.BATCH = FIRST, BATCH
-    return client, delivery, FanoutRunner(delivery)
+    app = client.app
+    runner = FanoutRunner(
+        delivery, app[keys.DB], app[keys.CLOCK], app[keys.HEALTH], CollectorRegistry()
+    )
+    return client, delivery, runner
 
 
 async def token_rows(client: Client, identifier: str) -> Counter[str]:
@@ -91,6 +96,10 @@ async def test_the_issue_commits_a_first_batch_and_the_runner_enqueues_the_rest(
         "outcome": None,
     }
 
+    metrics = await (await client.get("/metrics")).text()
+    assert "alerting_fanouts_enqueueing 1.0" in metrics
+    assert f"alerting_fanout_recipients_left {DEVICES - FIRST}.0" in metrics
+
     assert await runner.run_pending() == 2  # 3 + 4 + 4
     rows = await token_rows(client, identifier)
     assert len(rows) == DEVICES
@@ -100,6 +109,9 @@ async def test_the_issue_commits_a_first_batch_and_the_runner_enqueues_the_rest(
     assert done["outcome"] == "complete"
     assert done["finished_at"] is not None
     assert await runner.run_pending() == 0
+    metrics = await (await client.get("/metrics")).text()
+    assert "alerting_fanouts_enqueueing 0.0" in metrics
+    assert "alerting_fanout_recipients_left 0.0" in metrics
     # Every message ends with the warning: none is sent after it expires.
     assert client.app is not None
     expires = (await client.app[keys.ALERTING].get(identifier)).alert.expires
@@ -185,3 +197,36 @@ async def test_a_cancel_withdraws_what_its_warning_has_not_sent_and_reaches_ever
     finished = await progress(lan, cancel)
     assert finished["outcome"] == "complete"
     assert len(await token_rows(client, cancel)) == DEVICES
+
+
+async def test_a_fanout_that_cannot_go_on_shows_in_health_and_recovers(
+    app_client: AppClient, config: Config, staff: StaffFactory, register: Register
+) -> None:
+    client, _, runner = await start(app_client, config)
+    _, _, identifier = await issued_alert(client, staff, register)
+    assert client.app is not None
+    db = client.app[keys.DB]
+    # Targets no one can read (a torn write, a bad restore): the batch fails, and keeps failing.
+    async with db.transaction() as conn:
+        good = await (
+            await conn.execute(
+                "SELECT device_ids FROM alerting_fanout WHERE identifier = ?", (identifier,)
+            )
+        ).fetchone()
+        await conn.execute("UPDATE alerting_fanout SET device_ids = x'00'")
+    health = client.app[keys.HEALTH].components
+    runner.start()
+    try:
+        await eventually(lambda: _status(health, "failing"))
+        assert not health["alerting.fanout"].critical
+        async with db.transaction() as conn:
+            await conn.execute("UPDATE alerting_fanout SET device_ids = ?", (good[0],))
+        runner.kick()
+        await eventually(lambda: _status(health, "ok"))
+        await eventually(lambda: _complete(client, identifier))
+    finally:
+        await runner.stop()
+
+
+async def _status(health: Any, status: str) -> bool:
+    return bool(health["alerting.fanout"].status == status)
