@@ -31,6 +31,7 @@ from alerting.errors import InvalidAlert
 from alerting.models import LANGUAGE_EN, LANGUAGE_VI, Alert, Area, Geocode, Info, cap_time
 from canhbao.clock import Clock
 from canhbao.db import Database
+from geofences.targeting import warning_polygon
 from notify.models import FCM_PAYLOAD_LIMIT, PushMessage, SmsMessage, VoiceCall, sms_segments
 from notify.outbox import Outbox, OutboxItem
 
@@ -156,6 +157,11 @@ class Delivery:
             return shapely.Polygon()
         return shapely.union_all([shapely.make_valid(p) for p in parts])
 
+    def check_area(self, alert: Alert) -> None:
+        """Raise what planning would (KeyError for unknown wards, InvalidGeometry for an area
+        with no ground) without planning: no device index query."""
+        warning_polygon(self.geometry(alert))
+
     def preview(self, alert: Alert) -> dict[str, Any]:
         """The plan staff see before approving (recomputed; frozen only at issue)."""
         return self.directory.plan(self.geometry(alert)).summary()
@@ -172,7 +178,7 @@ class Delivery:
             for language in DEVICE_LANGUAGES
             for condition in plan.conditions_in(language)
         ]
-        items += await self._batch(alert, chain, first_devices, first_contacts)
+        items += await self._batch(alert, messages, first_devices, first_contacts)
         summary = plan.summary()
         summary["messages"] = {
             "condition": sum(1 for item in items if item.priority == PRIORITY_TOPIC),
@@ -273,7 +279,8 @@ class Delivery:
         devices = device_ids[fanout.devices_done : fanout.devices_done + self.BATCH]
         contacts = contact_ids[fanout.contacts_done : fanout.contacts_done + self.BATCH]
         # Encoded before the write lock is taken: the lock is held only for the insert.
-        rows = self._outbox.encode(await self._batch(alert, fanout.chain, devices, contacts))
+        messages = self._messages(alert, fanout.chain)
+        rows = self._outbox.encode(await self._batch(alert, messages, devices, contacts))
         devices_done = fanout.devices_done + int(devices.size)
         contacts_done = fanout.contacts_done + int(contacts.size)
         finished = devices_done == device_ids.size and contacts_done == contact_ids.size
@@ -317,11 +324,10 @@ class Delivery:
         }
 
     async def _batch(
-        self, alert: Alert, chain: str, device_ids: Any, contact_ids: Any
+        self, alert: Alert, messages: dict[str, PushMessage], device_ids: Any, contact_ids: Any
     ) -> list[OutboxItem]:
         """Outbox items for these devices (by token) and contacts (SMS, voice if vulnerable)."""
         identifier = alert.identifier
-        messages = self._messages(alert, chain)
         by_language = _languages(alert)
         vi = by_language["vi"]
         items: list[OutboxItem] = []

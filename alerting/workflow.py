@@ -91,9 +91,13 @@ class Settings:
 class FanOut(Protocol):
     """Delivery, as the workflow sees it: prepare outside the lock, commit inside it.
 
-    `preview` and `prepare` raise KeyError naming ward codes the catalogue does not know, and
-    a GeofenceError when the area is no polygon targeting can use.
+    `check_area`, `preview` and `prepare` raise KeyError naming ward codes the catalogue does
+    not know, and a GeofenceError when the area is no polygon targeting can use.
     """
+
+    def check_area(self, alert: Alert) -> None:
+        """Raise as preview would for an area targeting cannot use, without planning."""
+        ...
 
     def preview(self, alert: Alert) -> dict[str, Any]:
         """The targeting plan's summary, as staff see it before approving."""
@@ -331,7 +335,7 @@ class Workflow:
         if self.fanout is None or not placed:
             return []
         try:
-            self.fanout.preview(alert)
+            self.fanout.check_area(alert)
         except (KeyError, GeofenceError) as err:
             return [_area_problem(err)]
         return []

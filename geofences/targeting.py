@@ -41,13 +41,19 @@ class Audience:
     area_contacts: Mapping[int, set[int]]
 
 
+def warning_polygon(geometry: Any) -> Any:
+    """The polygonal part of a warning's area; InvalidGeometry when targeting cannot use it."""
+    polygon = polygonal(geometry)
+    if shapely.is_empty(polygon) or not shapely.is_valid(polygon):
+        raise InvalidGeometry("a warning area must be a valid, non-empty polygon")
+    return polygon
+
+
 def plan_delivery(
     geometry: Any, options: PlanOptions, *, audience: Audience, now: datetime
 ) -> DeliveryPlan:
     """Resolve a warning's polygon (Polygon or MultiPolygon, WGS84) into a delivery plan."""
-    polygon = polygonal(geometry)
-    if shapely.is_empty(polygon) or not shapely.is_valid(polygon):
-        raise InvalidGeometry("a warning area must be a valid, non-empty polygon")
+    polygon = warning_polygon(geometry)
     catalog = audience.catalog
     reach = buffer_m(polygon, options.bleed_m)
     since = (now - options.max_location_age).timestamp()
