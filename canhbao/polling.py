@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
+
+from apscheduler.job import Job
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from canhbao.clock import Clock, utc_text
 from canhbao.health import HealthRegistry
@@ -163,3 +166,27 @@ class Poller(Generic[Report]):
         state.consecutive_failures += 1
         state.next_attempt_at = now + self.backoff(state.consecutive_failures)
         self._health.report(self.health_name, "failing", error, at=now, critical=False)
+
+
+def schedule_polls(
+    scheduler: AsyncIOScheduler,
+    jobs: Mapping[str, tuple[Callable[[], Awaitable[None]], float, float]],
+) -> list[Job]:
+    """One interval job per source (job id → (run, interval_s, jitter_s)), so a slow or
+    failing source never holds up another; first runs are spread over each source's jitter so
+    sources do not start in step."""
+    rng = random.Random()  # noqa: S311  # spreading first polls, not secrecy
+    return [
+        scheduler.add_job(
+            run,
+            "interval",
+            id=job_id,
+            seconds=interval_s,
+            jitter=jitter_s or None,
+            max_instances=1,
+            coalesce=True,
+            # The scheduler runs on wall time (the injected clock is for what we record).
+            next_run_time=datetime.now(UTC) + timedelta(seconds=rng.uniform(0, jitter_s)),
+        )
+        for job_id, (run, interval_s, jitter_s) in jobs.items()
+    ]

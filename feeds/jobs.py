@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
 from canhbao import keys
+from canhbao.polling import schedule_polls
 from feeds import store
 from feeds.pipeline import Pipeline
 from feeds.poller import SourcePoller
@@ -52,23 +51,11 @@ async def feeds_ctx(app: web.Application) -> AsyncIterator[None]:
     scheduler = app[keys.SCHEDULER]
     job_ids: list[str] = []
     if config.feeds.schedule:
-        rng = random.Random()  # noqa: S311  # spreading first polls, not secrecy
-        for name, poller in runtime.pollers.items():
-            job_id = f"feeds.{name}"
-            scheduler.add_job(
-                poller.run,
-                "interval",
-                id=job_id,
-                seconds=poller.settings.interval_s,
-                jitter=poller.settings.jitter_s or None,
-                max_instances=1,
-                coalesce=True,
-                # The scheduler runs on wall time (the injected clock is for what we record);
-                # first polls are spread over the jitter so sources do not start in step.
-                next_run_time=datetime.now(UTC)
-                + timedelta(seconds=rng.uniform(0, poller.settings.jitter_s)),
-            )
-            job_ids.append(job_id)
+        polls = {
+            f"feeds.{name}": (poller.run, poller.settings.interval_s, poller.settings.jitter_s)
+            for name, poller in runtime.pollers.items()
+        }
+        job_ids = [job.id for job in schedule_polls(scheduler, polls)]
         log.info("feed pollers scheduled", extra={"sources": sorted(runtime.pollers)})
     try:
         yield

@@ -11,10 +11,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from canhbao.clock import ManualClock
 from canhbao.health import HealthRegistry
-from canhbao.polling import Poller, PollState
+from canhbao.polling import Poller, PollState, schedule_polls
 
 NOW = datetime(2026, 2, 3, 0, 0, tzinfo=UTC)
 LOGGER = "tests.polling"
@@ -208,3 +209,18 @@ def test_state_as_json_gives_utc_text_or_null() -> None:
         "consecutive_failures": 2,
         "next_attempt_at": None,
     }
+
+
+async def test_each_source_gets_its_own_job_first_run_spread_over_its_jitter() -> None:
+    async def run() -> None:
+        return None
+
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    before = datetime.now(UTC)
+    jobs = schedule_polls(scheduler, {"feeds.a": (run, 600.0, 30.0), "feeds.b": (run, 60.0, 0.0)})
+    assert [job.id for job in jobs] == ["feeds.a", "feeds.b"]
+    first, second = jobs
+    assert first.trigger.interval.total_seconds() == 600.0
+    assert (first.max_instances, first.coalesce) == (1, True)
+    assert 0 <= (first.next_run_time - before).total_seconds() <= 31
+    assert (second.next_run_time - before).total_seconds() < 1  # no jitter: at once

@@ -4,9 +4,8 @@ their scheduled jobs."""
 from __future__ import annotations
 
 import logging
-import random
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +18,7 @@ from alerting.workflow import Workflow
 from canhbao import keys
 from canhbao.config import AlertingConfig
 from canhbao.errors import ConfigError
+from canhbao.polling import schedule_polls
 
 log = logging.getLogger(__name__)
 
@@ -85,22 +85,17 @@ def schedule_jobs(
     ]
     if not config.import_schedule:
         return jobs
-    rng = random.Random()  # noqa: S311  # spreading first polls, not secrecy
-    for name, source in importer.sources.items():
-        jobs.append(
-            scheduler.add_job(
+    jobs += schedule_polls(
+        scheduler,
+        {
+            f"alerting.import.{name}": (
                 source.run,
-                "interval",
-                id=f"alerting.import.{name}",
-                seconds=source.settings.interval_s,
-                jitter=source.settings.jitter_s or None,
-                max_instances=1,
-                coalesce=True,
-                # The scheduler runs on wall time (the injected clock is for what we record).
-                next_run_time=datetime.now(UTC)
-                + timedelta(seconds=rng.uniform(0, source.settings.jitter_s)),
+                source.settings.interval_s,
+                source.settings.jitter_s,
             )
-        )
+            for name, source in importer.sources.items()
+        },
+    )
     if importer.sources:
         log.info("import sources scheduled", extra={"sources": sorted(importer.sources)})
     return jobs
