@@ -41,6 +41,11 @@ class ThresholdEvent:
     to_level: int
     value: float
     observed_at: datetime
+    # The station's facts at the time of the event, from the feeds domain's stored stations (the
+    # one owner): other domains quote them from the event, never from config.toml.
+    station_name: str = ""
+    river: str = ""
+    thresholds: Thresholds | None = None
 
     @property
     def direction(self) -> Literal["up", "down"]:
