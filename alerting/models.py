@@ -67,6 +67,9 @@ class Reference:
     sent_text: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
+        _whole_seconds(self, "sent")
+        # Both sides in whole seconds (CAP's text has no fraction), so an instant stored with
+        # microseconds by an older version still matches its text.
         if self.sent_text and parse_cap_time(self.sent_text) != self.sent:
             raise ValueError(f"sent_text {self.sent_text!r} is not the moment {self.sent}")
 
@@ -140,6 +143,9 @@ class Info:
     resources: tuple[Resource, ...] = ()
     areas: tuple[Area, ...] = ()
 
+    def __post_init__(self) -> None:
+        _whole_seconds(self, "effective", "onset", "expires")
+
     def parameter(self, name: str) -> str | None:
         return next((p.value for p in self.parameters if p.name == name), None)
 
@@ -159,6 +165,9 @@ class Alert:
     note: str = ""
     incidents: str = ""
     codes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _whole_seconds(self, "sent")
 
     @property
     def reference(self) -> Reference:
@@ -196,6 +205,20 @@ class Profile:
 
 
 # -- time ------------------------------------------------------------------------------------
+
+
+def whole_seconds(moment: datetime) -> datetime:
+    """A moment as CAP can write it: the fraction of a second dropped (truncated)."""
+    return moment.replace(microsecond=0) if moment.microsecond else moment
+
+
+def _whole_seconds(item: object, *names: str) -> None:
+    """Truncate these datetime fields of a frozen dataclass as it is made: every CAP time we
+    hold is whole seconds, so the instant we keep and the text CAP writes are the same."""
+    for name in names:
+        moment = getattr(item, name)
+        if isinstance(moment, datetime) and moment.microsecond:
+            object.__setattr__(item, name, moment.replace(microsecond=0))
 
 
 def cap_time(moment: datetime) -> str:

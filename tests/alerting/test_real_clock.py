@@ -1,0 +1,209 @@
+"""The warning workflow under the real system clock: sub-second times, Vietnam's day vs UTC's.
+
+Whole-second fake clocks once hid a 500 on every Cancel and Update (an issued alert's `sent`
+kept its microseconds while CAP's text has whole seconds), so every time-dependent path of
+alerting runs here with real readings of the system clock too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from alerting import store
+from alerting.cap import parse_cap
+from alerting.models import Reference, alert_from_dict, alert_to_dict, cap_time
+from canhbao import keys
+from canhbao.app import create_app
+from canhbao.clock import ManualClock
+from canhbao.config import Config
+from feeds.models import Thresholds
+from feeds.thresholds import EventKind, ThresholdEvent
+from tests.alerting.conftest import alert
+from tests.alerting.test_workflow import _references, draft, issue, step
+from tests.conftest import StaffFactory, StaffLogin
+from tests.geofences.conftest import load_hue
+
+Client = TestClient[web.Request, web.Application]
+AiohttpClient = Callable[..., Awaitable[Client]]
+
+
+class ShiftedSystemClock:
+    """The real system clock (microseconds and all), moved on by `advance` to reach expiry
+    without waiting: every reading is a fresh `datetime.now`."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        self.offset += delta
+
+
+async def _start(aiohttp_client: AiohttpClient, config: Config, clock: Any) -> Client:
+    client = await aiohttp_client(create_app(config, clock=clock))
+    await load_hue(client)
+    return client
+
+
+async def _people(client: Client, staff: StaffFactory) -> tuple[StaffLogin, StaffLogin]:
+    lan = await staff(client, "lan", roles=["issuer"])
+    minh = await staff(client, "minh", roles=["approver"])
+    return lan, minh
+
+
+def _whole_seconds(text: str) -> bool:
+    return datetime.fromisoformat(text).microsecond == 0
+
+
+async def test_issue_update_cancel_and_expiry_under_the_real_clock(
+    aiohttp_client: AiohttpClient, config: Config, staff: StaffFactory
+) -> None:
+    clock = ShiftedSystemClock()
+    client = await _start(aiohttp_client, config, clock)
+    lan, minh = await _people(client, staff)
+
+    first = await issue(lan, minh, (await draft(lan))["identifier"])
+    assert first["state"] == "issued"
+    stored = first["alert"]
+    # Every CAP time of the alert is whole seconds from the moment it is made.
+    assert _whole_seconds(stored["sent"])
+    assert all(
+        _whole_seconds(i["effective"]) and _whole_seconds(i["expires"]) for i in stored["info"]
+    )
+
+    # In force at once: its effective time is not a fraction of a second in the future.
+    public = await (await client.get("/api/v1/public/alerts?area=hue.huong-tra")).json()
+    assert [a["identifier"] for a in public["alerts"]] == [first["identifier"]]
+    assert first["identifier"].encode() in await (await client.get("/cap/alerts.atom")).read()
+
+    update = await step(lan, first["identifier"], "update", status=201)
+    assert update["alert"]["references"][0]["sent_text"] == cap_time(
+        datetime.fromisoformat(stored["sent"])
+    )
+    update = await issue(lan, minh, update["identifier"])
+    xml = await (await client.get(f"/cap/alerts/{update['identifier']}.xml")).read()
+    assert _references(xml) == (
+        f"pctt.hue.gov.vn,{first['identifier']},{cap_time(datetime.fromisoformat(stored['sent']))}"
+    )
+
+    # A warning sent by mistake is cancellable within seconds.
+    cancel = await step(lan, update["identifier"], "cancel", status=201)
+    cancel = await issue(lan, minh, cancel["identifier"])
+    assert cancel["state"] == "issued"
+    xml = await (await client.get(f"/cap/alerts/{cancel['identifier']}.xml")).read()
+    assert parse_cap(xml).msg_type == "Cancel"
+    workflow = client.app[keys.ALERTING] if client.app else None
+    assert workflow is not None
+    assert (await workflow.get(update["identifier"])).state == "superseded"
+
+    # Expiry: another warning, its time runs out on the real clock moved on by 6 h and a second.
+    other = await issue(lan, minh, (await draft(lan))["identifier"])
+    assert await workflow.expire_due() == []
+    clock.advance(timedelta(hours=6, seconds=1))
+    expired = await workflow.expire_due()
+    assert other["identifier"] in expired
+    assert (await workflow.get(other["identifier"])).state == "expired"
+
+
+async def test_auto_drafted_update_and_all_clear_of_an_issued_warning_under_the_real_clock(
+    aiohttp_client: AiohttpClient, config: Config
+) -> None:
+    clock = ShiftedSystemClock()
+    client = await _start(aiohttp_client, config, clock)
+    assert client.app is not None
+    workflow = client.app[keys.ALERTING]
+    bus = client.app[keys.BUS]
+    levels = Thresholds(1.5, 3.0, 4.5, 5.31)
+
+    def event(from_level: int, to_level: int, value: float) -> ThresholdEvent:
+        return ThresholdEvent(
+            "71518", EventKind.river_band, from_level, to_level, value, clock.now(),
+            station_name="Phú Ốc", river="Bồ", thresholds=levels,
+        )  # fmt: skip
+
+    async def issue_drafts() -> list[store.StoredAlert]:
+        drafts = await store.list_alerts(client.app[keys.DB], ["draft"], hazard="river:71518")
+        for found in drafts:
+            await workflow.submit(found.identifier, "user:lan")
+            await workflow.approve(found.identifier, "user:minh")
+            await workflow.issue(found.identifier, "user:minh")
+        return drafts
+
+    await bus.publish(event(1, 2, 3.1))
+    (warning,) = await issue_drafts()
+    clock.advance(timedelta(minutes=30, microseconds=123_457))
+    await bus.publish(event(2, 3, 4.6))
+    (update,) = await issue_drafts()
+    assert update.alert.msg_type == "Update"
+    clock.advance(timedelta(hours=2, microseconds=654_321))
+    await bus.publish(event(3, 1, 2.9))
+    await bus.publish(event(1, 0, 1.3))
+    drafts = await issue_drafts()
+    assert [d.alert.msg_type for d in drafts] == ["Update"]
+    (all_clear,) = drafts
+    assert "AllClear" in all_clear.alert.infos[0].response_types
+    assert [r.identifier for r in all_clear.alert.references] == [
+        warning.identifier,
+        update.identifier,
+    ]
+    assert (await workflow.get(update.identifier)).state == "superseded"
+
+
+@pytest.mark.parametrize(
+    ("utc", "local_day", "local_text"),
+    [
+        # 23:59:59.999999 in Huế is still the 16th there (16:59 UTC the same day).
+        (datetime(2025, 11, 16, 16, 59, 59, 999_999, tzinfo=UTC), "20251116235959",
+         "2025-11-16T23:59:59+07:00"),
+        # Half a second past midnight in Huế: the 17th there, still the 16th in UTC.
+        (datetime(2025, 11, 16, 17, 0, 0, 500_000, tzinfo=UTC), "20251117000000",
+         "2025-11-17T00:00:00+07:00"),
+    ],
+    ids=["local-day-end", "local-day-start"],
+)  # fmt: skip
+async def test_a_warning_made_at_vietnams_midnight_is_named_and_cancelled_in_local_time(
+    aiohttp_client: AiohttpClient,
+    config: Config,
+    staff: StaffFactory,
+    utc: datetime,
+    local_day: str,
+    local_text: str,
+) -> None:
+    clock = ManualClock(utc)
+    client = await _start(aiohttp_client, config, clock)
+    lan, minh = await _people(client, staff)
+    first = await issue(lan, minh, (await draft(lan))["identifier"])
+    assert first["identifier"].split(".")[-2] == local_day
+    xml = await (await client.get(f"/cap/alerts/{first['identifier']}.xml")).read()
+    assert parse_cap(xml).sent == datetime.fromisoformat(local_text)
+    assert f"<sent>{local_text}</sent>".encode() in xml
+    clock.advance(timedelta(microseconds=1))
+    cancel = await step(lan, first["identifier"], "cancel", status=201)
+    cancel = await issue(lan, minh, cancel["identifier"])
+    xml = await (await client.get(f"/cap/alerts/{cancel['identifier']}.xml")).read()
+    assert _references(xml) == f"pctt.hue.gov.vn,{first['identifier']},{local_text}"
+
+
+def test_an_alert_holds_whole_seconds_whatever_it_is_made_from() -> None:
+    """The model truncates every CAP time when an alert is made, so a stored alert read back
+    (even one stored with microseconds by an older version) round-trips."""
+    moment = datetime(2025, 11, 16, 3, 0, 0, 987_654, tzinfo=UTC)
+    made = alert(sent=moment, references=(Reference("pctt.hue.gov.vn", "x.1", moment),))
+    assert made.sent.microsecond == 0
+    assert made.references[0].sent.microsecond == 0
+    again = alert_from_dict(alert_to_dict(made))
+    assert again == made
+    assert again.references[0].text == "pctt.hue.gov.vn,x.1,2025-11-16T10:00:00+07:00"
+    # A document stored with microseconds (before this fix) still reads back.
+    legacy = alert_to_dict(made)
+    legacy["sent"] = moment.isoformat()
+    legacy["references"][0]["sent"] = moment.isoformat()
+    assert alert_from_dict(legacy).references[0].sent == moment.replace(microsecond=0)
