@@ -86,6 +86,8 @@ class AuthConfig:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4
+    # Admins it takes to grant the approver role: 1, or 2 (the grant waits for a second admin).
+    approver_grant_admins: int = 1
 
 
 @dataclasses.dataclass(frozen=True)

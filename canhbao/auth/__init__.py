@@ -41,4 +41,6 @@ def setup(app: web.Application, config: Config) -> None:
     for key in ("session_hours", "lockout_failures", "lockout_minutes", "password_min_length"):
         if getattr(config.auth, key) <= 0:
             raise ConfigError(f"auth.{key}: must be greater than 0")
+    if config.auth.approver_grant_admins not in (1, 2):
+        raise ConfigError("auth.approver_grant_admins: must be 1 or 2")
     routes.setup_routes(app)

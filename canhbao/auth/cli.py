@@ -1,4 +1,5 @@
-"""`canhbao user add|list|disable` and `canhbao token create|list|revoke`, audited as cli:<user>."""
+"""`canhbao user …` (add, list, disable, roles, confirm-roles, unlock, enable, reset-password)
+and `canhbao token create|list|revoke`, audited as cli:<user>."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-from canhbao.auth.models import TOKEN_ROLES, InvalidAccount, Role
+from canhbao.auth.admin import AccountAdmin
+from canhbao.auth.models import TOKEN_ROLES, InvalidAccount, Role, User
 from canhbao.auth.store import Accounts
 from canhbao.clock import SystemClock, to_local
 from canhbao.config import Config
@@ -55,6 +57,51 @@ def add_commands(commands: argparse._SubParsersAction[P]) -> None:
     disable.add_argument("username")
     _config_option(disable)
     disable.set_defaults(run=_user_disable)
+
+    roles = user_commands.add_parser(
+        "roles",
+        help="set an account's roles (approver/admin may wait for a second admin's confirmation)",
+    )
+    roles.add_argument("username")
+    roles.add_argument(
+        "--role",
+        dest="roles",
+        action="append",
+        required=True,
+        choices=[role.value for role in Role],
+        help="a role the account should hold; repeat for several",
+    )
+    _config_option(roles)
+    roles.set_defaults(run=_user_roles)
+
+    confirm = user_commands.add_parser(
+        "confirm-roles", help="confirm the role grant another admin made (second admin)"
+    )
+    confirm.add_argument("username")
+    _config_option(confirm)
+    confirm.set_defaults(run=_user_confirm_roles)
+
+    unlock = user_commands.add_parser("unlock", help="clear an account's wrong-password backoff")
+    unlock.add_argument("username")
+    _config_option(unlock)
+    unlock.set_defaults(run=_user_unlock)
+
+    enable = user_commands.add_parser("enable", help="re-enable a disabled account")
+    enable.add_argument("username")
+    _config_option(enable)
+    enable.set_defaults(run=_user_enable)
+
+    reset = user_commands.add_parser(
+        "reset-password", help="set a new password and end the account's sessions"
+    )
+    reset.add_argument("username")
+    reset.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin instead of prompting",
+    )
+    _config_option(reset)
+    reset.set_defaults(run=_user_reset_password)
 
     token = commands.add_parser("token", help="manage bearer tokens for machine clients")
     _config_option(token)
@@ -129,6 +176,62 @@ def _user_disable(args: argparse.Namespace, config: Config) -> int:
 
     print(_run(config, run))  # noqa: T201  # command output
     return 0
+
+
+def _user_roles(args: argparse.Namespace, config: Config) -> int:
+    async def run(accounts: Accounts) -> str:
+        user = await AccountAdmin(accounts).set_roles(args.username, args.roles, actor=_actor())
+        return _roles_line(user)
+
+    print(_run(config, run))  # noqa: T201  # command output
+    return 0
+
+
+def _user_confirm_roles(args: argparse.Namespace, config: Config) -> int:
+    async def run(accounts: Accounts) -> str:
+        user = await AccountAdmin(accounts).confirm_roles(args.username, actor=_actor())
+        return _roles_line(user)
+
+    print(_run(config, run))  # noqa: T201  # command output
+    return 0
+
+
+def _user_unlock(args: argparse.Namespace, config: Config) -> int:
+    async def run(accounts: Accounts) -> str:
+        user = await AccountAdmin(accounts).unlock(args.username, actor=_actor())
+        return f"unlocked user {user.username}"
+
+    print(_run(config, run))  # noqa: T201  # command output
+    return 0
+
+
+def _user_enable(args: argparse.Namespace, config: Config) -> int:
+    async def run(accounts: Accounts) -> str:
+        user = await AccountAdmin(accounts).enable(args.username, actor=_actor())
+        return f"enabled user {user.username}"
+
+    print(_run(config, run))  # noqa: T201  # command output
+    return 0
+
+
+def _user_reset_password(args: argparse.Namespace, config: Config) -> int:
+    password = _read_password(args.password_stdin)
+
+    async def run(accounts: Accounts) -> str:
+        admin = AccountAdmin(accounts)
+        user = await admin.reset_password(args.username, password, actor=_actor())
+        return f"reset the password of {user.username}; their sessions are ended"
+
+    print(_run(config, run))  # noqa: T201  # command output
+    return 0
+
+
+def _roles_line(user: User) -> str:
+    line = f"{user.username}: {', '.join(sorted(user.roles)) or 'no roles'}"
+    if user.pending_roles:
+        waiting = ", ".join(sorted(user.pending_roles))
+        line += f" ({waiting} waits for a second admin: `canhbao user confirm-roles`)"
+    return line
 
 
 def _token_create(args: argparse.Namespace, config: Config) -> int:

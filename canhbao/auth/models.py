@@ -34,6 +34,9 @@ class Role(StrEnum):
 
 
 ROLE_NAMES = frozenset(role.value for role in Role)
+# Roles that can approve an alert: admin passes every role check, so granting admin grants
+# approval too. Grants of these are what the two-admin rule and the sponsor check look at.
+APPROVING_ROLES = frozenset({Role.approver, Role.admin})
 # Roles a machine token may carry: a leaked machine secret must not administer the system.
 TOKEN_ROLES = frozenset(Role) - {Role.admin}
 
@@ -107,6 +110,8 @@ class User:
     created_at: datetime
     disabled_at: datetime | None
     locked_until: datetime | None
+    # Approving roles granted by one admin and waiting for a second (auth.approver_grant_admins).
+    pending_roles: frozenset[Role] = frozenset()
 
     def to_json(self) -> dict[str, Any]:
         """The public view; also what the audit log records (no password hash by design)."""
@@ -115,6 +120,7 @@ class User:
             "username": self.username,
             "display_name": self.display_name,
             "roles": sorted(self.roles),
+            "pending_roles": sorted(self.pending_roles),
             "created_at": utc_text(self.created_at),
             "disabled_at": utc_text(self.disabled_at) if self.disabled_at else None,
             "locked_until": utc_text(self.locked_until) if self.locked_until else None,

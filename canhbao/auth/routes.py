@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from canhbao import audit, keys
+from canhbao.auth.admin import AccountAdmin
 from canhbao.auth.middleware import (
     SESSION_COOKIE,
     accounts_for,
@@ -113,6 +114,50 @@ async def disable_user(request: web.Request) -> web.Response:
 
 
 @require_roles(Role.admin)
+async def set_roles(request: web.Request) -> web.Response:
+    body = await _object(request, required={"roles"})
+    user = await _admin(request).set_roles(
+        request.match_info["username"],
+        _list(body["roles"], "roles"),
+        actor=require_principal(request).actor,
+    )
+    return web.json_response(user.to_json())
+
+
+@require_roles(Role.admin)
+async def confirm_roles(request: web.Request) -> web.Response:
+    user = await _admin(request).confirm_roles(
+        request.match_info["username"], actor=require_principal(request).actor
+    )
+    return web.json_response(user.to_json())
+
+
+@require_roles(Role.admin)
+async def unlock_user(request: web.Request) -> web.Response:
+    user = await _admin(request).unlock(
+        request.match_info["username"], actor=require_principal(request).actor
+    )
+    return web.json_response(user.to_json())
+
+
+@require_roles(Role.admin)
+async def enable_user(request: web.Request) -> web.Response:
+    user = await _admin(request).enable(
+        request.match_info["username"], actor=require_principal(request).actor
+    )
+    return web.json_response(user.to_json())
+
+
+@require_roles(Role.admin)
+async def reset_password(request: web.Request) -> web.Response:
+    body = await _object(request, required={"password"})
+    user = await _admin(request).reset_password(
+        request.match_info["username"], body["password"], actor=require_principal(request).actor
+    )
+    return web.json_response(user.to_json())
+
+
+@require_roles(Role.admin)
 async def list_tokens(request: web.Request) -> web.Response:
     tokens = await accounts_for(request.app).list_tokens()
     return web.json_response({"items": [token.to_json() for token in tokens]})
@@ -164,6 +209,11 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/users", list_users)
     app.router.add_post("/api/v1/users", create_user)
     app.router.add_post("/api/v1/users/{username}/disable", disable_user)
+    app.router.add_put("/api/v1/users/{username}/roles", set_roles)
+    app.router.add_post("/api/v1/users/{username}/roles/confirm", confirm_roles)
+    app.router.add_post("/api/v1/users/{username}/unlock", unlock_user)
+    app.router.add_post("/api/v1/users/{username}/enable", enable_user)
+    app.router.add_post("/api/v1/users/{username}/password", reset_password)
     app.router.add_get("/api/v1/tokens", list_tokens)
     app.router.add_post("/api/v1/tokens", create_token)
     # At most 18 digits: always below SQLite's largest integer, so int() never overflows a bind.
@@ -184,6 +234,10 @@ async def _object(
     if unknown:
         raise ApiError(400, "invalid_body", f"unknown fields: {', '.join(unknown)}")
     return body
+
+
+def _admin(request: web.Request) -> AccountAdmin:
+    return AccountAdmin(accounts_for(request.app))
 
 
 def _list(value: object, field: str) -> list[object]:

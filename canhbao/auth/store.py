@@ -14,6 +14,7 @@ import aiosqlite
 
 from canhbao.audit import record_audit
 from canhbao.auth.models import (
+    APPROVING_ROLES,
     MAX_PASSWORD_LENGTH,
     ROLE_NAMES,
     TOKEN_ROLES,
@@ -79,6 +80,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        domain="auth",
+        version=2,
+        name="pending_role_grants",
+        sql="""
+        -- Approving roles one admin granted, waiting for a second admin to confirm them
+        -- (auth.approver_grant_admins = 2). One row per user at most.
+        CREATE TABLE auth_role_grants (
+            user_id INTEGER PRIMARY KEY REFERENCES auth_users (id),
+            roles TEXT NOT NULL,            -- JSON array of role names
+            requested_by TEXT NOT NULL,     -- the first admin's actor
+            requested_at TEXT NOT NULL
+        );
+        """,
+    ),
 )
 
 TOKEN_PREFIX = "cbt_"  # noqa: S105  # a public prefix, not a secret; lets secret scanners and people recognise a leaked canhbao token
@@ -89,7 +105,9 @@ LOCKOUT_ACTOR = "system:lockout"
 
 _USER_COLUMNS = (
     "id, username, display_name, roles, created_at, disabled_at, locked_until,"
-    " password_hash, failed_logins"
+    " password_hash, failed_logins,"
+    " (SELECT g.roles FROM auth_role_grants AS g WHERE g.user_id = auth_users.id)"
+    " AS pending_roles"
 )
 _TOKEN_COLUMNS = "id, name, roles, created_at, created_by, revoked_at, last_used_at"  # noqa: S105  # column names
 
@@ -138,15 +156,17 @@ class Accounts:
         password_hash = await self.passwords.hash(secret)
         now = self.clock.now()
         async with self.db.transaction() as conn:
+            pending = await waiting_for_second_admin(conn, self.config, frozenset(), role_set)
+            held = role_set - pending
             try:
                 cursor = await conn.execute(
                     "INSERT INTO auth_users (username, display_name, password_hash, roles,"
                     " created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)",
-                    (name, shown, password_hash, _roles_text(role_set), utc_text(now), actor),
+                    (name, shown, password_hash, roles_text(held), utc_text(now), actor),
                 )
             except sqlite3.IntegrityError:
                 raise UserExists(f"user {name} already exists") from None
-            user = User(cursor.lastrowid or 0, name, shown, role_set, now, None, None)
+            user = User(cursor.lastrowid or 0, name, shown, held, now, None, None)
             await record_audit(
                 conn,
                 at=now,
@@ -157,8 +177,11 @@ class Accounts:
                 before=None,
                 after=user.to_json(),
             )
+            if pending:
+                user = await request_grant(conn, user, pending, actor=actor, now=now)
         log.info(
-            "user created", extra={"username": name, "roles": sorted(role_set), "actor": actor}
+            "user created",
+            extra={"username": name, "roles": sorted(held), "actor": actor},
         )
         return user
 
@@ -166,13 +189,13 @@ class Accounts:
         rows = await self.db.fetch_all(
             f"SELECT {_USER_COLUMNS} FROM auth_users ORDER BY username"  # noqa: S608  # constant columns
         )
-        return [_user(row) for row in rows]
+        return [user_from_row(row) for row in rows]
 
     async def get_user(self, username: str) -> User:
         row = await self._user_row(self.db.reader, username)
         if row is None:
             raise UnknownUser(f"no user {username!r}")
-        return _user(row)
+        return user_from_row(row)
 
     async def disable_user(self, username: str, *, actor: str) -> User:
         """Disable an account and end its sessions at once; disabling twice changes nothing."""
@@ -183,7 +206,7 @@ class Accounts:
             row = await self._user_row(conn, username)
             if row is None:
                 raise UnknownUser(f"no user {username!r}")
-            before = _user(row)
+            before = user_from_row(row)
             if before.disabled_at is not None:
                 return before
             await conn.execute(
@@ -265,7 +288,7 @@ class Accounts:
         if new_hash is not None:
             log.info("password rehashed with the configured parameters", extra={"username": name})
         log.info("login", extra={"username": name})
-        user = dataclasses.replace(_user(row), locked_until=None)
+        user = dataclasses.replace(user_from_row(row), locked_until=None)
         return LoginResult(user, session_id, csrf_token, expires_at)
 
     async def resolve_session(self, session_id: str) -> Session | None:
@@ -317,7 +340,7 @@ class Accounts:
                 "UPDATE auth_users SET failed_logins = 0, locked_until = ? WHERE id = ?",
                 (utc_text(locked_until), row["id"]),
             )
-            before = _user(row)
+            before = user_from_row(row)
             await record_audit(
                 conn,
                 at=now,
@@ -354,7 +377,7 @@ class Accounts:
             cursor = await conn.execute(
                 "INSERT INTO auth_tokens (name, secret_hash, roles, created_at, created_by)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (label, digest(secret), _roles_text(role_set), utc_text(now), actor),
+                (label, digest(secret), roles_text(role_set), utc_text(now), actor),
             )
             token = Token(cursor.lastrowid or 0, label, role_set, now, actor, None, None)
             await record_audit(
@@ -427,11 +450,77 @@ class Accounts:
     # --- rows
 
     async def _user_row(self, conn: aiosqlite.Connection, username: str) -> sqlite3.Row | None:
-        async with conn.execute(
-            f"SELECT {_USER_COLUMNS} FROM auth_users WHERE username = ?",  # noqa: S608  # constant columns
-            (username,),
-        ) as cursor:
-            return await cursor.fetchone()
+        return await user_row(conn, username)
+
+
+async def user_row(conn: aiosqlite.Connection, username: str) -> sqlite3.Row | None:
+    """A user's row (with its pending grant) on `conn`, inside or outside a transaction."""
+    async with conn.execute(
+        f"SELECT {_USER_COLUMNS} FROM auth_users WHERE username = ?",  # noqa: S608  # constant columns
+        (username,),
+    ) as cursor:
+        return await cursor.fetchone()
+
+
+async def active_admins(conn: aiosqlite.Connection) -> list[str]:
+    """Usernames of the enabled accounts holding the admin role."""
+    async with conn.execute(
+        "SELECT username FROM auth_users, json_each(auth_users.roles) AS r"
+        " WHERE r.value = 'admin' AND disabled_at IS NULL ORDER BY username"
+    ) as cursor:
+        return [row[0] for row in await cursor.fetchall()]
+
+
+async def waiting_for_second_admin(
+    conn: aiosqlite.Connection,
+    config: AuthConfig,
+    current: frozenset[Role],
+    wanted: frozenset[Role],
+) -> frozenset[Role]:
+    """The approving roles in `wanted` that one admin alone may not grant now.
+
+    With auth.approver_grant_admins = 2, adding approver or admin takes a second admin. While no
+    enabled admin exists (the very first account) there is nobody to confirm, so none wait.
+    """
+    added = (wanted - current) & APPROVING_ROLES
+    if config.approver_grant_admins < 2 or not added:
+        return frozenset()
+    if not await active_admins(conn):
+        return frozenset()
+    return added
+
+
+async def request_grant(
+    conn: aiosqlite.Connection,
+    user: User,
+    roles: frozenset[Role],
+    *,
+    actor: str,
+    now: datetime,
+) -> User:
+    """Record (or replace) the grant of `roles` waiting for a second admin; audited."""
+    await conn.execute(
+        "INSERT INTO auth_role_grants (user_id, roles, requested_by, requested_at)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET roles = excluded.roles,"
+        " requested_by = excluded.requested_by, requested_at = excluded.requested_at",
+        (user.id, roles_text(roles), actor, utc_text(now)),
+    )
+    after = dataclasses.replace(user, pending_roles=roles)
+    await record_audit(
+        conn,
+        at=now,
+        actor=actor,
+        action="user.grant_request",
+        entity="user",
+        entity_id=user.username,
+        before=user.to_json(),
+        after=after.to_json(),
+    )
+    log.info(
+        "role grant waits for a second admin",
+        extra={"username": user.username, "roles": sorted(roles), "actor": actor},
+    )
+    return after
 
 
 def _refusal(row: sqlite3.Row | None, now: datetime) -> str | None:
@@ -445,20 +534,21 @@ def _refusal(row: sqlite3.Row | None, now: datetime) -> str | None:
     return None
 
 
+def roles_text(roles: frozenset[Role]) -> str:
+    return json.dumps(sorted(roles))
+
+
 def _roles(text: str) -> frozenset[Role]:
     # A role a later version removed is dropped rather than failing every request of its holder.
     return frozenset(Role(name) for name in json.loads(text) if name in ROLE_NAMES)
-
-
-def _roles_text(roles: frozenset[Role]) -> str:
-    return json.dumps(sorted(roles))
 
 
 def _optional_time(text: str | None) -> datetime | None:
     return parse_utc(text) if text is not None else None
 
 
-def _user(row: sqlite3.Row) -> User:
+def user_from_row(row: sqlite3.Row) -> User:
+    pending = row["pending_roles"]
     return User(
         id=row["id"],
         username=row["username"],
@@ -467,6 +557,7 @@ def _user(row: sqlite3.Row) -> User:
         created_at=parse_utc(row["created_at"]),
         disabled_at=_optional_time(row["disabled_at"]),
         locked_until=_optional_time(row["locked_until"]),
+        pending_roles=_roles(pending) if pending is not None else frozenset(),
     )
 
 

@@ -180,3 +180,34 @@ async def test_the_installed_command_adds_a_user_who_can_log_in(
     login = await client.post("/api/v1/auth/login", json={"username": "ops", "password": PASSWORD})
     assert login.status == 200
     assert (await login.json())["roles"] == ["admin"]
+
+
+def test_user_roles_unlock_enable_reset_password_are_audited_as_the_os_user(
+    config_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = ["--config", str(config_path)]
+    _stdin(monkeypatch, PASSWORD + "\n")
+    assert main(_add(config_path, "lan", "issuer")) == 0
+    assert main(["user", "roles", "lan", "--role", "issuer", "--role", "approver", *config]) == 0
+    assert main(["user", "disable", "lan", *config]) == 0
+    assert main(["user", "enable", "lan", *config]) == 0
+    assert main(["user", "unlock", "lan", *config]) == 0
+    _stdin(monkeypatch, PASSWORD + "-mới\n")
+    assert main(["user", "reset-password", "lan", "--password-stdin", *config]) == 0
+
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "lan: approver, issuer"
+    assert out[3:] == [
+        "enabled user lan",
+        "unlocked user lan",
+        "reset the password of lan; their sessions are ended",
+    ]
+    me = f"cli:{getpass.getuser()}"
+    assert _rows(config_path, "SELECT actor, action FROM audit_log ORDER BY id") == [
+        (me, "user.create"),
+        (me, "user.roles"),
+        (me, "user.disable"),
+        (me, "user.enable"),
+        (me, "user.unlock"),
+        (me, "user.password_reset"),
+    ]
