@@ -132,6 +132,13 @@ class Observation(NamedTuple):
     received_at: datetime | None = None
 
 
+# Levels whose values QC judges against their own history (spike, rate, flat line): a value
+# beyond the plausible range (suspect "gross_range", e.g. centimetres sent as metres) is kept
+# out of that history and drives no alarm, so it can never make later genuine readings look
+# like spikes. Rain and wind are not guarded: an extreme hour of rain still counts in totals.
+RANGE_GUARDED = frozenset({Parameter.water_level, Parameter.flood_depth})
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
     """One normalised, quality-checked reading of one station."""
@@ -152,9 +159,13 @@ class Reading:
 
     @property
     def drives_alarms(self) -> bool:
-        """Only fresh readings that did not fail QC may move a band or raise an event."""
+        """Only fresh readings that did not fail QC may move a band or raise an event, and of a
+        level, none beyond what is plausible (see RANGE_GUARDED)."""
         return (
-            self.value is not None and self.flag not in (Flag.fail, Flag.missing) and not self.stale
+            self.value is not None
+            and self.flag not in (Flag.fail, Flag.missing)
+            and not self.stale
+            and not (self.parameter in RANGE_GUARDED and "gross_range" in self.reasons)
         )
 
 

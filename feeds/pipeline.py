@@ -24,7 +24,7 @@ from canhbao.clock import Clock, utc_text
 from canhbao.db import Database
 from canhbao.events import EventBus
 from feeds import levels, quality, store
-from feeds.models import FetchResult, Flag, Observation, Parameter, Station
+from feeds.models import RANGE_GUARDED, FetchResult, Flag, Observation, Parameter, Station
 from feeds.thresholds import EventKind, LevelState, ThresholdEvent, step
 
 log = logging.getLogger(__name__)
@@ -272,11 +272,20 @@ class Pipeline:
             if text is None:
                 text = texts[at] = utc_text(at)
             value = observation.value
-            old = series.stored.get(text) if series.stored else None
-            if old is not None and _unchanged(old.value, value):
-                # Known already: the database would ignore it too; skip QC and events.
-                duplicates += 1
-                continue
+            if at == series.batch_at:
+                # The batch holds this instant twice (its share is in time order): the second
+                # is a duplicate, or a revision of the first, as it would be in a later batch.
+                if _unchanged(series.batch_value, value):
+                    duplicates += 1
+                    continue
+                old: store.Stored | None = _IN_BATCH
+            else:
+                old = series.stored.get(text) if series.stored else None
+                if old is not None and _unchanged(old.value, value):
+                    # Known already: the database would ignore it too; skip QC and events.
+                    duplicates += 1
+                    continue
+            series.batch_at, series.batch_value = at, value
             route = series.route
             points = series.points
             end = len(points)
@@ -316,7 +325,14 @@ class Pipeline:
             else:
                 other_rows.append(row)
             # The series' history keeps non-failing values in time order; a revision replaces.
-            point = (at, value) if value is not None and flag < _FAIL else None
+            # A level beyond the plausible range stays out of it (models.RANGE_GUARDED).
+            point = (
+                (at, value)
+                if value is not None
+                and flag < _FAIL
+                and not (route.range_guarded and flag == _SUSPECT and "gross_range" in reasons)
+                else None
+            )
             if end == len(points):
                 if point is not None:
                     points.append(point)
@@ -417,6 +433,7 @@ class Pipeline:
                 series.route = route
                 series.first = observation.observed_at
                 series.stored = None
+                series.batch_at = None
                 found[key] = series
             series.last = observation.observed_at
             shares.append(series)
@@ -450,6 +467,7 @@ class Pipeline:
             level_keys=tuple((station.id, kind) for kind in kinds),
             edges=edges or ((), ()),
             peers=self._peers.get(station.id, ()),
+            range_guarded=parameter in RANGE_GUARDED,
         )
 
     async def _load_series(self, touched: list[_Series]) -> None:
@@ -503,9 +521,11 @@ class Pipeline:
 _DAWN = datetime.min.replace(tzinfo=UTC)
 _NEVER = datetime.max.replace(tzinfo=UTC)
 _OBSERVED = attrgetter("observed_at")
-_FAIL = Flag.fail
+_FAIL, _SUSPECT = Flag.fail, Flag.suspect
 _FLAGS = {int(flag): flag for flag in Flag}
 _AT_REST = LevelState()
+# What an earlier reading of the same batch at the same instant counts as: something stored.
+_IN_BATCH = store.Stored(None, int(Flag.missing), "", "", "", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -522,6 +542,8 @@ class _Route:
     edges: tuple[tuple[float, ...], tuple[float, ...]]
     # Other gauges with thresholds on the same river, and how long a reading of each stays fresh.
     peers: tuple[tuple[str, timedelta], ...]
+    # Its implausible values stay out of its history (models.RANGE_GUARDED).
+    range_guarded: bool
 
     @property
     def key(self) -> tuple[str, Parameter]:
@@ -545,6 +567,9 @@ class _Series:
     last: datetime = _DAWN
     stored: dict[str, store.Stored] | None = None
     states: list[LevelState] = field(default_factory=list)
+    # The instant and value of the batch's latest reading of the series.
+    batch_at: datetime | None = None
+    batch_value: float | None = None
 
 
 def _step(

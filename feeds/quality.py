@@ -15,6 +15,8 @@ from feeds.models import Flag, Parameter, Station
 
 # Values loggers send when they have nothing; they are missing data (flag 9), not readings.
 MISSING_SENTINELS = frozenset({-9999.0, -999.0, -99.99, 9999.0, 99999.0, -99999.0})
+# A reading from further in the future than this is a clock or parsing error.
+FUTURE_TOLERANCE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +41,7 @@ class QcLimits:
     flat_ignores_zero: bool = False
     # Data reception: older than this when received means stale.
     stale_after: timedelta = timedelta(hours=3)
-    # A reading from further in the future than this is a clock or parsing error.
-    future_tolerance: timedelta = timedelta(minutes=10)
+    future_tolerance: timedelta = FUTURE_TOLERANCE
     # Rainfall limits are per hour of accumulation, scaled by the reading's interval.
     per_hour: bool = False
 

@@ -16,7 +16,7 @@ from canhbao.audit import record_audit
 from canhbao.auth import Role, require_principal, require_roles
 from canhbao.clock import parse_utc, utc_text
 from canhbao.http import ApiError, read_json
-from feeds import ingest, store
+from feeds import ingest, quality, store
 from feeds.errors import IngestRejected, StationInvalid
 from feeds.models import UNITS, FetchResult, Parameter, Reading, Station
 from feeds.sources import INGEST, SOURCE_NAMES
@@ -37,21 +37,32 @@ async def list_stations(request: web.Request) -> web.Response:
     """
     runtime = request.app[keys.FEEDS]
     stations = sorted(runtime.pipeline.stations.values(), key=lambda s: s.id)
-    latest = await store.latest_readings(request.app[keys.DB])
+    latest = await _latest(request.app)
     return web.json_response(
-        {"stations": [await _summary(request, station, latest) for station in stations]}
+        {"stations": [await _summary(request, station, *latest) for station in stations]}
     )
 
 
 async def get_station(request: web.Request) -> web.Response:
     """One station as in the station list."""
     station = _station(request)
-    latest = await store.latest_readings(request.app[keys.DB])
-    return web.json_response(await _summary(request, station, latest))
+    latest = await _latest(request.app)
+    return web.json_response(await _summary(request, station, *latest))
+
+
+async def _latest(
+    app: web.Application,
+) -> tuple[dict[tuple[str, str], Reading], dict[tuple[str, str], Reading]]:
+    """Each series' newest reading at or before now, and the newest dated after (ignored)."""
+    db, until = app[keys.DB], app[keys.CLOCK].now() + quality.FUTURE_TOLERANCE
+    return await store.latest_readings(db, until), await store.readings_ahead(db, until)
 
 
 async def _summary(
-    request: web.Request, station: Station, latest: Mapping[tuple[str, str], Reading]
+    request: web.Request,
+    station: Station,
+    latest: Mapping[tuple[str, str], Reading],
+    ahead: Mapping[tuple[str, str], Reading],
 ) -> dict[str, Any]:
     app = request.app
     db, now, pipeline = app[keys.DB], app[keys.CLOCK].now(), app[keys.FEEDS].pipeline
@@ -59,6 +70,11 @@ async def _summary(
         p: latest[(station.id, p.value)]
         for p in station.parameters
         if (station.id, p.value) in latest
+    }
+    later = {
+        p: ahead[(station.id, p.value)]
+        for p in station.parameters
+        if (station.id, p.value) in ahead
     }
     recent: dict[Parameter, list[Reading]] = {}
     for parameter, reading in mine.items():
@@ -76,7 +92,13 @@ async def _summary(
     ]
     states = {kind: pipeline.level(station.id, kind) for kind in EventKind}
     return summarize(
-        station, latest=mine, recent=recent, states=states, forecasts=forecasts, now=now
+        station,
+        latest=mine,
+        recent=recent,
+        states=states,
+        forecasts=forecasts,
+        now=now,
+        ahead=later,
     )
 
 

@@ -14,6 +14,7 @@ import aiosqlite
 from canhbao.clock import parse_utc, utc_text
 from canhbao.db import Database, Migration
 from feeds.models import (
+    RANGE_GUARDED,
     CatalogueEntry,
     Flag,
     Forecast,
@@ -310,14 +311,24 @@ async def write_readings(
     )
 
 
+# Not a level's suspect value beyond the plausible range (models.RANGE_GUARDED): the SQL twin
+# of what the pipeline keeps in a series' history.
+_TRUSTED = (
+    "NOT (flag = 3 AND instr(reasons, 'gross_range') > 0 AND parameter IN ("
+    + ", ".join(f"'{p.value}'" for p in sorted(RANGE_GUARDED))
+    + "))"
+)
+
+
 async def recent_points(
     db: Database, station_id: str, parameter: Parameter, since: datetime
 ) -> list[tuple[datetime, float]]:
-    """Non-failing values of one series from `since`, oldest first (QC history, rain totals)."""
+    """Non-failing values of one series from `since`, oldest first (QC history, rain totals);
+    of a level, none beyond the plausible range (models.RANGE_GUARDED)."""
     rows = await db.fetch_all(
-        "SELECT observed_at, value FROM feeds_readings WHERE station_id = ? AND parameter = ?"
+        "SELECT observed_at, value FROM feeds_readings WHERE station_id = ? AND parameter = ?"  # noqa: S608  # constant text; values bound
         " AND observed_at >= ? AND value IS NOT NULL AND flag NOT IN (4, 9)"
-        " ORDER BY observed_at",
+        f" AND {_TRUSTED} ORDER BY observed_at",
         (station_id, parameter.value, utc_text(since)),
     )
     return [(parse_utc(row[0]), row[1]) for row in rows]
@@ -348,7 +359,7 @@ async def recent_points_of(
         rows = await db.fetch_all(
             "SELECT station_id, parameter, observed_at, value FROM feeds_readings"  # noqa: S608  # placeholders only
             f" WHERE station_id IN ({marks}) AND observed_at >= ? AND value IS NOT NULL"
-            " AND flag NOT IN (4, 9) ORDER BY station_id, parameter, observed_at",
+            f" AND flag NOT IN (4, 9) AND {_TRUSTED} ORDER BY station_id, parameter, observed_at",
             (*chunk, earliest),
         )
         since_text = {key: utc_text(since) for key, since in wanted.items()}
@@ -378,12 +389,25 @@ _READING_COLUMNS = (
 )
 
 
-async def latest_readings(db: Database) -> dict[tuple[str, str], Reading]:
-    """The newest reading of every series (whatever its flag)."""
+async def latest_readings(db: Database, until: datetime) -> dict[tuple[str, str], Reading]:
+    """The newest reading of every series at or before `until` (whatever its flag): a reading
+    dated later (a gauge's wrong clock) is not the station's latest."""
     rows = await db.fetch_all(
         f"SELECT {_READING_COLUMNS} FROM feeds_readings r"  # noqa: S608  # constant columns; values bound
         " WHERE observed_at = (SELECT max(observed_at) FROM feeds_readings"
-        " WHERE station_id = r.station_id AND parameter = r.parameter)"
+        " WHERE station_id = r.station_id AND parameter = r.parameter AND observed_at <= ?)",
+        (utc_text(until),),
+    )
+    return {(row["station_id"], row["parameter"]): reading_from_row(row) for row in rows}
+
+
+async def readings_ahead(db: Database, after: datetime) -> dict[tuple[str, str], Reading]:
+    """The newest reading of every series dated after `after` (QC flagged them "future")."""
+    rows = await db.fetch_all(
+        f"SELECT {_READING_COLUMNS} FROM feeds_readings r"  # noqa: S608  # constant columns; values bound
+        " WHERE observed_at > ? AND observed_at = (SELECT max(observed_at) FROM feeds_readings"
+        " WHERE station_id = r.station_id AND parameter = r.parameter)",
+        (utc_text(after),),
     )
     return {(row["station_id"], row["parameter"]): reading_from_row(row) for row in rows}
 

@@ -39,12 +39,25 @@ def reading_json(reading: Reading) -> dict[str, Any]:
     }
 
 
-def status(station: Station, latest: Sequence[Reading], now: datetime) -> tuple[str, str]:
+def status(
+    station: Station, latest: Sequence[Reading], now: datetime, ahead: Sequence[Reading] = ()
+) -> tuple[str, str]:
     """("ok" | "suspect" | "failing" | "missing" | "stale" | "no_data", why) for the station.
 
+    `latest` holds each parameter's newest reading at or before now; `ahead` the newest of those
+    dated later (QC failed them as "future"): they are named in the reason, never the status.
     Stale is judged by arrival: a reading that came late, or nothing arriving for three
     reporting periods. A replay's readings arrive now, so it is fresh while it plays.
     """
+    state, why = _status(station, latest, now)
+    if ahead:
+        first = min(ahead, key=lambda r: r.observed_at)
+        note = f"ignored a reading dated {utc_text(first.observed_at)}, ahead of now (future)"
+        why = f"{why}; {note}" if why else note
+    return state, why
+
+
+def _status(station: Station, latest: Sequence[Reading], now: datetime) -> tuple[str, str]:
     if not latest:
         return "no_data", "no reading yet"
     newest = max(latest, key=lambda r: r.observed_at)
@@ -71,9 +84,12 @@ def summarize(
     states: Mapping[EventKind, LevelState],
     forecasts: Sequence[tuple[Parameter, datetime, float | None]],
     now: datetime,
+    ahead: Mapping[Parameter, Reading] | None = None,
 ) -> dict[str, Any]:
-    """The station view. `recent` holds the last 24 h of each parameter, oldest first."""
-    state, why = status(station, list(latest.values()), now)
+    """The station view. `latest` holds each parameter's newest reading at or before now,
+    `recent` the 24 h up to it, oldest first; `ahead` readings dated after now (ignored).
+    Levels follow the latest reading that may drive alarms, never a flagged one."""
+    state, why = status(station, list(latest.values()), now, list((ahead or {}).values()))
     body: dict[str, Any] = {
         **as_fields(station),
         "status": state,
@@ -87,7 +103,7 @@ def summarize(
     if Parameter.rainfall in station.parameters:
         body["rain"] = _rain(rain, now)
     if Parameter.wind_speed in station.parameters:
-        body["wind"] = _wind(latest)
+        body["wind"] = _wind(recent)
     if forecasts:
         body["forecast"] = _forecast(forecasts, now)
     return body
@@ -138,11 +154,12 @@ def _rain(rain: Sequence[Reading], now: datetime) -> dict[str, Any]:
     }
 
 
-def _wind(latest: Mapping[Parameter, Reading]) -> dict[str, Any]:
+def _wind(recent: Mapping[Parameter, Sequence[Reading]]) -> dict[str, Any]:
     view: dict[str, Any] = {}
     for parameter, key in ((Parameter.wind_speed, "speed"), (Parameter.wind_gust, "gust")):
-        reading = latest.get(parameter)
-        if reading is None or not reading.drives_alarms or reading.value is None:
+        good = [r for r in recent.get(parameter, ()) if r.drives_alarms]
+        reading = good[-1] if good else None
+        if reading is None or reading.value is None:
             view[key] = None
             continue
         cap = levels.cap_gio(reading.value)

@@ -8,8 +8,10 @@ One small state machine, `step`, serves every kind of level:
 - a fall needs two consecutive driving readings below the level *after* lowering every threshold
   by the hysteresis margin (default 0.10 m for rivers);
 - a reading that does not drive alarms (QC fail, missing, stale) never moves a level and breaks
-  the run of consecutive readings; a reading older than the last one seen is ignored (backfill
-  and revisions never replay history as fresh news).
+  the run of consecutive readings, but it does not move the state's clock either: a reading
+  dated a year ahead (flagged "future") must not make every genuine reading after it look old;
+- a driving reading older than the last driving one is ignored (backfill and revisions never
+  replay history as fresh news).
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class LevelState(NamedTuple):
     level: int = 0
     # The level the last driving reading pointed to, when it was outside the current level.
     previous: int | None = None
-    # observed_at of the newest reading seen; older readings do not move the level.
+    # observed_at of the newest driving reading; older readings do not move the level.
     last_at: datetime | None = None
 
 
@@ -85,7 +87,8 @@ def step(
         return state, None
     level = state.level
     if not drives:
-        return LevelState(level, None, observed_at), None
+        # Breaks the run, keeps the clock: only readings that may alarm say what time it is.
+        return (state if state.previous is None else LevelState(level, None, last_at)), None
     previous = state.previous
     new = level
     if raw > level:

@@ -99,6 +99,17 @@ def test_old_readings_never_move_the_level() -> None:
     assert change is None
 
 
+def test_a_reading_that_does_not_drive_never_moves_the_clock() -> None:
+    state, _ = run([1.2])
+    # A failed reading dated a year ahead breaks the run, and nothing more.
+    state, change = step(state, raw=0, held=0, observed_at=T0 + timedelta(days=365), drives=False)
+    assert (change, state.previous, state.last_at) == (None, None, T0)
+    # The genuine readings after it still confirm their band.
+    state, _ = step(state, raw=1, held=1, observed_at=T0 + timedelta(hours=1), drives=True)
+    state, change = step(state, raw=1, held=1, observed_at=T0 + timedelta(hours=2), drives=True)
+    assert change == (0, 1)
+
+
 @given(st.lists(st.one_of(st.none(), st.floats(0, 7, allow_nan=False)), max_size=60))
 def test_every_change_is_confirmed(values: list[float | None]) -> None:
     _, changes = run(values)
