@@ -15,7 +15,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from apscheduler.job import Job
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -166,6 +166,76 @@ class Poller(Generic[Report]):
         state.consecutive_failures += 1
         state.next_attempt_at = now + self.backoff(state.consecutive_failures)
         self._health.report(self.health_name, "failing", error, at=now, critical=False)
+
+
+class PollSettings(Protocol):
+    """What a polled source's settings say about its schedule."""
+
+    @property
+    def interval_s(self) -> float: ...
+    @property
+    def backoff_max_s(self) -> float: ...
+
+
+class PolledSource(Generic[Report]):
+    """The base of every domain's polled source (a feed, a CAP import): it supplies `_attempt`
+    and says how it is named; this class runs it through one Poller and gives it the scheduled
+    job (`run`), a one-shot `poll` and `due`.
+
+    A subclass sets `subject` (the log's words: "<subject> failing", in `logger`), `expected`
+    (errors that are outages, not bugs), `health_prefix` (its /healthz name is the prefix and
+    the state's name) and `describe` (a report as the health detail).
+    """
+
+    subject: ClassVar[str] = "source"
+    expected: ClassVar[tuple[type[Exception], ...]] = ()
+    health_prefix: ClassVar[str] = ""
+    logger: ClassVar[logging.Logger] = logging.getLogger(__name__)
+
+    def __init__(
+        self,
+        state: PollState,
+        settings: PollSettings,
+        *,
+        clock: Clock,
+        health: HealthRegistry,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.state = state
+        self._polling: Poller[Report] = Poller(
+            state,
+            self._attempt,
+            describe=self.describe,
+            expected=self.expected,
+            interval_s=settings.interval_s,
+            backoff_max_s=settings.backoff_max_s,
+            clock=clock,
+            health=health,
+            health_name=f"{self.health_prefix}{state.name}",
+            log=self.logger,
+            subject=self.subject,
+            rng=rng,
+        )
+
+    async def _attempt(self, now: datetime) -> Report:
+        """Fetch, parse and apply once; raise on failure."""
+        raise NotImplementedError
+
+    def describe(self, report: Report) -> str:
+        """The health detail of a successful poll."""
+        return "ok"
+
+    def due(self) -> bool:
+        """False while backing off after failures."""
+        return self._polling.due()
+
+    async def run(self) -> None:
+        """The scheduled job: poll unless backing off."""
+        await self._polling.run()
+
+    async def poll(self) -> Report | None:
+        """Attempt once; never raises. The report, or None when the attempt failed."""
+        return await self._polling.poll()
 
 
 def schedule_polls(

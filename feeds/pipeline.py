@@ -24,7 +24,15 @@ from canhbao.clock import Clock, utc_text
 from canhbao.db import Database
 from canhbao.events import EventBus
 from feeds import levels, quality, store
-from feeds.models import RANGE_GUARDED, FetchResult, Flag, Observation, Parameter, Station
+from feeds.models import (
+    RANGE_GUARDED,
+    FetchResult,
+    Flag,
+    Observation,
+    Parameter,
+    Station,
+    Thresholds,
+)
 from feeds.thresholds import EventKind, LevelState, ThresholdEvent, step
 
 log = logging.getLogger(__name__)
@@ -468,6 +476,9 @@ class Pipeline:
             edges=edges or ((), ()),
             peers=self._peers.get(station.id, ()),
             range_guarded=parameter in RANGE_GUARDED,
+            station_name=station.name,
+            river=station.river,
+            thresholds=station.thresholds,
         )
 
     async def _load_series(self, touched: list[_Series]) -> None:
@@ -544,6 +555,10 @@ class _Route:
     peers: tuple[tuple[str, timedelta], ...]
     # Its implausible values stay out of its history (models.RANGE_GUARDED).
     range_guarded: bool
+    # What its events carry of the station (feeds owns these facts; staff change them).
+    station_name: str
+    river: str
+    thresholds: Thresholds | None
 
     @property
     def key(self) -> tuple[str, Parameter]:
@@ -587,8 +602,21 @@ def _step(
     states = series.states
     states[index], change = step(states[index], raw, held, at, drives, support)
     if change is not None:
-        station_id, kind = series.route.level_keys[index]
-        events.append(ThresholdEvent(station_id, kind, change[0], change[1], round(value, 3), at))
+        route = series.route
+        station_id, kind = route.level_keys[index]
+        events.append(
+            ThresholdEvent(
+                station_id,
+                kind,
+                change[0],
+                change[1],
+                round(value, 3),
+                at,
+                station_name=route.station_name,
+                river=route.river,
+                thresholds=route.thresholds,
+            )
+        )
 
 
 def _time(point: tuple[datetime, float]) -> datetime:

@@ -1,7 +1,8 @@
 """The poller: one per source; owns interval, jitter, timeout, size cap, conditional requests,
 backoff and the source's state. A source only fetches and parses.
 
-Like Home Assistant's update coordinator (canhbao.polling, shared with the CAP import): an
+Like Home Assistant's update coordinator (canhbao.polling.PolledSource, shared with the CAP
+import): an
 outage is logged once and its recovery once; between them failures only move the counters.
 Nothing from a failed fetch is stored, and one failing source never stops another (each has its
 own job, and every error ends in its state).
@@ -22,7 +23,7 @@ from canhbao.clock import Clock
 from canhbao.config import FeedPollConfig
 from canhbao.health import HealthRegistry
 from canhbao.http import FetchError, fetch_capped
-from canhbao.polling import Poller, PollState
+from canhbao.polling import PolledSource, PollState
 from feeds.errors import FeedError, FeedUnavailable
 from feeds.pipeline import IngestReport, Pipeline
 from feeds.ports import FeedSource, Response
@@ -125,10 +126,16 @@ class HttpFeedClient:
         self._validators.update(self.pending)
 
 
-class SourcePoller:
-    """Runs one source on a schedule (through canhbao.polling.Poller, which owns the lock,
+class SourcePoller(PolledSource[IngestReport]):
+    """Runs one source on a schedule (through canhbao.polling.PolledSource, which owns the lock,
     backoff and outage logging as "feed source failing/recovered/crashed"); every outcome ends
     in its SourceState."""
+
+    subject = "feed source"
+    expected = (FeedError,)
+    health_prefix = "feeds."
+    logger = log
+    state: SourceState
 
     def __init__(
         self,
@@ -142,40 +149,23 @@ class SourcePoller:
         by_station_id: bool = False,
         rng: random.Random | None = None,
     ) -> None:
+        super().__init__(
+            SourceState(source.name),
+            settings,
+            clock=clock,
+            health=health,
+            rng=rng,
+        )
         self.source = source
         self.settings = settings
-        self.state = SourceState(source.name)
         self._session = session
         self._pipeline = pipeline
         self._by_station_id = by_station_id
         self._validators: dict[str, tuple[str, str]] = {}
         self.last_report: IngestReport | None = None
-        self._polling = Poller(
-            self.state,
-            self._attempt,
-            describe=lambda r: f"{r.accepted} new, {r.revised} revised, {r.duplicates} known",
-            expected=(FeedError,),
-            interval_s=settings.interval_s,
-            backoff_max_s=settings.backoff_max_s,
-            clock=clock,
-            health=health,
-            health_name=f"feeds.{source.name}",
-            log=log,
-            subject="feed source",
-            rng=rng,
-        )
 
-    def due(self) -> bool:
-        """False while backing off after failures."""
-        return self._polling.due()
-
-    async def run(self) -> None:
-        """The scheduled job: poll unless backing off."""
-        await self._polling.run()
-
-    async def poll(self) -> IngestReport | None:
-        """Fetch, parse and ingest once; never raises. Returns the report, None on failure."""
-        return await self._polling.poll()
+    def describe(self, report: IngestReport) -> str:
+        return f"{report.accepted} new, {report.revised} revised, {report.duplicates} known"
 
     async def _attempt(self, now: datetime) -> IngestReport:
         client = HttpFeedClient(

@@ -24,7 +24,7 @@ from canhbao.clock import Clock
 from canhbao.config import ImportSourceConfig
 from canhbao.health import HealthRegistry
 from canhbao.http import Validators, short_url
-from canhbao.polling import Poller, PollState
+from canhbao.polling import PolledSource, PollState
 
 if TYPE_CHECKING:
     from alerting.imports.importer import ApplyReport, Importer
@@ -66,10 +66,18 @@ class _Harvest:
     error: AlertingError | None = None
 
 
-class ImportSource:
-    """Polls one configured upstream through canhbao.polling.Poller (lock, backoff, outage
+class ImportSource(PolledSource["ApplyReport"]):
+    """Polls one configured upstream through canhbao.polling.PolledSource (lock, backoff, outage
     logged as "import source failing/recovered/crashed"); every outcome ends in its SourceState,
     nothing raises."""
+
+    subject = "import source"
+    # What the harvest raises on purpose (an upstream down, a document refused) is an outage;
+    # anything else is a bug, logged with its traceback.
+    expected = (AlertingError,)
+    health_prefix = "alerting.import."
+    logger = log
+    state: SourceState
 
     def __init__(
         self,
@@ -81,8 +89,14 @@ class ImportSource:
         health: HealthRegistry,
         rng: random.Random | None = None,
     ) -> None:
+        super().__init__(
+            SourceState(settings.name, kind=settings.kind, url=settings.url),
+            settings,
+            clock=clock,
+            health=health,
+            rng=rng,
+        )
         self.settings = settings
-        self.state = SourceState(settings.name, kind=settings.kind, url=settings.url)
         self._importer = importer
         self._session = session
         self._validators: dict[str, Validators] = {}
@@ -90,34 +104,9 @@ class ImportSource:
         self._seen: dict[str, str] = {}
         self._logged_refusals: dict[str, None] = {}
         self.last_report: ApplyReport | None = None
-        self._polling = Poller(
-            self.state,
-            self._attempt,
-            describe=lambda r: f"{r.stored} new, {r.known} known, {r.skipped} skipped",
-            # What the harvest raises on purpose (an upstream down, a document refused) is an
-            # outage; anything else is a bug, logged with its traceback.
-            expected=(AlertingError,),
-            interval_s=settings.interval_s,
-            backoff_max_s=settings.backoff_max_s,
-            clock=clock,
-            health=health,
-            health_name=f"alerting.import.{settings.name}",
-            log=log,
-            subject="import source",
-            rng=rng,
-        )
 
-    def due(self) -> bool:
-        """False while backing off after failures."""
-        return self._polling.due()
-
-    async def run(self) -> None:
-        """The scheduled job: poll unless backing off."""
-        await self._polling.run()
-
-    async def poll(self) -> ApplyReport | None:
-        """Fetch, parse and store once; never raises. The report, or None when it failed."""
-        return await self._polling.poll()
+    def describe(self, report: ApplyReport) -> str:
+        return f"{report.stored} new, {report.known} known, {report.skipped} skipped"
 
     async def _attempt(self, now: datetime) -> ApplyReport:
         client = UpstreamClient(self._session, self.settings, self._validators)

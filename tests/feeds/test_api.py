@@ -15,8 +15,8 @@ from aiohttp.test_utils import TestClient
 from canhbao import keys
 from canhbao.audit import list_audit
 from canhbao.clock import LOCAL_TZ, ManualClock, utc_text
-from feeds.models import FetchResult, Observation, Parameter
-from feeds.thresholds import EventKind
+from feeds.models import FetchResult, Observation, Parameter, Thresholds
+from feeds.thresholds import EventKind, ThresholdEvent
 from tests.conftest import AppClient, BearerFactory, StaffFactory
 from tests.feeds.conftest import feeds_config, river_gauges, station, stored
 
@@ -402,3 +402,38 @@ async def test_a_failed_commit_stores_nothing_and_forgets_what_it_computed(
     assert report.flags == {3: 1}
     rows = await stored(client, "hue-a")
     assert rows[-1]["reasons"] == "spike,rate_of_change"
+
+
+async def test_events_carry_the_stored_station_facts_as_staff_changed_them(
+    app_client: AppClient, tmp_path: Path, bearer: BearerFactory, staff: StaffFactory
+) -> None:
+    client = await app_client(config=ingest_config(tmp_path), clock=ManualClock(NOW))
+    assert client.app is not None
+    admin = await staff(client, "anh", roles=["admin"])
+    gauge = await bearer(client, roles=["gauge"])
+    heard: list[ThresholdEvent] = []
+
+    async def hear(event: ThresholdEvent) -> None:
+        heard.append(event)
+
+    client.app[keys.BUS].subscribe(ThresholdEvent, hear)
+    # A station that exists only in the database (created through the API), then changed.
+    new = station(
+        "bd-1", "river_level", "ingest", name="Bình Điền", river="Hương", bao_dong1=9.0,
+        bao_dong2=11.0, bao_dong3=13.0,
+    )  # fmt: skip
+    assert (await admin.post("/api/v1/stations", json=new)).status == 201
+    t = [NOW - timedelta(hours=3 - h) for h in range(4)]
+    await push(client, gauge, [level("bd-1", 9.5, t[0]), level("bd-1", 9.6, t[1])])
+    changed = await admin.patch(
+        "/api/v1/stations/bd-1", json={"name": "Bình Điền (mới)", "bao_dong2": 9.7}
+    )
+    assert changed.status == 200
+    await push(client, gauge, [level("bd-1", 9.8, t[2]), level("bd-1", 9.9, t[3])])
+
+    assert [(e.from_level, e.to_level) for e in heard] == [(0, 1), (1, 2)]
+    first, second = heard
+    assert (first.station_name, first.river) == ("Bình Điền", "Hương")
+    assert first.thresholds == Thresholds(9.0, 11.0, 13.0, None)
+    assert second.station_name == "Bình Điền (mới)"
+    assert second.thresholds == Thresholds(9.0, 9.7, 13.0, None)
