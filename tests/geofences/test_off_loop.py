@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import json
 import math
 from pathlib import Path
@@ -73,7 +74,7 @@ def test_a_lightly_tangled_polygon_is_still_repaired() -> None:
     # A bow-tie with 500 vertices along each edge: 2,000 vertices, one crossing.
     corners = np.array([[107.5, 16.4], [107.6, 16.5], [107.6, 16.4], [107.5, 16.5], [107.5, 16.4]])
     steps = np.linspace(0.0, 1.0, 500, endpoint=False)[:, None]
-    edges = [a + (b - a) * steps for a, b in zip(corners[:-1], corners[1:], strict=True)]
+    edges = [a + (b - a) * steps for a, b in itertools.pairwise(corners)]
     ring = np.concatenate(edges).tolist()
     plan = prepare_import(
         polygon_feature([*ring, ring[0]], "Nơ"), ImportOptions(name_property="ten", repair=True)
@@ -126,7 +127,9 @@ async def test_the_service_keeps_answering_while_a_large_import_runs(
     client = await app_client()
     admin = await staff(client, "admin", roles=["admin"])
     body = json.dumps(polygon_feature(wavy_ring(100_000), "Bờ biển")).encode()
-    importing = asyncio.create_task(admin.post("/api/v1/areas/import?name_property=ten", data=io.BytesIO(body)))
+    importing = asyncio.create_task(
+        admin.post("/api/v1/areas/import?name_property=ten", data=io.BytesIO(body))
+    )
     assert client.app is not None
     pool = client.app[keys.OFFLOAD]
     while pool.busy == 0 and not importing.done():  # noqa: ASYNC110  # the upload and the worker's start: no event to wait on
