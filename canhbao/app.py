@@ -21,6 +21,7 @@ from canhbao.events import EventBus
 from canhbao.health import HealthRegistry
 from canhbao.http import error_middleware, http_session_ctx
 from canhbao.logs import request_id_middleware
+from canhbao.offload import PoolLimits, ProcessPool
 
 
 def all_migrations() -> tuple[Migration, ...]:
@@ -50,6 +51,8 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(http_session_ctx)
     app.cleanup_ctx.append(_scheduler_ctx)
+    app.cleanup_ctx.append(_offload_ctx)
+    app.on_shutdown.append(_stop_offloaded_jobs)
     auth.setup(app, config)
     notify.setup(app, config)
     feeds.setup(app, config)
@@ -87,3 +90,24 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     scheduler.start()
     yield
     scheduler.shutdown(wait=False)
+
+
+async def _offload_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.CONFIG].offload
+    pool = ProcessPool(
+        PoolLimits(
+            workers=settings.workers,
+            time_limit_s=settings.time_limit_s,
+            memory_limit_bytes=settings.memory_limit_mb << 20,
+        )
+    )
+    app[keys.OFFLOAD] = pool
+    yield
+    await pool.close()
+
+
+async def _stop_offloaded_jobs(app: web.Application) -> None:
+    # on_shutdown runs before aiohttp waits for open requests: a request waiting on a runaway
+    # job fails at once instead of holding the stop (SIGTERM) for the job's time limit.
+    if keys.OFFLOAD in app:
+        await app[keys.OFFLOAD].close()

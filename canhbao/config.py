@@ -97,6 +97,15 @@ class LogConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class OffloadConfig:
+    """[offload]: the worker processes CPU-heavy work runs in (canhbao.offload)."""
+
+    workers: int = 2
+    time_limit_s: float = 120.0
+    memory_limit_mb: int = 2048
+
+
+@dataclasses.dataclass(frozen=True)
 class StationConfig:
     """One [[feeds.stations]] entry; checked further by feeds.setup (thresholds, source)."""
 
@@ -246,11 +255,15 @@ class GeofencesConfig:
     max_subscriptions: int = 10
     max_import_bytes: int = 67_108_864
     max_import_vertices: int = 500_000
+    max_repair_crossings: int = 5_000
+    max_warning_vertices: int = 20_000
     outline_max_points: int = 250
     max_contact_rows: int = 100_000
     topic_flush_interval_s: float = 2.0
     topic_flush_batch: int = 50_000
     maintenance_interval_s: float = 60.0
+    areas_refresh_interval_s: float = 2.0
+    first_start_hue_wards: bool = False
     rate_limit: DeviceRateLimitConfig = DeviceRateLimitConfig()
 
 
@@ -353,6 +366,7 @@ class Config:
     outbox: OutboxConfig = OutboxConfig()
     auth: AuthConfig = AuthConfig()
     log: LogConfig = LogConfig()
+    offload: OffloadConfig = OffloadConfig()
     geofences: GeofencesConfig = GeofencesConfig()
     feeds: FeedsConfig = FeedsConfig()
     alerting: AlertingConfig = AlertingConfig()
@@ -404,6 +418,9 @@ def check_config(config: Config) -> None:
         raise ConfigError("push.firebase.project_id: required when push.provider = 'firebase'")
     if not config.telephony.hotline_number.startswith("+"):
         raise ConfigError("telephony.hotline_number: must be in E.164 form, e.g. +8419001075")
+    offload = config.offload
+    if offload.workers < 1 or offload.time_limit_s <= 0 or offload.memory_limit_mb < 256:
+        raise ConfigError("offload: workers ≥ 1, time_limit_s > 0 and memory_limit_mb ≥ 256")
     for key in ("concurrency", "batch_size", "max_attempts", "push_per_minute"):
         if getattr(config.outbox, key) < 1:
             raise ConfigError(f"outbox.{key}: must be at least 1")

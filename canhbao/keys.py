@@ -15,6 +15,7 @@ from canhbao.config import Config
 from canhbao.db import Database
 from canhbao.events import EventBus
 from canhbao.health import HealthRegistry
+from canhbao.offload import ProcessPool
 
 if TYPE_CHECKING:
     from alerting.fanout import FanoutRunner
@@ -36,6 +37,8 @@ HTTP = web.AppKey("http", aiohttp.ClientSession)
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 HEALTH = web.AppKey("health", HealthRegistry)
 METRICS = web.AppKey("metrics", CollectorRegistry)
+# Worker processes for CPU-heavy work, with a time and memory limit per job (canhbao.offload).
+OFFLOAD = web.AppKey("offload", ProcessPool)
 # Called before each /metrics scrape, to refresh gauges read from the database.
 METRIC_REFRESHERS = web.AppKey("metric_refreshers", list[Callable[[], Awaitable[None]]])
 # The notify domain's outbound ports and its durable outbox (set by notify.setup's context).

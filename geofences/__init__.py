@@ -33,10 +33,13 @@ def setup(app: web.Application, config: Config) -> None:
         "max_subscriptions",
         "max_import_bytes",
         "max_import_vertices",
+        "max_repair_crossings",
+        "max_warning_vertices",
         "max_contact_rows",
         "topic_flush_interval_s",
         "topic_flush_batch",
         "maintenance_interval_s",
+        "areas_refresh_interval_s",
     )
     for key in positive:
         if getattr(settings, key) <= 0:

@@ -2,7 +2,8 @@
 
 GeofenceError
 ├── InvalidGeometry        an area import refused; `reason` says why, `feature` says where
-│   └── ImportTooLarge     over the byte or vertex cap of one import
+│   ├── ImportTooLarge     over the byte or vertex cap of one import
+│   └── ImportTooCostly    the work ran past a worker's time or memory limit (`limit` names it)
 ├── UnknownArea            an area code that names no area
 ├── InvalidDeviceRequest   a device registration or update field is wrong (`field` names it)
 ├── DeviceRefused          no device with this id and secret (the same answer for both)
@@ -12,6 +13,7 @@ GeofenceError
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 class GeofenceError(Exception):
@@ -30,9 +32,34 @@ class InvalidGeometry(GeofenceError):
         self.feature = feature
         self.name = name
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in a worker process (canhbao.offload) and pickled back whole.
+        return _rebuild_geometry_error, (type(self), self.reason, self.feature, self.name)
+
+
+def _rebuild_geometry_error(
+    cls: type[InvalidGeometry], reason: str, feature: int | None, name: str | None
+) -> InvalidGeometry:
+    return cls(reason, feature=feature, name=name)
+
 
 class ImportTooLarge(InvalidGeometry):
     """An import over the configured byte or vertex cap (refused before it is parsed further)."""
+
+
+class ImportTooCostly(InvalidGeometry):
+    """The import's geometry work ran past a worker's time or memory limit and was stopped."""
+
+    def __init__(self, reason: str, *, limit: str) -> None:
+        super().__init__(reason)
+        self.limit = limit
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild_costly, (self.reason, self.limit)
+
+
+def _rebuild_costly(reason: str, limit: str) -> ImportTooCostly:
+    return ImportTooCostly(reason, limit=limit)
 
 
 class UnknownArea(GeofenceError):
@@ -41,6 +68,9 @@ class UnknownArea(GeofenceError):
     def __init__(self, codes: Sequence[str]) -> None:
         super().__init__("unknown area code(s): " + ", ".join(codes))
         self.codes = tuple(codes)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.codes,)
 
 
 class InvalidDeviceRequest(GeofenceError):

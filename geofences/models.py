@@ -347,6 +347,31 @@ def parse_location(raw: Any, now: datetime) -> Location:
     return Location(lon=lon, lat=lat, accuracy_m=accuracy_m, at=at)
 
 
+# The longest a location may count for a preview: a year (a larger age means "any location").
+MAX_PLAN_LOCATION_AGE_H = 24.0 * 366
+MAX_BLEED_M = 50_000.0
+
+
+def parse_plan_request(
+    body: Any, bleed_m: float, max_location_age_h: float
+) -> tuple[Any, PlanOptions]:
+    """A targeting preview's body: the GeoJSON geometry (checked later, in a worker) and the
+    plan's options, each a finite number in its range (defaults: the config's)."""
+    fields = _object(body, {"geometry", "bleed_m", "max_location_age_h"})
+    if "geometry" not in fields:
+        raise InvalidDeviceRequest("geometry", "required: a GeoJSON Polygon or MultiPolygon")
+    bleed = _number(fields.get("bleed_m", bleed_m), "bleed_m", 0.0, MAX_BLEED_M)
+    age = _number(
+        fields.get("max_location_age_h", max_location_age_h),
+        "max_location_age_h",
+        0.0,
+        MAX_PLAN_LOCATION_AGE_H,
+    )
+    if age <= 0:
+        raise InvalidDeviceRequest("max_location_age_h", "must be greater than 0")
+    return fields["geometry"], PlanOptions(bleed_m=bleed, max_location_age=timedelta(hours=age))
+
+
 def _object(raw: Any, allowed: set[str], where: str = "body") -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise InvalidDeviceRequest(where, "must be a JSON object")

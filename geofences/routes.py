@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any
 
 import shapely
@@ -18,11 +17,12 @@ from canhbao import keys
 from canhbao.auth import Role, require_principal, require_roles
 from canhbao.http import ApiError, error_response, read_json
 from geofences import store
-from geofences.areas import ImportOptions, parse_geometry, prepare_import, read_document
+from geofences.areas import ImportOptions
 from geofences.contacts import parse_contacts_csv
 from geofences.errors import (
     DeviceRefused,
     GeofenceError,
+    ImportTooCostly,
     ImportTooLarge,
     InvalidContacts,
     InvalidDeviceRequest,
@@ -32,12 +32,13 @@ from geofences.errors import (
 from geofences.models import (
     ContactDraft,
     Device,
-    PlanOptions,
     normalize_phone,
     parse_location,
+    parse_plan_request,
     parse_registration,
     parse_update,
 )
+from geofences.work import parse_geometry_off_loop, prepare_import_off_loop
 
 SECRET_HEADER = "X-Device-Secret"  # noqa: S105  # a header name, not a secret
 MAX_DEVICE_BODY = 16_384
@@ -254,12 +255,16 @@ async def _read_capped(request: web.Request, limit: int) -> bytes:
 def _staff_error(err: GeofenceError) -> ApiError:
     if isinstance(err, ImportTooLarge):
         return ApiError(413, "import_too_large", err.reason)
+    if isinstance(err, ImportTooCostly):
+        return ApiError(422, "import_too_costly", err.reason, limit=err.limit)
     if isinstance(err, InvalidGeometry):
         return ApiError(
             422, "invalid_geometry", str(err), reason=err.reason, feature=err.feature, name=err.name
         )
     if isinstance(err, UnknownArea):
         return ApiError(422, "unknown_area", str(err), codes=list(err.codes))
+    if isinstance(err, InvalidDeviceRequest):
+        return ApiError(422, "invalid_field", str(err), field=err.field)
     if isinstance(err, InvalidContacts):
         rows = {str(row): list(reasons) for row, reasons in sorted(err.rows.items())}
         return ApiError(422, "invalid_contacts", str(err), rows=rows)
@@ -307,9 +312,11 @@ async def import_areas(request: web.Request) -> web.Response:
         repair=_flag(request, "repair"),
         max_vertices=settings.max_import_vertices,
         outline_max_points=settings.outline_max_points,
+        max_repair_crossings=settings.max_repair_crossings,
     )
     raw = await _read_capped(request, settings.max_import_bytes)
-    plan = prepare_import(read_document(raw, settings.max_import_bytes), options)
+    pool = request.app[keys.OFFLOAD]
+    plan = await prepare_import_off_loop(pool, raw, settings.max_import_bytes, options)
     actor = require_principal(request).actor
     report = await registry.import_areas(plan, source=query.get("source", "api"), actor=actor)
     return web.json_response(report, status=201 if report["added"] else 200)
@@ -319,20 +326,13 @@ async def import_areas(request: web.Request) -> web.Response:
 async def preview_plan(request: web.Request) -> web.Response:
     """Who a warning for this polygon would reach, per area and route, before anyone approves."""
     registry = request.app[keys.GEOFENCES]
-    body = await read_json(request)
-    if not isinstance(body, dict) or "geometry" not in body:
-        raise ApiError(400, "invalid_request", "a JSON object with a geometry is required")
     settings = request.app[keys.CONFIG].geofences
-    try:
-        options = PlanOptions(
-            bleed_m=float(body.get("bleed_m", settings.bleed_m)),
-            max_location_age=timedelta(
-                hours=float(body.get("max_location_age_h", settings.location_max_age_h))
-            ),
-        )
-    except (TypeError, ValueError) as err:
-        raise ApiError(400, "invalid_request", str(err)) from None
-    geometry = parse_geometry(body["geometry"], settings.max_import_vertices)
+    document, options = parse_plan_request(
+        await read_json(request), settings.bleed_m, settings.location_max_age_h
+    )
+    geometry = await parse_geometry_off_loop(
+        request.app[keys.OFFLOAD], document, settings.max_warning_vertices
+    )
     plan = registry.plan(geometry, options)
     return web.json_response(plan.summary())
 
@@ -408,11 +408,14 @@ async def add_contact(request: web.Request) -> web.Response:
 async def list_contacts(request: web.Request) -> web.Response:
     """Phone-only contacts, by id; ?area=CODE, ?after=ID and ?limit=N (at most 1000)."""
     registry = request.app[keys.GEOFENCES]
-    try:
-        limit = min(1000, max(1, int(request.query.get("limit", "100"))))
-        after = int(request.query.get("after", "0"))
-    except ValueError:
-        raise ApiError(400, "invalid_query", "limit and after are whole numbers") from None
+    limit_text, after_text = request.query.get("limit", "100"), request.query.get("after", "0")
+    # ASCII digits only (int() takes "١٢" too), and within SQLite's integer range.
+    if not (limit_text.isascii() and limit_text.isdigit() and after_text.isascii()):
+        raise ApiError(400, "invalid_query", "limit and after are whole numbers")
+    if not after_text.isdigit() or len(after_text) > 18:
+        raise ApiError(400, "invalid_query", "after is a contact id (a whole number)")
+    limit = min(1000, max(1, int(limit_text))) if len(limit_text) <= 4 else 1000
+    after = int(after_text)
     code = request.query.get("area")
     area_id = registry.resolve_area(code) if code else None
     rows = await store.list_contacts(request.app[keys.DB], area_id, limit, after)
@@ -437,10 +440,10 @@ async def list_contacts(request: web.Request) -> web.Response:
 @staff(Role.admin)
 async def delete_contact(request: web.Request) -> web.Response:
     """Delete a phone-only contact."""
-    try:
-        contact_id = int(request.match_info["contact_id"])
-    except ValueError:
-        raise ApiError(404, "not_found", "no such contact") from None
+    text = request.match_info["contact_id"]
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+        raise ApiError(404, "not_found", "no such contact")
+    contact_id = int(text)
     deleted = await request.app[keys.GEOFENCES].delete_contact(
         contact_id, actor=require_principal(request).actor
     )
