@@ -81,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CanhbaoError as err:
         print(f"canhbao: {err}", file=sys.stderr)  # noqa: T201  # the CLI's one-line error
         return 2
+    except OSError as err:
+        # The system refused something start-up needs (a port in use, a file): one line too.
+        print(f"canhbao: {err}", file=sys.stderr)  # noqa: T201  # the CLI's one-line error
+        return 2
 
 
 def _serve(args: argparse.Namespace, config: Config) -> int:

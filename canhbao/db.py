@@ -15,7 +15,7 @@ from typing import Any
 
 import aiosqlite
 
-from canhbao.errors import MigrationError
+from canhbao.errors import DatabaseUnavailable, MigrationError
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,15 @@ class Migration:
     name: str
     sql: str
 
+
+# One row the service rewrites to prove it can write: at start-up, and on every /healthz.
+WRITE_PROBE_TABLE = """
+CREATE TABLE IF NOT EXISTS db_write_probe (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    at TEXT NOT NULL
+)
+"""
+WRITE_PROBE_WAIT_S = 2.0
 
 MIGRATIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -62,14 +71,64 @@ class Database:
         self._write_lock = asyncio.Lock()
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await self._connect()
-        await _pragma(self._writer, "journal_mode=WAL")
-        await _pragma(self._writer, "wal_autocheckpoint=0")
-        self._reader = await self._connect()
-        self._checkpointer = await self._connect()
+        """Open the connections and prove the file can be read and written, or raise
+        DatabaseUnavailable with one line saying why (nothing is left open behind it: a
+        connection's thread left running would keep the process from exiting)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            blocker = next(
+                (p for p in (self.path.parent, *self.path.parent.parents) if p.is_file()), None
+            )
+            reason = f"{blocker} is a file" if blocker else (err.strerror or str(err))
+            raise DatabaseUnavailable(
+                f"database {self.path} cannot create its folder {self.path.parent}: {reason}"
+            ) from None
+        try:
+            # First with the plain module in a worker thread: aiosqlite leaves the thread of a
+            # connection that failed to open racing the loop's shutdown.
+            await asyncio.to_thread(_open_and_read, self.path)
+            self._writer = await self._connect()
+            await _pragma(self._writer, "journal_mode=WAL")
+            await _pragma(self._writer, "wal_autocheckpoint=0")
+            # Read the schema and write once now: a file that is not SQLite, is corrupted
+            # where the schema lives, or cannot be written is refused at start-up.
+            await self._writer.execute_fetchall(WRITE_PROBE_TABLE)
+            await self._probe(self._writer)
+            self._reader = await self._connect()
+            self._checkpointer = await self._connect()
+        except (sqlite3.Error, OSError) as err:
+            await self.close()
+            raise DatabaseUnavailable(describe_error(self.path, err)) from None
         self._checkpoints = asyncio.create_task(
             self._checkpoint_loop(self._checkpointer), name="sqlite-checkpoints"
+        )
+
+    async def check_writable(self) -> str | None:
+        """Write one row now; None if it worked, else why not (read-only, disk full, …).
+
+        For /healthz: reads alone keep working on a database that has become read-only.
+        Waits for the write lock at most WRITE_PROBE_WAIT_S; a writer busy that long is
+        writing, so the database counts as writable.
+        """
+        try:
+            async with asyncio.timeout(WRITE_PROBE_WAIT_S):
+                await self._write_lock.acquire()
+        except TimeoutError:
+            return None
+        try:
+            await self._probe(self.writer)
+        except (sqlite3.Error, RuntimeError, ValueError) as err:
+            return describe_error(self.path, err)
+        finally:
+            self._write_lock.release()
+        return None
+
+    async def _probe(self, conn: aiosqlite.Connection) -> None:
+        await conn.execute_fetchall(
+            "INSERT INTO db_write_probe (id, at) VALUES (1, ?)"
+            " ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+            (datetime.now(UTC).isoformat(),),
         )
 
     async def _checkpoint_loop(self, conn: aiosqlite.Connection) -> None:
@@ -93,16 +152,22 @@ class Database:
         # what `transaction()` encloses.
         conn = await aiosqlite.connect(self.path, isolation_level=None)
         conn.row_factory = aiosqlite.Row
-        await _pragma(conn, f"busy_timeout={int(self._busy_timeout_ms)}")
-        await _pragma(conn, "foreign_keys=ON")
-        await _pragma(conn, "synchronous=NORMAL")
-        # Bulk ingest (feeds backfills, alert fan-outs) runs far faster with a larger page cache
-        # and fewer WAL checkpoints; 64 MiB per connection is small beside the device index.
-        await _pragma(conn, "cache_size=-65536")
-        await _pragma(conn, "temp_store=MEMORY")
+        try:
+            await _pragma(conn, f"busy_timeout={int(self._busy_timeout_ms)}")
+            await _pragma(conn, "foreign_keys=ON")
+            await _pragma(conn, "synchronous=NORMAL")
+            # Bulk ingest (feeds backfills, alert fan-outs) runs far faster with a larger page
+            # cache and fewer WAL checkpoints; 64 MiB per connection is small beside the
+            # device index.
+            await _pragma(conn, "cache_size=-65536")
+            await _pragma(conn, "temp_store=MEMORY")
+        except BaseException:
+            await conn.close()  # its thread would otherwise keep the process alive
+            raise
         return conn
 
     async def close(self) -> None:
+        """Close whatever is open (also after a failed open); safe to call twice."""
         if self._checkpoints is not None:
             self._checkpoints.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -184,6 +249,12 @@ class Database:
 
     async def migrate(self, migrations: Iterable[Migration]) -> list[Migration]:
         """Apply the migrations not yet recorded; each runs in its own transaction."""
+        try:
+            return await self._migrate(migrations)
+        except sqlite3.Error as err:
+            raise DatabaseUnavailable(describe_error(self.path, err)) from None
+
+    async def _migrate(self, migrations: Iterable[Migration]) -> list[Migration]:
         async with self._write_lock:
             await self.writer.execute(MIGRATIONS_TABLE)
         applied = {
@@ -222,6 +293,35 @@ class Database:
                 f"migration {migration.domain} {migration.version} ({migration.name}) failed"
                 f" and was rolled back: {err}"
             ) from err
+
+
+def describe_error(path: Path, err: BaseException) -> str:
+    """One line for an operator: which file, and what SQLite's error means for it."""
+    text = str(err)
+    if "file is not a database" in text:
+        meaning = "is not a SQLite database (or its header is corrupted)"
+    elif "malformed" in text or "corrupt" in text:
+        meaning = f"is corrupted ({text}); restore it from a backup"
+    elif "readonly" in text or "read-only" in text:
+        meaning = f"is read-only ({text}); the service must be able to write it"
+    elif "unable to open" in text:
+        meaning = (
+            f"cannot be opened ({text}): it must be a file, in a folder the service can"
+            " read and write"
+        )
+    elif "disk I/O" in text or "full" in text:
+        meaning = f"cannot be written ({text})"
+    else:
+        meaning = f"cannot be used: {text}"
+    return f"database {path} {meaning}"
+
+
+def _open_and_read(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+    finally:
+        conn.close()
 
 
 async def _pragma(conn: aiosqlite.Connection, setting: str) -> None:

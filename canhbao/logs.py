@@ -15,6 +15,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 
 from canhbao.config import LogConfig
+from canhbao.logrecords import COLLISION_PREFIX
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -40,11 +41,16 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
+        for key, value in record.__dict__.items():
+            if key in _STANDARD or key.startswith("_"):
+                continue
+            # An extra field never replaces one of the line's own (an "error" extra beside a
+            # traceback, a "level" of water beside the log level): it is kept renamed.
+            while key in entry and entry[key] != value:
+                key = COLLISION_PREFIX + key
+            entry[key] = value
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 

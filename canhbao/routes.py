@@ -12,14 +12,23 @@ from canhbao.clock import utc_text
 async def healthz(request: web.Request) -> web.Response:
     """Health: database, scheduler and every background component; 503 when unhealthy."""
     app = request.app
-    database_ok = await app[keys.DB].ping()
+    db = app[keys.DB]
+    database_ok = await db.ping()
+    # Reads keep working on a database that has turned read-only (or whose disk is full):
+    # only a write shows it.
+    write_refused = await db.check_writable() if database_ok else None
     scheduler_ok = bool(app[keys.SCHEDULER].running)
     registry = app[keys.HEALTH]
     failing = registry.unhealthy()
-    healthy = database_ok and scheduler_ok and not failing
+    healthy = database_ok and write_refused is None and scheduler_ok and not failing
+    if not database_ok:
+        database = "unreachable"
+    else:
+        database = "ok" if write_refused is None else "not_writable"
     body = {
         "status": "ok" if healthy else "unhealthy",
-        "database": "ok" if database_ok else "unreachable",
+        "database": database,
+        **({"database_detail": write_refused} if write_refused else {}),
         "scheduler": "running" if scheduler_ok else "stopped",
         "components": {
             name: {

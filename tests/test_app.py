@@ -75,3 +75,27 @@ async def test_oversized_body_is_a_json_413(tmp_path: Path, app_client: AppClien
     response = await client.post("/api/v1/auth/login", data=b"x" * 4096)
     assert response.status == 413
     assert (await response.json())["error"]["code"] == "body_too_large"
+
+
+async def test_healthz_fails_while_the_database_refuses_writes_and_recovers(
+    app_client: AppClient,
+) -> None:
+    """Reads still work on a read-only database; /healthz writes to find out."""
+    client = await app_client()
+    db = client.app[keys.DB]
+    assert (await client.get("/healthz")).status == 200
+
+    # SQLite's own read-only state for the connection: every write now fails with
+    # SQLITE_READONLY, exactly as on a file that turned read-only under us.
+    await db.writer.execute("PRAGMA query_only = ON")
+    refused = await client.get("/healthz")
+    await db.writer.execute("PRAGMA query_only = OFF")
+    recovered = await client.get("/healthz")
+
+    assert refused.status == 503
+    body = await refused.json()
+    assert body["status"] == "unhealthy"
+    assert body["database"] == "not_writable"
+    assert "is read-only" in body["database_detail"]
+    assert recovered.status == 200
+    assert (await recovered.json())["database"] == "ok"

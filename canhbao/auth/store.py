@@ -390,7 +390,7 @@ class Accounts:
                 before=None,
                 after=token.to_json(),
             )
-        log.info("token created", extra={"token_id": token.id, "name": label, "actor": actor})
+        log.info("token created", extra={"token_id": token.id, "token_name": label, "actor": actor})
         return token, secret
 
     async def list_tokens(self) -> list[Token]:
