@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from canhbao import keys
 from hotline.models import KnownLocation
+from hotline.ports import StationLevel, WarningInForce
 from hotline.rescue import RescueRequestCreated
-from hotline.sources import StationLevel, WarningInForce
 from tests.hotline.conftest import CALLER, HOTLINE_NUMBER, OPERATOR_PHONE, PUBLIC_URL, StartLine
 
 GREETING_START = "Xin chào. Đây là Tổng đài cứu hộ"
