@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from canhbao import keys
@@ -444,3 +445,13 @@ async def test_a_callback_whose_status_never_arrives_is_tried_again(start_line: 
     assert retry.sid != lost.sid
     (task,) = await line.rows("SELECT status, attempts FROM hotline_callbacks")
     assert task == {"status": "calling", "attempts": 2}
+
+
+async def test_every_spoken_text_uses_the_configured_voice(start_line: StartLine) -> None:
+    line = await start_line(voice="Google.vi-VN-Wavenet-B")
+    call = await line.sim.incoming(CALLER)
+    await call.press("2")
+    status, body = await line.sim.post(PUBLIC_URL + "/twilio/voice/menu", call.params(Digits="9"))
+    assert status == 200
+    voices = set(re.findall(r'voice="([^"]+)"', body))
+    assert voices == {"Google.vi-VN-Wavenet-B"}
