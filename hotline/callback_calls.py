@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 # A Twilio refusal to place a callback does not use up an attempt; we try again this soon.
 PLACE_RETRY = timedelta(minutes=1)
 CALLBACK_RING_S = 30
+# A callback a person answered, with no final status for this long, no longer holds its task.
+ANSWERED_SILENT = timedelta(hours=4)
 
 
 class CallbackCalls:
@@ -155,21 +157,23 @@ class CallbackCalls:
         return settled
 
     async def settle_silent_attempts(self) -> int:
-        """A ringing callback whose final status never came (a lost status callback) counts as
-        not reached after `callback_silent_after_min`, so the person is still called again."""
+        """A callback whose final status never came (a lost status callback) counts as not
+        reached after `callback_silent_after_min` (hours, if a person answered: they may still
+        be waiting for an operator), so the person is still called again."""
         ctx = self.ctx
         now = ctx.clock.now()
         cutoff = now - timedelta(minutes=ctx.settings.callback_silent_after_min)
         settled = 0
-        for attempt in await store.silent_attempts(ctx.db, cutoff):
+        for attempt in await store.silent_attempts(ctx.db, cutoff, now - ANSWERED_SILENT):
             async with ctx.db.transaction() as conn:
                 task = await store.get_task(conn, attempt["task_id"])
                 current = await store.get_attempt(conn, attempt["id"])
                 if task is None or task.status != "calling" or current is None:
                     continue
-                if current["outcome"] != "ringing":
+                if current["outcome"] != attempt["outcome"] or current["ended_at"] is not None:
                     continue  # the status arrived meanwhile
-                await store.set_attempt(conn, attempt["id"], outcome="no-status", ended_at=now)
+                outcome = "no-status" if current["outcome"] == "ringing" else current["outcome"]
+                await store.set_attempt(conn, attempt["id"], outcome=outcome, ended_at=now)
                 await self.tasks.schedule_next(conn, task, now, attempt["call_sid"])
             settled += 1
             log.warning(
@@ -202,10 +206,9 @@ class CallbackCalls:
             await store.set_attempt(conn, attempt_id, answered_by=answered_by)
             if is_machine(answered_by):
                 return Step(ctx.twiml.say_and_hang_up(texts.CALLBACK_MACHINE))
+            # A person answered; the task is reached once an operator talks to them
+            # (Queue.connect), not before: hanging up in the queue earns another attempt.
             await store.set_attempt(conn, attempt_id, outcome="reached")
-            task = await store.get_task(conn, task_id)
-            if task is not None and task.status in ("open", "calling"):
-                await store.set_task(conn, task_id, now, status="reached", next_attempt_at=None)
             await store.update_call(conn, form["CallSid"], now, enqueued_at=now)
             log.info(
                 "callback reached a person", extra={"task_id": task_id, "call_sid": form["CallSid"]}

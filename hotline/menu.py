@@ -9,7 +9,6 @@ from datetime import datetime
 import aiosqlite
 
 from hotline import store, texts
-from hotline.callbacks import CallbackTasks
 from hotline.flow import Context, Form, Query, Step, fresh_location, int_or
 from hotline.texts import Text
 from hotline.twiml import sms_reply
@@ -18,9 +17,8 @@ log = logging.getLogger(__name__)
 
 
 class Menu:
-    def __init__(self, ctx: Context, tasks: CallbackTasks) -> None:
+    def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.tasks = tasks
 
     async def _severe_headline(self) -> str | None:
         warnings = await self.ctx.ports.warnings.in_force(None)
@@ -42,9 +40,8 @@ class Menu:
                 from_number=caller,
                 to_number=form.get("To", ""),
             )
-            await self.tasks.close_open_task(
-                conn, caller, now, "caller called again", f"caller:{caller}"
-            )
+            # A callback promised earlier stays open: only an operator talking to the caller
+            # closes it (Queue.connect), not a new call that may end in the menu again.
             return Step(ctx.twiml.greeting(1, headline))
 
         sid = form["CallSid"]

@@ -10,7 +10,7 @@ import aiosqlite
 
 from hotline import store, texts
 from hotline.callbacks import CallbackTasks
-from hotline.flow import Context, Form, Query, Step, int_or, opt_int
+from hotline.flow import Context, Form, Query, Step, int_or, opt_int, party
 from hotline.models import expected_wait_minutes
 from hotline.operators import OperatorDesk
 
@@ -83,6 +83,7 @@ class Queue:
             if result == "bridged":
                 if call.outcome is None:
                     await store.update_call(conn, call.sid, now, outcome="handled")
+                await self._talked(conn, call, call.operator_id, now)
                 return Step(ctx.twiml.say_and_hang_up(texts.CALL_ENDED_THANKS))
             if result == "hangup":
                 await store.append_path(conn, call.sid, "hung-up-in-queue", now)
@@ -113,6 +114,7 @@ class Queue:
                 columns["operator_id"] = leg.operator_id
                 await store.update_call(conn, leg.sid, now, outcome="handled", parent_sid=call.sid)
             await store.update_call(conn, call.sid, now, **columns)
+            await self._talked(conn, call, leg.operator_id if leg else None, now)
             log.info(
                 "caller connected to an operator",
                 extra={"call_sid": call.sid, "operator_call_sid": operator_leg},
@@ -120,3 +122,21 @@ class Queue:
             return Step(ctx.twiml.say_only(texts.CONNECTING))
 
         return await ctx.once(form["CallSid"], "connect", act)
+
+    async def _talked(
+        self,
+        conn: aiosqlite.Connection,
+        call: store.CallRow,
+        operator_id: int | None,
+        now: datetime,
+    ) -> None:
+        """An operator is talking to this citizen: a callback still open for them is done."""
+        if call.kind == "callback" and call.callback_task_id is not None:
+            task = await store.get_task(conn, call.callback_task_id)
+            if task is not None and task.status in ("open", "calling"):
+                await store.set_task(conn, task.id, now, status="reached", next_attempt_at=None)
+            return
+        actor = f"operator:{operator_id}" if operator_id is not None else "system:hotline"
+        await self.tasks.close_open_task(
+            conn, party(call), now, "an operator talked to the caller", actor
+        )

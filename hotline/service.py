@@ -55,7 +55,7 @@ class Hotline:
         self.callbacks = CallbackTasks(ctx)
         self.operators = OperatorDesk(ctx, voice)
         self.callback_calls = CallbackCalls(ctx, self.callbacks, voice)
-        self.menu = Menu(ctx, self.callbacks)
+        self.menu = Menu(ctx)
         self.intake = RescueIntake(ctx, self.callbacks, self.operators)
         self.queue = Queue(ctx, self.callbacks, self.operators)
         self.voicemail = Voicemail(ctx, self.callbacks)

@@ -102,10 +102,8 @@ class StatusCallbacks:
         )
         task = await store.get_task(conn, call.callback_task_id)
         if task is None or task.status != "calling":
-            return  # closed by an operator, or the caller rang in meanwhile
-        if outcome == "reached":
-            await store.set_task(conn, task.id, now, status="reached", next_attempt_at=None)
-            return
+            return  # reached (an operator talked to the person), or closed by staff
+        # Still calling: nobody answered, or the person hung up before an operator took them.
         await self.tasks.schedule_next(conn, task, now, call.sid)
         log.info(
             "callback attempt ended",

@@ -193,13 +193,18 @@ async def attempts_of(db: Database, task_id: int) -> list[dict[str, Any]]:
     return [dict(row) for row in rows]
 
 
-async def silent_attempts(db: Database, started_before: datetime) -> list[dict[str, Any]]:
-    """Callback calls Twilio accepted but never reported an end for, started before a time."""
+async def silent_attempts(
+    db: Database, started_before: datetime, answered_before: datetime
+) -> list[dict[str, Any]]:
+    """Callback calls whose end Twilio never reported, of a task still calling: ringing ones
+    started before `started_before`, and ones a person answered (who may still be waiting in
+    the queue) started before `answered_before`."""
     rows = await db.fetch_all(
-        "SELECT a.id, a.task_id, a.call_sid FROM hotline_callback_attempts a"
-        " JOIN hotline_callbacks c ON c.id = a.task_id"
-        " WHERE a.outcome = 'ringing' AND c.status = 'calling' AND a.started_at < ?",
-        (utc_text(started_before),),
+        "SELECT a.id, a.task_id, a.call_sid, a.outcome FROM hotline_callback_attempts a"
+        " JOIN hotline_callbacks c ON c.id = a.task_id WHERE c.status = 'calling' AND a.ended_at"
+        " IS NULL AND ((a.outcome = 'ringing' AND a.started_at < ?)"
+        " OR (a.outcome = 'reached' AND a.started_at < ?))",
+        (utc_text(started_before), utc_text(answered_before)),
     )
     return [dict(row) for row in rows]
 
