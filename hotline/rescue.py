@@ -3,6 +3,7 @@ button), and the RescueRequestCreated event the dispatch domain will listen for.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -19,6 +20,7 @@ from hotline.models import (
     RescueRequest,
     RescueRequestCreated,
     Vulnerability,
+    cap_address,
 )
 
 __all__ = [
@@ -38,8 +40,9 @@ async def create_request(
     conn: aiosqlite.Connection, draft: NewRescueRequest, *, at: datetime, actor: str
 ) -> RescueRequest:
     """Insert inside the caller's transaction (audited there); the caller publishes the event
-    after the commit (event_for)."""
-    row_id = await store.insert_request(conn, draft, at)
+    after the commit (event_for). The address is capped (models.cap_address)."""
+    capped = dataclasses.replace(draft, address=cap_address(draft.address))
+    row_id = await store.insert_request(conn, capped, at)
     request = await _get(conn, row_id)
     await record_audit(
         conn,
@@ -89,7 +92,7 @@ async def update_details(
         columns["vulnerabilities"] = ",".join(v.value for v in vulnerabilities)
     if more_address:
         joined = f"{before.address}; {more_address}" if before.address else more_address
-        columns["address"] = joined
+        columns["address"] = cap_address(joined)
     if not columns:
         return before
     await store.update_request(conn, request_id, at, **columns)

@@ -313,6 +313,15 @@ def sms_request_created(number: str, has_address: bool) -> Text:
     )
 
 
+def sms_request_updated(number: str) -> Text:
+    return Text(
+        f"Tổng đài cứu hộ 1900 1075 đã bổ sung tin nhắn của quý vị vào yêu cầu số {number}. "
+        "Nhân viên sẽ liên hệ quý vị. Nếu nguy hiểm tăng, gọi 1900 1075.",
+        f"Rescue hotline 1900 1075 added your message to request {number}. We will contact "
+        "you. If the danger grows, call 1900 1075.",
+    )
+
+
 SMS_HELP = Text(
     "Tổng đài cứu hộ 1900 1075. Cần cứu hộ, nhắn: SOS <địa chỉ, số người>. "
     "Ví dụ: SOS 12 Lê Lợi, Phú Hội, 3 người. Hoặc gọi 1900 1075.",
