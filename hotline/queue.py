@@ -27,6 +27,10 @@ class Queue:
         ctx = self.ctx
         via = query.get("via", "menu")
 
+        # Nobody on duty: no "putting you through"; the wait loop's first lap offers a
+        # callback or voicemail at once.
+        lines = [texts.TO_OPERATOR] if await self.desk.on_duty() else []
+
         async def act(conn: aiosqlite.Connection, now: datetime) -> Step:
             call = await ctx.call(conn, form, now)
             await store.append_path(
@@ -34,7 +38,7 @@ class Queue:
             )
             if call.enqueued_at is None:
                 await store.update_call(conn, call.sid, now, enqueued_at=now)
-            return Step(ctx.twiml.enqueue(ctx.settings.queue_name, texts.TO_OPERATOR), dial=True)
+            return Step(ctx.twiml.enqueue(ctx.settings.queue_name, *lines), dial=True)
 
         return await ctx.once(form["CallSid"], "queue", act)
 
@@ -43,9 +47,12 @@ class Queue:
         position = int_or(form.get("QueuePosition"), 1)
         waited = int_or(form.get("QueueTime"), 0)
         average = int_or(form.get("AvgQueueTime"), 0)
+        on_duty = len(await self.desk.on_duty())
+        if not on_duty:
+            # Nobody to wait for: never "you are next"; the way out, and 114/115, at once.
+            return ctx.twiml.queue_wait(texts.NO_OPERATOR_ON_DUTY, default_choice="voicemail")
         if waited >= ctx.settings.operator_answer_timeout_s:
             return ctx.twiml.queue_wait(texts.NO_OPERATOR, default_choice="voicemail")
-        on_duty = len(await self.desk.on_duty())
         minutes = expected_wait_minutes(
             position, float(average), ctx.settings.average_handle_time_s, on_duty
         )
