@@ -54,6 +54,7 @@ async def _alerting_ctx(app: web.Application) -> AsyncIterator[None]:
         app[keys.CLOCK],
         sms_sender=config.telephony.hotline_number,
         public_base_url=config.server.public_base_url,
+        voice=config.hotline.voice,
         voice_for_vulnerable=config.alerting.voice_for_vulnerable,
     )
     workflow = Workflow(

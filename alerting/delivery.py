@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
-from xml.sax.saxutils import escape
 
 import aiosqlite
 import numpy as np
@@ -34,13 +33,13 @@ from canhbao.db import Database
 from geofences.targeting import warning_polygon
 from notify.models import FCM_PAYLOAD_LIMIT, PushMessage, SmsMessage, VoiceCall, sms_segments
 from notify.outbox import Outbox, OutboxItem
+from notify.twiml import Speech
 
 log = logging.getLogger(__name__)
 
 PRIORITY_TOPIC = 20  # one message reaches a whole ward: first
 PRIORITY_DIRECT = 10  # above topic-subscription housekeeping (-10)
 SMS_MAX_SEGMENTS = 4
-VOICE = "Google.vi-VN-Standard-A"
 GEOCODE_WARD = "ward"
 DEVICE_LANGUAGES = ("vi", "en")  # what devices register with; _languages() maps them to infos
 
@@ -129,6 +128,7 @@ class Delivery:
         *,
         sms_sender: str,
         public_base_url: str,
+        voice: str,
         voice_for_vulnerable: bool = True,
     ) -> None:
         self.directory = directory
@@ -138,6 +138,7 @@ class Delivery:
         self._sms_sender = sms_sender
         self._base = public_base_url.rstrip("/")
         self._voice = voice_for_vulnerable
+        self._speech = Speech(voice)
         self._listeners: list[Callable[[], None]] = []
 
     def on_fanout(self, listener: Callable[[], None]) -> None:
@@ -358,7 +359,11 @@ class Delivery:
                 items.append(
                     OutboxItem(
                         "voice",
-                        VoiceCall(to=contact.phone, caller_id=self._sms_sender, twiml=twiml(vi)),
+                        VoiceCall(
+                            to=contact.phone,
+                            caller_id=self._sms_sender,
+                            twiml=twiml(vi, self._speech),
+                        ),
                         idempotency_key=f"{identifier}:voice:{contact.phone}",
                         reference=identifier,
                         priority=PRIORITY_DIRECT,
@@ -433,13 +438,9 @@ def sms_text(info: Info) -> str:
     return info.headline
 
 
-def twiml(info: Info) -> str:
+def twiml(info: Info, speech: Speech) -> str:
     """A Vietnamese voice message, said twice (people answering may miss the start)."""
-    said = escape(f"{info.headline}. {info.instruction}")
-    say = f'<Say language="vi-VN" voice="{VOICE}">{said}</Say>'
-    return (
-        f'<?xml version="1.0" encoding="UTF-8"?><Response>{say}<Pause length="2"/>{say}</Response>'
-    )
+    return speech.message(f"{info.headline}. {info.instruction}")
 
 
 def ward_area(

@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from feeds.runtime import FeedsRuntime
     from geofences.devices import DeviceRegistry
     from geofences.ratelimit import RateLimiter
-    from hotline.service import Hotline
-    from hotline.signature import WebhookSignatures
     from notify.outbox import Outbox
     from notify.ports import PushSender, SmsSender, VoiceCaller
 
@@ -62,7 +60,3 @@ ALERTING: web.AppKey[Workflow] = web.AppKey("alerting")
 ALERTING_IMPORTS: web.AppKey[Importer] = web.AppKey("alerting_imports")
 # What enqueues an issued alert's recipients after its first batch (alerting.fanout).
 ALERTING_FANOUT: web.AppKey[FanoutRunner] = web.AppKey("alerting_fanout")
-# The hotline domain: webhook steps, operator dialer and callbacks (set by hotline.setup's
-# context), and the X-Twilio-Signature checker (set by hotline.setup). Typed the same way.
-HOTLINE: web.AppKey[Hotline] = web.AppKey("hotline")
-HOTLINE_SIGNATURES: web.AppKey[WebhookSignatures] = web.AppKey("hotline_signatures")

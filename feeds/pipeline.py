@@ -132,6 +132,15 @@ class Pipeline:
     def level(self, station_id: str, kind: EventKind) -> LevelState:
         return self._levels.get((station_id, kind), LevelState())
 
+    async def recent_water_levels(
+        self, station_id: str, since: datetime
+    ) -> list[tuple[datetime, float]]:
+        """A station's non-failing water levels observed from `since` up to now, oldest first:
+        what other domains read (the hotline speaks them), never the tables themselves."""
+        now = self._clock.now()
+        points = await store.recent_points(self._db, station_id, Parameter.water_level, since)
+        return [point for point in points if point[0] <= now]
+
     async def ingest(
         self, source: str, result: FetchResult, *, by_station_id: bool = False
     ) -> IngestReport:

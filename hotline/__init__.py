@@ -2,28 +2,54 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from canhbao import keys
 from canhbao.config import Config
 from canhbao.db import Migration
 from canhbao.errors import ConfigError
-from hotline import jobs, rescue, routes, store
+from canhbao.keys import BUS, CLOCK, CONFIG, DB, METRIC_REFRESHERS, METRICS, SCHEDULER, VOICE
+from hotline import jobs, routes, store
+from hotline.keys import HOTLINE, HOTLINE_SIGNATURES
 from hotline.metrics import hotline_metrics
+from hotline.ports import HotlinePorts
+from hotline.service import Hotline
 from hotline.signature import WebhookSignatures
 
-MIGRATIONS: tuple[Migration, ...] = (*rescue.MIGRATIONS, *store.MIGRATIONS)
+MIGRATIONS: tuple[Migration, ...] = store.MIGRATIONS
+
+PortsFactory = Callable[[web.Application], HotlinePorts]
 
 
-def setup(app: web.Application, config: Config) -> None:
+def setup(app: web.Application, config: Config, *, ports: PortsFactory) -> None:
     """Check [hotline] (and the webhook auth token: provider "twilio" without it refuses to
-    start), add the routes and the context that runs the hotline."""
+    start), add the routes and the context that runs the hotline. `ports` builds what the
+    hotline reads from other domains; the composition root passes it, and it runs when the
+    hotline's context starts (after the contexts of the domains it reads)."""
     check_config(config)
-    app[keys.HOTLINE_SIGNATURES] = WebhookSignatures(config)
-    app.cleanup_ctx.append(_hotline_ctx)
-    app[keys.METRIC_REFRESHERS].append(hotline_metrics(app))
+    app[HOTLINE_SIGNATURES] = WebhookSignatures(config)
+
+    async def hotline_ctx(app: web.Application) -> AsyncIterator[None]:
+        hotline = Hotline(
+            config=app[CONFIG],
+            db=app[DB],
+            clock=app[CLOCK],
+            bus=app[BUS],
+            voice=app[VOICE],
+            ports=ports(app),
+        )
+        app[HOTLINE] = hotline
+        await hotline.recover()
+        job = jobs.schedule(app[SCHEDULER], hotline, config.hotline.callback_poll_interval_s)
+        try:
+            yield
+        finally:
+            job.remove()
+            await hotline.drain()
+
+    app.cleanup_ctx.append(hotline_ctx)
+    app[METRIC_REFRESHERS].append(hotline_metrics(app[METRICS], app))
     routes.setup_routes(app)
 
 
@@ -45,15 +71,3 @@ def check_config(config: Config) -> None:
         raise ConfigError("hotline.callback_queue_name: must differ from hotline.queue_name")
     if settings.fallback_number and not settings.fallback_number.startswith("+"):
         raise ConfigError("hotline.fallback_number: must be in E.164 form, e.g. +842343822222")
-
-
-async def _hotline_ctx(app: web.Application) -> AsyncIterator[None]:
-    hotline = jobs.build_hotline(app)
-    app[keys.HOTLINE] = hotline
-    await hotline.recover()
-    job = jobs.schedule(app, hotline)
-    try:
-        yield
-    finally:
-        job.remove()
-        await hotline.drain()

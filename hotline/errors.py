@@ -3,8 +3,9 @@
 HotlineError
 ├── InvalidInput          a staff request or an SMS the hotline cannot use (answered 400)
 ├── NotFound              no such call, callback task, operator or rescue request (404)
-└── InvalidTransition     a state change the domain does not allow (409), e.g. closing a
-                          callback that is already closed, or a rescue request moved backwards
+├── InvalidTransition     a state change the domain does not allow (409), e.g. closing a
+│                         callback that is already closed, or a rescue request moved backwards
+└── SourceUnavailable     another domain could not answer a port (levels, warnings, location)
 """
 
 from __future__ import annotations
@@ -24,3 +25,8 @@ class NotFound(HotlineError):
 
 class InvalidTransition(HotlineError):
     """The requested state change is not allowed from the current state."""
+
+
+class SourceUnavailable(HotlineError):
+    """Another domain could not say (river levels, warnings, a phone's location): the adapter
+    in the composition root translated its error; the caller hears that it is not known."""

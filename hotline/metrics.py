@@ -6,17 +6,19 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from aiohttp import web
-from prometheus_client import Gauge
+from prometheus_client import CollectorRegistry, Gauge
 
 from canhbao import keys
-from canhbao.clock import utc_text
+from hotline import store
 
 CALLBACK_STATUSES = ("open", "calling", "reached", "exhausted", "closed")
 
 
-def hotline_metrics(app: web.Application) -> Callable[[], Awaitable[None]]:
-    """Register the gauges in the app's registry; returns the refresher run before a scrape."""
-    registry = app[keys.METRICS]
+def hotline_metrics(
+    registry: CollectorRegistry, app: web.Application
+) -> Callable[[], Awaitable[None]]:
+    """Register the gauges in the app's registry; returns the refresher run before a scrape
+    (it reads the database and the clock from the app once they are set up)."""
     callbacks = Gauge(
         "hotline_callbacks",
         "Callback tasks by status (exhausted ones need an operator)",
@@ -38,23 +40,13 @@ def hotline_metrics(app: web.Application) -> Callable[[], Awaitable[None]]:
     async def refresh() -> None:
         db = app[keys.DB]
         by_status = dict.fromkeys(CALLBACK_STATUSES, 0)
-        for row in await db.fetch_all(
-            "SELECT status, COUNT(*) AS n FROM hotline_callbacks GROUP BY status"
-        ):
-            by_status[row["status"]] = row["n"]
+        by_status.update(await store.count_tasks_by_status(db))
         for status, count in by_status.items():
             callbacks.labels(status=status).set(count)
-        since = utc_text(app[keys.CLOCK].now() - timedelta(hours=24))
+        since = app[keys.CLOCK].now() - timedelta(hours=24)
         calls.clear()
-        for row in await db.fetch_all(
-            "SELECT kind, COALESCE(status, 'in-progress') AS status, COUNT(*) AS n"
-            " FROM hotline_calls WHERE received_at >= ? GROUP BY kind, 2",
-            (since,),
-        ):
-            calls.labels(kind=row["kind"], status=row["status"]).set(row["n"])
-        new = await db.fetch_one(
-            "SELECT COUNT(*) FROM hotline_rescue_requests WHERE status = 'new'"
-        )
-        rescue_open.set(new[0] if new else 0)
+        for kind, status, count in await store.count_calls_since(db, since):
+            calls.labels(kind=kind, status=status).set(count)
+        rescue_open.set(await store.count_new_requests(db))
 
     return refresh

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-from canhbao.clock import to_local
+from canhbao.clock import to_local, utc_text
 
 
 class CallStatus(StrEnum):
@@ -104,13 +104,19 @@ def parse_vulnerabilities(digits: str) -> tuple[Vulnerability, ...]:
     return tuple(v for v in VULNERABILITY_KEYS.values() if v in found)
 
 
+PEOPLE_MAX = 999
+# At most three ASCII digits, then the keypad's # or *: longer input is no count we believe
+# (and int() of 10,000 digits would fail).
+_PEOPLE_KEYS = re.compile(r"([0-9]{1,3})[#*]*")
+
+
 def parse_people(digits: str) -> int | None:
     """The number of people typed on the keypad (1 to 999), or None if it is not one."""
-    cleaned = digits.strip().rstrip("#*")
-    if not cleaned.isdigit():
+    match = _PEOPLE_KEYS.fullmatch(digits.strip())
+    if match is None:
         return None
-    count = int(cleaned)
-    return count if 1 <= count <= 999 else None
+    count = int(match.group(1))
+    return count if 1 <= count <= PEOPLE_MAX else None
 
 
 class RequestStatus(StrEnum):
@@ -132,6 +138,9 @@ REQUEST_TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
     RequestStatus.cancelled: frozenset(),
 }
 
+# A request still being handled: more news from its caller is added to it.
+OPEN_REQUEST_STATUSES = (RequestStatus.new, RequestStatus.triaged, RequestStatus.dispatched)
+
 RequestSource = Literal["call", "sms", "app"]
 # Request numbers start here, so every one is four or more digits when read back.
 REQUEST_NUMBER_BASE = 1000
@@ -140,6 +149,79 @@ REQUEST_NUMBER_BASE = 1000
 def request_number(row_id: int) -> str:
     """The short number read back to the caller: the row id offset to four digits or more."""
     return str(REQUEST_NUMBER_BASE + row_id)
+
+
+@dataclass(frozen=True)
+class RescueRequest:
+    id: int
+    number: str
+    source: RequestSource
+    caller: str
+    source_sid: str | None
+    lat: float | None
+    lon: float | None
+    accuracy_m: float | None
+    location_source: str | None
+    address: str
+    recording_url: str | None
+    people: int | None
+    vulnerabilities: tuple[Vulnerability, ...]
+    status: RequestStatus
+    created_at: datetime
+    updated_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "number": self.number,
+            "source": self.source,
+            "caller": self.caller,
+            "source_sid": self.source_sid,
+            "location": None
+            if self.lat is None
+            else {
+                "lat": self.lat,
+                "lon": self.lon,
+                "accuracy_m": self.accuracy_m,
+                "source": self.location_source,
+            },
+            "address": self.address,
+            "recording_url": self.recording_url,
+            "people": self.people,
+            "vulnerabilities": [v.value for v in self.vulnerabilities],
+            "status": self.status.value,
+            "created_at": utc_text(self.created_at),
+            "created_at_local": to_local(self.created_at).isoformat(),
+            "updated_at": utc_text(self.updated_at),
+        }
+
+
+@dataclass(frozen=True)
+class NewRescueRequest:
+    source: RequestSource
+    caller: str
+    source_sid: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    accuracy_m: float | None = None
+    location_source: str | None = None
+    address: str = ""
+    recording_url: str | None = None
+    people: int | None = None
+    vulnerabilities: tuple[Vulnerability, ...] = ()
+
+
+@dataclass(frozen=True)
+class RescueRequestCreated:
+    """Published on the bus once a request is committed; dispatch takes it from here."""
+
+    request_id: int
+    number: str
+    source: RequestSource
+    caller: str
+    lat: float | None
+    lon: float | None
+    address: str
 
 
 @dataclass(frozen=True)
@@ -165,30 +247,37 @@ def location_is_fresh(location: KnownLocation, now: datetime, max_age: timedelta
 
 # --- SMS --------------------------------------------------------------------------------
 
-_SOS_RE = re.compile(r"^\s*(sos|cuu)(?=$|[\s:,.!\-])[\s:,.!\-]*(.*)$", re.IGNORECASE | re.DOTALL)
-
-
-def strip_marks(text: str) -> str:
-    """Vietnamese without tone marks (CỨU → CUU, đ → d), as phones without a Vietnamese
-    keyboard type it; one character out per composed character in, so positions carry over."""
-    return "".join(_base_letter(ch) for ch in unicodedata.normalize("NFC", text))
-
-
-def _base_letter(ch: str) -> str:
-    if ch in "đĐ":
-        return "d" if ch == "đ" else "D"
-    base = "".join(c for c in unicodedata.normalize("NFD", ch) if unicodedata.category(c) != "Mn")
-    return base[:1] or ch
+# The keyword opens the message: SOS, or CỨU with its own marks in any case, or CUU typed
+# without marks; never another vowel's marks (Cửu Long, cừu: a place, a sheep).
+_SOS_RE = re.compile(
+    r"^\s*(?:sos|cứu|cuu)(?=$|[\s:,.!\-])[\s:,.!\-]*(.*)$", re.IGNORECASE | re.DOTALL
+)
+# "3 người", "3 nguoi", "3ng": the first count of people in a message (ASCII digits only).
+_SMS_PEOPLE_RE = re.compile(r"(?<![0-9])([0-9]{1,3})\s*(?:người|nguoi|ng)(?!\w)", re.IGNORECASE)
+# What a caller may tell us about where they are, as stored on a request (the rest is cut).
+ADDRESS_MAX_CHARS = 500
 
 
 def parse_sos(body: str) -> str | None:
-    """The free text after an SOS keyword (SOS, CUU, CỨU, any case, with or without marks),
-    or None when the message is not an SOS. The text keeps its own marks."""
-    composed = unicodedata.normalize("NFC", body)
-    match = _SOS_RE.match(strip_marks(composed))
+    """The free text after an SOS keyword, or None when the message is not an SOS."""
+    match = _SOS_RE.match(unicodedata.normalize("NFC", body))
     if match is None:
         return None
-    return composed[match.start(2) :].strip()
+    return match.group(1).strip()
+
+
+def parse_sms_people(text: str) -> int | None:
+    """The number of people a message names ("3 người", "3 nguoi"), 1 to 999, or None."""
+    match = _SMS_PEOPLE_RE.search(unicodedata.normalize("NFC", text))
+    if match is None:
+        return None
+    count = int(match.group(1))
+    return count if 1 <= count <= PEOPLE_MAX else None
+
+
+def cap_address(text: str) -> str:
+    """Free words about a place, trimmed and cut to ADDRESS_MAX_CHARS characters."""
+    return unicodedata.normalize("NFC", text).strip()[:ADDRESS_MAX_CHARS]
 
 
 # --- callbacks --------------------------------------------------------------------------

@@ -17,8 +17,10 @@ from canhbao.clock import LOCAL_TZ, parse_utc
 from canhbao.http import ApiError, int_query, read_json
 from hotline import reports, rescue, store
 from hotline.errors import HotlineError, InvalidInput, InvalidTransition, NotFound
+from hotline.flow import Form
+from hotline.keys import HOTLINE, HOTLINE_SIGNATURES
 from hotline.models import Operator, RequestStatus, parse_shift_time
-from hotline.service import Form, Hotline
+from hotline.service import Hotline
 from notify.errors import InvalidMessage
 from notify.models import check_phone
 
@@ -31,8 +33,8 @@ def twilio_webhook(handler: WebhookHandler) -> Callable[[web.Request], Awaitable
     """Check the signature first; answer with the handler's TwiML (or an empty 204)."""
 
     async def wrapped(request: web.Request) -> web.Response:
-        hotline = request.app[keys.HOTLINE]
-        form = await request.app[keys.HOTLINE_SIGNATURES].verify(request)
+        hotline = request.app[HOTLINE]
+        form = await request.app[HOTLINE_SIGNATURES].verify(request)
         if "CallSid" not in form and "MessageSid" not in form and "SmsSid" not in form:
             raise ApiError(400, "invalid_webhook", "neither CallSid nor MessageSid given")
         body = await handler(hotline, form, request)
@@ -48,31 +50,31 @@ def _query(request: web.Request) -> dict[str, str]:
 
 
 _WEBHOOKS: dict[str, WebhookHandler] = {
-    "/twilio/voice": lambda h, f, r: h.incoming(f),
-    "/twilio/voice/menu": lambda h, f, r: h.menu(f, _query(r)),
-    "/twilio/voice/rescue": lambda h, f, r: h.rescue_start(f),
-    "/twilio/voice/rescue/location": lambda h, f, r: h.rescue_location(f),
-    "/twilio/voice/rescue/address": lambda h, f, r: h.rescue_address(f),
-    "/twilio/voice/rescue/recorded": lambda h, f, r: h.rescue_recorded(f),
-    "/twilio/voice/rescue/ask-people": lambda h, f, r: _now(h.ask_people()),
-    "/twilio/voice/rescue/people": lambda h, f, r: h.rescue_people(f),
-    "/twilio/voice/rescue/needs": lambda h, f, r: h.rescue_needs(f),
-    "/twilio/voice/flood": lambda h, f, r: h.flood_info(f),
-    "/twilio/voice/queue": lambda h, f, r: h.enqueue(f, _query(r)),
-    "/twilio/voice/queue/wait": lambda h, f, r: h.queue_wait(f),
-    "/twilio/voice/queue/choice": lambda h, f, r: h.queue_choice(f, _query(r)),
-    "/twilio/voice/queue/done": lambda h, f, r: h.queue_done(f),
-    "/twilio/voice/queue/connect": lambda h, f, r: h.queue_connect(f),
-    "/twilio/voice/voicemail": lambda h, f, r: h.voicemail(f),
-    "/twilio/voice/voicemail/none": lambda h, f, r: h.voicemail_none(f),
-    "/twilio/voice/operator": lambda h, f, r: h.operator_answer(f, _query(r)),
-    "/twilio/voice/operator/accept": lambda h, f, r: h.operator_accept(f, _query(r)),
-    "/twilio/voice/operator/done": lambda h, f, r: _now(h.operator_done()),
-    "/twilio/voice/callback": lambda h, f, r: h.callback_answer(f, _query(r)),
-    "/twilio/status": lambda h, f, r: _none(h.call_status(f, _query(r))),
-    "/twilio/recording": lambda h, f, r: _none(h.recording_status(f, _query(r))),
-    "/twilio/sms": lambda h, f, r: h.sms(f),
-    "/twilio/fallback": lambda h, f, r: _now(h.fallback(f)),
+    "/twilio/voice": lambda h, f, r: h.menu.incoming(f),
+    "/twilio/voice/menu": lambda h, f, r: h.menu.choose(f, _query(r)),
+    "/twilio/voice/rescue": lambda h, f, r: h.intake.start(f),
+    "/twilio/voice/rescue/location": lambda h, f, r: h.intake.location(f),
+    "/twilio/voice/rescue/address": lambda h, f, r: h.intake.address(f),
+    "/twilio/voice/rescue/recorded": lambda h, f, r: h.intake.recorded(f),
+    "/twilio/voice/rescue/ask-people": lambda h, f, r: _now(h.intake.ask_people()),
+    "/twilio/voice/rescue/people": lambda h, f, r: h.intake.people(f),
+    "/twilio/voice/rescue/needs": lambda h, f, r: h.intake.needs(f),
+    "/twilio/voice/flood": lambda h, f, r: h.menu.flood_info(f),
+    "/twilio/voice/queue": lambda h, f, r: h.queue.enqueue(f, _query(r)),
+    "/twilio/voice/queue/wait": lambda h, f, r: h.queue.wait(f),
+    "/twilio/voice/queue/choice": lambda h, f, r: h.queue.choice(f, _query(r)),
+    "/twilio/voice/queue/done": lambda h, f, r: h.queue.done(f),
+    "/twilio/voice/queue/connect": lambda h, f, r: h.queue.connect(f),
+    "/twilio/voice/voicemail": lambda h, f, r: h.voicemail.saved(f),
+    "/twilio/voice/voicemail/none": lambda h, f, r: h.voicemail.nothing_recorded(f),
+    "/twilio/voice/operator": lambda h, f, r: h.operators.answer(f, _query(r)),
+    "/twilio/voice/operator/accept": lambda h, f, r: h.operators.accept(f, _query(r)),
+    "/twilio/voice/operator/done": lambda h, f, r: _now(h.operators.done()),
+    "/twilio/voice/callback": lambda h, f, r: h.callback_calls.answer(f, _query(r)),
+    "/twilio/status": lambda h, f, r: _none(h.status.call_status(f, _query(r))),
+    "/twilio/recording": lambda h, f, r: _none(h.voicemail.recording_status(f, _query(r))),
+    "/twilio/sms": lambda h, f, r: h.sms.receive(f),
+    "/twilio/fallback": lambda h, f, r: _now(h.menu.fallback(f)),
 }
 
 
@@ -202,7 +204,7 @@ async def list_callbacks(request: web.Request) -> web.Response:
 
 @require_roles(*STAFF)
 async def start_callback(request: web.Request) -> web.Response:
-    task = await request.app[keys.HOTLINE].start_task(_path_id(request), _actor(request))
+    task = await request.app[HOTLINE].start_task(_path_id(request), _actor(request))
     return web.json_response(task.to_json())
 
 
@@ -212,9 +214,7 @@ async def close_callback(request: web.Request) -> web.Response:
     reason = body.get("reason") if isinstance(body, dict) else None
     if not isinstance(reason, str) or not reason.strip():
         raise ApiError(400, "invalid_body", "reason is required")
-    task = await request.app[keys.HOTLINE].close_task(
-        _path_id(request), _actor(request), reason.strip()
-    )
+    task = await request.app[HOTLINE].close_task(_path_id(request), _actor(request), reason.strip())
     return web.json_response(task.to_json())
 
 

@@ -128,10 +128,10 @@ def help_will_call(minutes: float) -> Text:
     return Text(
         "Hiện chưa có nhân viên rảnh. Nhân viên cứu hộ sẽ gọi lại cho quý vị trong khoảng "
         f"{doc_phut(minutes)}. Xin giữ điện thoại bên mình và giữ pin. "
-        "Nếu nguy hiểm tăng lên, xin gọi lại ngay.",
+        f"Nếu nguy hiểm tăng lên, xin gọi lại ngay. {LIFE_IN_DANGER.vi}",
         f"No operator is free right now. A rescue operator will call you back within about "
         f"{minutes:.0f} minutes. Keep your phone with you and save its battery. If the danger "
-        "grows, call again at once.",
+        f"grows, call again at once. {LIFE_IN_DANGER.en}",
     )
 
 
@@ -227,11 +227,26 @@ def queue_position(position: int, minutes: float) -> Text:
     )
 
 
+# 114: fire and rescue (cứu nạn cứu hộ); 115: medical emergencies (cấp cứu). Read digit by
+# digit, as people say these numbers.
+LIFE_IN_DANGER = Text(
+    "Nếu tính mạng đang bị đe dọa, xin gọi ngay một một bốn để được cứu nạn, "
+    "hoặc một một lăm để gọi cấp cứu.",
+    "If a life is in danger, call 114 (rescue) or 115 (ambulance) now.",
+)
+_CHOICES = Text(
+    "Để được gọi lại, bấm phím 1. Để ghi lời nhắn, bấm phím 2. "
+    "Nếu không bấm, tổng đài sẽ ghi lời nhắn của quý vị.",
+    "For a callback, press 1. To leave a message, press 2. Without a choice we will take a "
+    "message.",
+)
 NO_OPERATOR = Text(
-    "Hiện tất cả nhân viên đều đang bận. Để được gọi lại, bấm phím 1. "
-    "Để để lại lời nhắn, bấm phím 2. Nếu không bấm, tổng đài sẽ ghi lời nhắn của quý vị.",
-    "All operators are busy. For a callback, press 1. To leave a message, press 2. "
-    "Without a choice we will take a message.",
+    f"Hiện tất cả nhân viên đều đang bận. {LIFE_IN_DANGER.vi} {_CHOICES.vi}",
+    f"All operators are busy. {LIFE_IN_DANGER.en} {_CHOICES.en}",
+)
+NO_OPERATOR_ON_DUTY = Text(
+    f"Hiện không có nhân viên trực tổng đài. {LIFE_IN_DANGER.vi} {_CHOICES.vi}",
+    f"No operator is on duty right now. {LIFE_IN_DANGER.en} {_CHOICES.en}",
 )
 CALLBACK_PROMISED = Text(
     "Tổng đài đã ghi nhận. Nhân viên sẽ gọi lại cho quý vị sớm nhất có thể từ số một chín không "
@@ -310,6 +325,15 @@ def sms_request_created(number: str, has_address: bool) -> Text:
         "SOS <địa chỉ>, hoặc gọi 1900 1075.",
         f"Rescue hotline 1900 1075 received request {number}. Please text your address: "
         "SOS <address>, or call 1900 1075.",
+    )
+
+
+def sms_request_updated(number: str) -> Text:
+    return Text(
+        f"Tổng đài cứu hộ 1900 1075 đã bổ sung tin nhắn của quý vị vào yêu cầu số {number}. "
+        "Nhân viên sẽ liên hệ quý vị. Nếu nguy hiểm tăng, gọi 1900 1075.",
+        f"Rescue hotline 1900 1075 added your message to request {number}. We will contact "
+        "you. If the danger grows, call 1900 1075.",
     )
 
 

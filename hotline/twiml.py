@@ -1,18 +1,17 @@
-"""TwiML documents the hotline answers with, built with twilio's own builder."""
+"""TwiML documents the hotline answers with: its URLs and texts, spoken through notify.twiml."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from urllib.parse import urlencode
 
-from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from canhbao.config import Config
 from hotline import texts
 from hotline.texts import Text
-
-LANGUAGE = "vi-VN"
+from notify import twiml as notify_twiml
+from notify.twiml import LANGUAGE, Speech
 
 
 class Twiml:
@@ -21,14 +20,14 @@ class Twiml:
     def __init__(self, config: Config) -> None:
         self.config = config.hotline
         self.base = config.server.public_base_url.rstrip("/")
+        self.speech = Speech(config.hotline.voice)
 
     def url(self, path: str, **query: object) -> str:
         kept = {k: v for k, v in query.items() if v is not None}
         return self.base + path + ("?" + urlencode(kept) if kept else "")
 
     def say(self, node: VoiceResponse | Gather, *lines: Text) -> None:
-        for line in lines:
-            node.say(line.vi, voice=self.config.voice, language=LANGUAGE)
+        self.speech.say(node, *(line.vi for line in lines))
 
     def keypad(
         self,
@@ -63,13 +62,13 @@ class Twiml:
         greeting = texts.greeting_severe(severe_headline) if severe_headline else texts.GREETING
         self.keypad(response, self.url("/twilio/voice/menu", attempt=attempt), [greeting])
         response.redirect(self.url("/twilio/voice/menu", attempt=attempt, silent=1), method="POST")
-        return str(response.to_xml())
+        return notify_twiml.render(response)
 
     def redirect(self, path: str, *lines: Text, **query: object) -> str:
         response = VoiceResponse()
         self.say(response, *lines)
         response.redirect(self.url(path, **query), method="POST")
-        return str(response.to_xml())
+        return notify_twiml.render(response)
 
     def known_location(self, description: str) -> str:
         response = VoiceResponse()
@@ -77,7 +76,7 @@ class Twiml:
         action = self.url("/twilio/voice/rescue/location")
         self.keypad(response, action, [texts.known_location(description)])
         response.redirect(self.url("/twilio/voice/rescue/location", silent=1), method="POST")
-        return str(response.to_xml())
+        return notify_twiml.render(response)
 
     def ask_address(self, *, intro: bool) -> str:
         response = VoiceResponse()
@@ -94,7 +93,7 @@ class Twiml:
         )
         self.say(gather, texts.ASK_ADDRESS)
         response.redirect(action, method="POST")
-        return str(response.to_xml())
+        return notify_twiml.render(response)
 
     def record_address(self) -> str:
         response = VoiceResponse()
@@ -111,21 +110,21 @@ class Twiml:
         )
         # No audio recorded: Twilio skips the action and goes on here.
         response.redirect(self.url("/twilio/voice/rescue/ask-people"), method="POST")
-        return str(response.to_xml())
+        return notify_twiml.render(response)
 
     def ask_people(self) -> str:
         response = VoiceResponse()
         action = self.url("/twilio/voice/rescue/people")
         self.keypad(response, action, [texts.ASK_PEOPLE], digits=3, finish_on_key="#")
         response.redirect(action, method="POST")
-        return str(response.to_xml())
+        return notify_twiml.render(response)
 
     def ask_vulnerabilities(self) -> str:
         response = VoiceResponse()
         action = self.url("/twilio/voice/rescue/needs")
         self.keypad(response, action, [texts.ASK_VULNERABILITIES], digits=4, finish_on_key="#")
         response.redirect(action, method="POST")
-        return str(response.to_xml())
+        return notify_twiml.render(response)
 
     def flood_info(self, lines: Iterable[Text]) -> str:
         response = VoiceResponse()
@@ -133,7 +132,7 @@ class Twiml:
         self.keypad(response, self.url("/twilio/voice/menu", attempt=1), [texts.FLOOD_INFO_MENU])
         self.say(response, texts.CALL_ENDED_THANKS)
         response.hangup()
-        return str(response.to_xml())
+        return notify_twiml.render(response)
 
     def enqueue(self, queue: str, *lines: Text) -> str:
         response = VoiceResponse()
@@ -145,7 +144,7 @@ class Twiml:
             action=self.url("/twilio/voice/queue/done"),
             method="POST",
         )
-        return str(response.to_xml())
+        return notify_twiml.render(response)
 
     def queue_wait(self, line: Text, *, default_choice: str | None) -> str:
         response = VoiceResponse()
@@ -154,12 +153,12 @@ class Twiml:
             response.redirect(
                 self.url("/twilio/voice/queue/choice", default=default_choice), method="POST"
             )
-        return str(response.to_xml())
+        return notify_twiml.render(response)
 
     def leave(self) -> str:
         response = VoiceResponse()
         response.leave()
-        return str(response.to_xml())
+        return notify_twiml.render(response)
 
     def voicemail(self, *, lead: Text | None = None) -> str:
         response = VoiceResponse()
@@ -175,28 +174,28 @@ class Twiml:
             recording_status_callback_method="POST",
         )
         response.redirect(self.url("/twilio/voice/voicemail/none"), method="POST")
-        return str(response.to_xml())
+        return notify_twiml.render(response)
 
     def say_and_hang_up(self, *lines: Text) -> str:
         response = VoiceResponse()
         self.say(response, *lines)
         response.hangup()
-        return str(response.to_xml())
+        return notify_twiml.render(response)
 
     def say_only(self, *lines: Text) -> str:
         response = VoiceResponse()
         self.say(response, *lines)
-        return str(response.to_xml())
+        return notify_twiml.render(response)
 
     def empty(self) -> str:
-        return str(VoiceResponse().to_xml())
+        return notify_twiml.render(VoiceResponse())
 
     def operator_offer(self, operator_id: int) -> str:
         response = VoiceResponse()
         action = self.url("/twilio/voice/operator/accept", operator=operator_id)
         self.keypad(response, action, [texts.OPERATOR_OFFER, texts.OPERATOR_OFFER])
         response.hangup()
-        return str(response.to_xml())
+        return notify_twiml.render(response)
 
     def bridge(self, queue: str, operator_id: int) -> str:
         response = VoiceResponse()
@@ -204,14 +203,14 @@ class Twiml:
             action=self.url("/twilio/voice/operator/done", operator=operator_id), method="POST"
         )
         dial.queue(queue, url=self.url("/twilio/voice/queue/connect"), method="POST")
-        return str(response.to_xml())
+        return notify_twiml.render(response)
 
     def fallback(self) -> str:
         response = VoiceResponse()
         if self.config.fallback_number:
             self.say(response, texts.FALLBACK)
             response.dial(self.config.fallback_number)
-            return str(response.to_xml())
+            return notify_twiml.render(response)
         return self._fallback_voicemail()
 
     def _fallback_voicemail(self) -> str:
@@ -227,10 +226,8 @@ class Twiml:
             recording_status_callback_method="POST",
         )
         response.hangup()
-        return str(response.to_xml())
+        return notify_twiml.render(response)
 
 
 def sms_reply(text: Text) -> str:
-    response = MessagingResponse()
-    response.message(text.vi)
-    return str(response.to_xml())
+    return notify_twiml.sms_reply(text.vi)

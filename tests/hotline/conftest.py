@@ -3,6 +3,7 @@ call simulator in Twilio's place, plus fakes of the hotline's own source protoco
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,9 +16,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from canhbao import keys
 from canhbao.clock import ManualClock, utc_text
 from canhbao.config import Config
+from hotline.keys import HOTLINE
 from hotline.models import KnownLocation
+from hotline.ports import HotlinePorts, StationLevel, WarningInForce
 from hotline.service import Hotline
-from hotline.sources import StationLevel, WarningInForce
 from tests.conftest import AppClient, make_config
 from tests.doubles.twilio import ACCOUNT_SID, AUTH_TOKEN, TwilioDouble
 from tests.hotline.simulator import TwilioSimulator
@@ -64,6 +66,8 @@ class Line:
     flood: FakeFlood
     warnings: FakeWarnings
     locations: FakeLocations
+    # The adapters create_app built over feeds, alerting and geofences (the fakes stand in).
+    real_ports: HotlinePorts
 
     @property
     def app(self) -> web.Application:
@@ -72,7 +76,7 @@ class Line:
 
     @property
     def hotline(self) -> Hotline:
-        return self.app[keys.HOTLINE]
+        return self.app[HOTLINE]
 
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return [dict(row) for row in await self.app[keys.DB].fetch_all(sql, params)]
@@ -161,11 +165,12 @@ def start_line(
             flood=FakeFlood(),
             warnings=FakeWarnings(),
             locations=FakeLocations(),
+            real_ports=dataclasses.replace(client.app[HOTLINE].ports),
         )
-        hotline_ = client.app[keys.HOTLINE]
-        hotline_.flood = line.flood
-        hotline_.warnings = line.warnings
-        hotline_.locations = line.locations
+        ports = client.app[HOTLINE].ports
+        ports.flood = line.flood
+        ports.warnings = line.warnings
+        ports.locations = line.locations
         return line
 
     return start

@@ -23,8 +23,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from twilio.request_validator import RequestValidator
 
-from canhbao import keys
 from canhbao.clock import ManualClock
+from hotline.keys import HOTLINE
 from tests.doubles.twilio import ACCOUNT_SID, TwilioDouble
 
 SignatureMode = Literal["good", "missing", "forged", "wrong-url"]
@@ -78,7 +78,7 @@ class TwilioSimulator:
         self.requests.append((path, params, response.status))
         app = self.client.app
         assert app is not None
-        await app[keys.HOTLINE].drain()
+        await app[HOTLINE].drain()
         return response.status, body
 
     # --- calls -----------------------------------------------------------------------------

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from canhbao import keys
 from hotline.models import KnownLocation
+from hotline.ports import StationLevel, WarningInForce
 from hotline.rescue import RescueRequestCreated
-from hotline.sources import StationLevel, WarningInForce
 from tests.hotline.conftest import CALLER, HOTLINE_NUMBER, OPERATOR_PHONE, PUBLIC_URL, StartLine
 
 GREETING_START = "Xin chào. Đây là Tổng đài cứu hộ"
@@ -294,8 +295,59 @@ async def test_caller_hangs_up_in_the_queue_and_is_called_back(start_line: Start
         {"number": 2, "call_sid": second.sid, "outcome": "no-answer", "answered_by": None},
         {"number": 3, "call_sid": third.sid, "outcome": "reached", "answered_by": "human"},
     ]
+    # Answered, waiting: not reached until an operator talks to them.
+    (task,) = await line.rows("SELECT status, attempts FROM hotline_callbacks")
+    assert task == {"status": "calling", "attempts": 3}
+    await line.add_operator()
+    await third.wait(5)
+    (leg,) = line.sim.placed_calls()
+    await leg.answer()
+    await leg.press("1")
+    assert third.state == "bridged"
     (task,) = await line.rows("SELECT status, attempts FROM hotline_callbacks")
     assert task == {"status": "reached", "attempts": 3}
+    await leg.hang_up()
+    line.clock.advance(timedelta(hours=2))
+    assert await line.hotline.run_due_callbacks() == 0
+
+
+async def test_a_callback_answered_then_hung_up_in_the_queue_is_tried_again(
+    start_line: StartLine,
+) -> None:
+    line = await start_line()
+    call = await line.sim.incoming(CALLER)
+    await call.hang_up()
+    line.clock.advance(timedelta(minutes=2))
+    assert await line.hotline.run_due_callbacks() == 1
+    (back,) = line.sim.placed_calls()
+    await back.answer()
+    assert back.state == "queued"
+    await back.wait(30)
+    await back.hang_up()  # nobody on duty took them
+    (task,) = await line.rows("SELECT status, attempts FROM hotline_callbacks")
+    assert task == {"status": "open", "attempts": 1}
+    line.clock.advance(timedelta(minutes=10))
+    assert await line.hotline.run_due_callbacks() == 1
+    (again,) = line.sim.placed_calls()
+    assert again.callee == CALLER
+
+
+async def test_an_answered_callback_whose_end_never_arrives_is_tried_again_later(
+    start_line: StartLine,
+) -> None:
+    line = await start_line()
+    call = await line.sim.incoming(CALLER)
+    await call.hang_up()
+    line.clock.advance(timedelta(minutes=2))
+    assert await line.hotline.run_due_callbacks() == 1
+    (back,) = line.sim.placed_calls()
+    await back.answer()  # then Twilio never reports the end of this call
+    line.clock.advance(timedelta(hours=1))
+    assert await line.hotline.run_due_callbacks() == 0  # they may still be waiting
+    line.clock.advance(timedelta(hours=3, minutes=1))
+    await line.hotline.run_due_callbacks()
+    line.clock.advance(timedelta(minutes=10))
+    assert await line.hotline.run_due_callbacks() == 1
 
 
 async def test_callbacks_stop_after_the_configured_attempts(start_line: StartLine) -> None:
@@ -395,17 +447,52 @@ async def test_hanging_up_during_the_menu_is_an_abandoned_call(start_line: Start
     assert task == {"reason": "abandoned", "source_call_sid": call.sid}
 
 
-async def test_calling_again_closes_the_open_callback(start_line: StartLine) -> None:
+async def test_calling_again_keeps_the_promised_callback(start_line: StartLine) -> None:
     line = await start_line()
     first = await line.sim.incoming(CALLER)
     await first.hang_up()
-    await line.sim.incoming(CALLER)
+    again = await line.sim.incoming(CALLER)
+    await again.press("2")  # hears the river levels, talks to nobody
+    await again.silence()
+    (task,) = await line.rows("SELECT status, reason FROM hotline_callbacks")
+    assert task == {"status": "open", "reason": "abandoned"}
+    line.clock.advance(timedelta(minutes=5))
+    assert await line.hotline.run_due_callbacks() == 1
+    (placed,) = line.sim.placed_calls()
+    assert placed.callee == CALLER
+
+
+async def test_hanging_up_again_joins_the_open_callback(start_line: StartLine) -> None:
+    line = await start_line()
+    first = await line.sim.incoming(CALLER)
+    await first.hang_up()
+    again = await line.sim.incoming(CALLER)
+    await again.hang_up()
+    (task,) = await line.rows("SELECT status, source_call_sid FROM hotline_callbacks")
+    assert task == {"status": "open", "source_call_sid": first.sid}
+    assert (await line.call_row(again.sid))["callback_task_id"] is not None
+
+
+async def test_an_operator_talking_to_the_caller_closes_the_open_callback(
+    start_line: StartLine,
+) -> None:
+    line = await start_line()
+    first = await line.sim.incoming(CALLER)
+    await first.hang_up()
+    operator_id = await line.add_operator()
+    again = await line.sim.incoming(CALLER)
+    await again.press("3")
+    (leg,) = line.sim.placed_calls()
+    await leg.answer()
+    await leg.press("1")
+    assert again.state == "bridged"
     (task,) = await line.rows("SELECT status, close_reason, closed_by FROM hotline_callbacks")
     assert task == {
         "status": "closed",
-        "close_reason": "caller called again",
-        "closed_by": f"caller:{CALLER}",
+        "close_reason": "an operator talked to the caller",
+        "closed_by": f"operator:{operator_id}",
     }
+    await leg.hang_up()
     line.clock.advance(timedelta(minutes=5))
     assert await line.hotline.run_due_callbacks() == 0
 
@@ -444,3 +531,13 @@ async def test_a_callback_whose_status_never_arrives_is_tried_again(start_line: 
     assert retry.sid != lost.sid
     (task,) = await line.rows("SELECT status, attempts FROM hotline_callbacks")
     assert task == {"status": "calling", "attempts": 2}
+
+
+async def test_every_spoken_text_uses_the_configured_voice(start_line: StartLine) -> None:
+    line = await start_line(voice="Google.vi-VN-Wavenet-B")
+    call = await line.sim.incoming(CALLER)
+    await call.press("2")
+    status, body = await line.sim.post(PUBLIC_URL + "/twilio/voice/menu", call.params(Digits="9"))
+    assert status == 200
+    voices = set(re.findall(r'voice="([^"]+)"', body))
+    assert voices == {"Google.vi-VN-Wavenet-B"}

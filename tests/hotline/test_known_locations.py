@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from canhbao import keys
 from geofences.models import ContactDraft
-from hotline.sources import GeofencesLocations
 from tests.geofences.conftest import PHU_XUAN, fcm_token, load_hue
 from tests.hotline.conftest import CALLER, Line, StartLine
 
@@ -13,7 +12,7 @@ async def _line_with_real_locations(start_line: StartLine) -> Line:
     line = await start_line()
     app = line.client.app
     assert app is not None
-    app[keys.HOTLINE].locations = GeofencesLocations(app)
+    line.hotline.ports.locations = line.real_ports.locations
     await load_hue(line.client)
     return line
 

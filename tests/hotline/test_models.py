@@ -7,15 +7,18 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 
 from hotline.models import (
+    ADDRESS_MAX_CHARS,
     CallStatus,
     Operator,
     Vulnerability,
     attempt_outcome,
+    cap_address,
     expected_wait_minutes,
     next_attempt_delay,
     next_status,
     on_shift,
     parse_people,
+    parse_sms_people,
     parse_sos,
     parse_vulnerabilities,
 )
@@ -55,7 +58,16 @@ def test_status_only_moves_forward(
         ("CỨU nhà 3 người, thôn La Chữ", "nhà 3 người, thôn La Chữ"),
         ("Cứu!", ""),
         ("cuu 45 Phan Bội Châu", "45 Phan Bội Châu"),
-        ("CU\u031bU\u0301 decomposed 7", "decomposed 7"),  # NFD input from some phones
+        ("CU\u031b\u0301U decomposed 7", "decomposed 7"),  # NFD input from some phones
+        ("cỨu 7 Lý Thường Kiệt", "7 Lý Thường Kiệt"),  # any case
+        ("CUU: 8 Ngự Bình", "8 Ngự Bình"),
+        # Another vowel's marks are another word, not a call for help.
+        ("Cửu Long hôm nay mưa to", None),
+        ("Cừu nhà tôi bị lạc", None),
+        ("CỪU", None),
+        ("cưu mang", None),
+        ("CƯÚ 5", None),
+        ("CU\u031bU\u0301 5", None),  # the same, decomposed
         ("SOS", ""),
         ("xin chào", None),
         ("SOSO 5", None),
@@ -66,6 +78,14 @@ def test_status_only_moves_forward(
 )
 def test_sms_keywords(body: str, text: str | None) -> None:
     assert parse_sos(body) == text
+
+
+def test_a_stored_address_is_capped() -> None:
+    assert cap_address("  kiệt 3 Huỳnh Thúc Kháng ") == "kiệt 3 Huỳnh Thúc Kháng"
+    long = "Lê Lợi " * 1000
+    capped = cap_address(long)
+    assert len(capped) == ADDRESS_MAX_CHARS
+    assert long.startswith(capped)
 
 
 def _operator(start: str, end: str, active: bool = True) -> Operator:
@@ -91,10 +111,34 @@ def test_shifts_in_local_time(start: str, end: str, local_hour: int, expected: b
     assert on_shift(_operator(start, end, active=False), moment) is False
 
 
+@pytest.mark.parametrize(
+    ("body", "people"),
+    [
+        ("SOS 12 Lê Lợi, Phú Hội, 3 người", 3),
+        ("cuu 45 Phan Boi Chau 3 nguoi", 3),
+        ("CỨU nhà 12 NGƯỜI, có trẻ em", 12),
+        ("SOS kiệt 5, 4ng", 4),
+        ("SOS 3 người già và 2 trẻ em", 3),  # the first count given
+        ("SOS số 7 Lê Lợi", None),
+        ("SOS 0 người", None),
+        ("SOS 10000 người", None),  # not a count we can believe, nor a 10 and 000
+        ("SOS 3 ngựa", None),
+        ("SOS \u0663 người", None),  # an Arabic-Indic 3 is not read as a count
+    ],
+)
+def test_people_in_an_sms(body: str, people: int | None) -> None:
+    assert parse_sms_people(body) == people
+
+
 def test_keypad_answers() -> None:
     assert parse_people("4#") == 4
     assert parse_people("") is None
     assert parse_people("0") is None
+    assert parse_people("999#") == 999
+    assert parse_people("1000#") is None
+    assert parse_people("1" * 10_000) is None  # no int() of 10,000 digits
+    assert parse_people("\u0663#") is None
+    assert parse_people("²") is None
     assert parse_vulnerabilities("31#1") == (Vulnerability.injured, Vulnerability.child)
     assert parse_vulnerabilities("#") == ()
 

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from alerting.models import Area
 from canhbao import keys
-from hotline.sources import AlertingWarnings
 from tests.alerting.conftest import SQUARE, alert, info
 from tests.hotline.conftest import CALLER, Line, StartLine
 
 
 async def _line(start_line: StartLine) -> Line:
     line = await start_line()
-    app = line.client.app
-    assert app is not None
-    app[keys.HOTLINE].warnings = AlertingWarnings(app)
+    line.hotline.ports.warnings = line.real_ports.warnings
     return line
 
 

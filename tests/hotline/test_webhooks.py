@@ -11,6 +11,7 @@ import pytest
 from canhbao import keys
 from canhbao.app import create_app
 from canhbao.errors import ConfigError
+from hotline.keys import HOTLINE
 from tests.conftest import AppClient, make_config
 from tests.doubles.twilio import TwilioDouble
 from tests.hotline.conftest import CALLER, PUBLIC_URL, StartLine, hotline_config
@@ -143,7 +144,7 @@ async def test_callbacks_pending_at_a_restart_still_run(
     assert client.app is not None
     scheduled = client.app[keys.SCHEDULER]
     assert scheduled.get_job("hotline-callbacks") is not None
-    hotline = client.app[keys.HOTLINE]
+    hotline = client.app[HOTLINE]
     line.clock.advance(timedelta(minutes=2))
     assert await hotline.run_due_callbacks() == 1
     assert [c["to"] for c in double_server[0].calls] == [CALLER]

@@ -1,0 +1,66 @@
+"""SMS SOS: a text opening with an SOS keyword becomes a rescue request; any text from a number
+whose request is still open adds to that request; anything else gets the help text."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import aiosqlite
+
+from hotline import rescue, store, texts
+from hotline.flow import Context, Form, Step
+from hotline.models import NewRescueRequest, parse_sms_people, parse_sos
+from hotline.twiml import sms_reply
+
+log = logging.getLogger(__name__)
+
+
+class Sms:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def receive(self, form: Form) -> str:
+        body = form.get("Body", "")
+        text = parse_sos(body)
+        sender = form.get("From", "")
+        sid = form.get("MessageSid") or form.get("SmsSid", "")
+        actor = f"caller:{sender}"
+
+        async def act(conn: aiosqlite.Connection, now: datetime) -> Step:
+            open_request = await store.open_request_for(conn, sender) if sender else None
+            if open_request is not None:
+                words = body.strip() if text is None else text
+                request = await rescue.update_details(
+                    conn,
+                    open_request.id,
+                    at=now,
+                    actor=actor,
+                    people=parse_sms_people(words),
+                    more_address=words,
+                )
+                log.info(
+                    "rescue request added to by SMS",
+                    extra={"message_sid": sid, "request": request.number},
+                )
+                return Step(sms_reply(texts.sms_request_updated(request.number)))
+            if text is None:
+                return Step(sms_reply(texts.SMS_HELP))
+            draft = NewRescueRequest(
+                source="sms",
+                caller=sender,
+                source_sid=sid,
+                address=text,
+                people=parse_sms_people(text),
+            )
+            request = await rescue.create_request(conn, draft, at=now, actor=actor)
+            log.info(
+                "rescue request created",
+                extra={"message_sid": sid, "request": request.number, "source": "sms"},
+            )
+            return Step(
+                sms_reply(texts.sms_request_created(request.number, bool(text))),
+                events=[rescue.event_for(request)],
+            )
+
+        return await self.ctx.once(sid, "sms", act)
