@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from alerting import imports, jobs, routes, store
-from alerting.auto import AutoDrafter
+from alerting.auto import AUTO_DRAFTER, AutoDrafter
 from alerting.delivery import Delivery, GeofencesDirectory
 from alerting.fanout import FanoutRunner
 from alerting.workflow import Settings, Workflow
@@ -16,7 +16,6 @@ from canhbao import keys
 from canhbao.config import Config
 from canhbao.db import Migration
 from canhbao.errors import ConfigError
-from feeds.thresholds import ThresholdEvent
 
 MIGRATIONS: tuple[Migration, ...] = store.MIGRATIONS
 
@@ -70,11 +69,8 @@ async def _alerting_ctx(app: web.Application) -> AsyncIterator[None]:
         {station.id: station for station in config.feeds.stations},
         config.geofences.outline_max_points,
     )
-
-    async def on_threshold(event: ThresholdEvent) -> None:
-        await drafter.on_event(event)
-
-    app[keys.BUS].subscribe(ThresholdEvent, on_threshold)
+    # Subscribed to threshold events by the composition root (canhbao.app).
+    app[AUTO_DRAFTER] = drafter
     # Alerts that ran out while we were down expire now, not at the first scheduled run.
     await jobs.expire_alerts(app)
     job = app[keys.SCHEDULER].add_job(

@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Literal
 
 import aiosqlite
+from aiohttp import web
 
 from alerting import store
 from alerting.delivery import ward_area
@@ -227,3 +228,8 @@ def _classify(event: ThresholdEvent) -> tuple[Rule | None, str, int]:
 
 def _responses(alert: Alert) -> tuple[str, ...]:
     return tuple(r for info in alert.infos for r in info.response_types)
+
+
+# The running auto-drafter (alerting's context sets it; canhbao.app subscribes it to threshold
+# events in the durable event log).
+AUTO_DRAFTER = web.AppKey("alerting_auto_drafter", AutoDrafter)

@@ -7,7 +7,8 @@ batches in flight as overlapping polls and pushes are (one commits while the nex
 The anchor is what one would write first: the same parse and QC, then one INSERT in its own
 transaction per reading. Latency: one reading pushed over HTTP (POST /api/v1/ingest/readings
 with a gauge token) that confirms a báo động band, timed from the send to the event reaching a
-bus subscriber. Figures are medians of RUNS runs (latency: of LATENCY_SAMPLES crossings).
+bus subscriber, and to the auto-draft the drafter stores from the durable event log. Figures are
+medians of RUNS runs (latency: of LATENCY_SAMPLES crossings).
 """
 
 from __future__ import annotations
@@ -25,18 +26,22 @@ from pathlib import Path
 import aiohttp
 from aiohttp.test_utils import TestServer
 
-from canhbao import keys
+from canhbao import eventlog, keys
 from canhbao.app import create_app
 from canhbao.auth.middleware import accounts_for
 from canhbao.clock import LOCAL_TZ, ManualClock, utc_text
 from canhbao.config import Config, parse_config
 from canhbao.db import Database
+from canhbao.eventlog import EventLog
 from canhbao.events import EventBus
+from canhbao.health import HealthRegistry
 from feeds import quality, store
 from feeds.models import FetchResult, Parameter, Station, StationKind, Thresholds
 from feeds.pipeline import QC_LOOKBACK, IngestReport, Pipeline
 from feeds.sources import replay
 from feeds.thresholds import ThresholdEvent
+from geofences.areas import prepare_import, read_document
+from geofences.cli import HUE_OPTIONS, HUE_WARDS
 
 RUNS = 5  # the machine is shared: a median of five rides out a busy neighbour
 STATIONS = 1_000
@@ -92,7 +97,7 @@ def bench_stations(stations: int) -> list[Station]:
 async def open_db(folder: Path) -> Database:
     db = Database(folder / "bench.sqlite3")
     await db.open()
-    await db.migrate(store.MIGRATIONS)
+    await db.migrate((*eventlog.MIGRATIONS, *store.MIGRATIONS))
     return db
 
 
@@ -103,7 +108,7 @@ async def pipeline_run(text: str, folder: Path) -> tuple[float, float, int, int]
     stations = bench_stations(STATIONS)
     await store.sync_config_stations(db, stations, datetime.now(UTC))
     clock = ManualClock(START)
-    pipeline = Pipeline(db, EventBus(), clock)
+    pipeline = Pipeline(db, EventBus(), clock, EventLog(db, clock, HealthRegistry()))
     await pipeline.start()
     try:
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -206,16 +211,25 @@ def latency_config(folder: Path) -> Config:
                     }
                 ],
             },
+            # The auto-drafter drafts for the gauge's wards: arrival → draft is measured too.
+            "alerting": {
+                "stations": [{"station_id": "gauge", "ward_codes": ["hue.kim-long"]}],
+            },
         }
     )
 
 
-async def latency_run(folder: Path) -> list[float]:
-    """Milliseconds from POST to the threshold event, one per band crossing."""
+async def latency_run(folder: Path) -> tuple[list[float], list[float]]:
+    """Milliseconds from POST to the threshold event (in-process bus), and to the auto-draft
+    stored by the drafter from the durable event log, one each per band crossing."""
     clock = ManualClock(datetime(2025, 11, 17, tzinfo=UTC))
     app = create_app(latency_config(folder), clock=clock)
     server = TestServer(app)
     await server.start_server()
+    plan = prepare_import(read_document(HUE_WARDS.read_bytes(), 10**8), HUE_OPTIONS)
+    await app[keys.GEOFENCES].import_areas(plan, source=HUE_WARDS.name, actor="bench")
+    events = app[keys.EVENTS]
+    drafts: list[float] = []
     heard: asyncio.Queue[float] = asyncio.Queue()
 
     async def hear(event: ThresholdEvent) -> None:
@@ -228,8 +242,9 @@ async def latency_run(folder: Path) -> list[float]:
     try:
         async with aiohttp.ClientSession() as session:
             url = str(server.make_url("/api/v1/ingest/readings"))
-            # Alternate between band 0 and band 1: every second reading confirms a crossing.
-            values = [0.5, 0.5, 1.5, 1.5]
+            # Alternate between band 0 and BĐ II: every second reading confirms a crossing,
+            # and each crossing drafts (a warning, then its rewrite as the river falls back).
+            values = [0.5, 0.5, 2.5, 2.5]
             step = 0
             while len(samples) < LATENCY_SAMPLES:
                 clock.advance(timedelta(minutes=10))
@@ -251,9 +266,12 @@ async def latency_run(folder: Path) -> list[float]:
                     assert response.status == 200, answer
                 if answer["events"]:
                     samples.append((heard.get_nowait() - sent) * 1000)
+                    # The drafter has caught up with the log: the draft is stored.
+                    await events.settled()
+                    drafts.append((time.perf_counter() - sent) * 1000)
     finally:
         await server.close()
-    return samples
+    return samples, drafts
 
 
 async def run() -> None:
@@ -272,7 +290,7 @@ async def run() -> None:
             seconds, count = await naive_run(naive_text, Path(folder))
             naive_rates.append(count / seconds)
     with tempfile.TemporaryDirectory() as folder:
-        latencies = await latency_run(Path(folder))
+        latencies, to_draft = await latency_run(Path(folder))
 
     pipeline_rate = statistics.median(pipeline_rates)
     naive_rate = statistics.median(naive_rates)
@@ -300,6 +318,14 @@ async def run() -> None:
         f"  arrival → threshold event (HTTP push of one reading, bus subscriber):"
         f" median {latency:.1f} ms, p95 {p95:.1f} ms over {len(latencies)} crossings"
         f"   [target ≤ {LATENCY_TARGET_MS:.0f} ms: {latency_verdict}]"
+    )
+    draft = statistics.median(to_draft)
+    draft_p95 = statistics.quantiles(to_draft, n=20)[-1]
+    draft_verdict = "met" if draft <= LATENCY_TARGET_MS else "MISSED"
+    print(
+        f"  arrival → auto-draft stored (the ingest answers at commit; the drafter follows from"
+        f" the durable event log): median {draft:.1f} ms, p95 {draft_p95:.1f} ms over"
+        f" {len(to_draft)} crossings   [target ≤ {LATENCY_TARGET_MS:.0f} ms: {draft_verdict}]"
     )
 
 

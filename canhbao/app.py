@@ -14,12 +14,14 @@ import feeds
 import geofences
 import hotline
 import notify
+from alerting.auto import AUTO_DRAFTER
 from alerting.errors import AlertingError
 from alerting.workflow import Workflow
-from canhbao import auth, keys, routes
+from canhbao import auth, eventlog, keys, routes
 from canhbao.clock import Clock, SystemClock
 from canhbao.config import Config
 from canhbao.db import Database, Migration
+from canhbao.eventlog import EventLog
 from canhbao.events import EventBus
 from canhbao.health import HealthRegistry
 from canhbao.http import error_middleware, http_session_ctx
@@ -28,6 +30,7 @@ from canhbao.offload import PoolLimits, ProcessPool
 from feeds import levels as feed_levels
 from feeds.errors import FeedError
 from feeds.pipeline import Pipeline
+from feeds.thresholds import THRESHOLD_CROSSED
 from geofences.devices import DeviceRegistry
 from geofences.errors import GeofenceError
 from hotline import texts as hotline_texts
@@ -39,6 +42,7 @@ from hotline.ports import HotlinePorts, StationLevel, WarningInForce
 def all_migrations() -> tuple[Migration, ...]:
     """Every domain's migrations, in the order the domains depend on each other."""
     return (
+        *eventlog.MIGRATIONS,
         *auth.MIGRATIONS,
         *notify.MIGRATIONS,
         *feeds.MIGRATIONS,
@@ -61,6 +65,7 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     app[keys.METRIC_REFRESHERS] = []
 
     app.cleanup_ctx.append(_database_ctx)
+    app.cleanup_ctx.append(_event_log_ctx)
     app.cleanup_ctx.append(http_session_ctx)
     app.cleanup_ctx.append(_scheduler_ctx)
     app.cleanup_ctx.append(_offload_ctx)
@@ -71,6 +76,8 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     geofences.setup(app, config)
     alerting.setup(app, config)
     hotline.setup(app, config, ports=_hotline_ports)
+    # After every domain's context: their subscribers exist before delivery starts.
+    app.cleanup_ctx.append(_durable_events_ctx)
     routes.setup_routes(app)
     return app
 
@@ -234,3 +241,25 @@ class FeedsFloodInfo:
                 )
             )
         return found
+
+
+async def _event_log_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The durable event log, for domains to append to as their contexts start."""
+    events = EventLog(app[keys.DB], app[keys.CLOCK], app[keys.HEALTH])
+    app[keys.EVENTS] = events
+    collector = events.collector()
+    app[keys.METRICS].register(collector)
+    app[keys.METRIC_REFRESHERS].append(events.refresh_metrics)
+    yield
+    app[keys.METRICS].unregister(collector)
+
+
+async def _durable_events_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Who acts on which durable event, then delivery from each one's cursor; stops first."""
+    events = app[keys.EVENTS]
+    events.subscribe("alerting.auto_draft", THRESHOLD_CROSSED, app[AUTO_DRAFTER].on_event)
+    await events.start()
+    try:
+        yield
+    finally:
+        await events.stop()

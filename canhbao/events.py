@@ -1,4 +1,8 @@
-"""The in-process event bus: domains publish frozen dataclasses, others subscribe by type."""
+"""The in-process event bus: domains publish frozen dataclasses, others subscribe by type.
+
+For events nothing durable depends on (metrics, tests); an event another domain acts on goes
+through the durable event log (canhbao.eventlog), which no crash can lose.
+"""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from canhbao.clock import Clock
 from canhbao.config import Config
 from canhbao.db import Database
+from canhbao.eventlog import EventLog
 from canhbao.events import EventBus
 from canhbao.health import HealthRegistry
 from canhbao.offload import ProcessPool
@@ -31,6 +32,8 @@ CONFIG = web.AppKey("config", Config)
 CLOCK = web.AppKey("clock", Clock)
 BUS = web.AppKey("bus", EventBus)
 DB = web.AppKey("db", Database)
+# The durable event log: events other domains act on (canhbao.eventlog).
+EVENTS = web.AppKey("events", EventLog)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 HEALTH = web.AppKey("health", HealthRegistry)

@@ -26,7 +26,7 @@ async def feeds_ctx(app: web.Application) -> AsyncIterator[None]:
     db, clock = app[keys.DB], app[keys.CLOCK]
     stations = [from_config(station, SOURCE_NAMES) for station in config.feeds.stations]
     await store.sync_config_stations(db, stations, clock.now())
-    pipeline = Pipeline(db, app[keys.BUS], clock)
+    pipeline = Pipeline(db, app[keys.BUS], clock, app[keys.EVENTS])
     await pipeline.start()
     runtime = FeedsRuntime(config, pipeline)
     app[keys.BUS].subscribe(ThresholdEvent, runtime.count_event)

@@ -1,7 +1,8 @@
 """The ingest pipeline: observations → stations → QC → store → levels → threshold events.
 
 Every source (polled, replayed or pushed) ends here. One batch is one transaction: its readings,
-revisions, level states and events commit together, and events reach the bus only after that.
+revisions, level states and events commit together, the events also in the durable event log
+(canhbao.eventlog) that other domains consume from; they reach the in-process bus after that.
 Each series keeps its recent non-failing points in memory (loaded from the database on first
 use) so QC and rain totals need no query per reading. A batch's COMMIT runs while the next batch
 is checked (Pipeline.ingest says how a failed one is undone); the per-reading loop avoids
@@ -22,6 +23,7 @@ from operator import attrgetter
 
 from canhbao.clock import Clock, utc_text
 from canhbao.db import Database
+from canhbao.eventlog import EventLog
 from canhbao.events import EventBus
 from feeds import levels, quality, store
 from feeds.models import (
@@ -33,7 +35,7 @@ from feeds.models import (
     Station,
     Thresholds,
 )
-from feeds.thresholds import EventKind, LevelState, ThresholdEvent, step
+from feeds.thresholds import THRESHOLD_CROSSED, EventKind, LevelState, ThresholdEvent, step
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +63,10 @@ class IngestReport:
 class Pipeline:
     """Turns what sources deliver into stored readings and threshold events."""
 
-    def __init__(self, db: Database, bus: EventBus, clock: Clock) -> None:
+    def __init__(self, db: Database, bus: EventBus, clock: Clock, events: EventLog) -> None:
         self._db = db
         self._bus = bus
+        self._events = events
         self._clock = clock
         self._lock = asyncio.Lock()
         self._stations: dict[str, Station] = {}
@@ -183,6 +186,8 @@ class Pipeline:
                     published.set()
             raise
         landed.set()
+        if report.events:
+            self._events.committed()
         try:
             if previous is not None:
                 await previous.wait()
@@ -404,6 +409,8 @@ class Pipeline:
         await store.write_readings(conn, other_rows)
         if events:
             await store.insert_events(conn, events, now)
+            # The durable copy other domains act on, committed with the readings that cause it.
+            await self._events.append(conn, THRESHOLD_CROSSED, events)
         # Only states whose level or pending level moved are written: last_at alone moves with
         # every reading, and after a restart readings already stored are skipped as duplicates
         # before they reach a level anyway.

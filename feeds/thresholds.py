@@ -16,11 +16,14 @@ One small state machine, `step`, serves every kind of level:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
+from canhbao.clock import parse_utc, utc_text
+from canhbao.eventlog import EventType
 from feeds import levels
 from feeds.models import Thresholds
 
@@ -35,7 +38,8 @@ class EventKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ThresholdEvent:
-    """Published on the bus and stored: a station's level of one kind changed."""
+    """A station's level of one kind changed: stored with its readings, in the durable event log
+    (THRESHOLD_CROSSED) and then published on the in-process bus."""
 
     station_id: str
     kind: EventKind
@@ -52,6 +56,41 @@ class ThresholdEvent:
     @property
     def direction(self) -> Literal["up", "down"]:
         return "up" if self.to_level > self.from_level else "down"
+
+
+def _encode(event: ThresholdEvent) -> dict[str, Any]:
+    t = event.thresholds
+    return {
+        "station_id": event.station_id,
+        "kind": event.kind.value,
+        "from_level": event.from_level,
+        "to_level": event.to_level,
+        "value": event.value,
+        "observed_at": utc_text(event.observed_at),
+        "station_name": event.station_name,
+        "river": event.river,
+        "thresholds": None if t is None else [t.bao_dong1, t.bao_dong2, t.bao_dong3, t.historic],
+    }
+
+
+def _decode(payload: Mapping[str, Any]) -> ThresholdEvent:
+    t = payload["thresholds"]
+    return ThresholdEvent(
+        station_id=payload["station_id"],
+        kind=EventKind(payload["kind"]),
+        from_level=payload["from_level"],
+        to_level=payload["to_level"],
+        value=payload["value"],
+        observed_at=parse_utc(payload["observed_at"]),
+        station_name=payload["station_name"],
+        river=payload["river"],
+        thresholds=None if t is None else Thresholds(*t),
+    )
+
+
+# Threshold events in the durable event log (canhbao.eventlog): written in the transaction that
+# stores the readings causing them, so no crash can lose one.
+THRESHOLD_CROSSED: EventType[ThresholdEvent] = EventType("feeds.threshold", _encode, _decode)
 
 
 class LevelState(NamedTuple):

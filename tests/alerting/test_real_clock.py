@@ -23,7 +23,7 @@ from canhbao.app import create_app
 from canhbao.clock import ManualClock
 from canhbao.config import Config
 from feeds.models import Thresholds
-from feeds.thresholds import EventKind, ThresholdEvent
+from feeds.thresholds import THRESHOLD_CROSSED, EventKind, ThresholdEvent
 from tests.alerting.conftest import alert
 from tests.alerting.test_workflow import _references, draft, issue, step
 from tests.conftest import StaffFactory, StaffLogin
@@ -120,7 +120,15 @@ async def test_auto_drafted_update_and_all_clear_of_an_issued_warning_under_the_
     client = await _start(aiohttp_client, config, clock)
     assert client.app is not None
     workflow = client.app[keys.ALERTING]
-    bus = client.app[keys.BUS]
+    events, db = client.app[keys.EVENTS], client.app[keys.DB]
+
+    async def publish(crossed: ThresholdEvent) -> None:
+        # As the pipeline does: stored in the durable log, then the drafter has caught up.
+        async with db.transaction() as conn:
+            await events.append(conn, THRESHOLD_CROSSED, [crossed])
+        events.committed()
+        await events.settled()
+
     levels = Thresholds(1.5, 3.0, 4.5, 5.31)
 
     def event(from_level: int, to_level: int, value: float) -> ThresholdEvent:
@@ -137,15 +145,15 @@ async def test_auto_drafted_update_and_all_clear_of_an_issued_warning_under_the_
             await workflow.issue(found.identifier, "user:minh")
         return drafts
 
-    await bus.publish(event(1, 2, 3.1))
+    await publish(event(1, 2, 3.1))
     (warning,) = await issue_drafts()
     clock.advance(timedelta(minutes=30, microseconds=123_457))
-    await bus.publish(event(2, 3, 4.6))
+    await publish(event(2, 3, 4.6))
     (update,) = await issue_drafts()
     assert update.alert.msg_type == "Update"
     clock.advance(timedelta(hours=2, microseconds=654_321))
-    await bus.publish(event(3, 1, 2.9))
-    await bus.publish(event(1, 0, 1.3))
+    await publish(event(3, 1, 2.9))
+    await publish(event(1, 0, 1.3))
     drafts = await issue_drafts()
     assert [d.alert.msg_type for d in drafts] == ["Update"]
     (all_clear,) = drafts
