@@ -86,7 +86,14 @@ class Cameras:
         flags = await store.load_flags(db)
         latest = await store.latest_stills(db)
         for camera in await store.load_cameras(db):
-            self._start(camera)
+            try:
+                self._start(camera)
+            except CameraInvalid as err:
+                # A camera added over the API whose password variable is gone: the others
+                # still start; this one shows as failing until its variable is back.
+                log.warning("camera not polled", extra={"camera": camera.id, "error": str(err)})
+                self._health.report(f"cameras.{camera.id}", "failing", str(err), critical=False)
+                continue
             poller = self.pollers.get(camera.id)
             if poller is not None:
                 poller.state.flags = flags.get(camera.id, {})

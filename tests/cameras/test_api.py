@@ -282,3 +282,21 @@ async def test_a_camera_is_placed_in_its_ward_from_geofences(
     assert ward["name"] == "Phú Xuân"
     listed = await (await r.client.get("/api/v1/cameras/an-cuu-1")).json()
     assert listed["ward"] == ward
+
+
+async def test_a_camera_whose_password_variable_is_gone_does_not_stop_start_up(
+    rig: RigFactory, staff: StaffFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AN_CUU_PASSWORD", "secret")
+    r = await _two_cameras(rig)
+    admin = await staff(r.client, "lan", roles=["admin"])
+    fields = {"auth": "digest", "username": "admin", "password_env": "AN_CUU_PASSWORD"}
+    assert (await admin.post("/api/v1/cameras", json={**NEW, **fields})).status == 201
+    monkeypatch.delenv("AN_CUU_PASSWORD")
+
+    await r.service.load([])  # as at the next start-up
+
+    assert "an-cuu-1" not in r.service.pollers
+    health = await (await r.client.get("/healthz")).json()
+    assert health["components"]["cameras.an-cuu-1"]["status"] == "failing"
+    assert health["status"] == "ok"
