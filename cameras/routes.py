@@ -12,6 +12,7 @@ from aiohttp import web
 
 from cameras import store
 from cameras.errors import CameraConflict, CameraInvalid, CameraNotFound
+from cameras.evidence import cap_resource
 from cameras.files import ImageFiles
 from cameras.geometry import PlaceInvalid, distance_m, parse_point, parse_polygon
 from cameras.keys import CAMERAS
@@ -20,7 +21,7 @@ from cameras.service import Cameras
 from canhbao import keys
 from canhbao.auth import Role, require_principal, require_roles
 from canhbao.clock import parse_utc, utc_text
-from canhbao.http import ApiError, int_query, read_json
+from canhbao.http import SQLITE_MAX_INT, ApiError, int_query, read_json
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 MAX_RADIUS_M = 50_000
@@ -223,6 +224,25 @@ async def poll_camera(request: web.Request) -> web.Response:
 
 
 @require_roles()
+async def still_cap_resource(request: web.Request) -> web.Response:
+    """A still as a CAP <resource>, to attach to a warning's info: resourceDesc, mimeType,
+    size, uri (our public image) and digest (SHA-1 of the bytes at uri, as CAP 1.2 asks)."""
+    service = request.app[CAMERAS]
+    text = request.match_info["still_id"]
+    still = None
+    if text.isascii() and text.isdigit() and 0 < int(text) <= SQLITE_MAX_INT:
+        still = await store.get_still(service.deps.db, int(text))
+    if still is None:
+        raise ApiError(404, "no_still", "no such still")
+    found = await store.get_camera(service.deps.db.reader, still.camera_id)
+    body = await service.deps.cpu.run(service.deps.files.read, still.sha256)
+    if found is None or body is None:
+        raise ApiError(404, "no_still", "no such still")
+    base = request.app[keys.CONFIG].server.public_base_url
+    return web.json_response(cap_resource(found[0], still, body, base).as_json())
+
+
+@require_roles()
 async def list_fetches(request: web.Request) -> web.Response:
     """The camera's latest fetches: time, HTTP status, bytes, duration, outcome and reason."""
     camera = await _camera(request)
@@ -336,5 +356,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/cameras/{camera_id}/thumbnail", latest_thumbnail)
     app.router.add_post("/api/v1/cameras/{camera_id}/poll", poll_camera)
     app.router.add_get("/api/v1/cameras/{camera_id}/fetches", list_fetches)
+    app.router.add_get("/api/v1/camera-stills/{still_id}/cap-resource", still_cap_resource)
     app.router.add_get("/api/v1/camera-images/{sha256}", image)
     app.router.add_get("/api/v1/camera-images/{sha256}/thumbnail", thumbnail)
