@@ -43,6 +43,7 @@ def check_config(config: Config) -> None:
         "max_bytes",
         "backoff_max_s",
         "max_pixels",
+        "decode_time_limit_s",
         "thumbnail_width",
         "frozen_polls",
         "unreachable_after_failures",

@@ -1,29 +1,30 @@
-"""Where the cameras domain runs CPU work (decoding, hashing, thumbnails): off the event loop.
+"""Where the cameras domain decodes and measures stills: the shared worker processes
+(canhbao.offload), never the event loop.
 
-A bounded thread pool: Pillow and numpy release the GIL while they decode and compute, so two
-threads use two cores, and the memory a decode may take is bounded by the pixel cap checked
-before it (cameras.images). When the shared process pool (canhbao.offload, with time and memory
-limits per task) lands on main, `CpuPool.run` is the one place to switch to it.
+Each still is one job with its own time limit, in a worker whose address space is capped: a
+picture that slips past the pixel check and still blows up in C (a decompression bomb, a
+decoder bug) costs a worker, which the pool replaces, and the camera a failed fetch.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
-
-P = ParamSpec("P")
-R = TypeVar("R")
+from cameras.errors import ImageRejected
+from cameras.images import Analysed, Limits, analyse
+from canhbao.offload import JobOutOfMemory, JobTimedOut, ProcessPool, WorkerDied
 
 
-class CpuPool:
-    def __init__(self, workers: int) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cameras-cpu")
+class StillDecoder:
+    def __init__(self, pool: ProcessPool, time_limit_s: float) -> None:
+        self._pool = pool
+        self._time_limit_s = time_limit_s
 
-    async def run(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: function(*args, **kwargs))
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+    async def analyse(self, body: bytes, limits: Limits) -> Analysed:
+        """cameras.images.analyse in a worker; ImageRejected when it cannot be kept."""
+        try:
+            return await self._pool.run_limited(self._time_limit_s, analyse, body, limits)
+        except JobTimedOut:
+            raise ImageRejected(
+                "decode_too_slow", f"decoding took over {self._time_limit_s:g} s"
+            ) from None
+        except (JobOutOfMemory, WorkerDied) as err:
+            raise ImageRejected("decode_out_of_memory", str(err)) from None

@@ -30,6 +30,10 @@ class ImageRejected(CameraError):
         super().__init__(message)
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type[ImageRejected], tuple[str, str]]:
+        # Raised in a worker process and re-raised here: it must survive pickling.
+        return (type(self), (self.reason, str(self)))
+
 
 class CameraInvalid(CameraError):
     def __init__(self, field: str, message: str) -> None:

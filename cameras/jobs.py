@@ -12,7 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from cameras import store
-from cameras.cpu import CpuPool
+from cameras.cpu import StillDecoder
 from cameras.files import ImageFiles
 from cameras.images import Limits
 from cameras.keys import CAMERAS
@@ -30,7 +30,7 @@ def cameras_context(ports: Callable[[web.Application], CameraPorts]) -> Context:
         config = app[keys.CONFIG]
         settings = config.cameras
         given = ports(app)
-        cpu = CpuPool(max(2, min(4, os.cpu_count() or 2)))
+        decoder = StillDecoder(app[keys.OFFLOAD], settings.decode_time_limit_s)
         service = Cameras(
             settings,
             PollSettings(
@@ -47,7 +47,7 @@ def cameras_context(ports: Callable[[web.Application], CameraPorts]) -> Context:
                     blur_min_sharpness=settings.blur_min_sharpness,
                 ),
             ),
-            StoreDeps(app[keys.DB], ImageFiles(config.resolve(settings.storage_dir)), cpu),
+            StoreDeps(app[keys.DB], ImageFiles(config.resolve(settings.storage_dir)), decoder),
             session=app[keys.HTTP],
             clock=app[keys.CLOCK],
             health=app[keys.HEALTH],
@@ -94,7 +94,6 @@ def cameras_context(ports: Callable[[web.Application], CameraPorts]) -> Context:
                 if scheduler.get_job(job.id) is not None:
                     job.remove()
             await service.stop()
-            cpu.close()
             app[keys.METRICS].unregister(collector)
 
     return cameras_ctx

@@ -7,6 +7,7 @@ Every fetch is recorded whatever its outcome; nothing from a failed one is store
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -16,11 +17,11 @@ from typing import Any
 import aiohttp
 
 from cameras import store
-from cameras.cpu import CpuPool
+from cameras.cpu import StillDecoder
 from cameras.errors import CameraError, FetchFailed, ImageRejected
 from cameras.fetching import CameraClient
 from cameras.files import ImageFiles
-from cameras.images import Limits, analyse
+from cameras.images import Limits
 from cameras.models import (
     Camera,
     Fetch,
@@ -90,7 +91,8 @@ class CameraPoller:
         self._session = session
         self._deps = db_store
         self._clock = clock
-        self._failure: tuple[FetchFailed | ImageRejected, int, float] | None = None
+        # The failure of the attempt in progress: error, bytes, milliseconds, HTTP status.
+        self._failure: tuple[FetchFailed | ImageRejected, int, float, int | None] | None = None
         self._polling = Poller(
             self.state,
             self._attempt,
@@ -119,9 +121,8 @@ class CameraPoller:
 
     async def _record_failure(self) -> None:
         state, now = self.state, self.state.last_attempt_at or self._clock.now()
-        error, size, duration_ms = self._failure or (None, 0, 0.0)
+        error, size, duration_ms, status = self._failure or (None, 0, 0.0, None)
         reason = error.reason if error is not None else "crashed"
-        status = error.status if isinstance(error, FetchFailed) else None
         holding = {name: flag.detail for name, flag in state.flags.items()}
         if state.consecutive_failures >= self._settings.unreachable_after:
             holding["unreachable"] = f"{state.consecutive_failures} failed fetches: {reason}"
@@ -144,17 +145,17 @@ class CameraPoller:
                 validators=state.validators if self.camera.kind != "mjpeg" else None,
             )
         except FetchFailed as err:
-            self._failure = (err, 0, (time.monotonic() - started) * 1000)
+            self._failure = (err, 0, (time.monotonic() - started) * 1000, err.status)
             raise
         fetched_ms = (time.monotonic() - started) * 1000
         if got.body is None:
             return await self._not_modified(now, fetched_ms)
         try:
-            image = await self._deps.cpu.run(analyse, got.body, settings.limits)
+            image = await self._deps.decoder.analyse(got.body, settings.limits)
         except ImageRejected as err:
-            self._failure = (err, len(got.body), fetched_ms)
+            self._failure = (err, len(got.body), fetched_ms, got.status)
             raise
-        await self._deps.cpu.run(self._deps.files.write, image.sha256, image.body, image.thumbnail)
+        await asyncio.to_thread(self._deps.files.write, image.sha256, image.body, image.thumbnail)
         state.picture_flags = image_flags(
             Measures(image.mean, image.stddev, image.sharpness), settings.thresholds
         )
@@ -207,8 +208,8 @@ class CameraPoller:
 
 @dataclass(frozen=True)
 class StoreDeps:
-    """What every camera's poller shares: the database, the image files, the CPU pool."""
+    """What every camera's poller shares: the database, the image files, the decoder."""
 
     db: Database
     files: ImageFiles
-    cpu: CpuPool
+    decoder: StillDecoder

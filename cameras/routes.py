@@ -3,6 +3,7 @@ the registry and fetch records for staff."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -151,7 +152,7 @@ async def _image(
         if mime is None:
             raise ApiError(404, "no_image", "no such image")
     files: ImageFiles = service.deps.files
-    body = await service.deps.cpu.run(files.read, sha256, thumbnail=thumbnail)
+    body = await asyncio.to_thread(files.read, sha256, thumbnail=thumbnail)
     if body is None:
         raise ApiError(404, "no_image", "no such image")
     content_type = "image/jpeg" if thumbnail else mime
@@ -235,7 +236,7 @@ async def still_cap_resource(request: web.Request) -> web.Response:
     if still is None:
         raise ApiError(404, "no_still", "no such still")
     found = await store.get_camera(service.deps.db.reader, still.camera_id)
-    body = await service.deps.cpu.run(service.deps.files.read, still.sha256)
+    body = await asyncio.to_thread(service.deps.files.read, still.sha256)
     if found is None or body is None:
         raise ApiError(404, "no_still", "no such still")
     base = request.app[keys.CONFIG].server.public_base_url

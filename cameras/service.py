@@ -294,7 +294,7 @@ class Cameras:
             self.deps.db, plan.delete, now - timedelta(days=self.settings.fetches_keep_days)
         )
         for sha256 in freed:
-            await self.deps.cpu.run(self.deps.files.delete, sha256)
+            await asyncio.to_thread(self.deps.files.delete, sha256)
         for poller in self.pollers.values():
             latest = poller.state.latest
             if latest is not None and latest.id in plan.delete:

@@ -400,6 +400,7 @@ class CamerasConfig:
     max_bytes: int = 5_000_000
     backoff_max_s: float = 1800.0
     max_pixels: int = 16_000_000
+    decode_time_limit_s: float = 10.0
     thumbnail_width: int = 320
     frozen_polls: int = 6
     frozen_max_distance: int = 4

@@ -197,6 +197,14 @@ async def test_bad_input_is_a_recorded_failure_and_touches_nothing_else(
 
     [fetch] = await fetches(r, "bad")
     assert (fetch.outcome, fetch.reason) == ("failed", reason)
+    # The HTTP status is kept when the camera answered one (200 for a page that is no image).
+    assert fetch.status == (
+        200
+        if reason in ("not_image", "too_many_pixels", "truncated")
+        else 500
+        if reason == "http_status"
+        else None
+    )
     assert fetch.still_id is None
     assert r.service.pollers["bad"].state.latest is None
     assert len(stored_files(r)) == 2  # only the good camera's picture and thumbnail
@@ -226,3 +234,17 @@ async def test_black_frame_has_no_picture_but_is_stored(rig: RigFactory) -> None
     r = await rig([camera_entry("kl1", "/snap.jpg")])
     r.camera.still("/snap.jpg", black_frame())
     assert await r.poll("kl1") == "stored"
+
+
+async def test_a_decode_past_its_time_limit_is_a_failed_fetch(rig: RigFactory) -> None:
+    # Decoding runs in the shared [offload] workers: a job over its limit costs the worker
+    # (replaced by the pool) and the camera a failed fetch, never the event loop.
+    r = await rig([camera_entry("kl1", "/snap.jpg")], decode_time_limit_s=0.000_001)
+    r.camera.still("/snap.jpg", jpeg(scene()))
+
+    assert await r.poll("kl1") == "failed"
+
+    [fetch] = await fetches(r, "kl1")
+    assert (fetch.outcome, fetch.reason, fetch.status) == ("failed", "decode_too_slow", 200)
+    assert fetch.bytes > 0
+    assert stored_files(r) == []
