@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 
 from cameras import store
-from cameras.errors import CameraConflict, CameraInvalid, CameraNotFound
+from cameras.errors import CameraConflict, CameraError, CameraInvalid, CameraNotFound
 from cameras.fetching import CameraClient, Credentials
 from cameras.models import Camera, Plan, Policy, plan_retention
 from cameras.poller import CameraPoller, Polled, PollSettings, StoreDeps
@@ -267,7 +267,12 @@ class Cameras:
         now = self.clock.now()
         self._coverage_at = now
         cameras = [poller.camera for poller in self.pollers.values()]
-        answers = await self._warnings.covered([(c.lon, c.lat) for c in cameras])
+        try:
+            answers = await self._warnings.covered([(c.lon, c.lat) for c in cameras])
+        except CameraError as err:
+            # Keep what was known (a window stays open rather than closing on a hiccup).
+            log.warning("warnings covering cameras unknown", extra={"error": str(err)})
+            return self.covered
         covered = {camera.id for camera, yes in zip(cameras, answers, strict=True) if yes}
         opened = sorted(covered - self.covered)
         closed = sorted(self.covered - covered)

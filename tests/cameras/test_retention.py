@@ -9,6 +9,7 @@ import pytest
 
 from alerting.models import GEOCODE_WARD, Area, Geocode
 from cameras import store
+from cameras.errors import CameraError
 from cameras.models import Kept, Policy, plan_retention
 from canhbao.clock import ManualClock
 from tests.alerting.conftest import alert, info, workflow_of
@@ -164,3 +165,24 @@ async def test_fetch_records_are_kept_for_their_days(
     await r.service.run_retention()
     left = await store.recent_fetches(r.service.deps.db, "kl1", 10)
     assert len(left) == (1 if days < 1 else 0)
+
+
+class FailingCoverage:
+    async def covered(self, points: object) -> list[bool]:
+        raise CameraError("alerting is down")
+
+
+async def test_a_failing_warning_lookup_keeps_what_was_known(
+    rig: RigFactory, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    r = await rig([camera_entry("kl1", "/a.jpg")])
+    await _issue_over_kim_long(r)
+    assert await r.service.refresh_coverage() == {"kl1"}
+    r.service._warnings = FailingCoverage()
+
+    clock.advance(timedelta(minutes=1))
+    assert await r.service.refresh_coverage() == {"kl1"}
+    assert "warnings covering cameras unknown" in caplog.text
+    assert await store.open_windows(r.service.deps.db) == {
+        "kl1": clock.now() - timedelta(minutes=1)
+    }
