@@ -10,13 +10,17 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 import alerting
+import cameras
 import feeds
 import geofences
 import hotline
 import notify
 from alerting.auto import AUTO_DRAFTER
 from alerting.errors import AlertingError
+from alerting.models import covers_point
 from alerting.workflow import Workflow
+from cameras.errors import CameraError
+from cameras.ports import CameraPorts, Ward
 from canhbao import auth, eventlog, keys, routes
 from canhbao.clock import Clock, SystemClock
 from canhbao.config import Config
@@ -50,6 +54,7 @@ def all_migrations() -> tuple[Migration, ...]:
         *geofences.MIGRATIONS,
         *alerting.MIGRATIONS,
         *hotline.MIGRATIONS,
+        *cameras.MIGRATIONS,
     )
 
 
@@ -79,6 +84,8 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     hotline.setup(app, config, ports=_hotline_ports)
     # After every domain's context: their subscribers exist before delivery starts.
     app.cleanup_ctx.append(_durable_events_ctx)
+
+    cameras.setup(app, config, ports=_camera_ports)
     routes.setup_routes(app)
     return app
 
@@ -264,3 +271,45 @@ async def _durable_events_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await events.stop()
+
+
+# --- the cameras' ports, over geofences and alerting -----------------------------------------
+
+
+def _camera_ports(app: web.Application) -> CameraPorts:
+    """Built when the cameras' context starts: geofences' and alerting's ran before it."""
+    return CameraPorts(
+        wards=GeofencesWards(app[keys.GEOFENCES]),
+        warnings=AlertingCoverage(app[keys.ALERTING]),
+    )
+
+
+class GeofencesWards:
+    """The cameras' WardLocator over geofences' area catalogue: the deepest area covering the
+    camera's point."""
+
+    def __init__(self, registry: DeviceRegistry) -> None:
+        self._registry = registry
+
+    async def ward_at(self, lon: float, lat: float) -> Ward | None:
+        catalog = self._registry.catalog  # replaced whole when areas are re-imported
+        area_id = catalog.locate(lon, lat)
+        if area_id < 0:
+            return None
+        area = catalog.areas[area_id]
+        return Ward(area.code, area.name)
+
+
+class AlertingCoverage:
+    """The cameras' WarningCoverage over alerting's workflow: the warnings in force are read
+    once for all the points."""
+
+    def __init__(self, workflow: Workflow) -> None:
+        self._workflow = workflow
+
+    async def covered(self, points: Sequence[tuple[float, float]]) -> list[bool]:
+        try:
+            alerts = await self._workflow.in_force_at()
+        except AlertingError as err:
+            raise CameraError(f"warnings in force: {err}") from err
+        return [any(covers_point(alert, lon, lat) for alert in alerts) for lon, lat in points]

@@ -358,6 +358,62 @@ class AlertingConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class CameraConfig:
+    """One [[cameras.cameras]] entry; checked further by cameras.setup (URL, credentials)."""
+
+    id: str
+    name: str
+    lat: float
+    lon: float
+    url: str
+    watches: str = ""
+    kind: Literal["snapshot", "mjpeg", "onvif"] = "snapshot"
+    auth: Literal["none", "basic", "digest"] = "none"
+    username: str = ""
+    password_env: str = ""
+    interval_s: float = 0.0  # 0: [cameras] interval_s
+    timeout_s: float = 0.0  # 0: [cameras] timeout_s
+    redirect_hosts: tuple[str, ...] = ()
+    enabled: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class CameraRetentionConfig:
+    keep_all_days: float = 7.0
+    hourly_days: float = 90.0
+    max_disk_bytes: int = 20_000_000_000
+    interval_s: float = 3600.0
+
+
+@dataclasses.dataclass(frozen=True)
+class CamerasConfig:
+    """[cameras]: flood-road camera stills: fetching, checks, storage and retention."""
+
+    cameras: tuple[CameraConfig, ...] = ()
+    storage_dir: str = "var/cameras"
+    schedule: bool = True
+    interval_s: float = 300.0
+    warning_interval_s: float = 60.0
+    tick_s: float = 5.0
+    max_concurrent: int = 16
+    timeout_s: float = 10.0
+    max_bytes: int = 5_000_000
+    backoff_max_s: float = 1800.0
+    max_pixels: int = 16_000_000
+    decode_time_limit_s: float = 10.0
+    thumbnail_width: int = 320
+    frozen_polls: int = 6
+    frozen_max_distance: int = 4
+    dark_max_mean: float = 24.0
+    uniform_max_stddev: float = 6.0
+    blur_min_sharpness: float = 40.0
+    unreachable_after_failures: int = 2
+    fetches_keep_days: float = 30.0
+    image_cache_s: int = 60
+    retention: CameraRetentionConfig = CameraRetentionConfig()
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -371,6 +427,7 @@ class Config:
     feeds: FeedsConfig = FeedsConfig()
     alerting: AlertingConfig = AlertingConfig()
     hotline: HotlineConfig = HotlineConfig()
+    cameras: CamerasConfig = CamerasConfig()
     # Where the file was read from; relative paths in it are relative to this folder.
     base_dir: Path = dataclasses.field(default=Path("."), metadata={"internal": True})
 

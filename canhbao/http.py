@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 from urllib.parse import urljoin, urlsplit
@@ -119,13 +119,20 @@ class FetchError(CanhbaoError):
 
     FetchError
     ├── UpstreamFailed   an HTTP error status, a timeout, a connection error, a body cut short
+    │   └── UpstreamTimedOut   the timeout
     ├── BodyTooLarge     the body is over the byte cap (as declared, or found while streaming)
     └── RedirectRefused  a redirect to a host the caller did not allow (not followed)
     """
 
 
 class UpstreamFailed(FetchError):
-    pass
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status, when the upstream answered with an error one
+
+
+class UpstreamTimedOut(UpstreamFailed):
+    """No whole answer within the timeout (a stalled or slow-loris upstream)."""
 
 
 class BodyTooLarge(FetchError):
@@ -160,6 +167,7 @@ async def fetch_capped(
     validators: Validators | None = None,
     max_redirects: int = 10,
     redirect_hosts: Collection[str] | None = None,
+    middlewares: Sequence[aiohttp.ClientMiddlewareType] = (),
 ) -> Fetched | None:
     """One request whose body is refused at `max_bytes`, never held whole past it.
 
@@ -168,7 +176,8 @@ async def fetch_capped(
     the caller to keep once it has used the body: a payload that failed further on must be
     fetched again, not answered 304. With `redirect_hosts`, a redirect is followed only to
     http(s) on those hosts, checked before the next request is made (so an allowed host cannot
-    bounce us to an internal address).
+    bounce us to an internal address). `middlewares` (e.g. aiohttp's DigestAuthMiddleware) go
+    with the request.
     """
     sent = dict(headers or {})
     if validators is not None:
@@ -185,6 +194,7 @@ async def fetch_capped(
         data=data,
         headers=sent,
         timeout=aiohttp.ClientTimeout(total=timeout_s),
+        middlewares=tuple(middlewares) or None,
     )
     try:
         for _ in range(max_redirects + 1):
@@ -208,7 +218,7 @@ async def fetch_capped(
                 return await _read_capped(answer, where, max_bytes, validators is not None)
         raise UpstreamFailed(f"{where}: more than {max_redirects} redirects")
     except TimeoutError:
-        raise UpstreamFailed(f"{where}: no answer within {timeout_s:g} s") from None
+        raise UpstreamTimedOut(f"{where}: no answer within {timeout_s:g} s") from None
     except aiohttp.ClientPayloadError as err:
         raise UpstreamFailed(f"{where}: body cut short ({err})") from err
     except aiohttp.ClientError as err:
@@ -224,7 +234,7 @@ async def _read_capped(
     if answer.status == 304 and conditional:
         return None
     if not 200 <= answer.status < 300:
-        raise UpstreamFailed(f"{where}: HTTP {answer.status}")
+        raise UpstreamFailed(f"{where}: HTTP {answer.status}", status=answer.status)
     length = answer.content_length
     if length is not None and length > max_bytes:
         raise BodyTooLarge(f"{where}: body of {length} bytes is over the {max_bytes}-byte cap")

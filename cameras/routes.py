@@ -1,0 +1,362 @@
+"""HTTP routes: cameras, their stills and images for everyone (cached, revalidated by ETag);
+the registry and fetch records for staff."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import shapely
+from aiohttp import web
+
+from cameras import store
+from cameras.errors import CameraConflict, CameraInvalid, CameraNotFound
+from cameras.evidence import cap_resource
+from cameras.files import ImageFiles
+from cameras.geometry import PlaceInvalid, distance_m, parse_point, parse_polygon
+from cameras.keys import CAMERAS
+from cameras.models import Camera, Still, build_camera
+from cameras.service import Cameras
+from canhbao import keys
+from canhbao.auth import Role, require_principal, require_roles
+from canhbao.clock import parse_utc, utc_text
+from canhbao.http import SQLITE_MAX_INT, ApiError, int_query, read_json
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+MAX_RADIUS_M = 50_000
+
+
+# -- public ---------------------------------------------------------------------------------
+
+
+async def list_cameras(request: web.Request) -> web.Response:
+    """Cameras with their latest still (URL, age), flags and whether a warning covers them.
+
+    `near=lat,lon` (with `radius_m`, default 2000) lists those within that distance, nearest
+    first; `within` (a CAP polygon: "lat,lon lat,lon ...", closed) those inside it.
+    """
+    service = request.app[CAMERAS]
+    cameras = await store.load_cameras(service.deps.db)
+    query = request.query
+    try:
+        if "within" in query:
+            polygon = parse_polygon(query["within"])
+            cameras = [c for c in cameras if polygon.covers(_lonlat_point(c))]
+        if "near" in query:
+            lat, lon = parse_point(query["near"])
+            radius = int_query(request, "radius_m", default=2000, low=1, high=MAX_RADIUS_M)
+            found = [(distance_m(lat, lon, c.lat, c.lon), c) for c in cameras]
+            found = sorted((pair for pair in found if pair[0] <= radius), key=lambda p: p[0])
+            return web.json_response(
+                {
+                    "cameras": [
+                        {**_camera_json(request, service, c), "distance_m": round(d, 1)}
+                        for d, c in found
+                    ]
+                }
+            )
+    except PlaceInvalid as err:
+        raise ApiError(400, "invalid_place", str(err)) from None
+    return web.json_response({"cameras": [_camera_json(request, service, c) for c in cameras]})
+
+
+async def get_camera(request: web.Request) -> web.Response:
+    """One camera as in the camera list."""
+    service = request.app[CAMERAS]
+    camera = await _camera(request)
+    return web.json_response(_camera_json(request, service, camera))
+
+
+async def list_stills(request: web.Request) -> web.Response:
+    """A camera's stills, newest first, seen between `since` and `until` (ISO 8601 with a zone).
+
+    Paged: `limit` (1-200, default 50) and `before_id` (the `next_before_id` of the last page).
+    """
+    camera = await _camera(request)
+    since, until = _time(request.query, "since"), _time(request.query, "until")
+    if since is not None and until is not None and since >= until:
+        raise ApiError(400, "invalid_range", "since must be before until")
+    limit = int_query(request, "limit", default=50, low=1, high=200)
+    before_id = int_query(request, "before_id", low=1)
+    stills = await store.stills_between(
+        request.app[CAMERAS].deps.db, camera.id, since, until, before_id, limit
+    )
+    return web.json_response(
+        {
+            "camera_id": camera.id,
+            "stills": [_still_json(request, still) for still in stills],
+            "next_before_id": stills[-1].id if len(stills) == limit else None,
+        }
+    )
+
+
+async def latest_still(request: web.Request) -> web.StreamResponse:
+    """The camera's latest still (JPEG or PNG); revalidate with If-None-Match."""
+    return await _latest(request, thumbnail=False)
+
+
+async def latest_thumbnail(request: web.Request) -> web.StreamResponse:
+    """The camera's latest still as a 320-px-wide JPEG; revalidate with If-None-Match."""
+    return await _latest(request, thumbnail=True)
+
+
+async def _latest(request: web.Request, *, thumbnail: bool) -> web.StreamResponse:
+    service = request.app[CAMERAS]
+    camera_id = request.match_info["camera_id"]
+    poller = service.pollers.get(camera_id)
+    still = poller.state.latest if poller is not None else None
+    if still is None:
+        still = (await store.latest_stills(service.deps.db)).get(camera_id)
+    if still is None:
+        raise ApiError(404, "no_still", f"camera {camera_id!r} has no still yet")
+    max_age = request.app[keys.CONFIG].cameras.image_cache_s
+    cache = f"public, max-age={max_age}"
+    return await _image(request, service, still.sha256, still.mime, thumbnail, cache)
+
+
+async def image(request: web.Request) -> web.StreamResponse:
+    """A stored still by its SHA-256 (immutable: cached for a year)."""
+    return await _stored(request, thumbnail=False)
+
+
+async def thumbnail(request: web.Request) -> web.StreamResponse:
+    """A stored still's thumbnail by the still's SHA-256 (immutable: cached for a year)."""
+    return await _stored(request, thumbnail=True)
+
+
+async def _stored(request: web.Request, *, thumbnail: bool) -> web.StreamResponse:
+    service = request.app[CAMERAS]
+    sha256 = request.match_info["sha256"]
+    if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+        raise ApiError(404, "no_image", "no such image")
+    return await _image(request, service, sha256, None, thumbnail, IMMUTABLE)
+
+
+async def _image(
+    request: web.Request,
+    service: Cameras,
+    sha256: str,
+    mime: str | None,
+    thumbnail: bool,
+    cache: str,
+) -> web.StreamResponse:
+    # The address is the content: the ETag is the hash, strong, and a match needs no I/O.
+    etag = f'"{sha256}{"-t" if thumbnail else ""}"'
+    headers = {"ETag": etag, "Cache-Control": cache}
+    if _matches(request.headers.get("If-None-Match", ""), etag):
+        return web.Response(status=304, headers=headers)
+    if mime is None:
+        mime = await store.image_mime(service.deps.db, sha256)
+        if mime is None:
+            raise ApiError(404, "no_image", "no such image")
+    files: ImageFiles = service.deps.files
+    body = await asyncio.to_thread(files.read, sha256, thumbnail=thumbnail)
+    if body is None:
+        raise ApiError(404, "no_image", "no such image")
+    content_type = "image/jpeg" if thumbnail else mime
+    return web.Response(body=body, content_type=content_type, headers=headers)
+
+
+def _matches(header: str, etag: str) -> bool:
+    """If-None-Match uses the weak comparison (RFC 9110 13.1.2): W/ is ignored."""
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
+
+
+# -- staff ----------------------------------------------------------------------------------
+
+
+@require_roles(Role.admin)
+async def create_camera(request: web.Request) -> web.Response:
+    """Add a camera to the registry (audited). Credentials: `username` and `password_env`,
+    the environment variable holding the password."""
+    body = await _object(request)
+    camera = _build(body)
+    saved = await _save(request, camera, creating=True)
+    return web.json_response(saved, status=201)
+
+
+@require_roles(Role.admin)
+async def update_camera(request: web.Request) -> web.Response:
+    """Change a camera's fields (audited); config.toml's cameras are changed there."""
+    current = await _camera(request)
+    body = await _object(request)
+    if body.get("id", current.id) != current.id:
+        raise ApiError(400, "invalid_camera", "id: cannot be changed", field="id")
+    fields = {k: v for k, v in current.as_fields().items() if k not in ("origin", "ward")}
+    camera = _build({**fields, **body})
+    return web.json_response(await _save(request, camera, creating=False))
+
+
+@require_roles(Role.admin)
+async def retire_camera(request: web.Request) -> web.Response:
+    """Remove a camera from the registry (audited); its stills follow retention as before."""
+    service = request.app[CAMERAS]
+    try:
+        await service.retire(request.match_info["camera_id"], require_principal(request).actor)
+    except CameraNotFound:
+        raise ApiError(404, "camera_not_found", "no such camera") from None
+    except CameraConflict as err:
+        raise ApiError(409, "camera_conflict", str(err)) from None
+    return web.json_response({"retired": request.match_info["camera_id"]})
+
+
+@require_roles(Role.admin, Role.issuer)
+async def poll_camera(request: web.Request) -> web.Response:
+    """Fetch a still from the camera now; answers with the fetch's record."""
+    service = request.app[CAMERAS]
+    camera = await _camera(request)
+    try:
+        await service.poll(camera.id)
+    except CameraNotFound:
+        raise ApiError(409, "camera_disabled", "the camera is not polled (disabled)") from None
+    fetches = await store.recent_fetches(service.deps.db, camera.id, 1)
+    return web.json_response(
+        {
+            "fetch": fetches[0].as_json() if fetches else None,
+            "camera": _camera_json(request, service, camera),
+        }
+    )
+
+
+@require_roles()
+async def still_cap_resource(request: web.Request) -> web.Response:
+    """A still as a CAP <resource>, to attach to a warning's info: resourceDesc, mimeType,
+    size, uri (our public image) and digest (SHA-1 of the bytes at uri, as CAP 1.2 asks)."""
+    service = request.app[CAMERAS]
+    text = request.match_info["still_id"]
+    still = None
+    if text.isascii() and text.isdigit() and 0 < int(text) <= SQLITE_MAX_INT:
+        still = await store.get_still(service.deps.db, int(text))
+    if still is None:
+        raise ApiError(404, "no_still", "no such still")
+    found = await store.get_camera(service.deps.db.reader, still.camera_id)
+    body = await asyncio.to_thread(service.deps.files.read, still.sha256)
+    if found is None or body is None:
+        raise ApiError(404, "no_still", "no such still")
+    base = request.app[keys.CONFIG].server.public_base_url
+    return web.json_response(cap_resource(found[0], still, body, base).as_json())
+
+
+@require_roles()
+async def list_fetches(request: web.Request) -> web.Response:
+    """The camera's latest fetches: time, HTTP status, bytes, duration, outcome and reason."""
+    camera = await _camera(request)
+    limit = int_query(request, "limit", default=50, low=1, high=500)
+    fetches = await store.recent_fetches(request.app[CAMERAS].deps.db, camera.id, limit)
+    return web.json_response(
+        {"camera_id": camera.id, "fetches": [fetch.as_json() for fetch in fetches]}
+    )
+
+
+async def _save(request: web.Request, camera: Camera, *, creating: bool) -> dict[str, Any]:
+    service = request.app[CAMERAS]
+    try:
+        saved = await service.save(camera, require_principal(request).actor, creating=creating)
+    except CameraInvalid as err:
+        raise ApiError(400, "invalid_camera", str(err), field=err.field) from None
+    except CameraConflict as err:
+        raise ApiError(409, "camera_conflict", str(err)) from None
+    except CameraNotFound:
+        raise ApiError(404, "camera_not_found", "no such camera") from None
+    return {**saved.as_fields(), **service.status(saved.id)}
+
+
+def _build(body: Mapping[str, Any]) -> Camera:
+    try:
+        return build_camera(body, "api")
+    except CameraInvalid as err:
+        raise ApiError(400, "invalid_camera", str(err), field=err.field) from None
+
+
+async def _object(request: web.Request) -> dict[str, Any]:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_body", "expected a JSON object")
+    return body
+
+
+# -- shared ---------------------------------------------------------------------------------
+
+
+async def _camera(request: web.Request) -> Camera:
+    try:
+        return await request.app[CAMERAS].camera(request.match_info["camera_id"])
+    except CameraNotFound:
+        raise ApiError(404, "camera_not_found", "no such camera") from None
+
+
+def _camera_json(request: web.Request, service: Cameras, camera: Camera) -> dict[str, Any]:
+    poller = service.pollers.get(camera.id)
+    latest = poller.state.latest if poller is not None else None
+    now = service.clock.now()
+    base = request.app[keys.CONFIG].server.public_base_url.rstrip("/")
+    return {
+        "id": camera.id,
+        "name": camera.name,
+        "lat": camera.lat,
+        "lon": camera.lon,
+        "watches": camera.watches,
+        "ward": {"code": camera.ward_code, "name": camera.ward_name} if camera.ward_code else None,
+        "latest": None
+        if latest is None
+        else {
+            **_still_json(request, latest),
+            "age_s": round((now - latest.last_seen_at).total_seconds(), 1),
+            "latest_url": f"{base}/api/v1/cameras/{camera.id}/still",
+        },
+        **service.status(camera.id),
+    }
+
+
+def _still_json(request: web.Request, still: Still) -> dict[str, Any]:
+    base = request.app[keys.CONFIG].server.public_base_url.rstrip("/")
+    return {
+        "id": still.id,
+        "fetched_at": utc_text(still.fetched_at),
+        "last_seen_at": utc_text(still.last_seen_at),
+        "sha256": still.sha256,
+        "mime": still.mime,
+        "width": still.width,
+        "height": still.height,
+        "bytes": still.bytes,
+        "url": f"{base}/api/v1/camera-images/{still.sha256}",
+        "thumbnail_url": f"{base}/api/v1/camera-images/{still.sha256}/thumbnail",
+    }
+
+
+def _lonlat_point(camera: Camera) -> Any:
+    return shapely.Point(camera.lon, camera.lat)
+
+
+def _time(query: Mapping[str, str], name: str) -> datetime | None:
+    raw = query.get(name)
+    if not raw:
+        return None
+    try:
+        return parse_utc(raw.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        raise ApiError(
+            400, "invalid_time", f"{name}: an ISO 8601 time with a time zone, got {raw[:60]!r}"
+        ) from None
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/cameras", list_cameras)
+    app.router.add_post("/api/v1/cameras", create_camera)
+    app.router.add_get("/api/v1/cameras/{camera_id}", get_camera)
+    app.router.add_patch("/api/v1/cameras/{camera_id}", update_camera)
+    app.router.add_delete("/api/v1/cameras/{camera_id}", retire_camera)
+    app.router.add_get("/api/v1/cameras/{camera_id}/stills", list_stills)
+    app.router.add_get("/api/v1/cameras/{camera_id}/still", latest_still)
+    app.router.add_get("/api/v1/cameras/{camera_id}/thumbnail", latest_thumbnail)
+    app.router.add_post("/api/v1/cameras/{camera_id}/poll", poll_camera)
+    app.router.add_get("/api/v1/cameras/{camera_id}/fetches", list_fetches)
+    app.router.add_get("/api/v1/camera-stills/{still_id}/cap-resource", still_cap_resource)
+    app.router.add_get("/api/v1/camera-images/{sha256}", image)
+    app.router.add_get("/api/v1/camera-images/{sha256}/thumbnail", thumbnail)
