@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from datetime import timedelta
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -16,12 +15,9 @@ import geofences
 import hotline
 import notify
 from alerting.auto import AUTO_DRAFTER
-from alerting.errors import AlertingError
-from alerting.models import covers_point
-from alerting.workflow import Workflow
-from cameras.errors import CameraError
-from cameras.ports import CameraPorts, Ward
 from canhbao import auth, eventlog, keys, routes
+from canhbao.adapters.cameras import camera_ports
+from canhbao.adapters.hotline import hotline_ports
 from canhbao.clock import Clock, SystemClock
 from canhbao.config import Config
 from canhbao.db import Database, Migration
@@ -31,17 +27,7 @@ from canhbao.health import HealthRegistry
 from canhbao.http import error_middleware, http_session_ctx
 from canhbao.logs import request_id_middleware
 from canhbao.offload import PoolLimits, ProcessPool
-from feeds import levels as feed_levels
-from feeds.errors import FeedError
-from feeds.keys import FEEDS
-from feeds.pipeline import Pipeline
 from feeds.thresholds import THRESHOLD_CROSSED
-from geofences.devices import DeviceRegistry
-from geofences.errors import GeofenceError
-from hotline import texts as hotline_texts
-from hotline.errors import SourceUnavailable
-from hotline.models import KnownLocation
-from hotline.ports import HotlinePorts, StationLevel, WarningInForce
 
 
 def all_migrations() -> tuple[Migration, ...]:
@@ -81,11 +67,10 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     feeds.setup(app, config)
     geofences.setup(app, config)
     alerting.setup(app, config)
-    hotline.setup(app, config, ports=_hotline_ports)
+    hotline.setup(app, config, ports=hotline_ports)
+    cameras.setup(app, config, ports=camera_ports)
     # After every domain's context: their subscribers exist before delivery starts.
     app.cleanup_ctx.append(_durable_events_ctx)
-
-    cameras.setup(app, config, ports=_camera_ports)
     routes.setup_routes(app)
     return app
 
@@ -140,117 +125,6 @@ async def _stop_offloaded_jobs(app: web.Application) -> None:
         await app[keys.OFFLOAD].close()
 
 
-# --- the hotline's ports, over feeds, alerting and geofences --------------------------------
-
-
-def _hotline_ports(app: web.Application) -> HotlinePorts:
-    """Built when the hotline's context starts: the other domains' contexts ran before it."""
-    return HotlinePorts(
-        flood=FeedsFloodInfo(app[FEEDS].pipeline, app[keys.CLOCK]),
-        warnings=AlertingWarnings(app[keys.ALERTING]),
-        locations=GeofencesLocations(app[keys.GEOFENCES]),
-    )
-
-
-class AlertingWarnings:
-    """The hotline's WarningSource over alerting's workflow: issued warnings in force at the
-    caller's known place, or anywhere in the province when the place is not known."""
-
-    SEVERE = frozenset({"Severe", "Extreme"})
-
-    def __init__(self, workflow: Workflow) -> None:
-        self._workflow = workflow
-
-    async def in_force(self, location: KnownLocation | None) -> list[WarningInForce] | None:
-        try:
-            if location is None:
-                alerts = await self._workflow.in_force_at()
-            else:
-                alerts = await self._workflow.in_force_at(location.lon, location.lat)
-        except AlertingError as err:
-            raise SourceUnavailable(f"warnings in force: {err}") from err
-        warnings = []
-        for alert in alerts:
-            info = alert.info("vi-VN") or alert.infos[0]
-            warnings.append(WarningInForce(info.headline, info.severity in self.SEVERE))
-        return warnings
-
-
-class GeofencesLocations:
-    """The hotline's LocationSource over geofences' registry: the app device or phone-only
-    contact that registered this number."""
-
-    def __init__(self, registry: DeviceRegistry) -> None:
-        self._registry = registry
-
-    async def locate(self, phone: str) -> KnownLocation | None:
-        try:
-            found = await self._registry.location_for_phone(phone)
-        except GeofenceError as err:
-            raise SourceUnavailable(f"location of a phone: {err}") from err
-        if found is None:
-            return None
-        if found.source == "contact":
-            description = ", ".join(part for part in (found.address, found.ward) if part)
-        else:
-            description = hotline_texts.near_ward(found.ward).vi if found.ward else ""
-        return KnownLocation(
-            lat=found.lat,
-            lon=found.lon,
-            accuracy_m=found.accuracy_m,
-            located_at=found.located_at,
-            description=description,
-            source=found.source,
-        )
-
-
-class FeedsFloodInfo:
-    """The hotline's FloodInfoSource over feeds' pipeline: its stations, their recent good
-    water levels, and feeds' own band and trend rules."""
-
-    # A reading older than this is not read out as the current level.
-    FRESH_READING = timedelta(hours=3)
-    TREND_WINDOW = timedelta(hours=6)
-
-    def __init__(self, pipeline: Pipeline, clock: Clock) -> None:
-        self._pipeline = pipeline
-        self._clock = clock
-
-    async def levels(self, station_ids: Sequence[str]) -> list[StationLevel]:
-        stations = self._pipeline.stations
-        now = self._clock.now()
-        found: list[StationLevel] = []
-        for station_id in station_ids:
-            station = stations.get(station_id)
-            if station is None:
-                continue
-            try:
-                points = await self._pipeline.recent_water_levels(
-                    station_id, now - self.TREND_WINDOW
-                )
-            except FeedError as err:
-                raise SourceUnavailable(f"water levels of {station_id}: {err}") from err
-            if not points or now - points[-1][0] > self.FRESH_READING:
-                found.append(StationLevel(station.id, station.name, station.river, None))
-                continue
-            observed_at, value = points[-1]
-            thresholds = station.thresholds
-            trend = feed_levels.trend(points)
-            found.append(
-                StationLevel(
-                    station.id,
-                    station.name,
-                    station.river,
-                    value,
-                    feed_levels.band(value, thresholds) if thresholds is not None else 0,
-                    trend.direction if trend else None,
-                    trend.rate_m_per_h if trend else None,
-                    observed_at,
-                )
-            )
-        return found
-
-
 async def _event_log_ctx(app: web.Application) -> AsyncIterator[None]:
     """The durable event log, for domains to append to as their contexts start."""
     events = EventLog(app[keys.DB], app[keys.CLOCK], app[keys.HEALTH])
@@ -271,45 +145,3 @@ async def _durable_events_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await events.stop()
-
-
-# --- the cameras' ports, over geofences and alerting -----------------------------------------
-
-
-def _camera_ports(app: web.Application) -> CameraPorts:
-    """Built when the cameras' context starts: geofences' and alerting's ran before it."""
-    return CameraPorts(
-        wards=GeofencesWards(app[keys.GEOFENCES]),
-        warnings=AlertingCoverage(app[keys.ALERTING]),
-    )
-
-
-class GeofencesWards:
-    """The cameras' WardLocator over geofences' area catalogue: the deepest area covering the
-    camera's point."""
-
-    def __init__(self, registry: DeviceRegistry) -> None:
-        self._registry = registry
-
-    async def ward_at(self, lon: float, lat: float) -> Ward | None:
-        catalog = self._registry.catalog  # replaced whole when areas are re-imported
-        area_id = catalog.locate(lon, lat)
-        if area_id < 0:
-            return None
-        area = catalog.areas[area_id]
-        return Ward(area.code, area.name)
-
-
-class AlertingCoverage:
-    """The cameras' WarningCoverage over alerting's workflow: the warnings in force are read
-    once for all the points."""
-
-    def __init__(self, workflow: Workflow) -> None:
-        self._workflow = workflow
-
-    async def covered(self, points: Sequence[tuple[float, float]]) -> list[bool]:
-        try:
-            alerts = await self._workflow.in_force_at()
-        except AlertingError as err:
-            raise CameraError(f"warnings in force: {err}") from err
-        return [any(covers_point(alert, lon, lat) for alert in alerts) for lon, lat in points]
