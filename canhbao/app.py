@@ -29,6 +29,7 @@ from canhbao.logs import request_id_middleware
 from canhbao.offload import PoolLimits, ProcessPool
 from feeds import levels as feed_levels
 from feeds.errors import FeedError
+from feeds.keys import FEEDS
 from feeds.pipeline import Pipeline
 from feeds.thresholds import THRESHOLD_CROSSED
 from geofences.devices import DeviceRegistry
@@ -138,7 +139,7 @@ async def _stop_offloaded_jobs(app: web.Application) -> None:
 def _hotline_ports(app: web.Application) -> HotlinePorts:
     """Built when the hotline's context starts: the other domains' contexts ran before it."""
     return HotlinePorts(
-        flood=FeedsFloodInfo(app[keys.FEEDS].pipeline, app[keys.CLOCK]),
+        flood=FeedsFloodInfo(app[FEEDS].pipeline, app[keys.CLOCK]),
         warnings=AlertingWarnings(app[keys.ALERTING]),
         locations=GeofencesLocations(app[keys.GEOFENCES]),
     )

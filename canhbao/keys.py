@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from alerting.fanout import FanoutRunner
     from alerting.imports import Importer
     from alerting.workflow import Workflow
-    from feeds.runtime import FeedsRuntime
     from geofences.devices import DeviceRegistry
     from geofences.ratelimit import RateLimiter
     from notify.outbox import Outbox
@@ -53,9 +52,6 @@ OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
 # rate limiter of the public device API (set by geofences.setup's context). Typed the same way.
 GEOFENCES: web.AppKey[DeviceRegistry] = web.AppKey("geofences")
 DEVICE_RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("device_rate_limiter")
-# The feeds domain: its pipeline, pollers and their state (set by feeds.setup's context).
-# Typed the same way.
-FEEDS: web.AppKey[FeedsRuntime] = web.AppKey("feeds")
 # The alerting domain's workflow (set by alerting.setup's context). Typed the same way.
 ALERTING: web.AppKey[Workflow] = web.AppKey("alerting")
 # Alerting's CAP import: upstream sources, their state, imported alerts (alerting.setup's

@@ -10,6 +10,7 @@ from aiohttp import web
 from canhbao import keys
 from canhbao.polling import schedule_polls
 from feeds import store
+from feeds.keys import FEEDS
 from feeds.pipeline import Pipeline
 from feeds.poller import SourcePoller
 from feeds.runtime import FeedsCollector, FeedsRuntime
@@ -44,7 +45,7 @@ async def feeds_ctx(app: web.Application) -> AsyncIterator[None]:
             health=app[keys.HEALTH],
             by_station_id=spec.by_station_id,
         )
-    app[keys.FEEDS] = runtime
+    app[FEEDS] = runtime
     collector = FeedsCollector(runtime)
     app[keys.METRICS].register(collector)
 

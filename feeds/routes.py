@@ -18,6 +18,7 @@ from canhbao.clock import parse_utc, utc_text
 from canhbao.http import ApiError, read_json
 from feeds import ingest, quality, store
 from feeds.errors import IngestRejected, StationInvalid
+from feeds.keys import FEEDS
 from feeds.models import UNITS, FetchResult, Parameter, Reading, Station
 from feeds.sources import INGEST, SOURCE_NAMES
 from feeds.stations import FIELDS, as_fields, build_station
@@ -35,7 +36,7 @@ async def list_stations(request: web.Request) -> web.Response:
 
     Public: what the citizen app shows. `status_reason` says why a station cannot alarm.
     """
-    runtime = request.app[keys.FEEDS]
+    runtime = request.app[FEEDS]
     stations = sorted(runtime.pipeline.stations.values(), key=lambda s: s.id)
     latest = await _latest(request.app)
     return web.json_response(
@@ -65,7 +66,7 @@ async def _summary(
     ahead: Mapping[tuple[str, str], Reading],
 ) -> dict[str, Any]:
     app = request.app
-    db, now, pipeline = app[keys.DB], app[keys.CLOCK].now(), app[keys.FEEDS].pipeline
+    db, now, pipeline = app[keys.DB], app[keys.CLOCK].now(), app[FEEDS].pipeline
     mine = {
         p: latest[(station.id, p.value)]
         for p in station.parameters
@@ -198,7 +199,7 @@ async def list_events(request: web.Request) -> web.Response:
     station_id = query.get("station")
     since = _time(query, "since")
     limit = _int(query, "limit", 100, 1, EVENTS_MAX)
-    stations = request.app[keys.FEEDS].pipeline.stations
+    stations = request.app[FEEDS].pipeline.stations
     rows = await store.list_events(
         request.app[keys.DB], station_id=station_id, since=since, limit=limit
     )
@@ -228,7 +229,7 @@ def _event_json(row: Any, stations: Mapping[str, Station]) -> dict[str, Any]:
 
 async def list_sources(request: web.Request) -> web.Response:
     """Each polled source's state: last success and error, failures in a row, readings."""
-    pollers = request.app[keys.FEEDS].pollers
+    pollers = request.app[FEEDS].pollers
     return web.json_response(
         {"sources": [poller.state.as_json() for _, poller in sorted(pollers.items())]}
     )
@@ -331,7 +332,7 @@ async def _save(
 
 
 async def _reload(app: web.Application) -> None:
-    app[keys.FEEDS].stations_changed(await store.load_stations(app[keys.DB]))
+    app[FEEDS].stations_changed(await store.load_stations(app[keys.DB]))
 
 
 @require_roles(Role.gauge)
@@ -343,7 +344,7 @@ async def ingest_readings(request: web.Request) -> web.Response:
     naming the row and the field.
     """
     app = request.app
-    runtime = app[keys.FEEDS]
+    runtime = app[FEEDS]
     limit = app[keys.CONFIG].feeds.ingest_max_rows
     try:
         if request.content_type in ("text/csv", "application/csv"):
@@ -378,7 +379,7 @@ async def ingest_readings(request: web.Request) -> web.Response:
 
 def _station(request: web.Request) -> Station:
     station_id = request.match_info["station_id"]
-    station = request.app[keys.FEEDS].pipeline.stations.get(station_id)
+    station = request.app[FEEDS].pipeline.stations.get(station_id)
     if station is None:
         raise ApiError(404, "not_found", f"no station {station_id!r}")
     return station

@@ -1,4 +1,4 @@
-"""The running feeds domain as the app holds it (app[keys.FEEDS]): pipeline, pollers, metrics."""
+"""The running feeds domain as the app holds it (app[FEEDS]): pipeline, pollers, metrics."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from canhbao import keys
 from canhbao.config import Config
+from feeds.keys import FEEDS
 from feeds.runtime import FeedsRuntime
 from tests.conftest import REPO, SHARED_DATA, make_config
 from tests.doubles.feeds import FeedUpstream
@@ -69,7 +70,7 @@ def station(
 
 def runtime(client: TestClient[web.Request, web.Application]) -> FeedsRuntime:
     assert client.app is not None
-    return client.app[keys.FEEDS]
+    return client.app[FEEDS]
 
 
 async def stored(

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 from canhbao import keys
 from canhbao.audit import list_audit
 from canhbao.clock import LOCAL_TZ, ManualClock, utc_text
+from feeds.keys import FEEDS
 from feeds.models import FetchResult, Observation, Parameter, Thresholds
 from feeds.thresholds import EventKind, ThresholdEvent
 from tests.conftest import AppClient, BearerFactory, StaffFactory
@@ -328,7 +329,7 @@ async def test_staff_add_and_change_stations_audited(
     assert entries[0].after is not None
     assert entries[0].after["bao_dong3"] == 14.0
     # The VNDMS source now polls the new station too.
-    assert "71519" in client.app[keys.FEEDS].pipeline.stations
+    assert "71519" in client.app[FEEDS].pipeline.stations
 
 
 async def test_api_changes_survive_a_restart_over_the_config(
@@ -376,7 +377,7 @@ async def test_a_failed_commit_stores_nothing_and_forgets_what_it_computed(
 ) -> None:
     client = await app_client(config=ingest_config(tmp_path), clock=ManualClock(NOW))
     assert client.app is not None
-    pipeline = client.app[keys.FEEDS].pipeline
+    pipeline = client.app[FEEDS].pipeline
     db = client.app[keys.DB]
     t = [NOW - timedelta(hours=3 - h) for h in range(4)]
 
