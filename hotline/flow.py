@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ from canhbao.config import Config, HotlineConfig
 from canhbao.db import Database
 from canhbao.events import EventBus
 from hotline import store
+from hotline.errors import SourceUnavailable
 from hotline.models import KnownLocation, location_is_fresh
 from hotline.ports import HotlinePorts
 from hotline.twiml import Twiml
@@ -140,7 +142,11 @@ async def fresh_location(ctx: Context, phone: str) -> KnownLocation | None:
     """The caller's registered location, if it is recent enough to offer (models rule)."""
     if not phone:
         return None
-    location = await ctx.ports.locations.locate(phone)
+    try:
+        location = await ctx.ports.locations.locate(phone)
+    except SourceUnavailable as err:
+        log.warning("caller's location not known", extra={"error": str(err)})
+        return None  # the caller is asked for the address instead
     max_age = timedelta(minutes=ctx.settings.location_max_age_min)
     if location is None or not location_is_fresh(location, ctx.clock.now(), max_age):
         return None
@@ -152,13 +158,15 @@ def party(call: store.CallRow) -> str:
     return call.to_number if call.kind == "callback" else call.from_number
 
 
+# A whole number as Twilio writes one (QueueTime, CallDuration, SequenceNumber, our own ids in
+# URLs): at most nine digits, so nothing odd (1e400, nan, 10,000 digits) reaches int().
+_WHOLE = re.compile(r"-?[0-9]{1,9}(?:\.[0-9]{1,6})?")
+
+
 def opt_int(value: str | None) -> int | None:
-    if value is None or value == "":
+    if value is None or not _WHOLE.fullmatch(value.strip()):
         return None
-    try:
-        return int(float(value))
-    except ValueError:
-        return None
+    return int(float(value))
 
 
 def int_or(value: str | None, default: int) -> int:
