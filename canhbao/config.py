@@ -79,8 +79,10 @@ class OutboxConfig:
 @dataclasses.dataclass(frozen=True)
 class AuthConfig:
     session_hours: float = 12.0
-    lockout_failures: int = 5
-    lockout_minutes: float = 15.0
+    # Login backoff (canhbao.auth.throttle) instead of a hard lock-out.
+    login_free_failures: int = 5
+    login_address_backoff_max_s: float = 900.0
+    login_account_backoff_max_s: float = 60.0
     password_min_length: int = 12
     # argon2id cost; changing them rehashes each password at its owner's next login.
     argon2_time_cost: int = 3

@@ -157,7 +157,7 @@ def _user_list(args: argparse.Namespace, config: Config) -> int:
             if user.disabled_at is not None:
                 status = "disabled"
             elif user.locked_until is not None and user.locked_until > accounts.clock.now():
-                status = f"locked until {to_local(user.locked_until):%Y-%m-%d %H:%M}"
+                status = f"logins wait until {to_local(user.locked_until):%H:%M:%S}"
             else:
                 status = "active"
             roles = ",".join(sorted(user.roles))
