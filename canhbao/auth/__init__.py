@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from canhbao import audit
-from canhbao.auth import routes
+from canhbao.auth import first_admin, routes
 from canhbao.auth.middleware import (
     LOGIN_THROTTLE,
     auth_middleware,
@@ -52,4 +52,7 @@ def setup(app: web.Application, config: Config) -> None:
     if config.auth.approver_grant_admins not in (1, 2):
         raise ConfigError("auth.approver_grant_admins: must be 1 or 2")
     app[LOGIN_THROTTLE] = LoginThrottle(config.auth)
+    # After the database's context (create_app adds that first): it looks for an admin.
+    app.cleanup_ctx.append(first_admin.first_admin_ctx)
     routes.setup_routes(app)
+    first_admin.setup_routes(app)
