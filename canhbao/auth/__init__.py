@@ -17,7 +17,7 @@ from canhbao.auth.models import AuthError, Principal, Role
 from canhbao.auth.passwords import Argon2Parameters
 from canhbao.auth.store import MIGRATIONS as _AUTH_MIGRATIONS
 from canhbao.auth.throttle import LoginThrottle
-from canhbao.config import Config
+from canhbao.config import Config, require_positive
 from canhbao.db import Migration
 from canhbao.errors import ConfigError
 
@@ -40,15 +40,14 @@ MIGRATIONS: tuple[Migration, ...] = (*audit.MIGRATIONS, *_AUTH_MIGRATIONS)
 def setup(app: web.Application, config: Config) -> None:
     """Check the auth config and add the routes (the middleware is installed by create_app)."""
     Argon2Parameters.from_config(config.auth)
-    for key in (
+    require_positive(
+        config.auth,
+        "auth",
         "session_hours",
-        "login_free_failures",
         "login_address_backoff_max_s",
         "login_account_backoff_max_s",
-        "password_min_length",
-    ):
-        if getattr(config.auth, key) <= 0:
-            raise ConfigError(f"auth.{key}: must be greater than 0")
+    )
+    require_positive(config.auth, "auth", "login_free_failures", "password_min_length", minimum=1)
     if config.auth.approver_grant_admins not in (1, 2):
         raise ConfigError("auth.approver_grant_admins: must be 1 or 2")
     app[LOGIN_THROTTLE] = LoginThrottle(config.auth)
