@@ -95,13 +95,13 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
     configure_logging(config.log)
     app = create_app(config)
 
-    async def announce_first_admin(app: web.Application) -> None:
-        # on_startup runs after every cleanup context has started, the link's included.
+    def announce_first_admin(_running_on: str) -> None:
+        # run_app calls its `print` once it listens, after every cleanup context (the first
+        # admin link's included) has started: the printed link works at once.
         link = app.get(FIRST_ADMIN_LINK)
         if link is not None:
             print(first_admin_announcement(link), flush=True)  # noqa: T201  # for the operator at the terminal
 
-    app.on_startup.append(announce_first_admin)
     log.info(
         "starting",
         extra={"host": config.server.host, "port": config.server.port, "version": __version__},
@@ -114,7 +114,7 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
         port=config.server.port,
         access_log_class=AccessLogger,
         shutdown_timeout=config.server.shutdown_timeout_s,
-        print=None,
+        print=announce_first_admin,
     )
     return 0
 
