@@ -51,10 +51,7 @@ FIRST_ADMIN_LINK = web.AppKey("auth_first_admin_link", FirstAdminLink)
 
 async def first_admin_ctx(app: web.Application) -> AsyncIterator[None]:
     """Make the link at start-up when no enabled admin exists (after the database context)."""
-    db = app[keys.DB]
-    async with db.transaction() as conn:
-        admins = await active_admins(conn)
-    if not admins:
+    if not await active_admins(app[keys.DB].reader):
         secret = secrets.token_urlsafe(32)
         base = app[keys.CONFIG].server.public_base_url.rstrip("/")
         expires_at = app[keys.CLOCK].now() + LINK_LIFETIME
@@ -158,8 +155,7 @@ async def _live_link(request: web.Request) -> FirstAdminLink:
 
 
 async def _an_admin_exists(request: web.Request) -> bool:
-    async with request.app[keys.DB].transaction() as conn:
-        return bool(await active_admins(conn))
+    return bool(await active_admins(request.app[keys.DB].reader))
 
 
 def _problem(username: str, password: str, again: str, min_length: int) -> tuple[str, str] | None:
