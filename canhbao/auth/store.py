@@ -274,7 +274,7 @@ class Accounts:
             log.info("login refused", extra={"username": name, "reason": reason})
             raise LoginRefused()
         if not await self.passwords.verify(row["password_hash"], password):
-            if failures == self.config.login_free_failures + 1:
+            if failures == self.config.login_free_failures:
                 await self._record_backoff(row, failures, now)
             log.info("login refused", extra={"username": name, "reason": "wrong_password"})
             raise LoginRefused()

@@ -1,9 +1,9 @@
 """Login backoff per address and per account, instead of a hard lock-out.
 
 A hard lock after N wrong passwords lets anyone lock any staff account on purpose, say the
-night before a flood. Here each address and each account get `login_free_failures` wrong
-passwords, then must wait 1 s, 2 s, 4 s … between attempts (answered 429 with Retry-After; the
-password is not even checked while waiting). The address's wait grows to
+night before a flood. Here after `login_free_failures` wrong passwords in a row from an address
+or for an account, the next attempt must wait 1 s, then 2 s, 4 s … (answered 429 with
+Retry-After; the password is not even checked while waiting). The address's wait grows to
 `login_address_backoff_max_s` (a guesser's own address is slowed hard); the account's only to
 `login_account_backoff_max_s` (a minute by default), so someone else's failures keep the real
 owner, typing the right password from their own address, out for at most that long. Failures are
@@ -46,10 +46,11 @@ class LoginThrottled(AuthError):
 
 
 def backoff_delay(failures: int, free: int, max_s: float) -> float:
-    """Seconds to wait after `failures` consecutive wrong passwords: 0, then 1, 2, 4 … ≤ max_s."""
-    if failures <= free:
+    """Seconds to wait after `failures` consecutive wrong passwords: none before the `free`th,
+    then 1 s, 2 s, 4 s … up to max_s."""
+    if failures < free:
         return 0.0
-    return min(max_s, float(2 ** min(failures - free - 1, _MAX_DOUBLINGS)))
+    return min(max_s, float(2 ** min(failures - free, _MAX_DOUBLINGS)))
 
 
 @dataclass
