@@ -16,6 +16,8 @@ from aiohttp import web
 
 from canhbao import __version__
 from canhbao.auth import cli as auth_cli
+from canhbao.auth.first_admin import FIRST_ADMIN_LINK
+from canhbao.auth.first_admin import announcement as first_admin_announcement
 from canhbao.config import Config, choose_config_path, load_config
 from canhbao.db import Database, backup_database
 from canhbao.errors import CanhbaoError
@@ -92,6 +94,14 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
 
     configure_logging(config.log)
     app = create_app(config)
+
+    def announce_first_admin(_running_on: str) -> None:
+        # run_app calls its `print` once it listens, after every cleanup context (the first
+        # admin link's included) has started: the printed link works at once.
+        link = app.get(FIRST_ADMIN_LINK)
+        if link is not None:
+            print(first_admin_announcement(link), flush=True)  # noqa: T201  # for the operator at the terminal
+
     log.info(
         "starting",
         extra={"host": config.server.host, "port": config.server.port, "version": __version__},
@@ -104,7 +114,7 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
         port=config.server.port,
         access_log_class=AccessLogger,
         shutdown_timeout=config.server.shutdown_timeout_s,
-        print=None,
+        print=announce_first_admin,
     )
     return 0
 

@@ -79,8 +79,10 @@ class OutboxConfig:
 @dataclasses.dataclass(frozen=True)
 class AuthConfig:
     session_hours: float = 12.0
-    lockout_failures: int = 5
-    lockout_minutes: float = 15.0
+    # Login backoff (canhbao.auth.throttle) instead of a hard lock-out.
+    login_free_failures: int = 5
+    login_address_backoff_max_s: float = 900.0
+    login_account_backoff_max_s: float = 60.0
     password_min_length: int = 12
     # argon2id cost; changing them rehashes each password at its owner's next login.
     argon2_time_cost: int = 3
@@ -478,9 +480,33 @@ def check_config(config: Config) -> None:
     offload = config.offload
     if offload.workers < 1 or offload.time_limit_s <= 0 or offload.memory_limit_mb < 256:
         raise ConfigError("offload: workers ≥ 1, time_limit_s > 0 and memory_limit_mb ≥ 256")
-    for key in ("concurrency", "batch_size", "max_attempts", "push_per_minute"):
-        if getattr(config.outbox, key) < 1:
-            raise ConfigError(f"outbox.{key}: must be at least 1")
+    require_positive(
+        config.outbox,
+        "outbox",
+        "concurrency",
+        "batch_size",
+        "max_attempts",
+        "push_per_minute",
+        minimum=1,
+    )
+
+
+def require_positive(
+    section: object, where: str, *keys: str, minimum: int | float | None = None
+) -> None:
+    """ConfigError naming `where.key` for the first of `keys` in `section` below its bound.
+
+    Without `minimum` a value must be greater than 0 (durations, rates); with it, at least
+    `minimum` (counts: `minimum=1`). The one check every section's positive settings share:
+    domains' setup checks call it too, e.g. `require_positive(config.hotline, "hotline",
+    "gather_timeout_s", minimum=1)`.
+    """
+    for key in keys:
+        value = getattr(section, key)
+        if minimum is None and not value > 0:
+            raise ConfigError(f"{where}.{key}: must be greater than 0")
+        if minimum is not None and not value >= minimum:
+            raise ConfigError(f"{where}.{key}: must be at least {minimum}")
 
 
 def read_secret(env_name: str, key_path: str) -> str:

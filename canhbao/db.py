@@ -346,15 +346,33 @@ def split_statements(sql: str) -> list[str]:
 
 
 def backup_database(source: Path, target: Path) -> None:
-    """Copy a live database with SQLite's online backup API (safe while the service writes)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    """Copy a live database with SQLite's online backup API (safe while the service writes).
+
+    DatabaseUnavailable names the file at fault when either cannot be used.
+    """
     try:
-        dst = sqlite3.connect(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DatabaseUnavailable(
+            f"database {target} cannot create its folder {target.parent}: {err.strerror or err}"
+        ) from None
+    try:
+        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    except sqlite3.Error as err:
+        raise DatabaseUnavailable(describe_error(source, err)) from None
+    try:
+        try:
+            dst = sqlite3.connect(target)
+        except sqlite3.Error as err:
+            raise DatabaseUnavailable(describe_error(target, err)) from None
         try:
             # pages=-1 copies in one step inside one read transaction: a consistent snapshot,
             # and in WAL mode writers are not blocked meanwhile.
             src.backup(dst, pages=-1)
+        except sqlite3.Error as err:
+            dst.close()
+            target.unlink(missing_ok=True)  # a partial copy must not pass for a backup
+            raise DatabaseUnavailable(describe_error(source, err)) from None
         finally:
             dst.close()
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import types
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from canhbao.config import (
     load_config,
     parse_config,
     read_secret,
+    require_positive,
 )
 from canhbao.errors import ConfigError
 from tests.conftest import REPO
@@ -135,3 +137,47 @@ def test_shipped_file_holds_no_secret_values() -> None:
     text = repr(raw).lower()
     assert 'auth_token": "' not in text
     assert raw["telephony"]["twilio"]["auth_token_env"] == "TWILIO_AUTH_TOKEN"
+
+
+GREATER = "must be greater than 0"
+AT_LEAST_1 = "must be at least 1"
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        *[("auth", "session_hours", value, GREATER) for value in ("0", "-1", "nan", "-inf")],
+        ("auth", "login_account_backoff_max_s", "nan", GREATER),
+        ("auth", "login_address_backoff_max_s", "0.0", GREATER),
+        *[("auth", "login_free_failures", value, AT_LEAST_1) for value in ("0", "-1")],
+        ("auth", "argon2_time_cost", "0", AT_LEAST_1),
+        ("outbox", "batch_size", "-5", AT_LEAST_1),
+    ],
+)
+def test_positive_settings_refuse_zero_negative_and_nan(
+    tmp_path: Path, section: str, key: str, value: str, message: str
+) -> None:
+    """One helper (config.require_positive) for every such check; NaN passed `<= 0` before."""
+    from canhbao.app import create_app
+
+    path = tmp_path / "config.toml"
+    path.write_text(f"[{section}]\n{key} = {value}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"^{section}\.{key}: {message}"):
+        create_app(load_config(path))
+
+
+@pytest.mark.parametrize(
+    ("values", "minimum", "message"),
+    [
+        ({"a": 1.0, "b": 0.0}, None, "s.b: must be greater than 0"),
+        ({"a": float("nan"), "b": 1.0}, None, "s.a: must be greater than 0"),
+        ({"a": 2, "b": 1}, 2, "s.b: must be at least 2"),
+    ],
+)
+def test_require_positive_names_the_first_bad_key(
+    values: dict[str, float], minimum: int | None, message: str
+) -> None:
+    section = types.SimpleNamespace(**values)
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        require_positive(section, "s", "a", "b", minimum=minimum)
+    require_positive(types.SimpleNamespace(a=5, b=3), "s", "a", "b", minimum=minimum)

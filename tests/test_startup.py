@@ -163,3 +163,26 @@ def test_a_database_without_permissions_exits_2_with_one_line(
     assert result.returncode == 2, result.stderr
     assert _said(result).startswith(f"canhbao: database {database} "), result.stderr
     assert _said(result).count("\n") == 1, result.stderr
+
+
+@pytest.mark.slow
+def test_backing_up_a_file_that_is_not_sqlite_exits_2_and_leaves_no_copy(tmp_path: Path) -> None:
+    database = tmp_path / "canhbao.sqlite3"
+    _random_bytes(database)
+    config = _config(tmp_path, str(database))
+    target = tmp_path / "backup.sqlite3"
+
+    result = subprocess.run(
+        [str(COMMAND), "backup", str(target), "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert (
+        result.stderr
+        == f"canhbao: database {database} is not a SQLite database (or its header is corrupted)\n"
+    )
+    assert not target.exists()

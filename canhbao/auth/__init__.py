@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from canhbao import audit
-from canhbao.auth import routes
+from canhbao.auth import first_admin, routes
 from canhbao.auth.middleware import (
+    LOGIN_THROTTLE,
     auth_middleware,
     current_principal,
     require_principal,
@@ -15,7 +16,8 @@ from canhbao.auth.middleware import (
 from canhbao.auth.models import AuthError, Principal, Role
 from canhbao.auth.passwords import Argon2Parameters
 from canhbao.auth.store import MIGRATIONS as _AUTH_MIGRATIONS
-from canhbao.config import Config
+from canhbao.auth.throttle import LoginThrottle
+from canhbao.config import Config, require_positive
 from canhbao.db import Migration
 from canhbao.errors import ConfigError
 
@@ -38,9 +40,18 @@ MIGRATIONS: tuple[Migration, ...] = (*audit.MIGRATIONS, *_AUTH_MIGRATIONS)
 def setup(app: web.Application, config: Config) -> None:
     """Check the auth config and add the routes (the middleware is installed by create_app)."""
     Argon2Parameters.from_config(config.auth)
-    for key in ("session_hours", "lockout_failures", "lockout_minutes", "password_min_length"):
-        if getattr(config.auth, key) <= 0:
-            raise ConfigError(f"auth.{key}: must be greater than 0")
+    require_positive(
+        config.auth,
+        "auth",
+        "session_hours",
+        "login_address_backoff_max_s",
+        "login_account_backoff_max_s",
+    )
+    require_positive(config.auth, "auth", "login_free_failures", "password_min_length", minimum=1)
     if config.auth.approver_grant_admins not in (1, 2):
         raise ConfigError("auth.approver_grant_admins: must be 1 or 2")
+    app[LOGIN_THROTTLE] = LoginThrottle(config.auth)
+    # After the database's context (create_app adds that first): it looks for an admin.
+    app.cleanup_ctx.append(first_admin.first_admin_ctx)
     routes.setup_routes(app)
+    first_admin.setup_routes(app)

@@ -11,6 +11,7 @@ from datetime import datetime
 import aiosqlite
 
 from canhbao.audit import record_audit
+from canhbao.auth.grants import active_admins, request_grant, waiting_for_second_admin
 from canhbao.auth.models import (
     InvalidAccount,
     Role,
@@ -18,16 +19,9 @@ from canhbao.auth.models import (
     User,
     check_password,
     parse_roles,
-)
-from canhbao.auth.store import (
-    Accounts,
-    active_admins,
-    request_grant,
     roles_text,
-    user_from_row,
-    user_row,
-    waiting_for_second_admin,
 )
+from canhbao.auth.store import Accounts, user_from_row, user_row
 
 log = logging.getLogger(__name__)
 

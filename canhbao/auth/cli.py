@@ -144,7 +144,11 @@ def _user_add(args: argparse.Namespace, config: Config) -> int:
         user = await accounts.create_user(
             args.username, password, args.roles, display_name=args.name, actor=_actor()
         )
-        return f"created user {user.username} ({', '.join(sorted(user.roles))})"
+        line = f"created user {user.username} ({', '.join(sorted(user.roles))})"
+        if user.pending_roles:
+            waiting = ", ".join(sorted(user.pending_roles))
+            line += f"; {waiting} waits for a second admin: `canhbao user confirm-roles`"
+        return line
 
     print(_run(config, run))  # noqa: T201  # command output
     return 0
@@ -157,7 +161,7 @@ def _user_list(args: argparse.Namespace, config: Config) -> int:
             if user.disabled_at is not None:
                 status = "disabled"
             elif user.locked_until is not None and user.locked_until > accounts.clock.now():
-                status = f"locked until {to_local(user.locked_until):%Y-%m-%d %H:%M}"
+                status = f"logins wait until {to_local(user.locked_until):%H:%M:%S}"
             else:
                 status = "active"
             roles = ",".join(sorted(user.roles))

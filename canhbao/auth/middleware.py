@@ -15,6 +15,7 @@ from aiohttp.typedefs import Handler
 from canhbao import keys
 from canhbao.auth.models import AuthError, Principal, Role, Session
 from canhbao.auth.store import Accounts
+from canhbao.auth.throttle import LoginThrottle
 from canhbao.http import ApiError
 
 SESSION_COOKIE = "canhbao_session"
@@ -44,9 +45,14 @@ ANONYMOUS = Resolution()
 RESOLUTION = web.RequestKey("canhbao.auth.resolution", Resolution)
 
 
+# The login backoff's in-memory state, one per app (set by canhbao.auth.setup).
+LOGIN_THROTTLE = web.AppKey("auth_login_throttle", LoginThrottle)
+
+
 def accounts_for(app: web.Application) -> Accounts:
     """The app's accounts service (cheap to build: it holds references, not connections)."""
-    return Accounts(app[keys.DB], app[keys.CLOCK], app[keys.CONFIG].auth)
+    config = app[keys.CONFIG].auth
+    return Accounts(app[keys.DB], app[keys.CLOCK], config, throttle=app.get(LOGIN_THROTTLE))
 
 
 @web.middleware

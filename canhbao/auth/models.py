@@ -12,6 +12,7 @@ CanhbaoError
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -176,6 +177,15 @@ def parse_roles(
     if not roles:
         raise InvalidAccount("at least one role is required")
     return frozenset(roles)
+
+
+def roles_text(roles: frozenset[Role]) -> str:
+    return json.dumps(sorted(roles))
+
+
+def stored_roles(text: str) -> frozenset[Role]:
+    # A role a later version removed is dropped rather than failing every request of its holder.
+    return frozenset(Role(name) for name in json.loads(text) if name in ROLE_NAMES)
 
 
 def check_username(username: object) -> str:

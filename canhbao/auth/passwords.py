@@ -11,7 +11,7 @@ from functools import lru_cache
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from canhbao.config import AuthConfig
+from canhbao.config import AuthConfig, require_positive
 from canhbao.errors import ConfigError
 
 
@@ -26,10 +26,7 @@ class Argon2Parameters:
         parameters = cls(
             config.argon2_time_cost, config.argon2_memory_kib, config.argon2_parallelism
         )
-        if parameters.time_cost < 1:
-            raise ConfigError("auth.argon2_time_cost: must be at least 1")
-        if parameters.parallelism < 1:
-            raise ConfigError("auth.argon2_parallelism: must be at least 1")
+        require_positive(config, "auth", "argon2_time_cost", "argon2_parallelism", minimum=1)
         if parameters.memory_kib < 8 * parameters.parallelism:
             raise ConfigError(
                 "auth.argon2_memory_kib: must be at least 8 times auth.argon2_parallelism"

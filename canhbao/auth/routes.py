@@ -16,8 +16,9 @@ from canhbao.auth.middleware import (
     resolution,
 )
 from canhbao.auth.models import InvalidAccount, Role
+from canhbao.auth.throttle import LoginThrottled
 from canhbao.clock import utc_text
-from canhbao.http import ApiError, int_query, read_json
+from canhbao.http import ApiError, error_response, int_query, read_json
 
 AUDIT_PAGE_MAX = 500
 MAX_ID = 2**63 - 1  # SQLite's largest integer
@@ -26,7 +27,14 @@ MAX_ID = 2**63 - 1  # SQLite's largest integer
 async def login(request: web.Request) -> web.Response:
     body = await _object(request, required={"username", "password"})
     config = request.app[keys.CONFIG]
-    result = await accounts_for(request.app).login(body["username"], body["password"])
+    try:
+        result = await accounts_for(request.app).login(
+            body["username"], body["password"], address=request.remote
+        )
+    except LoginThrottled as err:
+        response = error_response(err.status, err.code, str(err))
+        response.headers["Retry-After"] = str(err.retry_after_s)
+        return response
     response = web.json_response(
         {
             "user": result.user.to_json(),

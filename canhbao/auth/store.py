@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import sqlite3
 from collections.abc import Iterable
@@ -13,15 +12,13 @@ from datetime import datetime, timedelta
 import aiosqlite
 
 from canhbao.audit import record_audit
+from canhbao.auth.grants import request_grant, waiting_for_second_admin
 from canhbao.auth.models import (
-    APPROVING_ROLES,
     MAX_PASSWORD_LENGTH,
-    ROLE_NAMES,
     TOKEN_ROLES,
     InvalidAccount,
     LoginRefused,
     Principal,
-    Role,
     Session,
     Token,
     UnknownToken,
@@ -32,8 +29,11 @@ from canhbao.auth.models import (
     check_password,
     check_username,
     parse_roles,
+    roles_text,
+    stored_roles,
 )
 from canhbao.auth.passwords import Argon2Parameters, Passwords, digest, new_secret
+from canhbao.auth.throttle import FORGET_AFTER, LoginThrottle, LoginThrottled
 from canhbao.clock import Clock, parse_utc, utc_text
 from canhbao.config import AuthConfig
 from canhbao.db import Database, Migration
@@ -95,13 +95,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        domain="auth",
+        version=3,
+        name="login_backoff",
+        sql="""
+        -- failed_logins now counts wrong passwords in a row, forgotten an hour after the last
+        -- one; locked_until is when the account's next attempt may be made (login backoff).
+        ALTER TABLE auth_users ADD COLUMN last_failed_login_at TEXT;
+        """,
+    ),
 )
 
 TOKEN_PREFIX = "cbt_"  # noqa: S105  # a public prefix, not a secret; lets secret scanners and people recognise a leaked canhbao token
 # last_used_at is written at most this often per token: a gauge pushing every few seconds
 # must not turn every request into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-LOCKOUT_ACTOR = "system:lockout"
+BACKOFF_ACTOR = "system:login-backoff"
 
 _USER_COLUMNS = (
     "id, username, display_name, roles, created_at, disabled_at, locked_until,"
@@ -129,11 +139,14 @@ class Accounts:
         clock: Clock,
         config: AuthConfig,
         passwords: Passwords | None = None,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.config = config
         self.passwords = passwords or Passwords(Argon2Parameters.from_config(config))
+        # The service passes its own, shared by every request; alone (the CLI), a fresh one.
+        self.throttle = throttle or LoginThrottle(config)
 
     # --- users
 
@@ -229,22 +242,40 @@ class Accounts:
 
     # --- sessions
 
-    async def login(self, username: object, password: object) -> LoginResult:
-        """Check a password and open a session, or raise LoginRefused whatever the reason."""
+    async def login(
+        self, username: object, password: object, *, address: str | None = None
+    ) -> LoginResult:
+        """Check a password and open a session, or raise LoginRefused whatever the reason, or
+        LoginThrottled (before the password is looked at) while this address or this account
+        must wait after too many wrong passwords (canhbao.auth.throttle)."""
+        now = self.clock.now()
+        where = address or "unknown"
+        # Counted as a failure before the password is checked, cleared if it was right: many
+        # guesses sent at once cannot all slip past the check during the slow hash.
+        self._check_wait(self.throttle.addresses.wait(where, now), "address", where)
+        self.throttle.addresses.fail(where, now)
         if not isinstance(username, str) or not isinstance(password, str):
             raise LoginRefused()
         if len(password) > MAX_PASSWORD_LENGTH:
             raise LoginRefused()
         name = username.lower()
-        now = self.clock.now()
-        row = await self._user_row(self.db.reader, name)
-        refusal = _refusal(row, now)
-        if row is None or refusal is not None:
+        async with self.db.transaction() as conn:
+            row = await self._user_row(conn, name)
+            if row is None:
+                self._check_wait(self.throttle.unknown_accounts.wait(name, now), "account", name)
+                self.throttle.unknown_accounts.fail(name, now)
+                failures = 0
+            else:
+                self._check_wait(_account_wait(row, now), "account", name)
+                failures = await self._count_attempt(conn, row, now)
+        if row is None or row["disabled_at"] is not None:
             await self.passwords.verify_nothing(password)
-            log.info("login refused", extra={"username": name, "reason": refusal or "unknown_user"})
+            reason = "unknown_user" if row is None else "disabled"
+            log.info("login refused", extra={"username": name, "reason": reason})
             raise LoginRefused()
         if not await self.passwords.verify(row["password_hash"], password):
-            await self._count_failure(row, now)
+            if failures == self.config.login_free_failures:
+                await self._record_backoff(row, failures, now)
             log.info("login refused", extra={"username": name, "reason": "wrong_password"})
             raise LoginRefused()
         new_hash = None
@@ -253,18 +284,18 @@ class Accounts:
         session_id, csrf_token = new_secret(), new_secret()
         expires_at = now + timedelta(hours=self.config.session_hours)
         async with self.db.transaction() as conn:
-            # Look again under the write lock: a concurrent attempt may have locked the account,
-            # or an admin disabled it, while the password was being checked.
+            # Look again under the write lock: an admin may have disabled the account or reset
+            # its password while this one was being checked.
             current = await self._user_row(conn, name)
             if (
                 current is None
-                or _refusal(current, now)
+                or current["disabled_at"] is not None
                 or current["password_hash"] != row["password_hash"]
             ):
                 raise LoginRefused()
             await conn.execute(
                 "UPDATE auth_users SET failed_logins = 0, locked_until = NULL,"
-                " password_hash = ? WHERE id = ?",
+                " last_failed_login_at = NULL, password_hash = ? WHERE id = ?",
                 (new_hash or row["password_hash"], row["id"]),
             )
             # Expired sessions are swept here, at the moment new ones are made, instead of by a
@@ -285,6 +316,7 @@ class Accounts:
                 before=None,
                 after={"session_expires_at": utc_text(expires_at)},
             )
+        self.throttle.addresses.clear(where)
         if new_hash is not None:
             log.info("password rehashed with the configured parameters", extra={"username": name})
         log.info("login", extra={"username": name})
@@ -304,7 +336,7 @@ class Accounts:
         expires_at = parse_utc(row["expires_at"])
         if expires_at <= self.clock.now():
             return None
-        principal = Principal("user", row["id"], row["username"], _roles(row["roles"]))
+        principal = Principal("user", row["id"], row["username"], stored_roles(row["roles"]))
         return Session(principal, row["id_hash"], row["csrf_token"], expires_at)
 
     async def logout(self, session: Session) -> None:
@@ -323,44 +355,54 @@ class Accounts:
             )
         log.info("logout", extra={"username": session.principal.name})
 
-    async def _count_failure(self, row: sqlite3.Row, now: datetime) -> None:
+    def _check_wait(self, wait_s: float, what: str, key: str) -> None:
+        if wait_s > 0:
+            log.info("login throttled", extra={"throttled": what, "key": key, "wait_s": wait_s})
+            raise LoginThrottled(wait_s)
+
+    async def _count_attempt(
+        self, conn: aiosqlite.Connection, row: sqlite3.Row, now: datetime
+    ) -> int:
+        """Count an attempt on the account as a failure (undone by a success); its new count."""
+        forget_before = utc_text(now - FORGET_AFTER)
+        async with conn.execute(
+            "UPDATE auth_users SET failed_logins = CASE WHEN last_failed_login_at IS NULL"
+            " OR last_failed_login_at < ? THEN 1 ELSE failed_logins + 1 END,"
+            " last_failed_login_at = ? WHERE id = ? RETURNING failed_logins",
+            (forget_before, utc_text(now), row["id"]),
+        ) as cursor:
+            counted = await cursor.fetchone()
+        failures = int(counted[0]) if counted is not None else 1
+        delay = self.throttle.account_delay(failures)
+        next_attempt = utc_text(now + timedelta(seconds=delay)) if delay > 0 else None
+        await conn.execute(
+            "UPDATE auth_users SET locked_until = ? WHERE id = ?", (next_attempt, row["id"])
+        )
+        return failures
+
+    async def _record_backoff(self, row: sqlite3.Row, failures: int, now: datetime) -> None:
+        """Audit and log once, as an account's wrong passwords start to make it wait."""
         username = row["username"]
+        delay = self.throttle.account_delay(failures)
+        until = now + timedelta(seconds=delay)
+        before = user_from_row(row)
         async with self.db.transaction() as conn:
-            # Counted in SQL, not from the row read earlier, so concurrent guesses all count.
-            async with conn.execute(
-                "UPDATE auth_users SET failed_logins = failed_logins + 1 WHERE id = ?"
-                " AND (locked_until IS NULL OR locked_until <= ?) RETURNING failed_logins",
-                (row["id"], utc_text(now)),
-            ) as cursor:
-                counted = await cursor.fetchone()
-            if counted is None or counted[0] < self.config.lockout_failures:
-                return
-            locked_until = now + timedelta(minutes=self.config.lockout_minutes)
-            await conn.execute(
-                "UPDATE auth_users SET failed_logins = 0, locked_until = ? WHERE id = ?",
-                (utc_text(locked_until), row["id"]),
-            )
-            before = user_from_row(row)
             await record_audit(
                 conn,
                 at=now,
-                actor=LOCKOUT_ACTOR,
-                action="user.lock",
+                actor=BACKOFF_ACTOR,
+                action="user.backoff",
                 entity="user",
                 entity_id=username,
-                before={**before.to_json(), "failed_logins": counted[0] - 1},
+                before={**before.to_json(), "failed_logins": failures - 1},
                 after={
-                    **dataclasses.replace(before, locked_until=locked_until).to_json(),
-                    "failed_logins": counted[0],
+                    **dataclasses.replace(before, locked_until=until).to_json(),
+                    "failed_logins": failures,
                 },
             )
         log.warning(
-            "account locked after repeated wrong passwords",
-            extra={
-                "username": username,
-                "failures": counted[0],
-                "locked_until": utc_text(locked_until),
-            },
+            "repeated wrong passwords: logins to this account now wait between attempts",
+            extra={"username": username, "failures": failures, "wait_s": delay},
         )
 
     # --- machine tokens
@@ -445,7 +487,7 @@ class Accounts:
             await self.db.execute(
                 "UPDATE auth_tokens SET last_used_at = ? WHERE id = ?", (utc_text(now), row["id"])
             )
-        return Principal("token", row["id"], row["name"], _roles(row["roles"]))
+        return Principal("token", row["id"], row["name"], stored_roles(row["roles"]))
 
     # --- rows
 
@@ -462,85 +504,11 @@ async def user_row(conn: aiosqlite.Connection, username: str) -> sqlite3.Row | N
         return await cursor.fetchone()
 
 
-async def active_admins(conn: aiosqlite.Connection) -> list[str]:
-    """Usernames of the enabled accounts holding the admin role."""
-    async with conn.execute(
-        "SELECT username FROM auth_users, json_each(auth_users.roles) AS r"
-        " WHERE r.value = 'admin' AND disabled_at IS NULL ORDER BY username"
-    ) as cursor:
-        return [row[0] for row in await cursor.fetchall()]
-
-
-async def waiting_for_second_admin(
-    conn: aiosqlite.Connection,
-    config: AuthConfig,
-    current: frozenset[Role],
-    wanted: frozenset[Role],
-) -> frozenset[Role]:
-    """The approving roles in `wanted` that one admin alone may not grant now.
-
-    With auth.approver_grant_admins = 2, adding approver or admin takes a second admin. While no
-    enabled admin exists (the very first account) there is nobody to confirm, so none wait.
-    """
-    added = (wanted - current) & APPROVING_ROLES
-    if config.approver_grant_admins < 2 or not added:
-        return frozenset()
-    if not await active_admins(conn):
-        return frozenset()
-    return added
-
-
-async def request_grant(
-    conn: aiosqlite.Connection,
-    user: User,
-    roles: frozenset[Role],
-    *,
-    actor: str,
-    now: datetime,
-) -> User:
-    """Record (or replace) the grant of `roles` waiting for a second admin; audited."""
-    await conn.execute(
-        "INSERT INTO auth_role_grants (user_id, roles, requested_by, requested_at)"
-        " VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET roles = excluded.roles,"
-        " requested_by = excluded.requested_by, requested_at = excluded.requested_at",
-        (user.id, roles_text(roles), actor, utc_text(now)),
-    )
-    after = dataclasses.replace(user, pending_roles=roles)
-    await record_audit(
-        conn,
-        at=now,
-        actor=actor,
-        action="user.grant_request",
-        entity="user",
-        entity_id=user.username,
-        before=user.to_json(),
-        after=after.to_json(),
-    )
-    log.info(
-        "role grant waits for a second admin",
-        extra={"username": user.username, "roles": sorted(roles), "actor": actor},
-    )
-    return after
-
-
-def _refusal(row: sqlite3.Row | None, now: datetime) -> str | None:
-    """Why this account may not log in now, before its password is even looked at."""
-    if row is None:
-        return "unknown_user"
-    if row["disabled_at"] is not None:
-        return "disabled"
-    if row["locked_until"] is not None and parse_utc(row["locked_until"]) > now:
-        return "locked"
-    return None
-
-
-def roles_text(roles: frozenset[Role]) -> str:
-    return json.dumps(sorted(roles))
-
-
-def _roles(text: str) -> frozenset[Role]:
-    # A role a later version removed is dropped rather than failing every request of its holder.
-    return frozenset(Role(name) for name in json.loads(text) if name in ROLE_NAMES)
+def _account_wait(row: sqlite3.Row, now: datetime) -> float:
+    """Seconds this account's logins must still wait after its wrong passwords."""
+    if row["locked_until"] is None:
+        return 0.0
+    return max(0.0, (parse_utc(row["locked_until"]) - now).total_seconds())
 
 
 def _optional_time(text: str | None) -> datetime | None:
@@ -553,11 +521,11 @@ def user_from_row(row: sqlite3.Row) -> User:
         id=row["id"],
         username=row["username"],
         display_name=row["display_name"],
-        roles=_roles(row["roles"]),
+        roles=stored_roles(row["roles"]),
         created_at=parse_utc(row["created_at"]),
         disabled_at=_optional_time(row["disabled_at"]),
         locked_until=_optional_time(row["locked_until"]),
-        pending_roles=_roles(pending) if pending is not None else frozenset(),
+        pending_roles=stored_roles(pending) if pending is not None else frozenset(),
     )
 
 
@@ -565,7 +533,7 @@ def _token(row: sqlite3.Row) -> Token:
     return Token(
         id=row["id"],
         name=row["name"],
-        roles=_roles(row["roles"]),
+        roles=stored_roles(row["roles"]),
         created_at=parse_utc(row["created_at"]),
         created_by=row["created_by"],
         revoked_at=_optional_time(row["revoked_at"]),

@@ -211,3 +211,27 @@ def test_user_roles_unlock_enable_reset_password_are_audited_as_the_os_user(
         (me, "user.unlock"),
         (me, "user.password_reset"),
     ]
+
+
+def test_with_two_admins_the_cli_grant_waits_for_another_person(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.toml"
+    argon2 = "\n".join(f"{key} = {value}" for key, value in CHEAP_ARGON2.items())
+    path.write_text(
+        f'[database]\npath = "db/canhbao.sqlite3"\n[auth]\n{argon2}\napprover_grant_admins = 2\n',
+        encoding="utf-8",
+    )
+    config = ["--config", str(path)]
+    _stdin(monkeypatch, PASSWORD + "\n")
+    assert main(_add(path, "boss", "admin")) == 0  # the first admin: nobody to confirm
+    _stdin(monkeypatch, PASSWORD + "\n")
+    assert main(_add(path, "lan", "issuer", "approver")) == 0
+    assert main(["user", "confirm-roles", "lan", *config]) == 0  # the same person: no
+
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "created user boss (admin)"
+    assert out[1] == (
+        "created user lan (issuer); approver waits for a second admin: `canhbao user confirm-roles`"
+    )
+    assert out[2].startswith("lan: issuer (approver waits for a second admin")
