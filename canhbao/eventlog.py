@@ -216,20 +216,30 @@ class EventLog:
         )
         while True:
             subscriber.wake.clear()
-            rows = await self._db.fetch_all(query, (subscriber.position, *types, BATCH))
+            try:
+                rows = await self._db.fetch_all(query, (subscriber.position, *types, BATCH))
+                handled = True
+                for row in rows:
+                    handled = await self._hand_over(subscriber, row)
+                    if not handled:
+                        break
+            except Exception as err:
+                # The log unreadable or the cursor not moved: the task must outlive it too.
+                self._failed(subscriber, subscriber.position + 1, err)
+                handled = False
+            if not handled:
+                await self._back_off(subscriber)
+                continue
             if not rows:
+                self._recovered(subscriber)
                 subscriber.lag = 0
                 if not subscriber.wake.is_set():
                     subscriber.quiet.set()
                 await subscriber.wake.wait()
-                continue
-            for row in rows:
-                if not await self._hand_over(subscriber, row):
-                    await self._back_off(subscriber)
-                    break
 
     async def _hand_over(self, subscriber: _Subscriber, row: Any) -> bool:
-        """One event to the handler, then the cursor; False when the handler failed."""
+        """One event to the handler, then the cursor; False when the handler failed (the
+        cursor's own failure raises)."""
         event_id, type_name, payload = row
         try:
             event = subscriber.types[type_name].decode(json.loads(payload))
@@ -242,21 +252,25 @@ class EventLog:
             (event_id, utc_text(self._clock.now()), subscriber.name),
         )
         subscriber.position = event_id
-        if subscriber.consecutive_failures:
-            log.info(
-                "event handler recovered",
-                extra={
-                    "subscriber": subscriber.name,
-                    "event_id": event_id,
-                    "failures": subscriber.consecutive_failures,
-                },
-            )
-            subscriber.consecutive_failures = 0
-            subscriber.last_error = ""
-            self._health.report(
-                self._health_name(subscriber), "ok", "", at=self._clock.now(), critical=False
-            )
+        self._recovered(subscriber)
         return True
+
+    def _recovered(self, subscriber: _Subscriber) -> None:
+        if not subscriber.consecutive_failures:
+            return
+        log.info(
+            "event handler recovered",
+            extra={
+                "subscriber": subscriber.name,
+                "position": subscriber.position,
+                "failures": subscriber.consecutive_failures,
+            },
+        )
+        subscriber.consecutive_failures = 0
+        subscriber.last_error = ""
+        self._health.report(
+            self._health_name(subscriber), "ok", "", at=self._clock.now(), critical=False
+        )
 
     def _failed(self, subscriber: _Subscriber, event_id: int, err: Exception) -> None:
         subscriber.failures_total += 1

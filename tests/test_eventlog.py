@@ -109,6 +109,36 @@ async def test_a_failing_subscriber_retries_and_holds_up_no_other(db: Database) 
         await events.stop()
 
 
+async def test_a_log_it_cannot_read_degrades_the_subscriber_until_it_can(db: Database) -> None:
+    health = HealthRegistry()
+    events = EventLog(db, ManualClock(NOW), health, retry_first_s=3600.0)
+    heard: list[int] = []
+
+    async def hear(event: Noted) -> None:
+        heard.append(event.number)
+
+    events.subscribe("reader", NOTED, hear)
+    await events.start()
+    try:
+        await append(events, db, 1)
+        await events.settled()
+        await db.execute("ALTER TABLE event_log RENAME TO event_log_away")
+        events.committed()
+        await events.settled()
+        assert health.components["events.reader"].status == "degraded"
+        assert "event_log" in health.components["events.reader"].detail
+
+        await db.execute("ALTER TABLE event_log_away RENAME TO event_log")
+        events.retry_now()
+        await events.settled()
+        assert health.components["events.reader"].status == "ok"
+        await append(events, db, 2)
+        await events.settled()
+        assert heard == [1, 2]
+    finally:
+        await events.stop()
+
+
 async def test_cursors_outlive_the_process_and_a_new_subscriber_starts_at_the_end(
     db: Database,
 ) -> None:
