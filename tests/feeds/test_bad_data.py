@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from canhbao.clock import LOCAL_TZ, ManualClock, SystemClock, utc_text
+from feeds.models import Flag
 from tests.conftest import AppClient, BearerFactory
 from tests.doubles.feeds import FeedUpstream
 from tests.feeds.conftest import feeds_config, river_gauges, runtime, station
@@ -163,7 +164,7 @@ async def test_one_batch_holding_a_reading_twice_counts_it_once(
     assert (again["accepted"], again["revised"], again["duplicates"]) == (0, 0, 2)
 
 
-def ea_payload(*readings: tuple[datetime, float]) -> bytes:
+def ea_payload(*readings: tuple[datetime, float | None]) -> bytes:
     items = [
         {
             "@id": "http://ea.test/id/measures/M1",
@@ -177,22 +178,41 @@ def ea_payload(*readings: tuple[datetime, float]) -> bytes:
     return json.dumps({"items": items}).encode()
 
 
-async def test_a_polled_reading_a_year_ahead_never_silences_later_crossings(
-    app_client: AppClient, tmp_path: Path, upstream: tuple[FeedUpstream, str]
+# What a poll brings besides a first good reading, flagged by QC as in FLAGGED.
+POLLED: dict[str, list[tuple[datetime, float | None]]] = {
+    "future": [(NOW + timedelta(days=365), 1.2)],
+    "out of range": [(NOW - HOUR / 2, 150.0)],
+    "missing": [(NOW - HOUR / 2, None)],
+    "spike": [(NOW - HOUR / 2, 9.5)],
+    "unit": [(NOW - HOUR / 2, 62.0)],
+}
+
+
+@pytest.mark.parametrize("flagged", POLLED.values(), ids=POLLED.keys())
+async def test_a_polled_flagged_reading_never_silences_later_crossings(
+    app_client: AppClient,
+    tmp_path: Path,
+    upstream: tuple[FeedUpstream, str],
+    flagged: list[tuple[datetime, float | None]],
 ) -> None:
     double, base = upstream
-    gauge = station("ea-1", "river_level", "ea", "M1", bao_dong1=1.0, bao_dong2=2.0, bao_dong3=3.5)
+    gauge = station(
+        "ea-1", "river_level", "ea", "M1", bao_dong1=1.0, bao_dong2=2.0, bao_dong3=3.5,
+        historic=5.0,
+    )  # fmt: skip
     settings = {"enabled": True, "base_url": base, "stations_query": "", "measures_query": ""}
-    clock = ManualClock(NOW - HOUR)
+    clock = ManualClock(NOW - HOUR / 2)
     client = await app_client(
         config=feeds_config(tmp_path, {"stations": [gauge], "ea": settings}), clock=clock
     )
     poller = runtime(client).pollers["ea"]
 
-    double.serve("/id/measures", ea_payload((NOW - HOUR, 0.8), (NOW + timedelta(days=365), 1.2)))
-    assert await poller.poll() is not None
-    double.serve("/id/measures", ea_payload((NOW - HOUR / 2, 1.3)))
-    clock.set(NOW - HOUR / 2)
+    double.serve("/id/measures", ea_payload((NOW - HOUR, 0.8), *flagged))
+    first = await poller.poll()
+    assert first is not None
+    assert first.flags[Flag.good] == 1
+    double.serve("/id/measures", ea_payload((NOW - HOUR / 4, 1.3)))
+    clock.set(NOW - HOUR / 4)
     assert await poller.poll() is not None
     double.serve("/id/measures", ea_payload((NOW, 1.4)))
     clock.set(NOW)
@@ -200,7 +220,8 @@ async def test_a_polled_reading_a_year_ahead_never_silences_later_crossings(
 
     assert report is not None
     assert len(report.events) == 1
-    assert (await view(client, "ea-1"))["water_level"]["alarm_band"] == 1
+    body = await view(client, "ea-1")
+    assert (body["water_level"]["alarm_band"], body["water_level"]["value"]) == (1, 1.4)
 
 
 async def test_ingest_to_event_with_the_real_clock(
