@@ -12,6 +12,7 @@ import aiosqlite
 from hotline import store, texts
 from hotline.flow import Context, Form, Query, Step, int_or
 from hotline.models import Operator, on_shift
+from hotline.texts import Text
 from notify.errors import NotifyError
 from notify.models import VoiceCall
 from notify.ports import VoiceCaller
@@ -107,7 +108,7 @@ class OperatorDesk:
                 return Step(ctx.twiml.say_and_hang_up())
             waiting = await store.waiting_calls(conn)
             if not waiting:
-                return Step(ctx.twiml.say_and_hang_up(texts.OPERATOR_NOBODY_WAITING))
+                return Step(ctx.twiml.say_and_hang_up(await self._why_nobody(conn, form)))
             # People we called back wait in their own queue, taken first: the front of the line.
             callbacks = [c for c in waiting if c.kind == "callback"]
             queue = ctx.settings.callback_queue_name if callbacks else ctx.settings.queue_name
@@ -119,3 +120,14 @@ class OperatorDesk:
         """The operator's call with a caller ended: ring again for whoever still waits."""
         self.ctx.request_dial()
         return self.ctx.twiml.say_and_hang_up()
+
+    async def _why_nobody(self, conn: aiosqlite.Connection, form: Form) -> Text:
+        """What became of the callers who left the queue since this operator was rung: all
+        taken by other operators, or some hung up (or chose a callback or voicemail)."""
+        leg = await store.get_call(conn, form["CallSid"])
+        left = await store.queue_departures(conn, leg.received_at) if leg is not None else []
+        if not left:
+            return texts.OPERATOR_NOBODY_WAITING
+        if all(call.outcome == "handled" for call in left):
+            return texts.OPERATOR_CALLER_TAKEN
+        return texts.OPERATOR_CALLER_LEFT

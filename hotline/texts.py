@@ -276,9 +276,17 @@ OPERATOR_OFFER = Text(
     "Tổng đài cứu hộ: có người gọi đang chờ. Bấm phím 1 để nhận cuộc gọi.",
     "Rescue hotline: a caller is waiting. Press 1 to take the call.",
 )
-OPERATOR_NOBODY_WAITING = Text(
+OPERATOR_CALLER_TAKEN = Text(
     "Người gọi đã được nhân viên khác nhận. Xin cảm ơn.",
     "Another operator has taken the caller. Thank you.",
+)
+OPERATOR_CALLER_LEFT = Text(
+    "Người gọi đã gác máy hoặc rời hàng chờ trước khi được nối máy. Xin cảm ơn.",
+    "The caller hung up or left the queue before being put through. Thank you.",
+)
+OPERATOR_NOBODY_WAITING = Text(
+    "Hiện không còn ai đang chờ. Xin cảm ơn.",
+    "Nobody is waiting now. Thank you.",
 )
 
 # --- callbacks ------------------------------------------------------------------------------

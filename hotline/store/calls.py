@@ -252,6 +252,18 @@ async def waiting_calls(db: Database | aiosqlite.Connection) -> list[CallRow]:
     return [call_from_row(row) for row in rows]
 
 
+async def queue_departures(conn: aiosqlite.Connection, since: datetime) -> list[CallRow]:
+    """Callers who left a queue (taken, hung up, or chose a way out) at or after a moment."""
+    async with conn.execute(
+        f"SELECT {CALL_COLUMNS} FROM hotline_calls"  # noqa: S608  # constant
+        " WHERE enqueued_at IS NOT NULL AND kind IN ('inbound', 'callback')"
+        " AND COALESCE(dequeued_at, ended_at) >= ? ORDER BY enqueued_at",
+        (utc_text(since),),
+    ) as cursor:
+        rows = await cursor.fetchall()
+    return [call_from_row(row) for row in rows]
+
+
 async def list_calls(
     db: Database,
     *,
