@@ -11,6 +11,7 @@ import aiosqlite
 from canhbao.clock import parse_utc
 from hotline import store, texts
 from hotline.callbacks import CallbackTasks
+from hotline.errors import NotFound
 from hotline.flow import Context, Form, Query, Step, int_or
 from hotline.models import is_machine
 from notify.errors import NotifyError
@@ -191,6 +192,9 @@ class CallbackCalls:
         answered_by = form.get("AnsweredBy")
 
         async def act(conn: aiosqlite.Connection, now: datetime) -> Step:
+            attempt = await store.get_attempt(conn, attempt_id)
+            if attempt is None or attempt["task_id"] != task_id:
+                raise NotFound(f"no attempt {attempt_id} of callback task {task_id}")
             await store.ensure_call(
                 conn,
                 form["CallSid"],

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -152,13 +153,15 @@ def party(call: store.CallRow) -> str:
     return call.to_number if call.kind == "callback" else call.from_number
 
 
+# A whole number as Twilio writes one (QueueTime, CallDuration, SequenceNumber, our own ids in
+# URLs): at most nine digits, so nothing odd (1e400, nan, 10,000 digits) reaches int().
+_WHOLE = re.compile(r"-?[0-9]{1,9}(?:\.[0-9]{1,6})?")
+
+
 def opt_int(value: str | None) -> int | None:
-    if value is None or value == "":
+    if value is None or not _WHOLE.fullmatch(value.strip()):
         return None
-    try:
-        return int(float(value))
-    except ValueError:
-        return None
+    return int(float(value))
 
 
 def int_or(value: str | None, default: int) -> int:

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import aiosqlite
 
 from hotline import store, texts
+from hotline.errors import NotFound
 from hotline.flow import Context, Form, Query, Step, int_or
 from hotline.models import Operator, on_shift
 from hotline.texts import Text
@@ -94,13 +95,20 @@ class OperatorDesk:
         log.info("ringing operator", extra={"operator_id": operator.id, "call_sid": sid})
         return True
 
+    async def _known(self, query: Query) -> int:
+        """The operator a leg's URL names; NotFound if we never rang them."""
+        operator_id = int_or(query.get("operator"), 0)
+        if await store.get_operator(self.ctx.db.reader, operator_id) is None:
+            raise NotFound(f"no operator {operator_id}")
+        return operator_id
+
     async def answer(self, form: Form, query: Query) -> str:
         """The operator picked up: offer the waiting caller."""
-        return self.ctx.twiml.operator_offer(int_or(query.get("operator"), 0))
+        return self.ctx.twiml.operator_offer(await self._known(query))
 
     async def accept(self, form: Form, query: Query) -> str:
         ctx = self.ctx
-        operator_id = int_or(query.get("operator"), 0)
+        operator_id = await self._known(query)
         accepted = form.get("Digits") == "1"
 
         async def act(conn: aiosqlite.Connection, now: datetime) -> Step:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
@@ -24,25 +26,75 @@ from hotline.service import Hotline
 from notify.errors import InvalidMessage
 from notify.models import check_phone
 
+log = logging.getLogger(__name__)
+
 WebhookHandler = Callable[[Hotline, Form, web.Request], Awaitable[str | None]]
 STAFF = (Role.operator, Role.dispatcher)
 TWIML = "text/xml"
 
 
 def twilio_webhook(handler: WebhookHandler) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """Check the signature first; answer with the handler's TwiML (or an empty 204)."""
+    """Check the request (hotline.signature) before anything else, then the ids it names;
+    answer with the handler's TwiML (or an empty 204). A callback naming an unknown task,
+    attempt or operator is a 404, not a broken foreign key."""
 
     async def wrapped(request: web.Request) -> web.Response:
         hotline = request.app[HOTLINE]
         form = await request.app[HOTLINE_SIGNATURES].verify(request)
-        if "CallSid" not in form and "MessageSid" not in form and "SmsSid" not in form:
-            raise ApiError(400, "invalid_webhook", "neither CallSid nor MessageSid given")
-        body = await handler(hotline, form, request)
+        _check_ids(request.path, form)
+        try:
+            body = await handler(hotline, form, request)
+        except HotlineError as err:
+            status, code = _WEBHOOK_ERRORS.get(type(err), (400, "invalid_webhook"))
+            log.warning(
+                "Twilio webhook refused: %s",
+                err,
+                extra={"path": request.path, "status": status, "call_sid": form.get("CallSid")},
+            )
+            raise ApiError(status, code, str(err)) from None
         if body is None:
             return web.Response(status=204)
         return web.Response(text=body, content_type=TWIML)
 
     return wrapped
+
+
+_WEBHOOK_ERRORS: dict[type[HotlineError], tuple[int, str]] = {
+    NotFound: (404, "not_found"),
+    InvalidTransition: (409, "invalid_transition"),
+}
+# Twilio's ids: two letters and 32 hexadecimal digits.
+_SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
+_SID_FIELDS = (
+    "CallSid",
+    "MessageSid",
+    "SmsSid",
+    "RecordingSid",
+    "ParentCallSid",
+    "DequeingCallSid",
+    "AccountSid",
+)
+# Which id a route acts on: a call's (every voice route and status callback), a message's, or
+# either (the fallback URL serves both; a recording's status names its call if it has one).
+_MESSAGE_ROUTES = frozenset({"/twilio/sms"})
+_EITHER_ROUTES = frozenset({"/twilio/fallback", "/twilio/recording"})
+
+
+def _check_ids(path: str, form: Form) -> None:
+    for name in _SID_FIELDS:
+        value = form.get(name)
+        if value and not _SID.fullmatch(value):
+            raise ApiError(400, "invalid_webhook", f"{name} is not a Twilio id")
+    has_call = bool(form.get("CallSid"))
+    has_message = bool(form.get("MessageSid") or form.get("SmsSid"))
+    if path in _MESSAGE_ROUTES:
+        if not has_message:
+            raise ApiError(400, "invalid_webhook", "MessageSid is required")
+    elif path in _EITHER_ROUTES:
+        if not (has_call or has_message):
+            raise ApiError(400, "invalid_webhook", "neither CallSid nor MessageSid given")
+    elif not has_call:
+        raise ApiError(400, "invalid_webhook", "CallSid is required")
 
 
 def _query(request: web.Request) -> dict[str, str]:

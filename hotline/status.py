@@ -10,6 +10,7 @@ import aiosqlite
 
 from hotline import store
 from hotline.callbacks import CallbackTasks
+from hotline.errors import NotFound
 from hotline.flow import Context, Form, Query, opt_int
 from hotline.models import CallStatus, attempt_outcome
 
@@ -43,12 +44,7 @@ class StatusCallbacks:
         )
         dial = False
         async with ctx.db.transaction() as conn:
-            extra: dict[str, object] = {}
-            if kind == "operator":
-                extra["operator_id"] = opt_int(query.get("operator"))
-            if kind == "callback":
-                extra["callback_task_id"] = opt_int(query.get("task"))
-                extra["callback_attempt_id"] = opt_int(query.get("attempt"))
+            extra = await _known_ids(conn, kind, query)
             await store.ensure_call(
                 conn,
                 sid,
@@ -109,3 +105,26 @@ class StatusCallbacks:
             "callback attempt ended",
             extra={"task_id": task.id, "call_sid": call.sid, "outcome": outcome},
         )
+
+
+async def _known_ids(conn: aiosqlite.Connection, kind: str, query: Query) -> dict[str, object]:
+    """The operator, or callback task and attempt, a status callback's URL names; NotFound if
+    we never made them (a forged or stale URL must not reach the foreign keys)."""
+    extra: dict[str, object] = {}
+    if kind == "operator":
+        operator_id = opt_int(query.get("operator"))
+        if operator_id is not None and await store.get_operator(conn, operator_id) is None:
+            raise NotFound(f"no operator {operator_id}")
+        extra["operator_id"] = operator_id
+    if kind == "callback":
+        task_id = opt_int(query.get("task"))
+        attempt_id = opt_int(query.get("attempt"))
+        if task_id is not None and await store.get_task(conn, task_id) is None:
+            raise NotFound(f"no callback task {task_id}")
+        if attempt_id is not None:
+            attempt = await store.get_attempt(conn, attempt_id)
+            if attempt is None or (task_id is not None and attempt["task_id"] != task_id):
+                raise NotFound(f"no attempt {attempt_id} of callback task {task_id}")
+        extra["callback_task_id"] = task_id
+        extra["callback_attempt_id"] = attempt_id
+    return extra
