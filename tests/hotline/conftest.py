@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,19 @@ class FakeLocations:
 
     async def locate(self, phone: str) -> KnownLocation | None:
         return self.known.get(phone)
+
+
+class RealClock(ManualClock):
+    """The system clock, for the simulator's type: time runs on its own and cannot be moved."""
+
+    def __init__(self) -> None:
+        super().__init__(datetime.now(UTC))
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def advance(self, delta: timedelta) -> datetime:
+        raise AssertionError("a test on the real clock cannot move time")
 
 
 @dataclass
@@ -142,12 +156,17 @@ def start_line(
     twilio_env: None,
     double_server: tuple[TwilioDouble, str],
 ) -> StartLine:
-    """Start the app on the Twilio double with the simulator; `start_line(**hotline_keys)`."""
+    """Start the app on the Twilio double with the simulator; `start_line(**hotline_keys)`,
+    `start_line(real_clock=True)` on the system clock (sub-second times, no advancing)."""
     double, double_url = double_server
+    manual = clock
 
-    async def start(config: Config | None = None, **hotline: Any) -> Line:
+    async def start(
+        config: Config | None = None, *, real_clock: bool = False, **hotline: Any
+    ) -> Line:
         config = config or hotline_config(tmp_path, double_url, **hotline)
-        client = await app_client(config=config)
+        clock = RealClock() if real_clock else manual
+        client = await app_client(config=config, clock=clock)
         assert client.app is not None
         line = Line(
             client=client,
