@@ -24,6 +24,7 @@ from canhbao.config import Config, HotlineConfig
 from canhbao.db import Database
 from canhbao.events import EventBus
 from hotline import store
+from hotline.errors import SourceUnavailable
 from hotline.models import KnownLocation, location_is_fresh
 from hotline.ports import HotlinePorts
 from hotline.twiml import Twiml
@@ -141,7 +142,11 @@ async def fresh_location(ctx: Context, phone: str) -> KnownLocation | None:
     """The caller's registered location, if it is recent enough to offer (models rule)."""
     if not phone:
         return None
-    location = await ctx.ports.locations.locate(phone)
+    try:
+        location = await ctx.ports.locations.locate(phone)
+    except SourceUnavailable as err:
+        log.warning("caller's location not known", extra={"error": str(err)})
+        return None  # the caller is asked for the address instead
     max_age = timedelta(minutes=ctx.settings.location_max_age_min)
     if location is None or not location_is_fresh(location, ctx.clock.now(), max_age):
         return None

@@ -9,7 +9,10 @@ from datetime import datetime
 import aiosqlite
 
 from hotline import store, texts
+from hotline.errors import SourceUnavailable
 from hotline.flow import Context, Form, Query, Step, fresh_location, int_or
+from hotline.models import KnownLocation
+from hotline.ports import WarningInForce
 from hotline.texts import Text
 from hotline.twiml import sms_reply
 
@@ -20,8 +23,16 @@ class Menu:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
+    async def _warnings(self, location: KnownLocation | None) -> list[WarningInForce] | None:
+        """Warnings in force, or None when alerting cannot say (never a failed call)."""
+        try:
+            return await self.ctx.ports.warnings.in_force(location)
+        except SourceUnavailable as err:
+            log.warning("warnings in force not known", extra={"error": str(err)})
+            return None
+
     async def _severe_headline(self) -> str | None:
-        warnings = await self.ctx.ports.warnings.in_force(None)
+        warnings = await self._warnings(None)
         severe = [w.headline for w in warnings or () if w.severe]
         return severe[0] if severe else None
 
@@ -69,9 +80,13 @@ class Menu:
 
     async def flood_info(self, form: Form) -> str:
         ctx = self.ctx
-        levels = await ctx.ports.flood.levels(ctx.settings.key_stations)
+        try:
+            levels = await ctx.ports.flood.levels(ctx.settings.key_stations)
+        except SourceUnavailable as err:
+            log.warning("river levels not known", extra={"error": str(err)})
+            levels = []  # heard as "no recent river levels"
         location = await fresh_location(ctx, form.get("From", ""))
-        warnings = await ctx.ports.warnings.in_force(location)
+        warnings = await self._warnings(location)
         lines: list[Text] = []
         for level in levels:
             if level.level_m is None:
