@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from alerting.errors import AlertingError
-from canhbao import keys
 from canhbao.app import AlertingWarnings, FeedsFloodInfo, GeofencesLocations
 from canhbao.clock import ManualClock
 from feeds.errors import FeedError
+from feeds.keys import FEEDS
 from feeds.models import FetchResult, Observation, Parameter
 from geofences.errors import GeofenceError
 from hotline.errors import SourceUnavailable
@@ -29,7 +29,7 @@ async def _real_flood(start_line: StartLine) -> Line:
 
 
 async def _readings(line: Line, *points: tuple[timedelta, float]) -> None:
-    pipeline = line.app[keys.FEEDS].pipeline
+    pipeline = line.app[FEEDS].pipeline
     now = line.clock.now()
     observations = tuple(
         Observation("71520", Parameter.water_level, now + offset, value) for offset, value in points
