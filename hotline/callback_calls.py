@@ -14,6 +14,7 @@ from hotline.callbacks import CallbackTasks
 from hotline.errors import NotFound
 from hotline.flow import Context, Form, Query, Step, int_or
 from hotline.models import is_machine
+from hotline.operators import OperatorDesk
 from notify.errors import NotifyError
 from notify.models import VoiceCall
 from notify.ports import VoiceCaller
@@ -28,9 +29,12 @@ ANSWERED_SILENT = timedelta(hours=4)
 
 
 class CallbackCalls:
-    def __init__(self, ctx: Context, tasks: CallbackTasks, voice: VoiceCaller) -> None:
+    def __init__(
+        self, ctx: Context, tasks: CallbackTasks, desk: OperatorDesk, voice: VoiceCaller
+    ) -> None:
         self.ctx = ctx
         self.tasks = tasks
+        self.desk = desk
         self.voice = voice
 
     async def run_due(self, limit: int = 50) -> int:
@@ -190,6 +194,10 @@ class CallbackCalls:
         task_id = int_or(query.get("task"), 0)
         attempt_id = int_or(query.get("attempt"), 0)
         answered_by = form.get("AnsweredBy")
+        # With nobody on duty, no "first in line": the wait loop offers the way out at once.
+        lines = [texts.CALLBACK_HELLO]
+        if await self.desk.on_duty():
+            lines.append(texts.CALLBACK_FIRST_IN_LINE)
 
         async def act(conn: aiosqlite.Connection, now: datetime) -> Step:
             attempt = await store.get_attempt(conn, attempt_id)
@@ -218,7 +226,7 @@ class CallbackCalls:
                 "callback reached a person", extra={"task_id": task_id, "call_sid": form["CallSid"]}
             )
             return Step(
-                ctx.twiml.enqueue(ctx.settings.callback_queue_name, texts.CALLBACK_HUMAN),
+                ctx.twiml.enqueue(ctx.settings.callback_queue_name, *lines),
                 dial=True,
             )
 

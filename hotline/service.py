@@ -54,7 +54,7 @@ class Hotline:
         self.db = db
         self.callbacks = CallbackTasks(ctx)
         self.operators = OperatorDesk(ctx, voice)
-        self.callback_calls = CallbackCalls(ctx, self.callbacks, voice)
+        self.callback_calls = CallbackCalls(ctx, self.callbacks, self.operators, voice)
         self.menu = Menu(ctx)
         self.intake = RescueIntake(ctx, self.callbacks, self.operators)
         self.queue = Queue(ctx, self.callbacks, self.operators)

@@ -291,11 +291,15 @@ OPERATOR_NOBODY_WAITING = Text(
 
 # --- callbacks ------------------------------------------------------------------------------
 
-CALLBACK_HUMAN = Text(
+CALLBACK_HELLO = Text(
     f"Xin chào. Đây là {HOTLINE_NAME.vi} gọi lại cho quý vị, vì quý vị vừa gọi mà chưa gặp được "
-    "nhân viên. Xin giữ máy, quý vị được ưu tiên nói chuyện với nhân viên tiếp theo.",
+    "nhân viên.",
     "Hello. This is the rescue hotline calling you back, because you called and did not reach an "
-    "operator. Please hold; you are first in line for the next operator.",
+    "operator.",
+)
+CALLBACK_FIRST_IN_LINE = Text(
+    "Xin giữ máy, quý vị được ưu tiên nói chuyện với nhân viên tiếp theo.",
+    "Please hold; you are first in line for the next operator.",
 )
 CALLBACK_MACHINE = Text(
     f"Xin chào. Đây là {HOTLINE_NAME.vi} gọi lại cho quý vị. Tổng đài sẽ gọi lại lần nữa. "

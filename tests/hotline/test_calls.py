@@ -277,6 +277,13 @@ async def test_caller_hangs_up_in_the_queue_and_is_called_back(start_line: Start
     assert await line.hotline.run_due_callbacks() == 1
     # Attempt 3: a person answers and goes to the front of the line.
     (third,) = line.sim.placed_calls()
+    await line.add_operator()  # on duty now, and busy with another caller
+    other = await line.sim.incoming("+84905000009")
+    await other.press("3")
+    (busy,) = line.sim.placed_calls()
+    await busy.answer()
+    await busy.press("1")
+    assert other.state == "bridged"
     await third.answer(answered_by="human")
     assert "quý vị được ưu tiên" in third.transcript
     assert third.state == "queued"
@@ -298,8 +305,8 @@ async def test_caller_hangs_up_in_the_queue_and_is_called_back(start_line: Start
     # Answered, waiting: not reached until an operator talks to them.
     (task,) = await line.rows("SELECT status, attempts FROM hotline_callbacks")
     assert task == {"status": "calling", "attempts": 3}
-    await line.add_operator()
-    await third.wait(5)
+    assert line.sim.placed_calls() == []  # the only operator is busy
+    await busy.hang_up()  # free again: rung for the person called back
     (leg,) = line.sim.placed_calls()
     await leg.answer()
     await leg.press("1")

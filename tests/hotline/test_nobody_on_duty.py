@@ -3,6 +3,8 @@ and are offered a callback or voicemail at once."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from tests.hotline.conftest import CALLER, StartLine
 
 EMERGENCY = "gọi ngay một một bốn"
@@ -65,3 +67,20 @@ async def test_a_rescue_request_with_nobody_on_duty_hears_of_114_and_115(
     assert "Yêu cầu cứu hộ của quý vị đã được ghi nhận" in call.transcript
     assert EMERGENCY in call.transcript
     assert call.state == "ended"
+
+
+async def test_a_person_called_back_with_nobody_on_duty_is_not_told_first_in_line(
+    start_line: StartLine,
+) -> None:
+    line = await start_line()
+    call = await line.sim.incoming(CALLER)
+    await call.hang_up()
+    line.clock.advance(timedelta(minutes=2))
+    assert await line.hotline.run_due_callbacks() == 1
+    (back,) = line.sim.placed_calls()
+    await back.answer()
+    text = back.transcript
+    assert "gọi lại cho quý vị" in text
+    assert "ưu tiên" not in text
+    assert "Hiện không có nhân viên trực tổng đài" in text
+    assert EMERGENCY in text
