@@ -19,6 +19,7 @@ from canhbao.errors import ConfigError
 from geofences import jobs, routes, store
 from geofences.devices import DeviceRegistry, RegistrySettings
 from geofences.ratelimit import RateLimiter
+from geofences.seed import seed_hue_wards
 from notify.events import PushTokenRejected
 
 MIGRATIONS: tuple[Migration, ...] = store.MIGRATIONS
@@ -72,6 +73,8 @@ async def _geofences_ctx(app: web.Application) -> AsyncIterator[None]:
         ),
     )
     await registry.load()
+    if config.first_start_hue_wards and len(registry.catalog) == 0:
+        await seed_hue_wards(registry, app[keys.OFFLOAD], config)
     app[keys.GEOFENCES] = registry
     app[keys.DEVICE_RATE_LIMITER] = RateLimiter(
         config.rate_limit.per_second,
@@ -110,6 +113,15 @@ async def _geofences_ctx(app: web.Application) -> AsyncIterator[None]:
             seconds=config.topic_flush_interval_s,
             args=[app],
             id="geofences.flush_topics",
+            max_instances=1,
+            coalesce=True,
+        ),
+        scheduler.add_job(
+            jobs.refresh_areas,
+            "interval",
+            seconds=config.areas_refresh_interval_s,
+            args=[app],
+            id="geofences.refresh_areas",
             max_instances=1,
             coalesce=True,
         ),

@@ -1,7 +1,7 @@
 """Scheduled geofences work; tests call these directly instead of waiting for the scheduler.
 
-They hand topic changes to the outbox, expire stale locations from topics, and pick up areas
-another process (the CLI) imported.
+They hand topic changes to the outbox, pick up areas another process (the CLI) imported, and
+expire stale locations from topics.
 """
 
 from __future__ import annotations
@@ -20,10 +20,18 @@ async def flush_topics(app: web.Application) -> int:
     return await app[keys.GEOFENCES].flush_topics()
 
 
+async def refresh_areas(app: web.Application) -> bool:
+    """Serve areas another process (`canhbao areas import`) stored; True if there were any.
+
+    One small read when nothing changed, so it runs every few seconds
+    (`geofences.areas_refresh_interval_s`): an import is served seconds after it is stored.
+    """
+    return await app[keys.GEOFENCES].refresh_areas()
+
+
 async def maintain(app: web.Application) -> int:
-    """Reload re-imported areas, then expire every stale location; returns devices changed."""
+    """Expire every stale location from topics; returns devices changed."""
     registry = app[keys.GEOFENCES]
-    await registry.refresh_areas()
     changed = 0
     while True:
         expired = await registry.expire_locations()
