@@ -39,6 +39,7 @@ T = TypeVar("T")
 # Numeric libraries start one thread per core and reserve address space for each: a worker is
 # one job at a time, so one thread is all it uses, and the memory limit stays meaningful.
 _THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+WORKER_NICENESS = 10
 
 
 class OffloadError(Exception):
@@ -85,6 +86,8 @@ def _worker_main(conn: Connection, memory_limit: int) -> None:
     for name in _THREAD_VARIABLES:
         os.environ[name] = "1"
     resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+    # Background work: when cores are scarce the serving process (webhooks) goes first.
+    os.nice(WORKER_NICENESS)
     while True:
         try:
             fn, args = conn.recv()
