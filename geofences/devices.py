@@ -39,15 +39,11 @@ from geofences.models import (
     Registration,
     desired_topics,
 )
+from geofences.ports import TopicSender, TopicSubscriptions
 from geofences.targeting import Audience, plan_delivery
-from notify.models import FCM_TOPIC_BATCH, TopicChange
-from notify.outbox import Outbox, OutboxItem
 
 log = logging.getLogger(__name__)
 
-# Topic changes yield to warnings in the outbox: a flood warning must not wait behind them.
-TOPIC_PRIORITY = -10
-TOPIC_REFERENCE = "geofences:topics"
 # Contacts live in their own index; their points never go stale.
 _CONTACT_TIME = 0.0
 
@@ -163,11 +159,11 @@ class DeviceRegistry:
     """Owns the geofences tables' writes and the in-memory state targeting reads."""
 
     def __init__(
-        self, db: Database, clock: Clock, outbox: Outbox | None, settings: RegistrySettings
+        self, db: Database, clock: Clock, topics: TopicSender | None, settings: RegistrySettings
     ) -> None:
         self._db = db
         self._clock = clock
-        self._outbox = outbox
+        self._topics_out = topics
         self.settings = settings
         self.catalog = AreaCatalog.empty()
         self.devices = PointIndex()
@@ -687,7 +683,7 @@ class DeviceRegistry:
         Taking the rows off the queue and enqueueing them is one transaction, so a crash loses
         nothing and sends nothing twice.
         """
-        if self._outbox is None:
+        if self._topics_out is None:
             return 0
         async with self._db.transaction() as conn:
             rows = await store.take_topic_changes(conn, self.settings.topic_flush_batch)
@@ -696,23 +692,14 @@ class DeviceRegistry:
             groups: dict[tuple[str, bool], list[str]] = {}
             for topic, token, subscribe in rows:
                 groups.setdefault((topic, subscribe), []).append(token)
-            batch = await store.next_value(conn, "topic_batch")
-            items: list[OutboxItem] = []
-            for (topic, subscribe), tokens in sorted(groups.items()):
-                for start in range(0, len(tokens), FCM_TOPIC_BATCH):
-                    chunk = tuple(tokens[start : start + FCM_TOPIC_BATCH])
-                    items.append(
-                        OutboxItem(
-                            channel="topic",
-                            message=TopicChange(topic=topic, tokens=chunk, subscribe=subscribe),
-                            idempotency_key=f"geofences:topics:{batch}:{len(items)}",
-                            reference=TOPIC_REFERENCE,
-                            priority=TOPIC_PRIORITY,
-                        )
-                    )
-            await self._outbox.enqueue_in(conn, items)
-        log.info("topic changes queued", extra={"changes": len(rows), "messages": len(items)})
-        return len(items)
+            hand_over = await store.next_value(conn, "topic_batch")
+            changes = [
+                TopicSubscriptions(topic=topic, tokens=tuple(tokens), subscribe=subscribe)
+                for (topic, subscribe), tokens in sorted(groups.items())
+            ]
+            messages = await self._topics_out.send_topic_changes(conn, hand_over, changes)
+        log.info("topic changes queued", extra={"changes": len(rows), "messages": messages})
+        return messages
 
     async def expire_locations(self, limit: int = REASSIGN_CHUNK) -> int:
         """Stop counting locations that went stale toward topics; returns devices changed."""

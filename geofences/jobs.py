@@ -10,14 +10,14 @@ import logging
 
 from aiohttp import web
 
-from canhbao import keys
+from geofences.keys import GEOFENCES
 
 log = logging.getLogger(__name__)
 
 
 async def flush_topics(app: web.Application) -> int:
     """One hand-over of queued topic changes to the outbox; returns outbox messages made."""
-    return await app[keys.GEOFENCES].flush_topics()
+    return await app[GEOFENCES].flush_topics()
 
 
 async def refresh_areas(app: web.Application) -> bool:
@@ -26,12 +26,12 @@ async def refresh_areas(app: web.Application) -> bool:
     One small read when nothing changed, so it runs every few seconds
     (`geofences.areas_refresh_interval_s`): an import is served seconds after it is stored.
     """
-    return await app[keys.GEOFENCES].refresh_areas()
+    return await app[GEOFENCES].refresh_areas()
 
 
 async def maintain(app: web.Application) -> int:
     """Expire every stale location from topics; returns devices changed."""
-    registry = app[keys.GEOFENCES]
+    registry = app[GEOFENCES]
     changed = 0
     while True:
         expired = await registry.expire_locations()
