@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 import typing
 from pathlib import Path
 
@@ -38,3 +39,27 @@ def test_the_ports_speak_our_types_without_any() -> None:
         for name, member in inspect.getmembers(protocol, inspect.isfunction):
             hints = typing.get_type_hints(member)
             assert typing.Any not in hints.values(), f"{protocol.__name__}.{name}"
+
+
+SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT INTO|DELETE FROM|UPDATE geofences_\w+ SET)\b")
+
+
+def test_every_sql_statement_is_in_the_store() -> None:
+    for path in PACKAGE.rglob("*.py"):
+        if "store" in path.relative_to(PACKAGE).parts:
+            continue
+        assert not SQL.search(path.read_text(encoding="utf-8")), path
+
+
+def test_no_module_past_600_lines_nor_class_past_30_methods() -> None:
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert text.count("\n") <= 600, path
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef):
+                methods = [
+                    item
+                    for item in node.body
+                    if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
+                ]
+                assert len(methods) <= 30, f"{path}: {node.name}"
