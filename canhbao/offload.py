@@ -107,6 +107,13 @@ def _worker_main(conn: Connection, memory_limit: int) -> None:
             conn.send(("error", RuntimeError(f"the job's answer cannot be sent back: {err!r}")))
 
 
+def _call(conn: Connection, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[str, Any]:
+    # In a thread: pickling a large argument and pushing it through the pipe stays off the loop.
+    conn.send((fn, args))
+    answer: tuple[str, Any] = conn.recv()
+    return answer
+
+
 class _Worker:
     """One worker process and the parent's end of its pipe."""
 
@@ -211,8 +218,9 @@ class ProcessPool:
     ) -> Any:
         memory = _describe_bytes(self.limits.memory_limit_bytes)
         try:
-            worker.conn.send((fn, args))
-            kind, value = await asyncio.wait_for(asyncio.to_thread(worker.conn.recv), time_limit)
+            kind, value = await asyncio.wait_for(
+                asyncio.to_thread(_call, worker.conn, fn, args), time_limit
+            )
         except TimeoutError:
             log.warning("offloaded job stopped", extra={"pool": self.name, "limit_s": time_limit})
             raise JobTimedOut(
