@@ -16,6 +16,7 @@ from canhbao import keys
 from canhbao.config import Config
 from canhbao.db import Migration
 from canhbao.errors import ConfigError
+from geofences.keys import GEOFENCES
 
 MIGRATIONS: tuple[Migration, ...] = store.MIGRATIONS
 
@@ -47,7 +48,7 @@ def setup(app: web.Application, config: Config) -> None:
 async def _alerting_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[keys.CONFIG]
     delivery = Delivery(
-        GeofencesDirectory(app[keys.GEOFENCES]),
+        GeofencesDirectory(app[GEOFENCES]),
         app[keys.OUTBOX],
         app[keys.DB],
         app[keys.CLOCK],

@@ -42,6 +42,7 @@ from feeds.sources import replay
 from feeds.thresholds import ThresholdEvent
 from geofences.areas import prepare_import, read_document
 from geofences.cli import HUE_OPTIONS, HUE_WARDS
+from geofences.keys import GEOFENCES
 
 RUNS = 5  # the machine is shared: a median of five rides out a busy neighbour
 STATIONS = 1_000
@@ -227,7 +228,7 @@ async def latency_run(folder: Path) -> tuple[list[float], list[float]]:
     server = TestServer(app)
     await server.start_server()
     plan = prepare_import(read_document(HUE_WARDS.read_bytes(), 10**8), HUE_OPTIONS)
-    await app[keys.GEOFENCES].import_areas(plan, source=HUE_WARDS.name, actor="bench")
+    await app[GEOFENCES].import_areas(plan, source=HUE_WARDS.name, actor="bench")
     events = app[keys.EVENTS]
     drafts: list[float] = []
     heard: asyncio.Queue[float] = asyncio.Queue()

@@ -17,6 +17,7 @@ import notify
 from alerting.auto import AUTO_DRAFTER
 from canhbao import auth, eventlog, keys, routes
 from canhbao.adapters.cameras import camera_ports
+from canhbao.adapters.geofences import OutboxTopicSender
 from canhbao.adapters.hotline import hotline_ports
 from canhbao.clock import Clock, SystemClock
 from canhbao.config import Config
@@ -65,7 +66,7 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     auth.setup(app, config)
     notify.setup(app, config)
     feeds.setup(app, config)
-    geofences.setup(app, config)
+    geofences.setup(app, config, topics=lambda: OutboxTopicSender(app[keys.OUTBOX]))
     alerting.setup(app, config)
     hotline.setup(app, config, ports=hotline_ports)
     cameras.setup(app, config, ports=camera_ports)

@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     from alerting.fanout import FanoutRunner
     from alerting.imports import Importer
     from alerting.workflow import Workflow
-    from geofences.devices import DeviceRegistry
-    from geofences.ratelimit import RateLimiter
     from notify.outbox import Outbox
     from notify.ports import PushSender, SmsSender, VoiceCaller
 
@@ -48,10 +46,6 @@ PUSH: web.AppKey[PushSender] = web.AppKey("push")
 SMS: web.AppKey[SmsSender] = web.AppKey("sms")
 VOICE: web.AppKey[VoiceCaller] = web.AppKey("voice")
 OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
-# The geofences domain: the device registry with its in-memory indexes, and the per-address
-# rate limiter of the public device API (set by geofences.setup's context). Typed the same way.
-GEOFENCES: web.AppKey[DeviceRegistry] = web.AppKey("geofences")
-DEVICE_RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("device_rate_limiter")
 # The alerting domain's workflow (set by alerting.setup's context). Typed the same way.
 ALERTING: web.AppKey[Workflow] = web.AppKey("alerting")
 # Alerting's CAP import: upstream sources, their state, imported alerts (alerting.setup's

@@ -39,6 +39,7 @@ T = TypeVar("T")
 # Numeric libraries start one thread per core and reserve address space for each: a worker is
 # one job at a time, so one thread is all it uses, and the memory limit stays meaningful.
 _THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+WORKER_NICENESS = 10
 
 
 class OffloadError(Exception):
@@ -85,6 +86,8 @@ def _worker_main(conn: Connection, memory_limit: int) -> None:
     for name in _THREAD_VARIABLES:
         os.environ[name] = "1"
     resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+    # Background work: when cores are scarce the serving process (webhooks) goes first.
+    os.nice(WORKER_NICENESS)
     while True:
         try:
             fn, args = conn.recv()
@@ -102,6 +105,13 @@ def _worker_main(conn: Connection, memory_limit: int) -> None:
             conn.send(("memory", None))
         except Exception as err:  # the answer could not be pickled: say so rather than die
             conn.send(("error", RuntimeError(f"the job's answer cannot be sent back: {err!r}")))
+
+
+def _call(conn: Connection, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[str, Any]:
+    # In a thread: pickling a large argument and pushing it through the pipe stays off the loop.
+    conn.send((fn, args))
+    answer: tuple[str, Any] = conn.recv()
+    return answer
 
 
 class _Worker:
@@ -208,8 +218,9 @@ class ProcessPool:
     ) -> Any:
         memory = _describe_bytes(self.limits.memory_limit_bytes)
         try:
-            worker.conn.send((fn, args))
-            kind, value = await asyncio.wait_for(asyncio.to_thread(worker.conn.recv), time_limit)
+            kind, value = await asyncio.wait_for(
+                asyncio.to_thread(_call, worker.conn, fn, args), time_limit
+            )
         except TimeoutError:
             log.warning("offloaded job stopped", extra={"pool": self.name, "limit_s": time_limit})
             raise JobTimedOut(

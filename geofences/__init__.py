@@ -6,26 +6,34 @@ memory; targeting resolves a warning's polygon into topics, tokens and SMS recip
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 from aiohttp import web
 from prometheus_client import Gauge
 
-from canhbao import keys
+# Aliased: the geofences.keys submodule is bound to this package's name `keys` once imported.
+from canhbao import keys as shell_keys
 from canhbao.config import Config
 from canhbao.db import Migration
 from canhbao.errors import ConfigError
 from geofences import jobs, routes, store
 from geofences.devices import DeviceRegistry, RegistrySettings
+from geofences.keys import DEVICE_RATE_LIMITER, GEOFENCES
+from geofences.ports import TopicSender
 from geofences.ratelimit import RateLimiter
+from geofences.seed import seed_hue_wards
 from notify.events import PushTokenRejected
 
 MIGRATIONS: tuple[Migration, ...] = store.MIGRATIONS
 
 
-def setup(app: web.Application, config: Config) -> None:
-    """Check the [geofences] config, add the registry's context and the routes."""
+def setup(app: web.Application, config: Config, topics: Callable[[], TopicSender | None]) -> None:
+    """Check the [geofences] config, add the registry's context and the routes.
+
+    `topics` gives, once the app starts, what sends FCM topic (un)subscriptions.
+    """
     settings = config.geofences
     positive = (
         "bleed_m",
@@ -53,17 +61,19 @@ def setup(app: web.Application, config: Config) -> None:
     limits = settings.rate_limit
     if limits.per_second <= 0 or limits.burst < 1 or limits.max_clients < 1:
         raise ConfigError("geofences.rate_limit: per_second > 0, burst and max_clients ≥ 1")
-    app.cleanup_ctx.append(_geofences_ctx)
+    app.cleanup_ctx.append(functools.partial(_geofences_ctx, topics=topics))
     routes.setup_routes(app)
 
 
-async def _geofences_ctx(app: web.Application) -> AsyncIterator[None]:
-    config = app[keys.CONFIG].geofences
-    clock = app[keys.CLOCK]
+async def _geofences_ctx(
+    app: web.Application, *, topics: Callable[[], TopicSender | None]
+) -> AsyncIterator[None]:
+    config = app[shell_keys.CONFIG].geofences
+    clock = app[shell_keys.CLOCK]
     registry = DeviceRegistry(
-        app[keys.DB],
+        app[shell_keys.DB],
         clock,
-        app[keys.OUTBOX],
+        topics(),
         RegistrySettings(
             topic_prefix=config.topic_prefix,
             location_max_age=timedelta(hours=config.location_max_age_h),
@@ -72,8 +82,10 @@ async def _geofences_ctx(app: web.Application) -> AsyncIterator[None]:
         ),
     )
     await registry.load()
-    app[keys.GEOFENCES] = registry
-    app[keys.DEVICE_RATE_LIMITER] = RateLimiter(
+    if config.first_start_hue_wards and len(registry.catalog) == 0:
+        await seed_hue_wards(registry, app[shell_keys.OFFLOAD], config)
+    app[GEOFENCES] = registry
+    app[DEVICE_RATE_LIMITER] = RateLimiter(
         config.rate_limit.per_second,
         config.rate_limit.burst,
         config.rate_limit.max_clients,
@@ -83,26 +95,26 @@ async def _geofences_ctx(app: web.Application) -> AsyncIterator[None]:
     async def drop_token(event: PushTokenRejected) -> None:
         await registry.drop_token(event.token, event.code)
 
-    app[keys.BUS].subscribe(PushTokenRejected, drop_token)
+    app[shell_keys.BUS].subscribe(PushTokenRejected, drop_token)
 
     indexed = Gauge(
         "canhbao_geofences_devices_indexed",
         "Devices with a location in the in-memory index",
-        registry=app[keys.METRICS],
+        registry=app[shell_keys.METRICS],
     )
     queued = Gauge(
         "canhbao_geofences_topic_changes_queued",
         "FCM topic changes waiting to be handed to the outbox",
-        registry=app[keys.METRICS],
+        registry=app[shell_keys.METRICS],
     )
 
     async def refresh_metrics() -> None:
         indexed.set(len(registry.devices))
-        queued.set(await store.queued_topic_changes(app[keys.DB]))
+        queued.set(await store.queued_topic_changes(app[shell_keys.DB]))
 
-    app[keys.METRIC_REFRESHERS].append(refresh_metrics)
+    app[shell_keys.METRIC_REFRESHERS].append(refresh_metrics)
 
-    scheduler = app[keys.SCHEDULER]
+    scheduler = app[shell_keys.SCHEDULER]
     scheduled = [
         scheduler.add_job(
             jobs.flush_topics,
@@ -110,6 +122,15 @@ async def _geofences_ctx(app: web.Application) -> AsyncIterator[None]:
             seconds=config.topic_flush_interval_s,
             args=[app],
             id="geofences.flush_topics",
+            max_instances=1,
+            coalesce=True,
+        ),
+        scheduler.add_job(
+            jobs.refresh_areas,
+            "interval",
+            seconds=config.areas_refresh_interval_s,
+            args=[app],
+            id="geofences.refresh_areas",
             max_instances=1,
             coalesce=True,
         ),

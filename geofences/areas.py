@@ -17,14 +17,16 @@ import numpy as np
 import shapely
 
 from geofences.errors import ImportTooLarge, InvalidGeometry
-from geofences.geometry import area_km2, num_points, polygonal, polygons_of
+from geofences.geometry import area_km2, count_crossings, num_points, polygonal
+from geofences.outline import OUTLINE_DECIMALS, make_outline
+
+# Re-exported: other modules (and domains) take them from here.
+__all__ = ["OUTLINE_DECIMALS", "count_crossings", "make_outline"]
 from geofences.models import check_code, slugify
 
 # Administrative prefixes dropped from a parent's code: "TP Huế" → "hue", "Thủ đô Hà Nội" →
 # "ha-noi", "tỉnh Quảng Trị" → "quang-tri"; the name keeps them. Matched on the slug.
 _PARENT_PREFIXES = ("thanh pho ", "thu do ", "tp ", "tinh ")
-# Outline coordinates are rounded to 6 decimals (≈ 0.1 m), the precision CAP polygons carry.
-OUTLINE_DECIMALS = 6
 
 
 @dataclass(frozen=True)
@@ -218,42 +220,6 @@ def _unique_codes(labels: list[Label], options: ImportOptions, notes: list[str])
                 f"feature {i} ({labels[i][0]}): code {codes[i]} (its slug {code} is shared)"
             )
     return codes
-
-
-def make_outline(geometry: Any, max_points: int) -> Any:
-    """A polygon of at most `max_points` points (all parts together) that covers `geometry`.
-
-    Holes are dropped (CAP polygons have none; dropping one only makes the outline larger),
-    the shells are grown by 1.5 times the tolerance and simplified by the tolerance, so the
-    simplified edge never comes back inside the original; the loop grows the tolerance until
-    the outline is small enough, and checks containment rather than trusting the argument.
-    """
-    shells = [shapely.Polygon(part.exterior) for part in polygons_of(geometry)]
-    if not shells:
-        raise InvalidGeometry("no polygon to outline")
-    shape = shells[0] if len(shells) == 1 else shapely.union_all(shells)
-    minx, miny, maxx, maxy = shapely.bounds(geometry)
-    # Start just above the rounding step so the margin always outweighs the rounding.
-    tolerance = max(max(maxx - minx, maxy - miny) / 5000.0, 10.0**-OUTLINE_DECIMALS * 4)
-    for _ in range(80):
-        grown = shapely.buffer(shape, tolerance * 1.5, quad_segs=2)
-        candidate = _without_holes(shapely.simplify(grown, tolerance, preserve_topology=True))
-        candidate = shapely.transform(candidate, lambda xy: np.round(xy, OUTLINE_DECIMALS))
-        if (
-            num_points(candidate) <= max_points
-            and shapely.is_valid(candidate)
-            and shapely.covers(candidate, geometry)
-        ):
-            return candidate
-        tolerance *= 1.35
-    raise InvalidGeometry(
-        f"cannot outline the area in {max_points} points"
-    )  # pragma: no cover  # the tolerance grows until one convex blob remains, which always fits
-
-
-def _without_holes(geometry: Any) -> Any:
-    shells = [shapely.Polygon(part.exterior) for part in polygons_of(geometry)]
-    return shells[0] if len(shells) == 1 else shapely.MultiPolygon(shells)
 
 
 def _features(document: Any) -> Iterator[tuple[Any, Mapping[str, Any]]]:
@@ -545,52 +511,3 @@ def parse_geometry(document: Any, max_vertices: int) -> Any:
     geometry = _build(raw, 0, "")
     geometry, _ = _validate(geometry, 0, "", repair=False)
     return geometry
-
-
-def count_crossings(geometry: Any, limit: int) -> int:
-    """How many pairs of non-adjacent edges meet, counted only up to `limit` + 1.
-
-    The cost of make_valid grows with the crossings, not the vertices (a 2,000-vertex scribble
-    took 31 s and 1 GB, a 20,001-vertex one over 12 GB), so a repair is refused past a cap of
-    crossings; counting stops just past the cap, so refusing is cheap too.
-    """
-    starts: list[Any] = []
-    ends: list[Any] = []
-    first: list[int] = []
-    last: list[int] = []
-    offset = 0
-    for polygon in polygons_of(geometry):
-        for ring in (polygon.exterior, *polygon.interiors):
-            coords = shapely.get_coordinates(ring)
-            n = len(coords) - 1
-            if n < 1:
-                continue
-            starts.append(coords[:-1])
-            ends.append(coords[1:])
-            first.append(offset)
-            last.append(offset + n - 1)
-            offset += n
-    if not starts:
-        return 0
-    segments = shapely.linestrings(np.stack([np.concatenate(starts), np.concatenate(ends)], axis=1))
-    ring_of = np.repeat(np.arange(len(first)), np.array(last) - np.array(first) + 1)
-    ring_first, ring_last = np.array(first)[ring_of], np.array(last)[ring_of]
-    tree = shapely.STRtree(segments)
-    found = 0
-    # Chunks start small and double while they find little, so a scribble is refused after a
-    # few queries and a long clean ring takes few queries of up to 8,192 edges.
-    chunk, start = 64, 0
-    while start < offset:
-        a, b = tree.query(segments[start : start + chunk], predicate="intersects")
-        a = a + start
-        later = b > a
-        a, b = a[later], b[later]
-        same = ring_of[a] == ring_of[b]
-        adjacent = same & ((b - a == 1) | ((a == ring_first[a]) & (b == ring_last[a])))
-        found += int(np.count_nonzero(~adjacent))
-        if found > limit:
-            return found
-        start += chunk
-        chunk = min(8192, chunk * 2)
-    return found
-    return found

@@ -1,8 +1,8 @@
 """`canhbao areas import FILE --name-property P [--repair]` and `canhbao areas load-hue`.
 
 The commands only write the areas (audited as cli:<user>); a running service notices the new
-areas revision within `geofences.maintenance_interval_s` and moves devices into them, and a
-service started later does so at start.
+areas revision within `geofences.areas_refresh_interval_s` (seconds) and moves devices into
+them, and a service started later does so at start.
 """
 
 from __future__ import annotations
@@ -21,13 +21,9 @@ from canhbao.errors import CanhbaoError
 from geofences import store
 from geofences.areas import ImportOptions, ImportPlan, prepare_import, read_document
 from geofences.errors import GeofenceError
+from geofences.seed import HUE_OPTIONS, HUE_WARDS, hue_options
 
-HUE_WARDS = Path(__file__).resolve().parent / "data" / "hue_wards_2025.geojson"
-HUE_OPTIONS = ImportOptions(
-    name_property="Phường xã mới",
-    parent_property="Tỉnh thành mới",
-    population_property="Dân số (người)",
-)
+__all__ = ["HUE_OPTIONS", "HUE_WARDS", "add_commands"]
 
 P = TypeVar("P", bound=argparse.ArgumentParser)
 
@@ -101,15 +97,7 @@ def _import(args: argparse.Namespace, config: Config) -> int:
 
 
 def _load_hue(args: argparse.Namespace, config: Config) -> int:
-    settings = config.geofences
-    options = ImportOptions(
-        name_property=HUE_OPTIONS.name_property,
-        parent_property=HUE_OPTIONS.parent_property,
-        population_property=HUE_OPTIONS.population_property,
-        max_vertices=settings.max_import_vertices,
-        outline_max_points=settings.outline_max_points,
-    )
-    return _run(config, HUE_WARDS, options, dry_run=False)
+    return _run(config, HUE_WARDS, hue_options(config.geofences), dry_run=False)
 
 
 def _run(config: Config, path: Path, options: ImportOptions, *, dry_run: bool) -> int:
@@ -135,6 +123,12 @@ def _run(config: Config, path: Path, options: ImportOptions, *, dry_run: bool) -
             raise AreaImportFailed(f"--parent {err.args[0]}: no area has this code") from None
         report.update(added=added, updated=updated)
     _print_report(path, report, dry_run)
+    if not dry_run:
+        print(  # noqa: T201  # command output
+            "a running service serves them within"
+            f" {config.geofences.areas_refresh_interval_s:g} s"
+            " (geofences.areas_refresh_interval_s); one started later, at once"
+        )
     return 0
 
 

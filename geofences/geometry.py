@@ -1,4 +1,4 @@
-"""Geometry helpers in metres: a local projection, metric buffers and areas, point counts.
+"""Geometry helpers: a local projection, metric buffers and areas, point and crossing counts.
 
 Buffers are computed in an equirectangular projection centred on the geometry's bounding box
 (x = R·Δλ·cos φ₀, y = R·Δφ). Its east-west scale is off by cos φ / cos φ₀ away from φ₀: about
@@ -77,3 +77,52 @@ def polygonal(geometry: Any) -> Any:
     if len(parts) == 1:
         return parts[0]
     return shapely.MultiPolygon(parts)
+
+
+def count_crossings(geometry: Any, limit: int) -> int:
+    """How many pairs of non-adjacent edges meet, counted only up to `limit` + 1.
+
+    The cost of make_valid grows with the crossings, not the vertices (a 2,000-vertex scribble
+    took 31 s and 1 GB, a 20,001-vertex one over 12 GB), so a repair is refused past a cap of
+    crossings; counting stops just past the cap, so refusing is cheap too.
+    """
+    starts: list[Any] = []
+    ends: list[Any] = []
+    first: list[int] = []
+    last: list[int] = []
+    offset = 0
+    for polygon in polygons_of(geometry):
+        for ring in (polygon.exterior, *polygon.interiors):
+            coords = shapely.get_coordinates(ring)
+            n = len(coords) - 1
+            if n < 1:
+                continue
+            starts.append(coords[:-1])
+            ends.append(coords[1:])
+            first.append(offset)
+            last.append(offset + n - 1)
+            offset += n
+    if not starts:
+        return 0
+    segments = shapely.linestrings(np.stack([np.concatenate(starts), np.concatenate(ends)], axis=1))
+    ring_of = np.repeat(np.arange(len(first)), np.array(last) - np.array(first) + 1)
+    ring_first, ring_last = np.array(first)[ring_of], np.array(last)[ring_of]
+    tree = shapely.STRtree(segments)
+    found = 0
+    # Chunks start small and double while they find little, so a scribble is refused after a
+    # few queries and a long clean ring takes few queries of up to 8,192 edges.
+    chunk, start = 64, 0
+    while start < offset:
+        a, b = tree.query(segments[start : start + chunk], predicate="intersects")
+        a = a + start
+        later = b > a
+        a, b = a[later], b[later]
+        same = ring_of[a] == ring_of[b]
+        adjacent = same & ((b - a == 1) | ((a == ring_first[a]) & (b == ring_last[a])))
+        found += int(np.count_nonzero(~adjacent))
+        if found > limit:
+            return found
+        start += chunk
+        chunk = min(8192, chunk * 2)
+    return found
+    return found

@@ -1,7 +1,7 @@
 """Scheduled geofences work; tests call these directly instead of waiting for the scheduler.
 
-They hand topic changes to the outbox, expire stale locations from topics, and pick up areas
-another process (the CLI) imported.
+They hand topic changes to the outbox, pick up areas another process (the CLI) imported, and
+expire stale locations from topics.
 """
 
 from __future__ import annotations
@@ -10,20 +10,28 @@ import logging
 
 from aiohttp import web
 
-from canhbao import keys
+from geofences.keys import GEOFENCES
 
 log = logging.getLogger(__name__)
 
 
 async def flush_topics(app: web.Application) -> int:
     """One hand-over of queued topic changes to the outbox; returns outbox messages made."""
-    return await app[keys.GEOFENCES].flush_topics()
+    return await app[GEOFENCES].flush_topics()
+
+
+async def refresh_areas(app: web.Application) -> bool:
+    """Serve areas another process (`canhbao areas import`) stored; True if there were any.
+
+    One small read when nothing changed, so it runs every few seconds
+    (`geofences.areas_refresh_interval_s`): an import is served seconds after it is stored.
+    """
+    return await app[GEOFENCES].refresh_areas()
 
 
 async def maintain(app: web.Application) -> int:
-    """Reload re-imported areas, then expire every stale location; returns devices changed."""
-    registry = app[keys.GEOFENCES]
-    await registry.refresh_areas()
+    """Expire every stale location from topics; returns devices changed."""
+    registry = app[GEOFENCES]
     changed = 0
     while True:
         expired = await registry.expire_locations()

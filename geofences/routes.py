@@ -29,6 +29,7 @@ from geofences.errors import (
     InvalidGeometry,
     UnknownArea,
 )
+from geofences.keys import DEVICE_RATE_LIMITER, GEOFENCES
 from geofences.models import (
     ContactDraft,
     Device,
@@ -77,7 +78,7 @@ def citizen(handler: Handler) -> Handler:
 
     @functools.wraps(handler)
     async def guarded(request: web.Request) -> web.StreamResponse:
-        limiter = request.app[keys.DEVICE_RATE_LIMITER]
+        limiter = request.app[DEVICE_RATE_LIMITER]
         wait = limiter.acquire(request.remote or "unknown")
         if wait > 0:
             retry = limiter.retry_after(wait)
@@ -143,7 +144,7 @@ async def register_device(request: web.Request) -> web.Response:
     """Register a citizen device: FCM token, platform, language, optional phone, location and
     subscribed areas. Answers its id and a secret (shown once) that later calls send as
     X-Device-Secret."""
-    registry = request.app[keys.GEOFENCES]
+    registry = request.app[GEOFENCES]
     now = request.app[keys.CLOCK].now()
     registration = parse_registration(
         await _device_body(request), now, registry.settings.max_subscriptions
@@ -156,9 +157,7 @@ async def register_device(request: web.Request) -> web.Response:
 @citizen
 async def get_device(request: web.Request) -> web.Response:
     """The device as stored (needs X-Device-Secret)."""
-    device = await request.app[keys.GEOFENCES].device(
-        request.match_info["device_id"], _secret(request)
-    )
+    device = await request.app[GEOFENCES].device(request.match_info["device_id"], _secret(request))
     return web.json_response(device_json(device))
 
 
@@ -166,7 +165,7 @@ async def get_device(request: web.Request) -> web.Response:
 async def update_device(request: web.Request) -> web.Response:
     """Change a device's location, token, subscriptions, language or phone (needs
     X-Device-Secret); its FCM topic subscriptions follow."""
-    registry = request.app[keys.GEOFENCES]
+    registry = request.app[GEOFENCES]
     secret = _secret(request)
     change = parse_update(
         await _device_body(request),
@@ -180,7 +179,7 @@ async def update_device(request: web.Request) -> web.Response:
 @citizen
 async def unregister_device(request: web.Request) -> web.Response:
     """Forget a device and unsubscribe its token from every topic (needs X-Device-Secret)."""
-    await request.app[keys.GEOFENCES].unregister(request.match_info["device_id"], _secret(request))
+    await request.app[GEOFENCES].unregister(request.match_info["device_id"], _secret(request))
     return web.Response(status=204)
 
 
@@ -190,7 +189,7 @@ async def unregister_device(request: web.Request) -> web.Response:
 @citizen
 async def list_areas(request: web.Request) -> web.Response:
     """Every area (code, name, parent, population, FCM topic); ?parent=CODE for its children."""
-    catalog = request.app[keys.GEOFENCES].catalog
+    catalog = request.app[GEOFENCES].catalog
     parent = request.query.get("parent")
     areas = []
     for area in sorted(catalog.areas.values(), key=lambda a: a.code):
@@ -219,7 +218,7 @@ async def get_area(request: web.Request) -> web.Response:
     if found is None:
         raise UnknownArea([request.match_info["code"]])
     area, geometry, outline, repairs = found
-    catalog = request.app[keys.GEOFENCES].catalog
+    catalog = request.app[GEOFENCES].catalog
     body: dict[str, Any] = {
         "code": area.code,
         "name": area.name,
@@ -298,7 +297,7 @@ def _flag(request: web.Request, name: str) -> bool:
 @staff(Role.admin)
 async def import_areas(request: web.Request) -> web.Response:
     """POST a GeoJSON FeatureCollection, Feature or geometry; properties chosen in the query."""
-    registry = request.app[keys.GEOFENCES]
+    registry = request.app[GEOFENCES]
     settings = request.app[keys.CONFIG].geofences
     query = request.query
     options = ImportOptions(
@@ -325,7 +324,7 @@ async def import_areas(request: web.Request) -> web.Response:
 @staff(Role.issuer, Role.approver)
 async def preview_plan(request: web.Request) -> web.Response:
     """Who a warning for this polygon would reach, per area and route, before anyone approves."""
-    registry = request.app[keys.GEOFENCES]
+    registry = request.app[GEOFENCES]
     settings = request.app[keys.CONFIG].geofences
     document, options = parse_plan_request(
         await read_json(request), settings.bleed_m, settings.location_max_age_h
@@ -340,7 +339,7 @@ async def preview_plan(request: web.Request) -> web.Response:
 @staff(Role.admin)
 async def import_contacts(request: web.Request) -> web.Response:
     """POST a CSV of phone-only contacts; ?skip_invalid=true imports the good rows anyway."""
-    registry = request.app[keys.GEOFENCES]
+    registry = request.app[GEOFENCES]
     settings = request.app[keys.CONFIG].geofences
     raw = await _read_capped(request, settings.max_import_bytes)
     parsed = parse_contacts_csv(raw, settings.max_contact_rows)
@@ -371,7 +370,7 @@ async def import_contacts(request: web.Request) -> web.Response:
 @staff(Role.admin)
 async def add_contact(request: web.Request) -> web.Response:
     """Add (or update, by phone) one phone-only contact."""
-    registry = request.app[keys.GEOFENCES]
+    registry = request.app[GEOFENCES]
     body = await read_json(request)
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_request", "a JSON object is required")
@@ -407,7 +406,7 @@ async def add_contact(request: web.Request) -> web.Response:
 @staff(Role.admin, Role.operator)
 async def list_contacts(request: web.Request) -> web.Response:
     """Phone-only contacts, by id; ?area=CODE, ?after=ID and ?limit=N (at most 1000)."""
-    registry = request.app[keys.GEOFENCES]
+    registry = request.app[GEOFENCES]
     limit_text, after_text = request.query.get("limit", "100"), request.query.get("after", "0")
     # ASCII digits only (int() takes "١٢" too), and within SQLite's integer range.
     if not (limit_text.isascii() and limit_text.isdigit() and after_text.isascii()):
@@ -444,7 +443,7 @@ async def delete_contact(request: web.Request) -> web.Response:
     if not (text.isascii() and text.isdigit() and len(text) <= 18):
         raise ApiError(404, "not_found", "no such contact")
     contact_id = int(text)
-    deleted = await request.app[keys.GEOFENCES].delete_contact(
+    deleted = await request.app[GEOFENCES].delete_contact(
         contact_id, actor=require_principal(request).actor
     )
     if not deleted:

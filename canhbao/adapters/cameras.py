@@ -13,12 +13,13 @@ from cameras.errors import CameraError
 from cameras.ports import CameraPorts, Ward
 from canhbao import keys
 from geofences.devices import DeviceRegistry
+from geofences.keys import GEOFENCES
 
 
 def camera_ports(app: web.Application) -> CameraPorts:
     """Built when the cameras' context starts: geofences' and alerting's ran before it."""
     return CameraPorts(
-        wards=GeofencesWards(app[keys.GEOFENCES]),
+        wards=GeofencesWards(app[GEOFENCES]),
         warnings=AlertingCoverage(app[keys.ALERTING]),
     )
 

@@ -17,6 +17,7 @@ from feeds.keys import FEEDS
 from feeds.pipeline import Pipeline
 from geofences.devices import DeviceRegistry
 from geofences.errors import GeofenceError
+from geofences.keys import GEOFENCES
 from hotline import texts as hotline_texts
 from hotline.errors import SourceUnavailable
 from hotline.models import KnownLocation
@@ -28,7 +29,7 @@ def hotline_ports(app: web.Application) -> HotlinePorts:
     return HotlinePorts(
         flood=FeedsFloodInfo(app[FEEDS].pipeline, app[keys.CLOCK]),
         warnings=AlertingWarnings(app[keys.ALERTING]),
-        locations=GeofencesLocations(app[keys.GEOFENCES]),
+        locations=GeofencesLocations(app[GEOFENCES]),
     )
 
 

@@ -12,6 +12,7 @@ import shapely
 from alerting.models import GEOCODE_WARD
 from canhbao import keys
 from canhbao.clock import ManualClock
+from geofences.keys import GEOFENCES
 from tests.alerting.conftest import SQUARE, Client
 from tests.alerting.test_workflow import issue
 from tests.conftest import AppClient, StaffFactory, make_config
@@ -89,7 +90,7 @@ async def test_issue_fans_out_by_condition_token_sms_and_voice(
     client: Client = world["client"]
     fcm, twilio = world["fcm"], world["twilio"]
     assert client.app is not None
-    registry = client.app[keys.GEOFENCES]
+    registry = client.app[GEOFENCES]
     kim_tra = registry.catalog.geometry[registry.catalog.by_code["hue.kim-tra"].id]
     inside_kim_tra = shapely.get_coordinates(kim_tra.representative_point())[0].tolist()
     by_topic = await register(client, at=tuple(inside_kim_tra))

@@ -12,10 +12,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from canhbao import keys
 from canhbao.config import Config
 from geofences.areas import ImportOptions, prepare_import, read_document
 from geofences.devices import DeviceRegistry
+from geofences.keys import GEOFENCES
 from tests.conftest import SHARED_DATA, AppClient, make_config
 
 HUE_FILE = SHARED_DATA / "geo" / "hue_wards_2025.geojson"
@@ -40,7 +40,7 @@ def fcm_token() -> str:
 
 def registry(client: Client) -> DeviceRegistry:
     assert client.app is not None
-    return client.app[keys.GEOFENCES]
+    return client.app[GEOFENCES]
 
 
 async def load_hue(client: Client) -> None:
@@ -55,6 +55,7 @@ def manual_jobs(tmp_path: Path, raw: dict[str, Any] | None = None) -> Config:
     raw["geofences"] = {
         "topic_flush_interval_s": 3600.0,
         "maintenance_interval_s": 3600.0,
+        "areas_refresh_interval_s": 3600.0,
         **raw.get("geofences", {}),
     }
     return make_config(tmp_path, raw)

@@ -384,7 +384,8 @@ async def test_areas_imported_by_the_cli_reach_a_running_service(
     config_path.write_text(
         '[database]\n# test\npath = "canhbao.sqlite3"\n'
         "[geofences]\n# test\ntopic_flush_interval_s = 3600.0\n"
-        "# test\nmaintenance_interval_s = 3600.0\n",
+        "# test\nmaintenance_interval_s = 3600.0\n"
+        "# test\nareas_refresh_interval_s = 3600.0\n",
         encoding="utf-8",
     )
     client = await app_client(config=load_config(config_path), clock=ManualClock(datetime.now(UTC)))
@@ -396,7 +397,7 @@ async def test_areas_imported_by_the_cli_reach_a_running_service(
     # The service has not looked yet: the device lands in no area.
     answer = await register(client, at=PHU_XUAN)
     assert answer["device"]["location_area"] is None
-    await jobs.maintain(client.app)
+    await jobs.refresh_areas(client.app)
     assert "hue.phu-xuan" in registry(client).catalog.by_code
     device = await (
         await client.get(
@@ -422,7 +423,7 @@ async def test_areas_imported_by_the_cli_reach_a_running_service(
     )
     args = ["--config", str(config_path), "areas", "import", str(zone), "--name-property", "ten"]
     assert await asyncio.to_thread(cli_main, [*args, "--parent", "hue.phu-xuan"]) == 0
-    await jobs.maintain(client.app)
+    await jobs.refresh_areas(client.app)
     device = await (
         await client.get(
             f"/api/v1/devices/{answer['device_id']}", headers={SECRET: answer["secret"]}

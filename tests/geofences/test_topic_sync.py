@@ -12,8 +12,8 @@ import pytest
 from canhbao import keys
 from canhbao.clock import ManualClock
 from geofences import jobs
-from geofences.devices import TOPIC_PRIORITY
 from geofences.models import Registration
+from geofences.ports import TOPIC_PRIORITY
 from notify.models import TopicChange
 from notify.outbox import decode_message
 from tests.conftest import AppClient

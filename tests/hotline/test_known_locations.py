@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from canhbao import keys
+from geofences.keys import GEOFENCES
 from geofences.models import ContactDraft
 from tests.geofences.conftest import PHU_XUAN, fcm_token, load_hue
 from tests.hotline.conftest import CALLER, Line, StartLine
@@ -51,7 +51,7 @@ async def test_a_phone_only_contact_is_offered_their_address(start_line: StartLi
         lat=PHU_XUAN[1],
         vulnerable=True,
     )
-    await app[keys.GEOFENCES].save_contacts([(contact, None)], actor="test", action="add")
+    await app[GEOFENCES].save_contacts([(contact, None)], actor="test", action="add")
 
     call = await line.sim.incoming(CALLER)
     await call.press("1")
