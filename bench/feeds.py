@@ -35,7 +35,7 @@ from canhbao.db import Database
 from canhbao.eventlog import EventLog
 from canhbao.events import EventBus
 from canhbao.health import HealthRegistry
-from feeds import quality, store
+from feeds import quality, schema, store
 from feeds.models import FetchResult, Parameter, Station, StationKind, Thresholds
 from feeds.pipeline import QC_LOOKBACK, IngestReport, Pipeline
 from feeds.sources import replay
@@ -98,7 +98,7 @@ def bench_stations(stations: int) -> list[Station]:
 async def open_db(folder: Path) -> Database:
     db = Database(folder / "bench.sqlite3")
     await db.open()
-    await db.migrate((*eventlog.MIGRATIONS, *store.MIGRATIONS))
+    await db.migrate((*eventlog.MIGRATIONS, *schema.MIGRATIONS))
     return db
 
 

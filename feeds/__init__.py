@@ -7,12 +7,12 @@ from aiohttp import web
 from canhbao.config import Config
 from canhbao.db import Migration
 from canhbao.errors import ConfigError
-from feeds import jobs, routes, store
+from feeds import jobs, routes, schema
 from feeds.errors import StationInvalid
 from feeds.sources import SOURCE_NAMES
 from feeds.stations import from_config
 
-MIGRATIONS: tuple[Migration, ...] = store.MIGRATIONS
+MIGRATIONS: tuple[Migration, ...] = schema.MIGRATIONS
 
 
 def setup(app: web.Application, config: Config) -> None:

@@ -18,7 +18,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from operator import attrgetter
 
 from canhbao.clock import Clock, utc_text
@@ -33,15 +33,22 @@ from feeds.models import (
     Observation,
     Parameter,
     Station,
-    Thresholds,
 )
-from feeds.thresholds import THRESHOLD_CROSSED, EventKind, LevelState, ThresholdEvent, step
+from feeds.series import (
+    HISTORY,
+    Route,
+    Series,
+    level_moved,
+    point_time,
+    rain_totals_at,
+    step_series,
+    trim,
+    unchanged,
+)
+from feeds.thresholds import THRESHOLD_CROSSED, EventKind, LevelState, ThresholdEvent
 
 log = logging.getLogger(__name__)
 
-# How much of each series is kept in memory: the flat-line test looks back a day, rain totals
-# a day; a little more absorbs readings that arrive out of order.
-HISTORY = timedelta(hours=30)
 # The most earlier points one QC check looks at (a day of 5-minute readings).
 QC_LOOKBACK = 300
 
@@ -76,8 +83,8 @@ class Pipeline:
         self._limits: dict[tuple[str, Parameter], quality.QcLimits] = {}
         # What each series' readings need, by how a batch names the series: (source, by
         # station id) → (the name's id, parameter) → route; None for no configured station.
-        self._routes: dict[tuple[str, bool], dict[tuple[str, Parameter], _Route | None]] = {}
-        self._series: dict[tuple[str, Parameter], _Series] = {}
+        self._routes: dict[tuple[str, bool], dict[tuple[str, Parameter], Route | None]] = {}
+        self._series: dict[tuple[str, Parameter], Series] = {}
         self._levels: dict[tuple[str, EventKind], LevelState] = {}
         # The newest driving water-level reading of each river gauge with peers: (at, band).
         self._river_latest: dict[str, tuple[datetime, int]] = {}
@@ -297,13 +304,13 @@ class Pipeline:
             if at == series.batch_at:
                 # The batch holds this instant twice (its share is in time order): the second
                 # is a duplicate, or a revision of the first, as it would be in a later batch.
-                if _unchanged(series.batch_value, value):
+                if unchanged(series.batch_value, value):
                     duplicates += 1
                     continue
                 old: store.Stored | None = _IN_BATCH
             else:
                 old = series.stored.get(text) if series.stored else None
-                if old is not None and _unchanged(old.value, value):
+                if old is not None and unchanged(old.value, value):
                     # Known already: the database would ignore it too; skip QC and events.
                     duplicates += 1
                     continue
@@ -312,7 +319,7 @@ class Pipeline:
             points = series.points
             end = len(points)
             if end and points[-1][0] >= at:
-                end = bisect.bisect_left(points, at, key=_time)
+                end = bisect.bisect_left(points, at, key=point_time)
             flag, reasons = assess(
                 value,
                 at,
@@ -378,24 +385,24 @@ class Pipeline:
                     if route.peers:
                         support = self._corroboration(route.peers, at)
                         self._river_latest[route.station_id] = (at, raw)
-                _step(series, 0, at, drives, raw, held, support, value or 0.0, events)
+                step_series(series, 0, at, drives, raw, held, support, value or 0.0, events)
             elif kind is rain:
-                totals = _rain_totals(points, at)
+                totals = rain_totals_at(points, at)
                 day = int(levels.rain_category_24h(totals[24]))
                 intense = int(levels.intense_rain(totals[3]))
                 # Rain totals are sums: one reading is enough to enter a category.
-                _step(series, 0, at, drives, day, day, day, totals[24], events)
-                _step(series, 1, at, drives, intense, intense, intense, totals[3], events)
+                step_series(series, 0, at, drives, day, day, day, totals[24], events)
+                step_series(series, 1, at, drives, intense, intense, intense, totals[3], events)
             else:
                 category = int(levels.wind_category(levels.cap_gio(value or 0.0)))
                 # Wind is gusty: a category is entered on two readings, never on one.
-                _step(series, 0, at, drives, category, category, 0, value or 0.0, events)
+                step_series(series, 0, at, drives, category, category, 0, value or 0.0, events)
         report.accepted, report.revised, report.duplicates = accepted, revised, duplicates
         report.flags.update({_FLAGS[i]: n for i, n in enumerate(counts) if n})
 
         changed: dict[tuple[str, EventKind], LevelState] = {}
         for series in touched:
-            series.since = max(series.since, _trim(series.points))
+            series.since = max(series.since, trim(series.points))
             series.stored = None
             for key, state in zip(series.route.level_keys, series.states, strict=True):
                 if state is not self._levels.get(key, _AT_REST):
@@ -414,7 +421,7 @@ class Pipeline:
         # Only states whose level or pending level moved are written: last_at alone moves with
         # every reading, and after a restart readings already stored are skipped as duplicates
         # before they reach a level anyway.
-        moved = {k: v for k, v in changed.items() if _moved(self._levels.get(k), v)}
+        moved = {k: v for k, v in changed.items() if level_moved(self._levels.get(k), v)}
         if moved:
             await store.save_levels(conn, moved)
         if result.forecasts:
@@ -429,14 +436,14 @@ class Pipeline:
         observations: Iterable[Observation],
         by_station_id: bool,
         report: IngestReport,
-    ) -> tuple[list[_Series | None], list[_Series]]:
+    ) -> tuple[list[Series | None], list[Series]]:
         """Each observation's series (None for those of no station: counted, not kept), and the
         series the batch touches, each told the first and last instant of its share."""
         routes = self._routes.get((source, by_station_id))
         if routes is None:
             routes = self._routes[(source, by_station_id)] = {}
-        found: dict[tuple[str, Parameter], _Series] = {}
-        shares: list[_Series | None] = []
+        found: dict[tuple[str, Parameter], Series] = {}
+        shares: list[Series | None] = []
         for observation in observations:
             key = (observation.source_id, observation.parameter)
             series = found.get(key)
@@ -452,7 +459,7 @@ class Pipeline:
                     continue
                 series = self._series.get(route.key)
                 if series is None:
-                    series = self._series[route.key] = _Series(route)
+                    series = self._series[route.key] = Series(route)
                 # A changed station registry makes new routes; the series follows.
                 series.route = route
                 series.first = observation.observed_at
@@ -463,7 +470,7 @@ class Pipeline:
             shares.append(series)
         return shares, list(found.values())
 
-    def _route(self, source: str, key: tuple[str, Parameter], by_station_id: bool) -> _Route | None:
+    def _route(self, source: str, key: tuple[str, Parameter], by_station_id: bool) -> Route | None:
         source_id, parameter = key
         station = (
             self._stations.get(source_id)
@@ -482,7 +489,7 @@ class Pipeline:
             kinds = (EventKind.wind,)
         elif parameter is Parameter.wind_gust:
             kinds = (EventKind.gust,)
-        return _Route(
+        return Route(
             station_id=station.id,
             parameter=parameter,
             parameter_text=parameter.value,
@@ -497,7 +504,7 @@ class Pipeline:
             thresholds=station.thresholds,
         )
 
-    async def _load_series(self, touched: list[_Series]) -> None:
+    async def _load_series(self, touched: list[Series]) -> None:
         """Load, in a few queries, the history of every series the batch reaches back beyond,
         and what is stored where the batch overlaps a series; start each one's level states."""
         wanted: dict[tuple[str, Parameter], datetime] = {}
@@ -545,124 +552,9 @@ class Pipeline:
         return best
 
 
-_DAWN = datetime.min.replace(tzinfo=UTC)
-_NEVER = datetime.max.replace(tzinfo=UTC)
 _OBSERVED = attrgetter("observed_at")
 _FAIL, _SUSPECT = Flag.fail, Flag.suspect
 _FLAGS = {int(flag): flag for flag in Flag}
 _AT_REST = LevelState()
 # What an earlier reading of the same batch at the same instant counts as: something stored.
 _IN_BATCH = store.Stored(None, int(Flag.missing), "", "", "", 0)
-
-
-@dataclass(frozen=True, slots=True)
-class _Route:
-    """What every reading of one series needs, worked out once per station registry."""
-
-    station_id: str
-    parameter: Parameter
-    parameter_text: str
-    limits: quality.QcLimits
-    # The first level kind its readings drive (rain drives intense_rain too); None for none.
-    evaluates: EventKind | None
-    level_keys: tuple[tuple[str, EventKind], ...]
-    edges: tuple[tuple[float, ...], tuple[float, ...]]
-    # Other gauges with thresholds on the same river, and how long a reading of each stays fresh.
-    peers: tuple[tuple[str, timedelta], ...]
-    # Its implausible values stay out of its history (models.RANGE_GUARDED).
-    range_guarded: bool
-    # What its events carry of the station (feeds owns these facts; staff change them).
-    station_name: str
-    river: str
-    thresholds: Thresholds | None
-
-    @property
-    def key(self) -> tuple[str, Parameter]:
-        return (self.station_id, self.parameter)
-
-
-@dataclass(slots=True, eq=False)
-class _Series:
-    """One station's parameter in memory: its recent non-failing points, and its share of the
-    batch being worked out (kept here rather than in an object per batch and series)."""
-
-    route: _Route
-    points: list[tuple[datetime, float]] = field(default_factory=list)
-    # The newest instant stored (or written by the batch being worked out).
-    newest: datetime | None = None
-    # Points are complete from this instant on; nothing is loaded yet at first.
-    since: datetime = _NEVER
-    # The batch's share: its first and last instant, what is stored where it overlaps the
-    # series (by observed_at text), and the level states (one per route.level_keys) as it goes.
-    first: datetime = _DAWN
-    last: datetime = _DAWN
-    stored: dict[str, store.Stored] | None = None
-    states: list[LevelState] = field(default_factory=list)
-    # The instant and value of the batch's latest reading of the series.
-    batch_at: datetime | None = None
-    batch_value: float | None = None
-
-
-def _step(
-    series: _Series,
-    index: int,
-    at: datetime,
-    drives: bool,
-    raw: int,
-    held: int,
-    support: int,
-    value: float,
-    events: list[ThresholdEvent],
-) -> None:
-    """Move one of the series' level states; a change becomes an event."""
-    states = series.states
-    states[index], change = step(states[index], raw, held, at, drives, support)
-    if change is not None:
-        route = series.route
-        station_id, kind = route.level_keys[index]
-        events.append(
-            ThresholdEvent(
-                station_id,
-                kind,
-                change[0],
-                change[1],
-                round(value, 3),
-                at,
-                station_name=route.station_name,
-                river=route.river,
-                thresholds=route.thresholds,
-            )
-        )
-
-
-def _time(point: tuple[datetime, float]) -> datetime:
-    return point[0]
-
-
-def _rain_totals(points: list[tuple[datetime, float]], at: datetime) -> dict[int, float]:
-    """Rain over the 3 and 24 h up to `at`, from the series' non-failing points."""
-    end = bisect.bisect_right(points, at, key=_time)
-    start = bisect.bisect_right(points, at - timedelta(hours=24), key=_time)
-    return levels.rain_totals(points[start:end], at, (3, 24))
-
-
-def _moved(before: LevelState | None, after: LevelState) -> bool:
-    return before is None or (before.level, before.previous) != (after.level, after.previous)
-
-
-def _unchanged(old: float | None, new: float | None) -> bool:
-    """A re-delivered value; a gap re-reported where we hold a value never erases it."""
-    if new is None:
-        return True
-    return old is not None and abs(old - new) <= store.SAME_VALUE
-
-
-def _trim(points: list[tuple[datetime, float]]) -> datetime:
-    """Drop points older than HISTORY before the newest; returns where the kept ones start."""
-    if not points:
-        return _DAWN
-    start = points[-1][0] - HISTORY
-    cut = bisect.bisect_left(points, start, key=_time)
-    if cut:
-        del points[:cut]
-    return start
