@@ -7,6 +7,7 @@ AlertingError
 ├── AlertNotFound           no alert with that identifier
 ├── TransitionRefused       the workflow does not allow this step from the alert's state
 │   ├── SelfApprovalRefused the two-person rule: the author cannot approve their own alert
+│   ├── StaleVersion        the alert changed since the version the person saw (`current`)
 │   └── ReissueRefused      an imported alert cannot be re-issued (already, cancelled, expired)
 ├── CapDocumentRefused      an imported CAP document is unsafe, too large, or not CAP 1.2
 │   └── FeedRefused         an import feed or alert list is unsafe, too large, or not its format
@@ -48,6 +49,14 @@ class TransitionRefused(AlertingError):
 
 class SelfApprovalRefused(TransitionRefused):
     pass
+
+
+class StaleVersion(TransitionRefused):
+    """The alert changed since the version the person acted on; `current` is its version now."""
+
+    def __init__(self, identifier: str, seen: int, current: int) -> None:
+        super().__init__(f"{identifier} changed since version {seen} (now {current})")
+        self.current = current
 
 
 class CapDocumentRefused(AlertingError):

@@ -21,6 +21,7 @@ from alerting.errors import (
     InvalidArea,
     ReissueRefused,
     SelfApprovalRefused,
+    StaleVersion,
     TransitionRefused,
 )
 from alerting.imports import Importer, import_view
@@ -59,6 +60,8 @@ def _errors(handler: Handler) -> Handler:
             raise ApiError(403, "self_approval", str(err)) from None
         except ImportNotFound as err:
             raise ApiError(404, "import_not_found", f"no imported alert {err}") from None
+        except StaleVersion as err:
+            raise ApiError(409, "stale_version", str(err), version=err.current) from None
         except ReissueRefused as err:
             raise ApiError(409, "reissue_refused", str(err)) from None
         except TransitionRefused as err:
@@ -92,7 +95,29 @@ def _staff_json(request: web.Request, stored: StoredAlert, status: int = 200) ->
         "plan": stored.plan,
         "problems": workflow.readiness(stored.alert) if stored.state == "draft" else [],
     }
-    return web.json_response(body, status=status)
+    # The version to send back with submit, approve or issue (If-Match, or body "version").
+    return web.json_response(body, status=status, headers={"ETag": f'"{stored.version}"'})
+
+
+def _seen_version(request: web.Request, body: Any) -> int:
+    """The version of the alert the person acted on: body "version", else If-Match ("3")."""
+    given: Any = body.get("version") if isinstance(body, dict) else None
+    if given is None and "If-Match" in request.headers:
+        given = request.headers["If-Match"].strip().removeprefix("W/").strip('"')
+    if given is None:
+        raise ApiError(
+            428, "version_required",
+            "send the version you saw (body \"version\" or If-Match): the alert may have changed",
+        )  # fmt: skip
+    try:
+        if isinstance(given, bool | float):
+            raise TypeError(given)
+        version = int(given)
+    except (TypeError, ValueError):
+        raise ApiError(400, "invalid_request", "version: a whole number") from None
+    if not 0 < version < 2**63:
+        raise ApiError(400, "invalid_request", "version: a whole number from 1")
+    return version
 
 
 async def _draft_body(request: web.Request, workflow: Workflow) -> Alert:
@@ -224,7 +249,9 @@ def _transition(name: str, *roles: Role) -> Handler:
             stored = await workflow.derive(identifier, name.capitalize(), actor)
             return _staff_json(request, stored, 201)
         else:
-            stored = await getattr(workflow, name)(identifier, actor)
+            body = await read_json(request) if request.can_read_body else None
+            version = _seen_version(request, body)
+            stored = await getattr(workflow, name)(identifier, actor, version=version)
         return _staff_json(request, stored)
 
     handler.__name__ = f"{name}_alert"

@@ -27,6 +27,7 @@ from alerting.errors import (
     InvalidAlert,
     InvalidArea,
     SelfApprovalRefused,
+    StaleVersion,
     TemplateIncomplete,
     TransitionRefused,
 )
@@ -188,10 +189,7 @@ class Workflow:
         async with self.db.transaction() as conn:
             stored = await self._get(conn, identifier)
             self._expect(stored, "draft", "edit")
-            if version != stored.version:
-                raise TransitionRefused(
-                    f"{identifier} changed since version {version} (now {stored.version})"
-                )
+            _check_version(stored, version)
             changed = self.complete(
                 replace(
                     alert,
@@ -242,10 +240,15 @@ class Workflow:
 
     # -- transitions -------------------------------------------------------------------------
 
-    async def submit(self, identifier: str, actor: str) -> StoredAlert:
+    # Submit, approve and issue act on the version the person saw (`version`; StaleVersion when
+    # the alert changed since). None only for callers that saw none: system steps and tests.
+
+    async def submit(self, identifier: str, actor: str, *, version: int | None = None
+                     ) -> StoredAlert:  # fmt: skip
         async with self.db.transaction() as conn:
             stored = await self._get(conn, identifier)
             self._expect(stored, "draft", "submit")
+            _check_version(stored, version)
             self._check_ready(stored.alert)
             await store.update_alert(
                 conn, identifier, self.clock.now(), state="submitted", submitted_by=actor,
@@ -253,10 +256,12 @@ class Workflow:
             )  # fmt: skip
             return await self.record_transition(conn, actor, "alert.submit", stored)
 
-    async def approve(self, identifier: str, actor: str) -> StoredAlert:
+    async def approve(self, identifier: str, actor: str, *, version: int | None = None
+                      ) -> StoredAlert:  # fmt: skip
         async with self.db.transaction() as conn:
             stored = await self._get(conn, identifier)
             self._expect(stored, "submitted", "approve")
+            _check_version(stored, version)
             if stored.alert.status in self.settings.two_person_statuses and actor in (
                 stored.author,
                 stored.submitted_by,
@@ -281,19 +286,23 @@ class Workflow:
             )  # fmt: skip
             return await self.record_transition(conn, actor, "alert.reject", stored)
 
-    async def issue(self, identifier: str, actor: str) -> StoredAlert:
+    async def issue(self, identifier: str, actor: str, *, version: int | None = None
+                    ) -> StoredAlert:  # fmt: skip
         """Publish an approved alert: stamp its times, freeze its CAP document and targeting
         plan, enqueue every message, supersede what it references — one transaction."""
         stored = await self.get(identifier)
         self._expect(stored, "approved", "issue")
+        _check_version(stored, version)
         now = self.clock.now()
         alert = self._stamped(stored.alert, now)
         check_alert(alert, self.settings.profile)
         prepared = await self._prepare(alert, stored.chain)
         async with self.db.transaction() as conn:
             again = await self._get(conn, identifier)
-            # Someone may have rejected it while the plan was being worked out.
+            # Someone may have rejected it (and had it approved again) while the plan was
+            # being worked out: what is issued is still what the approver saw.
             self._expect(again, "approved", "issue")
+            _check_version(again, stored.version)
             plan = await self.fanout.commit(conn, prepared) if self.fanout else None
             await self._publish(conn, again, alert, actor, now, plan)
             return await self.record_transition(conn, actor, "alert.issue", again)
@@ -510,6 +519,11 @@ class Workflow:
             before=before.summary() if before else None,
             after={**after.summary(), "updated_at": utc_text(after.updated_at)},
         )
+
+
+def _check_version(stored: StoredAlert, version: int | None) -> None:
+    if version is not None and version != stored.version:
+        raise StaleVersion(stored.identifier, version, stored.version)
 
 
 def _unfilled(alert: Alert) -> list[str]:

@@ -60,9 +60,18 @@ async def draft(user: StaffLogin, values: dict[str, Any] | None = None) -> dict[
     return body
 
 
+SEEN = ("submit", "approve", "issue")  # steps that act on the version the person saw
+
+
 async def step(
     user: StaffLogin, identifier: str, action: str, status: int = 200, **body: Any
 ) -> dict[str, Any]:
+    """POST a workflow step as `user`; submit, approve and issue send the version the user
+    sees when they open the alert (GET) unless the test gives one."""
+    if action in SEEN and "version" not in body:
+        seen = await user.get(f"/api/v1/alerts/{identifier}")
+        if seen.status == 200:
+            body["version"] = (await seen.json())["version"]
     response = await user.post(f"/api/v1/alerts/{identifier}/{action}", json=body or None)
     assert response.status == status, await response.text()
     answer: dict[str, Any] = await response.json()
@@ -366,3 +375,48 @@ async def test_a_warning_issued_to_no_device_or_contact_is_not_silent(
         if r.getMessage() == "alert issued with no device or contact in its area"
     ]
     assert warned == ([identifier] if devices == 0 else [])
+
+
+async def test_submit_approve_and_issue_act_on_the_version_the_person_saw(
+    app_client: AppClient, staff: StaffFactory
+) -> None:
+    client = await app_client()
+    lan, minh = await people(client, staff)
+    created = await draft(lan)
+    identifier, seen = created["identifier"], created["version"]
+    # The draft changes between the reader's view and their submit (an auto-draft rewritten,
+    # a colleague's edit): the submit is refused with the version it now has.
+    edited = await lan.put(
+        f"/api/v1/alerts/{identifier}?version={seen}",
+        json={"template": "river_flood_iii", "ward_codes": WARDS, "values": river_values()},
+    )
+    assert edited.status == 200, await edited.text()
+    now = (await edited.json())["version"]
+    assert edited.headers["ETag"] == f'"{now}"'
+    stale = await step(lan, identifier, "submit", status=409, version=seen)
+    assert stale["error"]["code"] == "stale_version"
+    assert stale["error"]["version"] == now
+    # No version at all: the server cannot know what was seen.
+    missing = await lan.post(f"/api/v1/alerts/{identifier}/submit")
+    assert missing.status == 428
+    assert (await missing.json())["error"]["code"] == "version_required"
+    for bad in ("drei", True, 0, 2**70, 1.5, [1]):
+        refused = await lan.post(f"/api/v1/alerts/{identifier}/submit", json={"version": bad})
+        assert refused.status == 400, bad
+    # If-Match carries it as well as the body.
+    submitted = await lan.post(
+        f"/api/v1/alerts/{identifier}/submit", headers={"If-Match": f'"{now}"'}
+    )
+    assert submitted.status == 200, await submitted.text()
+    submitted_version = (await submitted.json())["version"]
+
+    # Approving what was submitted, but after it was sent back and resubmitted: refused.
+    await step(minh, identifier, "reject", comment="Thêm giờ dự báo đỉnh lũ")
+    await step(lan, identifier, "submit")
+    stale = await step(minh, identifier, "approve", status=409, version=submitted_version)
+    assert stale["error"]["code"] == "stale_version"
+    approved = await step(minh, identifier, "approve")
+    await step(minh, identifier, "issue", status=409, version=approved["version"] - 1)
+    assert (await _get(minh, identifier))["state"] == "approved"
+    issued = await step(minh, identifier, "issue", version=approved["version"])
+    assert issued["state"] == "issued"
