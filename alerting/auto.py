@@ -34,7 +34,7 @@ from alerting.templates import (
     number,
     wind_class,
 )
-from alerting.workflow import Workflow
+from alerting.workflow import Workflow, with_editor
 from canhbao.clock import utc_text
 from canhbao.config import AlertingConfig, AutoRuleConfig, StationConfig
 from feeds.levels import cap_gio
@@ -154,6 +154,7 @@ class AutoDrafter:
             identifier,
             self._workflow.clock.now(),
             document=completed,
+            editors=with_editor(before, ACTOR),
         )
         return await self._workflow.record_transition(conn, ACTOR, "alert.edit", before)
 

@@ -117,6 +117,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             WHERE finished_at IS NULL;
         """,
     ),
+    Migration(
+        "alerting",
+        3,
+        "everyone who changed an alert's content (excluded from approving it)",
+        """
+        -- A JSON array of actors, the author first; a draft written before this knew only its
+        -- author (earlier editors are in the audit log).
+        ALTER TABLE alerting_alerts ADD COLUMN editors TEXT NOT NULL DEFAULT '[]';
+        UPDATE alerting_alerts SET editors = json_array(author);
+        """,
+    ),
 )
 
 
@@ -139,6 +150,8 @@ class StoredAlert:
     version: int
     created_at: datetime
     updated_at: datetime
+    # Everyone who wrote or changed its content, the author first (none of them may approve).
+    editors: tuple[str, ...] = ()
 
     def summary(self) -> dict[str, Any]:
         """Workflow fields, JSON-ready (for the staff API and the audit log)."""
@@ -151,6 +164,7 @@ class StoredAlert:
             "hazard": self.hazard,
             "origin": self.origin,
             "author": self.author,
+            "editors": list(self.editors),
             "submitted_by": self.submitted_by,
             "approved_by": self.approved_by,
             "issued_by": self.issued_by,
@@ -162,7 +176,8 @@ class StoredAlert:
 
 _COLUMNS = (
     "id, identifier, state, chain, hazard, origin, document, author, submitted_by,"
-    " approved_by, issued_by, comment, superseded_by, plan, version, created_at, updated_at"
+    " approved_by, issued_by, comment, superseded_by, plan, version, created_at, updated_at,"
+    " editors"
 )
 
 
@@ -185,6 +200,7 @@ def _row(row: Any) -> StoredAlert:
         version=row[14],
         created_at=parse_utc(row[15]),
         updated_at=parse_utc(row[16]),
+        editors=tuple(json.loads(row[17])),
     )
 
 
@@ -214,7 +230,8 @@ async def insert_alert(
 ) -> None:
     await conn.execute(
         "INSERT INTO alerting_alerts (identifier, state, msg_type, status, chain, hazard, origin,"
-        " document, author, created_at, updated_at) VALUES (?, 'draft', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " document, author, editors, created_at, updated_at)"
+        " VALUES (?, 'draft', ?, ?, ?, ?, ?, ?, ?, json_array(?), ?, ?)",
         (
             alert.identifier,
             alert.msg_type,
@@ -223,6 +240,7 @@ async def insert_alert(
             hazard,
             origin,
             _dump(alert),
+            author,
             author,
             utc_text(now),
             utc_text(now),
@@ -245,6 +263,8 @@ async def update_alert(
     """Set columns (names fixed by callers in this package) and bump the version."""
     if "document" in changes and isinstance(changes["document"], Alert):
         changes["document"] = _dump(changes["document"])
+    if isinstance(changes.get("editors"), tuple):
+        changes["editors"] = json.dumps(list(changes["editors"]), ensure_ascii=False)
     for key in ("sent", "expires"):
         if isinstance(changes.get(key), datetime):
             changes[key] = utc_text(changes[key])

@@ -3,8 +3,10 @@
 A submitted or approved alert can be rejected back to draft with a comment. Issued messages
 never change: an Update or Cancel is a new draft whose `references` name the whole chain before
 it, and it goes through the same approval; issuing it supersedes what it references. The
-two-person rule: whoever wrote or submitted an alert cannot approve it (always for Actual,
-and for the statuses configured). Every transition is audited in its own transaction. An
+two-person rule (always for Actual, and for the statuses configured): a person approves, not a
+machine token; nobody who wrote, changed or submitted an alert approves it; nor anyone whom one
+of them created or granted an approving role within APPROVER_COOLING (an admin cannot make a
+second account to approve their own draft). Every transition is audited in its own transaction. An
 area that reaches no one (no polygon and no ward, an unknown ward, no ground) cannot be
 submitted, and is checked again at issue, since the ward catalogue may have changed.
 """
@@ -43,6 +45,7 @@ from alerting.models import (
     problems,
     with_times,
 )
+from alerting.ports import Sponsors
 from alerting.store import Origin, StoredAlert
 from alerting.templates import unfilled
 from canhbao.audit import record_audit
@@ -55,6 +58,9 @@ log = logging.getLogger(__name__)
 
 ENTITY = "alert"
 SYSTEM_EXPIRY = "system:expiry"
+USER = "user:"  # how the audit log names a staff user (canhbao.auth's Principal.actor)
+# An account created or made approver by a draft's author this recently cannot approve it.
+APPROVER_COOLING = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -119,12 +125,18 @@ class FanOut(Protocol):
 
 class Workflow:
     def __init__(
-        self, db: Database, clock: Clock, settings: Settings, fanout: FanOut | None = None
+        self,
+        db: Database,
+        clock: Clock,
+        settings: Settings,
+        fanout: FanOut | None = None,
+        sponsors: Sponsors | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.settings = settings
         self.fanout = fanout
+        self._sponsors = sponsors
 
     # -- drafts ------------------------------------------------------------------------------
 
@@ -201,8 +213,9 @@ class Workflow:
                 self.clock.now(),
             )
             await store.update_alert(
-                conn, identifier, self.clock.now(), document=changed, status=changed.status
-            )
+                conn, identifier, self.clock.now(), document=changed, status=changed.status,
+                editors=with_editor(stored, actor),
+            )  # fmt: skip
             after = await self._get(conn, identifier)
             await self._audit(conn, actor, "alert.edit", stored, after)
             return after
@@ -262,17 +275,41 @@ class Workflow:
             stored = await self._get(conn, identifier)
             self._expect(stored, "submitted", "approve")
             _check_version(stored, version)
-            if stored.alert.status in self.settings.two_person_statuses and actor in (
-                stored.author,
-                stored.submitted_by,
-            ):
-                raise SelfApprovalRefused(
-                    f"{identifier}: a second person must approve what {actor} wrote or submitted"
-                )
+            if stored.alert.status in self.settings.two_person_statuses:
+                await self._check_second_person(stored, actor)
             await store.update_alert(
                 conn, identifier, self.clock.now(), state="approved", approved_by=actor
             )
             return await self.record_transition(conn, actor, "alert.approve", stored)
+
+    async def _check_second_person(self, stored: StoredAlert, actor: str) -> None:
+        """The two-person rule: SelfApprovalRefused unless `actor` is a person independent of
+        everyone who wrote, changed or submitted the alert."""
+        identifier = stored.identifier
+        involved = {stored.author, *stored.editors}
+        if stored.submitted_by:
+            involved.add(stored.submitted_by)
+        if actor in involved:
+            raise SelfApprovalRefused(
+                f"{identifier}: a second person must approve what {actor} wrote, changed or"
+                " submitted"
+            )
+        if not actor.startswith(USER):
+            raise SelfApprovalRefused(
+                f"{identifier}: a person approves a warning, not {actor}; log in as yourself"
+            )
+        if self._sponsors is None:
+            return
+        people = {who.removeprefix(USER) for who in involved if who.startswith(USER)}
+        since = self.clock.now() - APPROVER_COOLING
+        sponsored = await self._sponsors.sponsors(actor.removeprefix(USER), since) & people
+        if sponsored:
+            hours = APPROVER_COOLING.total_seconds() / 3600
+            raise SelfApprovalRefused(
+                f"{identifier}: {actor} was given their account or approving role by"
+                f" {', '.join(sorted(sponsored))} within {hours:g} h, who wrote or changed this"
+                " alert; someone else must approve it"
+            )
 
     async def reject(self, identifier: str, actor: str, comment: str) -> StoredAlert:
         if not comment.strip():
@@ -519,6 +556,11 @@ class Workflow:
             before=before.summary() if before else None,
             after={**after.summary(), "updated_at": utc_text(after.updated_at)},
         )
+
+
+def with_editor(stored: StoredAlert, actor: str) -> tuple[str, ...]:
+    """The alert's editors with `actor` added (once)."""
+    return stored.editors if actor in stored.editors else (*stored.editors, actor)
 
 
 def _check_version(stored: StoredAlert, version: int | None) -> None:
