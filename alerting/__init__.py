@@ -63,12 +63,7 @@ async def _alerting_ctx(app: web.Application) -> AsyncIterator[None]:
         delivery,
     )
     app[keys.ALERTING] = workflow
-    drafter = AutoDrafter(
-        workflow,
-        config.alerting,
-        {station.id: station for station in config.feeds.stations},
-        config.geofences.outline_max_points,
-    )
+    drafter = AutoDrafter(workflow, config.alerting, config.geofences.outline_max_points)
     # Subscribed to threshold events by the composition root (canhbao.app).
     app[AUTO_DRAFTER] = drafter
     # Alerts that ran out while we were down expire now, not at the first scheduled run.

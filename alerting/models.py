@@ -480,6 +480,52 @@ def _info_to_dict(info: Info) -> dict[str, Any]:
     }
 
 
+_ALERT_KEYS = frozenset(
+    {
+        "identifier", "sender", "sent", "status", "msgType", "scope", "references", "source",
+        "restriction", "note", "incidents", "codes", "info",
+    }
+)  # fmt: skip
+_INFO_KEYS = frozenset(
+    {
+        "language", "category", "event", "responseType", "urgency", "severity", "certainty",
+        "effective", "onset", "expires", "senderName", "headline", "description",
+        "instruction", "web", "contact", "parameter", "resource", "area",
+    }
+)  # fmt: skip
+_NESTED_KEYS = {
+    "references": frozenset({"sender", "identifier", "sent", "sent_text"}),
+    "parameter": frozenset({"valueName", "value"}),
+    "resource": frozenset({"resourceDesc", "mimeType", "uri", "size", "digest"}),
+    "area": frozenset({"areaDesc", "polygon", "circle", "geocode"}),
+    "geocode": frozenset({"valueName", "value"}),
+}
+
+
+def unknown_fields(data: Mapping[str, Any], extra: frozenset[str] = frozenset()) -> list[str]:
+    """Paths of the keys in an alert dict (as alert_to_dict writes it) that it does not have:
+    a misspelt field would otherwise be dropped without a word ("info[0].headLine")."""
+    found = [key for key in data if key not in _ALERT_KEYS | extra]
+
+    def nested(items: Any, kind: str, where: str) -> None:
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            if isinstance(item, Mapping):
+                path = f"{where}{kind}[{i}]"
+                found.extend(f"{path}.{key}" for key in item if key not in _NESTED_KEYS[kind])
+                if kind == "area":
+                    nested(item.get("geocode"), "geocode", f"{path}.")
+
+    nested(data.get("references"), "references", "")
+    infos = data.get("info")
+    for i, info in enumerate(infos if isinstance(infos, list) else []):
+        if not isinstance(info, Mapping):
+            continue
+        found.extend(f"info[{i}].{key}" for key in info if key not in _INFO_KEYS)
+        for kind in ("parameter", "resource", "area"):
+            nested(info.get(kind), kind, f"info[{i}].")
+    return found
+
+
 def alert_from_dict(data: Mapping[str, Any], *, sent: datetime | None = None) -> Alert:
     """The inverse of alert_to_dict; also reads a draft staff send, given `sent`
     (KeyError, TypeError or ValueError when a field is missing or malformed)."""

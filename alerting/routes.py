@@ -32,9 +32,10 @@ from alerting.models import (
     covers_point,
     in_force,
     public_view,
+    unknown_fields,
 )
 from alerting.store import StoredAlert
-from alerting.templates import TEMPLATES, compose
+from alerting.templates import TEMPLATES, compose, unknown_values
 from alerting.workflow import Workflow
 from canhbao import keys
 from canhbao.auth import Role, require_principal, require_roles
@@ -120,9 +121,13 @@ def _seen_version(request: web.Request, body: Any) -> int:
     return version
 
 
+TEMPLATE_BODY = frozenset({"template", "ward_codes", "area_desc", "values", "status"})
+
+
 async def _draft_body(request: web.Request, workflow: Workflow) -> Alert:
     """An alert from a staff body: CAP fields as in alert_to_dict, or a template with values
-    and ward codes (then the areas come from the geofences outlines)."""
+    and ward codes (then the areas come from the geofences outlines, and {area} names the
+    wards). A key the body has no use for is refused (422 unknown_keys), never dropped."""
     body = await read_json(request)
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_request", "a JSON object is required")
@@ -132,9 +137,19 @@ async def _draft_body(request: web.Request, workflow: Workflow) -> Alert:
             template = TEMPLATES.get(str(body["template"]))
             if template is None:
                 raise ApiError(400, "unknown_template", f"templates: {', '.join(TEMPLATES)}")
+            given = body.get("values", {})
+            if not isinstance(given, dict) or not all(
+                isinstance(v, dict) and all(isinstance(t, str) for t in v.values())
+                for v in given.values()
+            ):
+                raise ApiError(400, "invalid_request", "values: {language: {name: text}}")
+            _refuse_unknown(
+                [k for k in body if k not in TEMPLATE_BODY] + unknown_values(template, given)
+            )
             area = _ward_area(request, body)
+            names = ", ".join(_directory(request).ward_names([str(c) for c in body["ward_codes"]]))
             values = {
-                lang: {**_defaults(workflow, lang), **dict(body.get("values", {}).get(lang, {}))}
+                lang: {**_defaults(workflow, lang), **given.get(lang, {}), "area": names}
                 for lang in template.texts
             }
             infos = compose(template, values, (area,))
@@ -146,6 +161,7 @@ async def _draft_body(request: web.Request, workflow: Workflow) -> Alert:
                 msg_type="Alert",
                 infos=infos,
             )
+        _refuse_unknown(unknown_fields(body))
         return alert_from_dict(
             {**body, "status": body.get("status", workflow.settings.status)}, sent=now
         )
@@ -153,20 +169,33 @@ async def _draft_body(request: web.Request, workflow: Workflow) -> Alert:
         raise ApiError(400, "invalid_request", f"malformed alert: {err!r}") from None
 
 
+def _refuse_unknown(found: list[str]) -> None:
+    if found:
+        raise ApiError(
+            422, "unknown_keys", f"unknown keys in the draft: {', '.join(found)}", keys=found
+        )
+
+
 def _defaults(workflow: Workflow, language: str) -> dict[str, str]:
     return {"contact": workflow.settings.contact}
+
+
+def _directory(request: web.Request) -> Any:
+    delivery = _workflow(request).fanout
+    if delivery is None:
+        raise ApiError(503, "no_targeting", "targeting is not available")
+    return delivery.directory  # type: ignore[attr-defined]  # the Delivery FanOut has one
 
 
 def _ward_area(request: web.Request, body: dict[str, Any]) -> Any:
     from alerting.delivery import ward_area
 
-    delivery = _workflow(request).fanout
     codes = body.get("ward_codes")
-    if delivery is None or not isinstance(codes, list) or not codes:
+    if not isinstance(codes, list) or not codes:
         raise ApiError(400, "invalid_request", "ward_codes (a list of area codes) is required")
     try:
         return ward_area(
-            delivery.directory,  # type: ignore[attr-defined]  # the Delivery FanOut has one
+            _directory(request),
             [str(c) for c in codes],
             str(body.get("area_desc", "")),
             request.app[keys.CONFIG].geofences.outline_max_points,

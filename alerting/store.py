@@ -15,7 +15,9 @@ from alerting.models import Alert, alert_from_dict, alert_to_dict
 from canhbao.clock import parse_utc, utc_text
 from canhbao.db import Database, Migration
 
-State = Literal["draft", "submitted", "approved", "issued", "expired", "superseded"]
+State = Literal["draft", "submitted", "approved", "issued", "expired", "superseded", "withdrawn"]
+# Still in the workflow: not yet issued, and neither withdrawn nor superseded.
+UNISSUED: tuple[State, ...] = ("draft", "submitted", "approved")
 STATES: tuple[State, ...] = get_args(State)
 Origin = Literal["staff", "auto", "import"]
 
@@ -128,6 +130,83 @@ MIGRATIONS: tuple[Migration, ...] = (
         UPDATE alerting_alerts SET editors = json_array(author);
         """,
     ),
+    Migration(
+        "alerting",
+        4,
+        "a draft whose hazard passed before it was issued is withdrawn, with its reason",
+        """
+        -- SQLite cannot change a CHECK: the table is rebuilt, and with it the two tables that
+        -- reference it (their rows kept aside meanwhile, so dropping it breaks no foreign key).
+        CREATE TABLE alerting_alerts_v4 (
+            id INTEGER PRIMARY KEY,
+            identifier TEXT NOT NULL UNIQUE,
+            state TEXT NOT NULL CHECK (state IN ('draft', 'submitted', 'approved', 'issued',
+                'expired', 'superseded', 'withdrawn')),
+            msg_type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            chain TEXT NOT NULL,
+            hazard TEXT,
+            origin TEXT NOT NULL CHECK (origin IN ('staff', 'auto', 'import')),
+            document TEXT NOT NULL,
+            author TEXT NOT NULL,
+            submitted_by TEXT,
+            approved_by TEXT,
+            issued_by TEXT,
+            comment TEXT NOT NULL DEFAULT '',
+            sent TEXT,
+            expires TEXT,
+            superseded_by TEXT,
+            xml BLOB,
+            plan TEXT,
+            version INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            editors TEXT NOT NULL DEFAULT '[]',
+            -- Why it was withdrawn (state 'withdrawn'), as staff see it.
+            withdrawn_reason TEXT
+        );
+        INSERT INTO alerting_alerts_v4 (id, identifier, state, msg_type, status, chain, hazard,
+            origin, document, author, submitted_by, approved_by, issued_by, comment, sent,
+            expires, superseded_by, xml, plan, version, created_at, updated_at, editors)
+        SELECT id, identifier, state, msg_type, status, chain, hazard, origin, document, author,
+            submitted_by, approved_by, issued_by, comment, sent, expires, superseded_by, xml,
+            plan, version, created_at, updated_at, editors FROM alerting_alerts;
+        CREATE TABLE alerting_alert_wards_v3 AS SELECT * FROM alerting_alert_wards;
+        CREATE TABLE alerting_fanout_v3 AS SELECT * FROM alerting_fanout;
+        DROP TABLE alerting_alert_wards;
+        DROP TABLE alerting_fanout;
+        DROP TABLE alerting_alerts;
+        ALTER TABLE alerting_alerts_v4 RENAME TO alerting_alerts;
+        CREATE INDEX alerting_alerts_due ON alerting_alerts (expires) WHERE state = 'issued';
+        CREATE INDEX alerting_alerts_state ON alerting_alerts (state, updated_at);
+        CREATE INDEX alerting_alerts_hazard ON alerting_alerts (hazard, state);
+        CREATE INDEX alerting_alerts_chain ON alerting_alerts (chain);
+        CREATE TABLE alerting_alert_wards (
+            code TEXT NOT NULL,
+            identifier TEXT NOT NULL REFERENCES alerting_alerts (identifier),
+            PRIMARY KEY (code, identifier)
+        ) WITHOUT ROWID;
+        INSERT INTO alerting_alert_wards SELECT code, identifier FROM alerting_alert_wards_v3;
+        CREATE TABLE alerting_fanout (
+            identifier TEXT PRIMARY KEY REFERENCES alerting_alerts (identifier),
+            chain TEXT NOT NULL,
+            device_ids BLOB NOT NULL,
+            contact_ids BLOB NOT NULL,
+            devices_done INTEGER NOT NULL,
+            contacts_done INTEGER NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            outcome TEXT CHECK (outcome IN ('complete', 'superseded', 'expired'))
+        );
+        CREATE INDEX alerting_fanout_pending ON alerting_fanout (started_at)
+            WHERE finished_at IS NULL;
+        INSERT INTO alerting_fanout SELECT identifier, chain, device_ids, contact_ids,
+            devices_done, contacts_done, started_at, finished_at, outcome
+            FROM alerting_fanout_v3;
+        DROP TABLE alerting_alert_wards_v3;
+        DROP TABLE alerting_fanout_v3;
+        """,
+    ),
 )
 
 
@@ -152,6 +231,7 @@ class StoredAlert:
     updated_at: datetime
     # Everyone who wrote or changed its content, the author first (none of them may approve).
     editors: tuple[str, ...] = ()
+    withdrawn_reason: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """Workflow fields, JSON-ready (for the staff API and the audit log)."""
@@ -170,6 +250,7 @@ class StoredAlert:
             "issued_by": self.issued_by,
             "comment": self.comment,
             "superseded_by": self.superseded_by,
+            "withdrawn_reason": self.withdrawn_reason,
             "version": self.version,
         }
 
@@ -177,7 +258,7 @@ class StoredAlert:
 _COLUMNS = (
     "id, identifier, state, chain, hazard, origin, document, author, submitted_by,"
     " approved_by, issued_by, comment, superseded_by, plan, version, created_at, updated_at,"
-    " editors"
+    " editors, withdrawn_reason"
 )
 
 
@@ -201,6 +282,7 @@ def _row(row: Any) -> StoredAlert:
         created_at=parse_utc(row[15]),
         updated_at=parse_utc(row[16]),
         editors=tuple(json.loads(row[17])),
+        withdrawn_reason=row[18],
     )
 
 
@@ -372,6 +454,17 @@ async def note_event_draft(conn: aiosqlite.Connection, key: str, identifier: str
     await conn.execute(
         "UPDATE alerting_auto_events SET identifier = ? WHERE event_key = ?", (identifier, key)
     )
+
+
+async def chain_start(conn: aiosqlite.Connection, chain: str) -> str | None:
+    """The key of the threshold event that drafted a chain's first message (None when staff
+    started it)."""
+    async with conn.execute(
+        "SELECT event_key FROM alerting_auto_events WHERE identifier = ? ORDER BY rowid LIMIT 1",
+        (chain,),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return str(row[0]) if row else None
 
 
 async def pending_in_chain(conn: aiosqlite.Connection, chain: str) -> list[str]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Literal
 
 from alerting.models import Area, Info, Parameter
 from canhbao.clock import to_local
@@ -40,45 +41,49 @@ class Template:
     texts: Mapping[str, Text]  # language → wording; vi-VN always present
 
 
-_RIVER_DESCRIPTION = Text(
-    event="Lũ trên sông",
-    headline="",
-    description=(
-        "Lúc {time}, mực nước sông {river} tại trạm {station} là {level} m, trên mức báo động"
-        " {band} ({threshold} m), và {trend}. Khu vực có thể bị ảnh hưởng: {area}."
-    ),
-    instruction="",
-)
-_RIVER_DESCRIPTION_EN = Text(
-    event="River flood",
-    headline="",
-    description=(
-        "At {time}, the {river} river at {station} stood at {level} m, above alarm level {band}"
-        " ({threshold} m), and is {trend}. Areas that may be affected: {area}."
-    ),
-    instruction="",
-)
+# Báo động (alarm) levels as they are said: "báo động cấp ba", never "báo động III", which a
+# voice reads out as letters and a hurried reader may take for "II".
+BAO_DONG_WORDS = {1: "một", 2: "hai", 3: "ba"}
+
+
+def bao_dong_spoken(band: int, language: str) -> str:
+    """ "báo động cấp ba" / "alarm level 3" (band 4, above the historic flood, is still III)."""
+    band = min(max(band, 1), 3)
+    if language == "vi-VN":
+        return f"báo động cấp {BAO_DONG_WORDS[band]}"
+    return f"alarm level {band}"
 
 
 def _river(
-    band: str, severity: str, urgency: str, responses: tuple[str, ...], vi: str, en: str
+    band: int, severity: str, urgency: str, responses: tuple[str, ...], vi: str, en: str
 ) -> Template:
+    said_vi, said_en = bao_dong_spoken(band, "vi-VN"), bao_dong_spoken(band, "en-US")
     return Template(
-        id=f"river_flood_{band.lower()}",
+        id=f"river_flood_{'i' * band}",
         categories=("Met",),
         urgency=urgency,
         severity=severity,
         certainty="Observed",
         response_types=responses,
         texts={
-            "vi-VN": replace(
-                _RIVER_DESCRIPTION,
-                headline=f"Cảnh báo lũ: sông {{river}} tại {{station}} vượt báo động {band}",
+            "vi-VN": Text(
+                event="Lũ trên sông",
+                headline=f"Cảnh báo lũ: sông {{river}} tại {{station}} vượt {said_vi}",
+                description=(
+                    "Lúc {time}, mực nước sông {river} tại trạm {station} là {level} mét,"
+                    f" vượt {said_vi} ({{threshold}} mét), và {{trend}}. Khu vực có thể bị ảnh"
+                    " hưởng: {area}."
+                ),
                 instruction=vi,
             ),
-            "en-US": replace(
-                _RIVER_DESCRIPTION_EN,
-                headline=f"Flood warning: {{river}} river at {{station}} above alarm level {band}",
+            "en-US": Text(
+                event="River flood",
+                headline=f"Flood warning: {{river}} river at {{station}} above {said_en}",
+                description=(
+                    "At {time}, the {river} river at {station} stood at {level} metres, above"
+                    f" {said_en} ({{threshold}} metres), and is {{trend}}. Areas that may be"
+                    " affected: {area}."
+                ),
                 instruction=en,
             ),
         },
@@ -89,7 +94,7 @@ TEMPLATES: dict[str, Template] = {
     t.id: t
     for t in (
         _river(
-            "I",
+            1,
             "Minor",
             "Expected",
             ("Monitor",),
@@ -99,7 +104,7 @@ TEMPLATES: dict[str, Template] = {
             " and important papers ready. Keep children away from rivers and streams.",
         ),
         _river(
-            "II",
+            2,
             "Moderate",
             "Expected",
             ("Prepare",),
@@ -109,7 +114,7 @@ TEMPLATES: dict[str, Template] = {
             " fords. Be ready to leave when the authorities ask. For rescue, call {contact}.",
         ),
         _river(
-            "III",
+            3,
             "Severe",
             "Immediate",
             ("Evacuate", "Avoid"),
@@ -132,9 +137,9 @@ TEMPLATES: dict[str, Template] = {
                     event="Mưa rất to",
                     headline="Cảnh báo mưa rất to tại {area}",
                     description=(
-                        "Trong 24 giờ qua, đến {time}, trạm {station} đo được {amount} mm mưa"
-                        " (mưa rất to, trên 100 mm). Mưa lớn có thể gây ngập úng, lũ quét và"
-                        " sạt lở đất."
+                        "Trong 24 giờ qua, đến {time}, trạm {station} đo được {amount} milimét"
+                        " mưa (mưa rất to, trên 100 milimét). Mưa lớn có thể gây ngập úng, lũ"
+                        " quét và sạt lở đất."
                     ),
                     instruction=(
                         "Hạn chế ra ngoài khi không cần thiết. Tránh xa sông, suối và sườn đồi"
@@ -146,9 +151,9 @@ TEMPLATES: dict[str, Template] = {
                     event="Very heavy rain",
                     headline="Very heavy rain warning for {area}",
                     description=(
-                        "In the 24 hours to {time}, {station} measured {amount} mm of rain (very"
-                        " heavy rain, over 100 mm). Heavy rain can cause flooding, flash floods"
-                        " and landslides."
+                        "In the 24 hours to {time}, {station} measured {amount} millimetres of"
+                        " rain (very heavy rain, over 100 millimetres). Heavy rain can cause"
+                        " flooding, flash floods and landslides."
                     ),
                     instruction=(
                         "Stay indoors unless you must go out. Keep away from rivers, streams and"
@@ -170,9 +175,9 @@ TEMPLATES: dict[str, Template] = {
                     event="Mưa cường độ lớn",
                     headline="Cảnh báo mưa cường độ lớn tại {area}",
                     description=(
-                        "Trong 3 giờ qua, đến {time}, trạm {station} đo được {amount} mm mưa"
-                        " (trên 100 mm trong 3 giờ). Nguy cơ cao ngập nhanh, lũ quét và sạt lở"
-                        " đất."
+                        "Trong 3 giờ qua, đến {time}, trạm {station} đo được {amount} milimét"
+                        " mưa (trên 100 milimét trong 3 giờ). Nguy cơ cao ngập nhanh, lũ quét"
+                        " và sạt lở đất."
                     ),
                     instruction=(
                         "Tránh xa sông, suối, khe núi và sườn đồi dốc. Không đi qua vùng nước"
@@ -184,9 +189,9 @@ TEMPLATES: dict[str, Template] = {
                     event="Intense rain",
                     headline="Intense rain warning for {area}",
                     description=(
-                        "In the 3 hours to {time}, {station} measured {amount} mm of rain (over"
-                        " 100 mm in 3 hours). There is a high risk of rapid flooding, flash"
-                        " floods and landslides."
+                        "In the 3 hours to {time}, {station} measured {amount} millimetres of"
+                        " rain (over 100 millimetres in 3 hours). There is a high risk of rapid"
+                        " flooding, flash floods and landslides."
                     ),
                     instruction=(
                         "Keep away from rivers, streams, ravines and steep slopes. Do not cross"
@@ -209,7 +214,7 @@ TEMPLATES: dict[str, Template] = {
                     headline="Cảnh báo gió mạnh cấp {cap_gio} tại {area}",
                     description=(
                         "Lúc {time}, trạm {station} đo được gió mạnh cấp {cap_gio} ({speed}"
-                        " m/s), mức {wind_class}. Gió mạnh có thể làm tốc mái nhà, gãy đổ cây"
+                        " mét/giây), mức {wind_class}. Gió mạnh có thể làm tốc mái nhà, gãy đổ cây"
                         " cối và cột điện."
                     ),
                     instruction=(
@@ -223,8 +228,8 @@ TEMPLATES: dict[str, Template] = {
                     headline="Strong wind warning (Beaufort {cap_gio}) for {area}",
                     description=(
                         "At {time}, {station} measured wind of Beaufort force {cap_gio}"
-                        " ({speed} m/s): {wind_class}. Strong wind can lift roofs and bring down"
-                        " trees and power poles."
+                        " ({speed} metres a second): {wind_class}. Strong wind can lift roofs"
+                        " and bring down trees and power poles."
                     ),
                     instruction=(
                         "Stay inside a solid building, away from windows. Do not go out in the"
@@ -329,12 +334,171 @@ WIND_CLASS = {
         16: "a super typhoon",
     },
 }
-ALL_CLEAR_RIVER = {
-    "vi-VN": (
-        "mực nước sông {river} tại trạm {station} đã xuống {level} m, dưới mức báo động {band}."
-    ),
-    "en-US": "the {river} river at {station} has fallen to {level} m, below alarm level {band}.",
+# What an all-clear of rain or wind says happened (the {details} of the all_clear template).
+ALL_CLEAR_DETAILS = {
+    "vi-VN": {
+        "rain": "lượng mưa đo tại trạm {station} đã giảm, còn {amount} milimét.",
+        "wind": "gió đo tại trạm {station} đã giảm, còn cấp {cap_gio} ({speed} mét/giây).",
+    },
+    "en-US": {
+        "rain": "the rain measured at {station} has eased to {amount} millimetres.",
+        "wind": (
+            "the wind measured at {station} has eased to Beaufort force {cap_gio}"
+            " ({speed} metres a second)."
+        ),
+    },
 }
+
+
+RiverSituation = Literal["rising", "falling", "passed"]
+
+
+@dataclass(frozen=True)
+class RiverFacts:
+    """What an auto-drafted river text says, as the threshold event carried it."""
+
+    station: str
+    river: str  # "" when the event did not name the station's river
+    level: float  # metres
+    band: int  # the báo động band the river is in now, 0-4
+    thresholds: tuple[float, ...]  # BĐ I, II, III (empty when the event carried none)
+    observed_at: datetime
+    area: str
+    contact: str
+
+
+def river_texts(situation: RiverSituation, facts: RiverFacts) -> dict[str, Text]:
+    """A river warning as a duty officer writes it, per language.
+
+    rising: the river has gone above the báo động of `facts.band`; falling: it is going down
+    but is still above it (never "vượt", as if rising); passed: the warning is over, the river
+    is below the next báo động up (Hết cảnh báo; the caller decides when that is).
+    """
+    below_band = min(facts.band + 1, 3)
+    return {
+        "vi-VN": _river_vi(situation, facts, below_band),
+        "en-US": _river_en(situation, facts, below_band),
+    }
+
+
+def _limit(facts: RiverFacts, band: int, unit: str, language: str) -> str:
+    """ " (4,5 mét)": the threshold of a band in brackets, or nothing when unknown."""
+    if not 1 <= band <= len(facts.thresholds):
+        return ""
+    return f" ({number(facts.thresholds[band - 1], language)} {unit})"
+
+
+def _river_vi(situation: RiverSituation, facts: RiverFacts, below_band: int) -> Text:
+    level = f"{number(facts.level, 'vi-VN')} mét"
+    at = local_time(facts.observed_at, "vi-VN")
+    # "sông Bồ tại Phú Ốc" / "mực nước tại trạm 71519" when the river is not known.
+    place = (
+        f"sông {facts.river} tại {facts.station}"
+        if facts.river
+        else f"mực nước tại trạm {facts.station}"
+    )
+    flood = f"Lũ sông {facts.river} tại {facts.station}" if facts.river else (
+        f"Lũ tại trạm {facts.station}"
+    )  # fmt: skip
+    gauge = f"sông {facts.river} tại trạm {facts.station}" if facts.river else (
+        f"tại trạm {facts.station}"
+    )  # fmt: skip
+    area = f" Khu vực có thể bị ảnh hưởng: {facts.area}."
+    rescue = f" Cần cứu giúp, gọi {facts.contact}."
+    if situation == "passed":
+        said = bao_dong_spoken(below_band, "vi-VN")
+        return Text(
+            event="Hết cảnh báo",
+            headline=f"Hết cảnh báo lũ: {place} đã xuống dưới {said}",
+            description=(
+                f"Lúc {at}, mực nước {gauge} đã xuống {level}, dưới {said}"
+                f"{_limit(facts, below_band, 'mét', 'vi-VN')}. Nguy cơ lũ đã giảm."
+            ),
+            instruction=(
+                "Khi trở về nhà, kiểm tra an toàn điện và nhà cửa trước khi sử dụng. Không đi"
+                " qua vùng còn ngập hoặc có đất đá sạt lở. Tiếp tục theo dõi thông tin từ chính"
+                f" quyền. Cần hỗ trợ, gọi {facts.contact}."
+            ),
+        )
+    band = min(facts.band, 3)
+    said = bao_dong_spoken(band, "vi-VN")
+    limit = _limit(facts, band, "mét", "vi-VN")
+    if situation == "rising":
+        template = TEMPLATES[f"river_flood_{'i' * band}"].texts["vi-VN"]
+        return Text(
+            event="Lũ trên sông",
+            headline=f"Cảnh báo lũ: {place} vượt {said}",
+            description=f"Lúc {at}, mực nước {gauge} là {level}, vượt {said}{limit} và đang lên."
+            + area,
+            instruction=fill_text(template.instruction, {"contact": facts.contact}),
+        )
+    above = ""
+    if band < 3:
+        higher = bao_dong_spoken(band + 1, "vi-VN")
+        above = f", dưới {higher}{_limit(facts, band + 1, 'mét', 'vi-VN')} nhưng"
+    return Text(
+        event="Lũ trên sông",
+        headline=f"{flood} đang xuống, vẫn trên {said}",
+        description=(
+            f"Lúc {at}, mực nước {gauge} đang xuống, còn {level}{above} vẫn trên {said}{limit}."
+            " Nước còn cao và chảy xiết; nếu mưa lớn trở lại, lũ có thể lên lại." + area
+        ),
+        instruction=(
+            "Chưa trở về nhà ở vùng trũng thấp, ven sông khi chính quyền chưa thông báo an toàn."
+            " Không đi qua đường ngập, ngầm, tràn: nước rút vẫn chảy xiết." + rescue
+        ),
+    )
+
+
+def _river_en(situation: RiverSituation, facts: RiverFacts, below_band: int) -> Text:
+    level = f"{number(facts.level, 'en-US')} metres"
+    at = local_time(facts.observed_at, "en-US")
+    place = f"{facts.river} river at {facts.station}" if facts.river else f"station {facts.station}"
+    area = f" Areas that may be affected: {facts.area}."
+    rescue = f" For rescue, call {facts.contact}."
+    if situation == "passed":
+        said = bao_dong_spoken(below_band, "en-US")
+        return Text(
+            event="All clear",
+            headline=f"All clear: {place} below {said}",
+            description=(
+                f"At {at}, the {place} had fallen to {level}, below {said}"
+                f"{_limit(facts, below_band, 'metres', 'en-US')}. The flood danger has eased."
+            ),
+            instruction=(
+                "When you return home, check that the electricity and the building are safe"
+                " before using them. Do not cross areas still flooded or covered by landslides."
+                f" Keep following the authorities' information. For help, call {facts.contact}."
+            ),
+        )
+    band = min(facts.band, 3)
+    said = bao_dong_spoken(band, "en-US")
+    limit = _limit(facts, band, "metres", "en-US")
+    if situation == "rising":
+        template = TEMPLATES[f"river_flood_{'i' * band}"].texts["en-US"]
+        return Text(
+            event="River flood",
+            headline=f"Flood warning: {place} above {said}",
+            description=f"At {at}, the {place} stood at {level}, above {said}{limit}, and is"
+            " rising." + area,
+            instruction=fill_text(template.instruction, {"contact": facts.contact}),
+        )
+    above = ""
+    if band < 3:
+        higher = bao_dong_spoken(band + 1, "en-US")
+        above = f", below {higher}{_limit(facts, band + 1, 'metres', 'en-US')} but"
+    return Text(
+        event="River flood",
+        headline=f"{place}: flood falling, still above {said}",
+        description=(
+            f"At {at}, the {place} was falling, at {level}{above} still above {said}{limit}."
+            " The water is still high and fast; if heavy rain returns, it may rise again." + area
+        ),
+        instruction=(
+            "Do not go back to low-lying homes by the river until the authorities say it is"
+            " safe. Do not cross flooded roads or fords: receding water is still fast." + rescue
+        ),
+    )
 
 
 def wind_class(cap_gio: int, language: str) -> str:
@@ -390,6 +554,43 @@ def compose(
     parameters: tuple[Parameter, ...] = (),
 ) -> tuple[Info, ...]:
     """Info blocks (vi-VN first) from a template; times and sender fields are the workflow's."""
+    return compose_texts(template, fill(template, values), areas, parameters)
+
+
+def placeholders(template: Template) -> frozenset[str]:
+    """Every placeholder the template's texts hold, in any language."""
+    return frozenset(
+        name
+        for text in template.texts.values()
+        for name in unfilled(text.event, text.headline, text.description, text.instruction)
+    )
+
+
+# Placeholders the server fills itself: {area} names the wards the draft is for.
+FILLED = frozenset({"area"})
+
+
+def unknown_values(template: Template, values: Mapping[str, Any]) -> list[str]:
+    """Paths of what a staff body's `values` gives that the template has no place for: a
+    language it is not written in, a key that is not one of its placeholders, or one the
+    server fills ({area} comes from the wards)."""
+    names = placeholders(template) - FILLED
+    found: list[str] = []
+    for language, given in values.items():
+        if language not in template.texts:
+            found.append(f"values.{language}")
+        elif isinstance(given, Mapping):
+            found.extend(f"values.{language}.{key}" for key in given if key not in names)
+    return found
+
+
+def compose_texts(
+    template: Template,
+    texts: Mapping[str, Text],
+    areas: tuple[Area, ...],
+    parameters: tuple[Parameter, ...] = (),
+) -> tuple[Info, ...]:
+    """Info blocks (vi-VN first) with these texts and the template's CAP categories."""
     return tuple(
         Info(
             language=language,
@@ -405,5 +606,5 @@ def compose(
             parameters=parameters,
             areas=areas,
         )
-        for language, text in fill(template, values).items()
+        for language, text in texts.items()
     )

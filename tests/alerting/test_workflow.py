@@ -29,10 +29,8 @@ def river_values(**overrides: str) -> dict[str, dict[str, str]]:
         "river": "Bồ",
         "station": "Phú Ốc",
         "level": "4,62",
-        "band": "III",
         "threshold": "4,5",
         "trend": "đang lên",
-        "area": "Hương Trà, Kim Trà",
     }
     en = {
         **vi,
@@ -103,7 +101,11 @@ async def test_full_lifecycle_with_two_people_is_audited_and_published(
     assert created["problems"] == []
     vi = created["alert"]["info"][0]
     assert vi["language"] == "vi-VN"
-    assert vi["headline"] == "Cảnh báo lũ: sông Bồ tại Phú Ốc vượt báo động III"
+    # Written for speech: the level in words, never "báo động III" read out as letters.
+    assert vi["headline"] == "Cảnh báo lũ: sông Bồ tại Phú Ốc vượt báo động cấp ba"
+    # {area} names the chosen wards.
+    assert vi["description"].endswith("Khu vực có thể bị ảnh hưởng: Hương Trà, Kim Trà.")
+    assert "là 4,62 mét, vượt báo động cấp ba (4,5 mét)" in vi["description"]
     assert "gọi 1900 1075" in vi["instruction"]
     assert vi["area"][0]["geocode"] == [{"valueName": "ward", "value": c} for c in WARDS]
 
@@ -420,3 +422,49 @@ async def test_submit_approve_and_issue_act_on_the_version_the_person_saw(
     assert (await _get(minh, identifier))["state"] == "approved"
     issued = await step(minh, identifier, "issue", version=approved["version"])
     assert issued["state"] == "issued"
+
+
+@pytest.mark.parametrize(
+    ("body", "keys"),
+    [
+        ({"values": river_values(), "priority": "high"}, ["priority"]),
+        ({"values": {**river_values(), "fr-FR": {}}}, ["values.fr-FR"]),
+        (
+            {"values": {"vi-VN": {**river_values()["vi-VN"], "band": "III", "muc": "4"}}},
+            ["values.vi-VN.band", "values.vi-VN.muc"],
+        ),
+        # {area} is the server's to fill, from the wards.
+        ({"values": {"vi-VN": {"area": "Cả tỉnh"}}}, ["values.vi-VN.area"]),
+    ],
+    ids=["top-level", "language", "placeholders", "area"],
+)
+async def test_unknown_keys_in_a_template_draft_are_refused_by_name(
+    app_client: AppClient, staff: StaffFactory, body: dict[str, Any], keys: list[str]
+) -> None:
+    client = await app_client()
+    lan, _ = await people(client, staff)
+    response = await lan.post(
+        "/api/v1/alerts", json={"template": "river_flood_iii", "ward_codes": WARDS, **body}
+    )
+    assert response.status == 422, await response.text()
+    error = (await response.json())["error"]
+    assert (error["code"], error["keys"]) == ("unknown_keys", keys)
+    assert all(key in error["message"] for key in keys)
+
+
+async def test_unknown_keys_in_a_cap_draft_are_refused_by_name(
+    app_client: AppClient, staff: StaffFactory
+) -> None:
+    client = await app_client()
+    lan, _ = await people(client, staff)
+    written = alert_to_dict(alert())
+    written["urgent"] = True
+    written["info"][0]["headLine"] = "Lũ"
+    written["info"][1]["area"][0]["geocode"][0]["code"] = "x"
+    response = await lan.post("/api/v1/alerts", json=written)
+    assert response.status == 422
+    assert (await response.json())["error"]["keys"] == [
+        "urgent",
+        "info[0].headLine",
+        "info[1].area[0].geocode[0].code",
+    ]
