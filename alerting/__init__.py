@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import AsyncIterator
 
@@ -11,6 +12,7 @@ from alerting import imports, jobs, routes, store
 from alerting.auto import AUTO_DRAFTER, AutoDrafter
 from alerting.delivery import Delivery, GeofencesDirectory
 from alerting.fanout import FanoutRunner
+from alerting.ports import PortsFactory
 from alerting.workflow import Settings, Workflow
 from canhbao import keys
 from canhbao.config import Config
@@ -22,8 +24,9 @@ MIGRATIONS: tuple[Migration, ...] = store.MIGRATIONS
 _OID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 
 
-def setup(app: web.Application, config: Config) -> None:
-    """Check the [alerting] config; add the workflow's context and the routes."""
+def setup(app: web.Application, config: Config, *, ports: PortsFactory) -> None:
+    """Check the [alerting] config; add the workflow's context and the routes. `ports` builds
+    what alerting needs from other domains once their contexts have started."""
     settings = config.alerting
     if not _OID.match(settings.identifier_prefix):
         raise ConfigError("alerting.identifier_prefix: digits separated by dots (an OID)")
@@ -40,12 +43,13 @@ def setup(app: web.Application, config: Config) -> None:
     if unknown:
         raise ConfigError(f"alerting.two_person_statuses: unknown status {sorted(unknown)[0]!r}")
     imports.check_config(settings)
-    app.cleanup_ctx.append(_alerting_ctx)
+    app.cleanup_ctx.append(functools.partial(_alerting_ctx, ports=ports))
     routes.setup_routes(app)
 
 
-async def _alerting_ctx(app: web.Application) -> AsyncIterator[None]:
+async def _alerting_ctx(app: web.Application, *, ports: PortsFactory) -> AsyncIterator[None]:
     config = app[keys.CONFIG]
+    connected = ports(app)
     delivery = Delivery(
         GeofencesDirectory(app[keys.GEOFENCES]),
         app[keys.OUTBOX],
@@ -61,6 +65,7 @@ async def _alerting_ctx(app: web.Application) -> AsyncIterator[None]:
         app[keys.CLOCK],
         Settings.from_config(config.alerting, config.server.public_base_url),
         delivery,
+        connected.sponsors,
     )
     app[keys.ALERTING] = workflow
     drafter = AutoDrafter(workflow, config.alerting, config.geofences.outline_max_points)

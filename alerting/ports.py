@@ -6,8 +6,12 @@ domains' objects and hands them to alerting; alerting never looks another domain
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+
+from aiohttp import web
 
 
 class Sponsors(Protocol):
@@ -18,3 +22,14 @@ class Sponsors(Protocol):
         """Usernames of those who, at or after `since`, created the account `username` or
         granted it an approving role (or otherwise put it in their hands)."""
         ...
+
+
+@dataclass(frozen=True)
+class AlertingPorts:
+    """Everything alerting receives from other domains, built by the composition root."""
+
+    sponsors: Sponsors
+
+
+# Called when alerting's context starts (the other domains' contexts have run by then).
+PortsFactory = Callable[[web.Application], AlertingPorts]

@@ -16,6 +16,7 @@ import hotline
 import notify
 from alerting.auto import AUTO_DRAFTER
 from canhbao import auth, eventlog, keys, routes
+from canhbao.adapters.alerting import alerting_ports
 from canhbao.adapters.cameras import camera_ports
 from canhbao.adapters.hotline import hotline_ports
 from canhbao.clock import Clock, SystemClock
@@ -66,7 +67,7 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     notify.setup(app, config)
     feeds.setup(app, config)
     geofences.setup(app, config)
-    alerting.setup(app, config)
+    alerting.setup(app, config, ports=alerting_ports)
     hotline.setup(app, config, ports=hotline_ports)
     cameras.setup(app, config, ports=camera_ports)
     # After every domain's context: their subscribers exist before delivery starts.

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import aiohttp
+
 from alerting.errors import SelfApprovalRefused
 from alerting.workflow import Workflow
 from canhbao import keys
+from canhbao.auth.middleware import SESSION_COOKIE
 from canhbao.clock import ManualClock
+from tests.alerting.conftest import Client
 from tests.alerting.test_workflow import WARDS, draft, river_values, step
-from tests.conftest import AppClient, StaffFactory
+from tests.conftest import AppClient, StaffFactory, StaffLogin
 from tests.geofences.conftest import load_hue
 
 
@@ -106,3 +110,38 @@ async def test_a_machine_token_cannot_be_the_second_person(
     refused = await step_as(client.app[keys.ALERTING], identifier, "token:7")
     assert refused is not None
     assert "a person approves" in refused
+
+
+async def test_an_admin_cannot_approve_their_draft_through_an_account_they_just_made(
+    app_client: AppClient, staff: StaffFactory, clock: ManualClock
+) -> None:
+    """Through the API and the real audit log (canhbao.auth.sponsors)."""
+    client = await app_client()
+    await load_hue(client)
+    an = await staff(client, "an", roles=["admin"])
+    made = await an.post(
+        "/api/v1/users",
+        json={"username": "binh", "password": "binh-password-long-enough", "roles": ["approver"]},
+    )
+    assert made.status == 201, await made.text()
+    binh = await login(client, "binh", "binh-password-long-enough")
+    identifier = (await draft(an))["identifier"]
+    await step(an, identifier, "submit")
+    refused = await step(binh, identifier, "approve", status=403)
+    assert refused["error"]["code"] == "self_approval"
+    assert "by an within 24 h" in refused["error"]["message"]
+    # Someone the author did not make approves it.
+    minh = await staff(client, "minh", roles=["approver"])
+    await step(minh, identifier, "approve")
+
+
+async def login(client: Client, username: str, password: str) -> StaffLogin:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+        response = await session.post(
+            client.make_url("/api/v1/auth/login"),
+            json={"username": username, "password": password},
+        )
+        assert response.status == 200, await response.text()
+        body = await response.json()
+        cookie = response.cookies[SESSION_COOKIE].value
+    return StaffLogin(client, username, password, (), cookie, body["csrf_token"])
