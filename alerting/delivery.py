@@ -26,6 +26,7 @@ import numpy as np
 import shapely
 
 from alerting import store
+from alerting.audience import TEST_STATUS, marked
 from alerting.errors import InvalidAlert
 from alerting.models import LANGUAGE_EN, LANGUAGE_VI, Alert, Area, Geocode, Info, cap_time
 from canhbao.clock import Clock
@@ -168,6 +169,8 @@ class Delivery:
         return self.directory.plan(self.geometry(alert)).summary()
 
     async def prepare(self, alert: Alert, chain: str) -> Prepared:
+        if alert.status == TEST_STATUS:
+            return await self._prepare_test(alert, chain)
         plan = self.directory.plan(self.geometry(alert))
         device_ids = np.asarray(plan.token_device_ids, dtype="<i8")
         contact_ids = np.asarray(plan.contact_ids, dtype="<i8")
@@ -196,6 +199,45 @@ class Delivery:
             int(first_devices.size),
             int(first_contacts.size),
         )
+
+    async def _prepare_test(self, alert: Alert, chain: str) -> Prepared:
+        """A Test alert reaches the enrolled test audience only, marked as a test: no ward
+        topic, no device or contact that targeting finds (the public never gets it)."""
+        members = await store.test_audience(self._db)
+        alert = marked(alert)
+        messages = self._messages(alert, chain)
+        by_language = _languages(alert)
+        items: list[OutboxItem] = []
+        for member in members:
+            key = f"{alert.identifier}:test:{member.id}"
+            if member.kind == "device":
+                message = messages.get(member.language, messages["vi"])
+                items.append(
+                    OutboxItem(
+                        "push", replace(message, target=member.address), idempotency_key=key,
+                        reference=alert.identifier, priority=PRIORITY_DIRECT,
+                        not_after=alert.expires,
+                    )
+                )  # fmt: skip
+            else:
+                info = by_language.get(member.language, by_language["vi"])
+                sms = SmsMessage(to=member.address, body=sms_text(info), sender=self._sms_sender)
+                items.append(
+                    OutboxItem(
+                        "sms", sms, idempotency_key=key, reference=alert.identifier,
+                        priority=PRIORITY_DIRECT, not_after=alert.expires,
+                    )
+                )  # fmt: skip
+        devices = sum(1 for m in members if m.kind == "device")
+        phones = len(members) - devices
+        summary: dict[str, Any] = {
+            "test_audience": True,
+            "totals": {"devices": devices, "by_topic": 0, "by_token": devices, "by_sms": phones},
+            "conditions": [],
+            "areas": [],
+            "messages": {"condition": 0, "token": devices, "sms": phones},
+        }
+        return Prepared(alert.identifier, chain, summary, items, b"", b"", 0, 0)
 
     async def commit(self, conn: aiosqlite.Connection, prepared: Prepared) -> dict[str, Any]:
         """Enqueue the first batch and record the frozen targets, in the issue transaction."""

@@ -12,7 +12,9 @@ AlertingError
 ├── CapDocumentRefused      an imported CAP document is unsafe, too large, or not CAP 1.2
 │   └── FeedRefused         an import feed or alert list is unsafe, too large, or not its format
 ├── UpstreamUnavailable     an import source did not answer usably (HTTP error, timeout, cut short)
-└── ImportNotFound          no imported alert with that id
+├── ImportNotFound          no imported alert with that id
+├── AudienceRefused         a test audience member that cannot be enrolled; `problems` says why
+└── AudienceMemberNotFound  no test audience member with that id
 """
 
 from __future__ import annotations
@@ -76,4 +78,14 @@ class UpstreamUnavailable(AlertingError):
 
 
 class ImportNotFound(AlertingError):
+    pass
+
+
+class AudienceRefused(AlertingError):
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = tuple(problems)
+
+
+class AudienceMemberNotFound(AlertingError):
     pass

@@ -11,11 +11,14 @@ from typing import Any
 from aiohttp import web
 
 from alerting import store
+from alerting.audience import TEST_STATUS, TestAudience
 from alerting.cap import ATOM_CONTENT_TYPE, CAP_CONTENT_TYPE, FeedEntry, atom_feed
 from alerting.delivery import PRIORITY_DIRECT, PRIORITY_TOPIC
 from alerting.errors import (
     AlertingError,
     AlertNotFound,
+    AudienceMemberNotFound,
+    AudienceRefused,
     ImportNotFound,
     InvalidAlert,
     InvalidArea,
@@ -57,6 +60,12 @@ def _errors(handler: Handler) -> Handler:
             return await handler(request)
         except AlertNotFound as err:
             raise ApiError(404, "alert_not_found", f"no alert {err}") from None
+        except AudienceMemberNotFound as err:
+            raise ApiError(404, "not_found", f"no test audience member {err}") from None
+        except AudienceRefused as err:
+            raise ApiError(
+                422, "invalid_member", "; ".join(err.problems), problems=list(err.problems)
+            ) from None
         except SelfApprovalRefused as err:
             raise ApiError(403, "self_approval", str(err)) from None
         except ImportNotFound as err:
@@ -295,6 +304,22 @@ async def plan_alert(request: web.Request) -> web.Response:
     stored = await workflow.get(request.match_info["identifier"])
     if stored.plan is not None:
         return web.json_response({"frozen": True, **stored.plan})
+    if stored.alert.status == TEST_STATUS:
+        # Whoever is in its area, a Test alert reaches the test audience only.
+        members = await _audience(request).members()
+        devices = sum(1 for m in members if m.kind == "device")
+        return web.json_response(
+            {
+                "frozen": False,
+                "test_audience": True,
+                "totals": {
+                    "devices": devices,
+                    "by_topic": 0,
+                    "by_token": devices,
+                    "by_sms": len(members) - devices,
+                },
+            }
+        )
     if workflow.fanout is None:
         raise ApiError(503, "no_targeting", "targeting is not available")
     return web.json_response({"frozen": False, **workflow.fanout.preview(stored.alert)})
@@ -506,11 +531,62 @@ async def public_alerts(request: web.Request) -> web.Response:
 async def public_alert(request: web.Request) -> web.Response:
     """GET /api/v1/public/alerts/{identifier}: one issued message, in the device's language."""
     found = await store.get_alert(request.app[keys.DB].reader, request.match_info["identifier"])
-    if found is None or found.state in ("draft", "submitted", "approved"):
+    if (
+        found is None
+        or found.state in ("draft", "submitted", "approved", "withdrawn")
+        or found.alert.status == TEST_STATUS  # for the test audience, not the public
+    ):
         raise ApiError(404, "alert_not_found", "no issued alert with that identifier")
     view = public_view(found.alert, _language(request))
     view["state"] = found.state
     return web.json_response(view)
+
+
+# -- the test audience ---------------------------------------------------------------------------
+
+
+def _audience(request: web.Request) -> TestAudience:
+    return TestAudience(request.app[keys.DB], request.app[keys.CLOCK])
+
+
+@require_roles(Role.admin)
+async def list_test_audience(request: web.Request) -> web.Response:
+    """GET /api/v1/alerting/test-audience: the devices and phones a Test alert reaches."""
+    members = await _audience(request).members()
+    return web.json_response({"members": [m.as_json() for m in members]})
+
+
+@require_roles(Role.admin)
+@_errors
+async def enrol_test_member(request: web.Request) -> web.Response:
+    """POST /api/v1/alerting/test-audience {kind: device|phone, address, language, label}:
+    enrol a test device (its FCM token) or phone (E.164); audited."""
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", "a JSON object is required")
+    unknown = sorted(set(body) - {"kind", "address", "language", "label"})
+    if unknown:
+        raise ApiError(422, "unknown_keys", f"unknown keys: {', '.join(unknown)}", keys=unknown)
+    fields = {k: body.get(k, d) for k, d in (("kind", ""), ("address", ""), ("language", "vi"),
+                                              ("label", ""))}  # fmt: skip
+    if not all(isinstance(v, str) for v in fields.values()):
+        raise ApiError(400, "invalid_request", "kind, address, language and label are text")
+    member = await _audience(request).enrol(
+        fields["kind"], fields["address"], require_principal(request).actor,
+        language=fields["language"], label=fields["label"],
+    )  # fmt: skip
+    return web.json_response(member.as_json(), status=201)
+
+
+@require_roles(Role.admin)
+@_errors
+async def remove_test_member(request: web.Request) -> web.Response:
+    """DELETE /api/v1/alerting/test-audience/{id}: remove a member; audited."""
+    member_id = int(request.match_info["id"])
+    if member_id > 2**63 - 1:
+        raise ApiError(404, "not_found", f"no test audience member {member_id}")
+    member = await _audience(request).remove(member_id, require_principal(request).actor)
+    return web.json_response(member.as_json())
 
 
 def setup_routes(app: web.Application) -> None:
@@ -538,3 +614,6 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/cap/alerts/{name}", cap_document)
     router.add_get("/api/v1/public/alerts", public_alerts)
     router.add_get("/api/v1/public/alerts/{identifier}", public_alert)
+    router.add_get("/api/v1/alerting/test-audience", list_test_audience)
+    router.add_post("/api/v1/alerting/test-audience", enrol_test_member)
+    router.add_delete(r"/api/v1/alerting/test-audience/{id:\d+}", remove_test_member)

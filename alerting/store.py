@@ -207,6 +207,24 @@ MIGRATIONS: tuple[Migration, ...] = (
         DROP TABLE alerting_fanout_v3;
         """,
     ),
+    Migration(
+        "alerting",
+        5,
+        "the test audience: the only devices and phones a Test alert reaches",
+        """
+        CREATE TABLE alerting_test_audience (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('device', 'phone')),
+            -- A test device's FCM registration token, or a phone number in E.164.
+            address TEXT NOT NULL,
+            language TEXT NOT NULL DEFAULT 'vi' CHECK (language IN ('vi', 'en')),
+            label TEXT NOT NULL DEFAULT '',
+            enrolled_by TEXT NOT NULL,
+            enrolled_at TEXT NOT NULL,
+            UNIQUE (kind, address)
+        );
+        """,
+    ),
 )
 
 
@@ -392,9 +410,10 @@ async def live_for_hazard(conn: aiosqlite.Connection, hazard: str) -> list[Store
 
 
 async def issued(db: Database, limit: int) -> list[StoredAlert]:
+    """Issued alerts the public may see: a Test alert is for its test audience only."""
     rows = await db.fetch_all(
         f"SELECT {_COLUMNS} FROM alerting_alerts WHERE state = 'issued'"  # noqa: S608  # fixed column list
-        " ORDER BY sent DESC LIMIT ?",
+        " AND status != 'Test' ORDER BY sent DESC LIMIT ?",
         (limit,),
     )
     return [_row(row) for row in rows]
@@ -405,7 +424,7 @@ async def issued_in_ward(db: Database, code: str) -> list[StoredAlert]:
         f"SELECT {', '.join('a.' + c.strip() for c in _COLUMNS.split(','))}"  # noqa: S608  # fixed column list
         " FROM alerting_alerts AS a JOIN alerting_alert_wards AS w"
         " ON w.identifier = a.identifier WHERE w.code = ? AND a.state = 'issued'"
-        " ORDER BY a.sent DESC",
+        " AND a.status != 'Test' ORDER BY a.sent DESC",
         (code,),
     )
     return [_row(row) for row in rows]
@@ -760,3 +779,81 @@ async def fanout_backlog(db: Database) -> tuple[int, int]:
         " WHERE finished_at IS NULL"
     )
     return (row["n"], row["left"]) if row else (0, 0)
+
+
+# -- the test audience ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TestMember:
+    """An enrolled test device (by its FCM token) or phone: all a Test alert reaches."""
+
+    __test__ = False  # not a pytest class, whatever its name
+
+    id: int
+    kind: Literal["device", "phone"]
+    address: str
+    language: str
+    label: str
+    enrolled_by: str
+    enrolled_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "address": self.address,
+            "language": self.language,
+            "label": self.label,
+            "enrolled_by": self.enrolled_by,
+            "enrolled_at": utc_text(self.enrolled_at),
+        }
+
+
+_MEMBER_COLUMNS = "id, kind, address, language, label, enrolled_by, enrolled_at"
+
+
+def _member(row: Any) -> TestMember:
+    return TestMember(row[0], row[1], row[2], row[3], row[4], row[5], parse_utc(row[6]))
+
+
+async def test_audience(db: Database) -> list[TestMember]:
+    rows = await db.fetch_all(
+        f"SELECT {_MEMBER_COLUMNS} FROM alerting_test_audience ORDER BY id"  # noqa: S608  # fixed column list
+    )
+    return [_member(row) for row in rows]
+
+
+async def add_test_member(
+    conn: aiosqlite.Connection,
+    kind: str,
+    address: str,
+    language: str,
+    label: str,
+    actor: str,
+    now: datetime,
+) -> TestMember | None:
+    """The new member, or None when that device or phone is enrolled already."""
+    try:
+        async with conn.execute(
+            "INSERT INTO alerting_test_audience (kind, address, language, label, enrolled_by,"
+            " enrolled_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (kind, address, language, label, actor, utc_text(now)),
+        ) as cursor:
+            member_id = int(cursor.lastrowid or 0)
+    except sqlite3.IntegrityError:
+        return None
+    return await get_test_member(conn, member_id)
+
+
+async def get_test_member(conn: aiosqlite.Connection, member_id: int) -> TestMember | None:
+    async with conn.execute(
+        f"SELECT {_MEMBER_COLUMNS} FROM alerting_test_audience WHERE id = ?",  # noqa: S608  # fixed column list
+        (member_id,),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return _member(row) if row else None
+
+
+async def remove_test_member(conn: aiosqlite.Connection, member_id: int) -> None:
+    await conn.execute("DELETE FROM alerting_test_audience WHERE id = ?", (member_id,))
