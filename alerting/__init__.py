@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from alerting import imports, jobs, routes, store
-from alerting.auto import AUTO_DRAFTER, AutoDrafter
-from alerting.delivery import Delivery, GeofencesDirectory
+from alerting import keys as alerting_keys
+from alerting.auto import AutoDrafter
+from alerting.delivery import Delivery
 from alerting.fanout import FanoutRunner
 from alerting.ports import PortsFactory
 from alerting.workflow import Settings, Workflow
@@ -51,8 +52,8 @@ async def _alerting_ctx(app: web.Application, *, ports: PortsFactory) -> AsyncIt
     config = app[keys.CONFIG]
     connected = ports(app)
     delivery = Delivery(
-        GeofencesDirectory(app[keys.GEOFENCES]),
-        app[keys.OUTBOX],
+        connected.directory,
+        connected.outbox,
         app[keys.DB],
         app[keys.CLOCK],
         sms_sender=config.telephony.hotline_number,
@@ -67,10 +68,13 @@ async def _alerting_ctx(app: web.Application, *, ports: PortsFactory) -> AsyncIt
         delivery,
         connected.sponsors,
     )
-    app[keys.ALERTING] = workflow
-    drafter = AutoDrafter(workflow, config.alerting, config.geofences.outline_max_points)
+    app[alerting_keys.ALERTING] = workflow
+    app[alerting_keys.ALERTING_DELIVERY] = delivery
+    drafter = AutoDrafter(
+        workflow, delivery.directory, config.alerting, config.geofences.outline_max_points
+    )
     # Subscribed to threshold events by the composition root (canhbao.app).
-    app[AUTO_DRAFTER] = drafter
+    app[alerting_keys.AUTO_DRAFTER] = drafter
     # Alerts that ran out while we were down expire now, not at the first scheduled run.
     await jobs.expire_alerts(app)
     job = app[keys.SCHEDULER].add_job(
@@ -86,10 +90,10 @@ async def _alerting_ctx(app: web.Application, *, ports: PortsFactory) -> AsyncIt
         delivery, app[keys.DB], app[keys.CLOCK], app[keys.HEALTH], app[keys.METRICS]
     )
     app[keys.METRIC_REFRESHERS].append(runner.refresh_metrics)
-    app[keys.ALERTING_FANOUT] = runner
+    app[alerting_keys.ALERTING_FANOUT] = runner
     runner.start()
     importer = imports.build_importer(app, workflow)
-    app[keys.ALERTING_IMPORTS] = importer
+    app[alerting_keys.ALERTING_IMPORTS] = importer
     # Imports that ran out while we were down are marked now, as alerts are.
     await importer.expire_due()
     import_jobs = imports.schedule_jobs(app[keys.SCHEDULER], importer, config.alerting)

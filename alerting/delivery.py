@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import aiosqlite
 import numpy as np
@@ -29,11 +29,11 @@ from alerting import store
 from alerting.audience import TEST_STATUS, marked
 from alerting.errors import InvalidAlert
 from alerting.models import LANGUAGE_EN, LANGUAGE_VI, Alert, Area, Geocode, Info, cap_time
+from alerting.ports import DeviceLanguage, Directory, Geometry, IdArray, Outbox
 from canhbao.clock import Clock
 from canhbao.db import Database
-from geofences.targeting import warning_polygon
 from notify.models import FCM_PAYLOAD_LIMIT, PushMessage, SmsMessage, VoiceCall, sms_segments
-from notify.outbox import Outbox, OutboxItem
+from notify.outbox import OutboxItem
 from notify.twiml import Speech
 
 log = logging.getLogger(__name__)
@@ -42,54 +42,8 @@ PRIORITY_TOPIC = 20  # one message reaches a whole ward: first
 PRIORITY_DIRECT = 10  # above topic-subscription housekeeping (-10)
 SMS_MAX_SEGMENTS = 4
 GEOCODE_WARD = "ward"
-DEVICE_LANGUAGES = ("vi", "en")  # what devices register with; _languages() maps them to infos
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceTarget:
-    device_id: int
-    token: str
-    language: str  # "vi" or "en"
-
-
-@dataclass(frozen=True, slots=True)
-class ContactTarget:
-    contact_id: int
-    phone: str
-    language: str
-    vulnerable: bool
-
-
-class Plan(Protocol):
-    """What delivery reads of geofences' DeliveryPlan."""
-
-    topic_device_ids: Any
-    token_device_ids: Any
-    contact_ids: Any
-
-    def conditions_in(self, language: Any) -> tuple[str, ...]:
-        """Conditions reaching the topic route's devices in a device language ("vi", "en")."""
-        ...
-
-    def summary(self) -> dict[str, Any]: ...
-
-
-class Directory(Protocol):
-    """Who is where: geofences, as delivery needs it."""
-
-    def plan(self, geometry: Any) -> Plan:
-        """Targeting for a polygon (Polygon or MultiPolygon, lon/lat)."""
-        ...
-
-    def ward_geometry(self, codes: Sequence[str]) -> Any:
-        """The union of these areas' geometries (KeyError naming an unknown code)."""
-        ...
-
-    def ward_names(self, codes: Sequence[str]) -> list[str]: ...
-
-    async def devices(self, device_ids: Sequence[int]) -> list[DeviceTarget]: ...
-
-    async def contacts(self, contact_ids: Sequence[int]) -> list[ContactTarget]: ...
+# What devices register with; _languages() maps them to info blocks.
+DEVICE_LANGUAGES: tuple[DeviceLanguage, ...] = ("vi", "en")
 
 
 @dataclass(frozen=True)
@@ -146,9 +100,9 @@ class Delivery:
         """Call `listener` when an issue leaves recipients to enqueue (the runner wakes)."""
         self._listeners.append(listener)
 
-    def geometry(self, alert: Alert) -> Any:
+    def geometry(self, alert: Alert) -> Geometry:
         """The alert's area as one lon/lat geometry: its polygons and its wards."""
-        parts: list[Any] = []
+        parts: list[Geometry] = []
         codes: list[str] = []
         for area in _areas(alert):
             parts.extend(shapely.Polygon([(lon, lat) for lat, lon in p]) for p in area.polygons)
@@ -160,9 +114,25 @@ class Delivery:
         return shapely.union_all([shapely.make_valid(p) for p in parts])
 
     def check_area(self, alert: Alert) -> None:
-        """Raise what planning would (KeyError for unknown wards, InvalidGeometry for an area
-        with no ground) without planning: no device index query."""
-        warning_polygon(self.geometry(alert))
+        """Raise what planning would (UnknownWards, InvalidArea for an area with no ground)
+        without planning: no device index query."""
+        self.directory.check_area(self.geometry(alert))
+
+    async def report(self, identifier: str) -> dict[str, object]:
+        """What the outbox did with an alert's messages: per channel and status, push by route
+        (ward-topic conditions, device tokens), failures by error code."""
+        by_priority = await self._outbox.counts_by_priority(identifier)
+        failures = await self._outbox.failure_codes(identifier)
+        return {
+            "channels": await self._outbox.counts(identifier),
+            "routes": {
+                "condition": by_priority.get(("push", PRIORITY_TOPIC), {}),
+                "token": by_priority.get(("push", PRIORITY_DIRECT), {}),
+            },
+            "failures": failures,
+            # Tokens FCM no longer knows: the device registry drops them (PushTokenRejected).
+            "removed": failures.get("push", {}).get("UNREGISTERED", 0),
+        }
 
     def preview(self, alert: Alert) -> dict[str, Any]:
         """The plan staff see before approving (recomputed; frozen only at issue)."""
@@ -367,7 +337,11 @@ class Delivery:
         }
 
     async def _batch(
-        self, alert: Alert, messages: dict[str, PushMessage], device_ids: Any, contact_ids: Any
+        self,
+        alert: Alert,
+        messages: dict[str, PushMessage],
+        device_ids: IdArray,
+        contact_ids: IdArray,
     ) -> list[OutboxItem]:
         """Outbox items for these devices (by token) and contacts (SMS, voice if vulnerable)."""
         identifier = alert.identifier
@@ -488,50 +462,10 @@ def twiml(info: Info, speech: Speech) -> str:
 def ward_area(
     directory: Directory, codes: Sequence[str], description: str, max_points: int
 ) -> Area:
-    """A CAP area for these wards: their geocodes and an outline of ≤ max_points points."""
-    from geofences.areas import make_outline  # geometry helpers of the geofences domain
-
-    outline = make_outline(directory.ward_geometry(codes), max_points)
-    polygons = []
-    for part in getattr(outline, "geoms", [outline]):
-        ring = list(part.exterior.coords)
-        polygons.append(tuple((round(lat, 5), round(lon, 5)) for lon, lat in ring))
+    """A CAP area for these wards: their geocodes and an outline of ≤ max_points points
+    (UnknownWards naming codes the catalogue lacks)."""
     return Area(
         description=description or ", ".join(directory.ward_names(codes)),
-        polygons=tuple(polygons),
+        polygons=directory.ward_outline(codes, max_points),
         geocodes=tuple(Geocode(GEOCODE_WARD, code) for code in codes),
     )
-
-
-class GeofencesDirectory:
-    """The Directory over geofences' DeviceRegistry, through its public methods only."""
-
-    def __init__(self, registry: Any) -> None:
-        self._registry = registry
-
-    def plan(self, geometry: Any) -> Plan:
-        plan: Plan = self._registry.plan(geometry)
-        return plan
-
-    def ward_geometry(self, codes: Sequence[str]) -> Any:
-        catalog = self._registry.catalog
-        missing = [code for code in codes if code not in catalog.by_code]
-        if missing:
-            raise KeyError(", ".join(missing))
-        return shapely.union_all([catalog.geometry[catalog.by_code[c].id] for c in codes])
-
-    def ward_names(self, codes: Sequence[str]) -> list[str]:
-        catalog = self._registry.catalog
-        return [catalog.by_code[c].name if c in catalog.by_code else c for c in codes]
-
-    async def devices(self, device_ids: Sequence[int]) -> list[DeviceTarget]:
-        if not len(device_ids):
-            return []
-        found = await self._registry.push_targets(device_ids)
-        return [DeviceTarget(device_id, token, language) for device_id, token, language in found]
-
-    async def contacts(self, contact_ids: Sequence[int]) -> list[ContactTarget]:
-        if not len(contact_ids):
-            return []
-        found = await self._registry.contact_targets(contact_ids)
-        return [ContactTarget(*row) for row in found]

@@ -4,6 +4,7 @@ AlertingError
 ├── InvalidAlert            the alert breaks CAP 1.2 or our profile; `problems` lists each rule
 │   ├── TemplateIncomplete  a template placeholder is still unfilled
 │   └── InvalidArea         the area cannot be targeted (no place, an unknown ward, no ground)
+│       └── UnknownWards    ward codes the area catalogue does not know (`codes`)
 ├── AlertNotFound           no alert with that identifier
 ├── TransitionRefused       the workflow does not allow this step from the alert's state
 │   ├── SelfApprovalRefused the two-person rule: the author cannot approve their own alert
@@ -39,6 +40,12 @@ class TemplateIncomplete(InvalidAlert):
 class InvalidArea(InvalidAlert):
     """The area reaches no one we can target; `problems` says why (checked again at issue,
     since the ward catalogue may have changed since submission)."""
+
+
+class UnknownWards(InvalidArea):
+    def __init__(self, codes: Sequence[str]) -> None:
+        super().__init__([f"area: ward codes not in our area catalogue: {', '.join(codes)}"])
+        self.codes = tuple(codes)
 
 
 class AlertNotFound(AlertingError):

@@ -13,7 +13,7 @@ from aiohttp import web
 from alerting import store
 from alerting.audience import TEST_STATUS, TestAudience
 from alerting.cap import ATOM_CONTENT_TYPE, CAP_CONTENT_TYPE, FeedEntry, atom_feed
-from alerting.delivery import PRIORITY_DIRECT, PRIORITY_TOPIC
+from alerting.delivery import ward_area
 from alerting.errors import (
     AlertingError,
     AlertNotFound,
@@ -26,17 +26,21 @@ from alerting.errors import (
     SelfApprovalRefused,
     StaleVersion,
     TransitionRefused,
+    UnknownWards,
 )
 from alerting.imports import Importer, import_view
+from alerting.keys import ALERTING, ALERTING_DELIVERY, ALERTING_IMPORTS
 from alerting.models import (
     LANGUAGE_VI,
     Alert,
+    Area,
     alert_from_dict,
     covers_point,
     in_force,
     public_view,
     unknown_fields,
 )
+from alerting.ports import Directory
 from alerting.store import StoredAlert
 from alerting.templates import TEMPLATES, compose, unknown_values
 from alerting.workflow import Workflow
@@ -49,7 +53,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _workflow(request: web.Request) -> Workflow:
-    return request.app[keys.ALERTING]
+    return request.app[ALERTING]
 
 
 def _errors(handler: Handler) -> Handler:
@@ -189,16 +193,11 @@ def _defaults(workflow: Workflow, language: str) -> dict[str, str]:
     return {"contact": workflow.settings.contact}
 
 
-def _directory(request: web.Request) -> Any:
-    delivery = _workflow(request).fanout
-    if delivery is None:
-        raise ApiError(503, "no_targeting", "targeting is not available")
-    return delivery.directory  # type: ignore[attr-defined]  # the Delivery FanOut has one
+def _directory(request: web.Request) -> Directory:
+    return request.app[ALERTING_DELIVERY].directory
 
 
-def _ward_area(request: web.Request, body: dict[str, Any]) -> Any:
-    from alerting.delivery import ward_area
-
+def _ward_area(request: web.Request, body: dict[str, Any]) -> Area:
     codes = body.get("ward_codes")
     if not isinstance(codes, list) or not codes:
         raise ApiError(400, "invalid_request", "ward_codes (a list of area codes) is required")
@@ -209,8 +208,8 @@ def _ward_area(request: web.Request, body: dict[str, Any]) -> Any:
             str(body.get("area_desc", "")),
             request.app[keys.CONFIG].geofences.outline_max_points,
         )
-    except KeyError as err:
-        raise ApiError(400, "unknown_area", f"unknown area codes: {err}") from None
+    except UnknownWards as err:
+        raise ApiError(400, "unknown_area", f"unknown area codes: {', '.join(err.codes)}") from None
 
 
 # -- staff ---------------------------------------------------------------------------------------
@@ -331,10 +330,6 @@ async def delivery_counts(request: web.Request) -> web.Response:
     """GET /api/v1/alerts/{identifier}/delivery: targeted; fan-out progress; per channel and
     status; failures by error code; tokens removed as unregistered."""
     stored = await _workflow(request).get(request.match_info["identifier"])
-    outbox = request.app[keys.OUTBOX]
-    counts = await outbox.counts(stored.identifier)
-    by_priority = await outbox.counts_by_priority(stored.identifier)
-    failures = await outbox.failure_codes(stored.identifier)
     plan = stored.plan or {}
     fanout = await store.get_fanout(request.app[keys.DB], stored.identifier)
     return web.json_response(
@@ -344,15 +339,8 @@ async def delivery_counts(request: web.Request) -> web.Response:
             "messages": plan.get("messages", {}),
             # How far enqueueing the frozen targets has got (large alerts go in batches).
             "fanout": fanout.progress() if fanout else None,
-            "channels": counts,
-            # Push by route: ward topics (FCM conditions) and devices one by one.
-            "routes": {
-                "condition": by_priority.get(("push", PRIORITY_TOPIC), {}),
-                "token": by_priority.get(("push", PRIORITY_DIRECT), {}),
-            },
-            "failures": failures,
-            # Tokens FCM no longer knows: the device registry drops them (PushTokenRejected).
-            "removed": failures.get("push", {}).get("UNREGISTERED", 0),
+            # Per channel and status; push by route (ward-topic conditions, device tokens).
+            **await request.app[ALERTING_DELIVERY].report(stored.identifier),
         }
     )
 
@@ -361,7 +349,7 @@ async def delivery_counts(request: web.Request) -> web.Response:
 
 
 def _importer(request: web.Request) -> Importer:
-    return request.app[keys.ALERTING_IMPORTS]
+    return request.app[ALERTING_IMPORTS]
 
 
 def _import_id(request: web.Request) -> int:

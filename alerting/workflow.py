@@ -24,6 +24,7 @@ import aiosqlite
 
 from alerting import store
 from alerting.cap import alert_xml
+from alerting.delivery import Prepared
 from alerting.errors import (
     AlertNotFound,
     InvalidAlert,
@@ -52,7 +53,6 @@ from canhbao.audit import record_audit
 from canhbao.clock import Clock, utc_text
 from canhbao.config import AlertingConfig
 from canhbao.db import Database
-from geofences.errors import GeofenceError
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +98,8 @@ class Settings:
 class FanOut(Protocol):
     """Delivery, as the workflow sees it: prepare outside the lock, commit inside it.
 
-    `check_area`, `preview` and `prepare` raise KeyError naming ward codes the catalogue does
-    not know, and a GeofenceError when the area is no polygon targeting can use.
+    `check_area`, `preview` and `prepare` raise UnknownWards naming ward codes the catalogue
+    does not know, and InvalidArea when the area is no polygon targeting can use.
     """
 
     def check_area(self, alert: Alert) -> None:
@@ -110,11 +110,11 @@ class FanOut(Protocol):
         """The targeting plan's summary, as staff see it before approving."""
         ...
 
-    async def prepare(self, alert: Alert, chain: str) -> Any:
+    async def prepare(self, alert: Alert, chain: str) -> Prepared:
         """Resolve recipients and build the messages (no writes)."""
         ...
 
-    async def commit(self, conn: aiosqlite.Connection, prepared: Any) -> dict[str, Any]:
+    async def commit(self, conn: aiosqlite.Connection, prepared: Prepared) -> dict[str, Any]:
         """Enqueue the prepared messages in the issue transaction; returns the frozen plan."""
         ...
 
@@ -340,7 +340,7 @@ class Workflow:
             # being worked out: what is issued is still what the approver saw.
             self._expect(again, "approved", "issue")
             _check_version(again, stored.version)
-            plan = await self.fanout.commit(conn, prepared) if self.fanout else None
+            plan = await self.fanout.commit(conn, prepared) if self.fanout and prepared else None
             await self._publish(conn, again, alert, actor, now, plan)
             return await self.record_transition(conn, actor, "alert.issue", again)
 
@@ -351,26 +351,27 @@ class Workflow:
         self._check_ready(alert)
         check_alert(alert, self.settings.profile)
         prepared = await self._prepare(alert, stored.chain)
-        plan = await self.fanout.commit(conn, prepared) if self.fanout else None
+        plan = await self.fanout.commit(conn, prepared) if self.fanout and prepared else None
         await self._publish(conn, stored, alert, actor, now, plan)
         await self.record_transition(conn, actor, "alert.auto_issue", stored)
 
-    async def _prepare(self, alert: Alert, chain: str) -> Any:
+    async def _prepare(self, alert: Alert, chain: str) -> Prepared | None:
         """The fan-out's messages; InvalidArea when the area can no longer be targeted (the
         ward catalogue may have changed since the alert was submitted)."""
         if self.fanout is None:
             return None
         try:
             return await self.fanout.prepare(alert, chain)
-        except (KeyError, GeofenceError) as err:
-            # With its traceback: a KeyError is meant to name unknown wards, and the log shows
-            # whether it did.
+        except InvalidArea as err:
             log.warning(
                 "issue refused: the area cannot be targeted",
-                exc_info=True,
-                extra={"identifier": alert.identifier, "chain": chain},
+                extra={
+                    "identifier": alert.identifier,
+                    "chain": chain,
+                    "problems": list(err.problems),
+                },
             )
-            raise InvalidArea([_area_problem(err)]) from err
+            raise
 
     def _area_problems(self, alert: Alert) -> list[str]:
         """Why targeting cannot use the alert's area; empty when it can. An area with neither
@@ -382,8 +383,8 @@ class Workflow:
             return []
         try:
             self.fanout.check_area(alert)
-        except (KeyError, GeofenceError) as err:
-            return [_area_problem(err)]
+        except InvalidArea as err:
+            return list(err.problems)
         return []
 
     def _stamped(self, alert: Alert, now: datetime) -> Alert:
@@ -574,9 +575,3 @@ def _unfilled(alert: Alert) -> list[str]:
     for info in alert.infos:
         left.extend(unfilled(info.event, info.headline, info.description, info.instruction))
     return left
-
-
-def _area_problem(err: KeyError | GeofenceError) -> str:
-    if isinstance(err, KeyError):
-        return f"area: ward codes not in our area catalogue: {err.args[0]}"
-    return f"area: targeting cannot use it: {err}"

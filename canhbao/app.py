@@ -14,7 +14,7 @@ import feeds
 import geofences
 import hotline
 import notify
-from alerting.auto import AUTO_DRAFTER
+from alerting.keys import AUTO_DRAFTER
 from canhbao import auth, eventlog, keys, routes
 from canhbao.adapters.alerting import alerting_ports
 from canhbao.adapters.cameras import camera_ports

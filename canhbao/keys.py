@@ -19,9 +19,6 @@ from canhbao.health import HealthRegistry
 from canhbao.offload import ProcessPool
 
 if TYPE_CHECKING:
-    from alerting.fanout import FanoutRunner
-    from alerting.imports import Importer
-    from alerting.workflow import Workflow
     from geofences.devices import DeviceRegistry
     from geofences.ratelimit import RateLimiter
     from notify.outbox import Outbox
@@ -52,10 +49,3 @@ OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
 # rate limiter of the public device API (set by geofences.setup's context). Typed the same way.
 GEOFENCES: web.AppKey[DeviceRegistry] = web.AppKey("geofences")
 DEVICE_RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("device_rate_limiter")
-# The alerting domain's workflow (set by alerting.setup's context). Typed the same way.
-ALERTING: web.AppKey[Workflow] = web.AppKey("alerting")
-# Alerting's CAP import: upstream sources, their state, imported alerts (alerting.setup's
-# context). Typed the same way.
-ALERTING_IMPORTS: web.AppKey[Importer] = web.AppKey("alerting_imports")
-# What enqueues an issued alert's recipients after its first batch (alerting.fanout).
-ALERTING_FANOUT: web.AppKey[FanoutRunner] = web.AppKey("alerting_fanout")

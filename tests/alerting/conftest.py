@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from lxml import etree
 
+from alerting.keys import ALERTING
 from alerting.models import (
     GEOCODE_WARD,
     PARAM_BAO_DONG,
@@ -23,7 +24,6 @@ from alerting.models import (
     Resource,
 )
 from alerting.workflow import Workflow
-from canhbao import keys
 from tests.conftest import SHARED_DATA, AppClient, make_config
 from tests.doubles.fcm import serve_fcm_double
 from tests.doubles.twilio import ACCOUNT_SID, AUTH_TOKEN, TwilioDouble
@@ -103,7 +103,7 @@ def alert(**changes: Any) -> Alert:
 
 def workflow_of(client: Client) -> Workflow:
     assert client.app is not None
-    return client.app[keys.ALERTING]
+    return client.app[ALERTING]
 
 
 @pytest.fixture

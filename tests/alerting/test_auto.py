@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from alerting import store
-from alerting.auto import AUTO_DRAFTER
+from alerting.keys import ALERTING, AUTO_DRAFTER
 from alerting.store import StoredAlert
 from canhbao import keys
 from canhbao.audit import list_audit
@@ -41,7 +41,7 @@ async def test_replay_drafts_alert_then_update_then_all_clear_without_duplicates
     client = await app_client(config=config, clock=clock)
     assert client.app is not None
     await load_hue(client)
-    workflow = client.app[keys.ALERTING]
+    workflow = client.app[ALERTING]
     db = client.app[keys.DB]
     events: list[ThresholdEvent] = []
 
@@ -211,7 +211,7 @@ async def test_a_submitted_draft_that_a_new_reading_changes_goes_back_to_draft(
     client = await app_client()
     assert client.app is not None
     await load_hue(client)
-    workflow = client.app[keys.ALERTING]
+    workflow = client.app[ALERTING]
     await client.app[keys.BUS].publish(river_event(1, 2, 3.1, clock.now()))
     (draft,) = await _drafts(client)
     submitted = await workflow.submit(draft.identifier, "user:lan", version=draft.version)
@@ -228,7 +228,7 @@ async def test_hazard_passing_after_issue_gives_an_all_clear_and_withdraws_the_p
     client = await app_client()
     assert client.app is not None
     await load_hue(client)
-    workflow = client.app[keys.ALERTING]
+    workflow = client.app[ALERTING]
     bus = client.app[keys.BUS]
     await bus.publish(river_event(1, 3, 4.7, clock.now()))  # a jump straight to BĐ III
     (warning,) = await _drafts(client)

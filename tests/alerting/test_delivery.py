@@ -7,6 +7,7 @@ from typing import Any
 
 import shapely
 
+from alerting.keys import ALERTING
 from alerting.models import GEOCODE_WARD
 from canhbao import keys
 from canhbao.clock import ManualClock
@@ -135,7 +136,7 @@ async def test_issue_fans_out_by_condition_token_sms_and_voice(
     assert report["removed"] == 1
 
     # Issuing the same plan again (a retry, a second click) sends nothing twice.
-    workflow = client.app[keys.ALERTING]
+    workflow = client.app[ALERTING]
     stored = await workflow.get(identifier)
     assert workflow.fanout is not None
     prepared = await workflow.fanout.prepare(stored.alert, stored.chain)

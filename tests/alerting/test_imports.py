@@ -21,6 +21,7 @@ from lxml import etree
 
 from alerting.cap import alert_xml, parse_cap
 from alerting.imports import Importer, nws_alert, parse_document, parse_feed
+from alerting.keys import ALERTING, ALERTING_IMPORTS
 from alerting.models import CAP_NS
 from canhbao import keys
 from canhbao.audit import list_audit
@@ -187,7 +188,7 @@ async def start(
     )
     client = await (app_client(config=config, clock=clock) if clock else app_client(config=config))
     assert client.app is not None
-    return client, client.app[keys.ALERTING_IMPORTS]
+    return client, client.app[ALERTING_IMPORTS]
 
 
 _viewers: weakref.WeakKeyDictionary[Client, StaffLogin] = weakref.WeakKeyDictionary()
@@ -535,7 +536,7 @@ async def test_reissue_makes_a_draft_of_ours_that_references_the_import_and_need
     assert [i["language"] for i in alert["info"]] == ["vi-VN", "en-US"]
     # English only upstream: the Vietnamese texts are for staff to write first.
     assert any("unfilled placeholders" in p for p in draft["problems"])
-    stored = await client.app[keys.ALERTING].get(identifier)  # type: ignore[index]  # started
+    stored = await client.app[ALERTING].get(identifier)  # type: ignore[index]  # started
     document = alert_xml(stored.alert)
     assert_valid(document)
     assert parse_cap(document).references[0].text == EA_REFERENCE

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from alerting import store
 from alerting.cap import parse_cap
+from alerting.keys import ALERTING
 from alerting.models import Reference, alert_from_dict, alert_to_dict, cap_time
 from canhbao import keys
 from canhbao.app import create_app
@@ -100,7 +101,7 @@ async def test_issue_update_cancel_and_expiry_under_the_real_clock(
     assert cancel["state"] == "issued"
     xml = await (await client.get(f"/cap/alerts/{cancel['identifier']}.xml")).read()
     assert parse_cap(xml).msg_type == "Cancel"
-    workflow = client.app[keys.ALERTING] if client.app else None
+    workflow = client.app[ALERTING] if client.app else None
     assert workflow is not None
     assert (await workflow.get(update["identifier"])).state == "superseded"
 
@@ -119,7 +120,7 @@ async def test_auto_drafted_update_and_all_clear_of_an_issued_warning_under_the_
     clock = ShiftedSystemClock()
     client = await _start(aiohttp_client, config, clock)
     assert client.app is not None
-    workflow = client.app[keys.ALERTING]
+    workflow = client.app[ALERTING]
     events, db = client.app[keys.EVENTS], client.app[keys.DB]
 
     async def publish(crossed: ThresholdEvent) -> None:

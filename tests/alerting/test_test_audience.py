@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from alerting.keys import ALERTING
 from canhbao import keys
 from canhbao.audit import list_audit
 from tests.alerting.conftest import Client
@@ -114,4 +115,4 @@ async def test_a_test_alert_reaches_only_the_test_audience_with_a_marker(
     by_area = await (await client.get("/api/v1/public/alerts?area=hue.kim-tra")).json()
     assert by_area["alerts"] == []
     assert (await client.get(f"/api/v1/public/alerts/{identifier}")).status == 404
-    assert await client.app[keys.ALERTING].in_force_at() == []
+    assert await client.app[ALERTING].in_force_at() == []

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import aiohttp
 
 from alerting.errors import SelfApprovalRefused
+from alerting.keys import ALERTING
 from alerting.workflow import Workflow
 from canhbao import keys
 from canhbao.auth.middleware import SESSION_COOKIE
@@ -60,7 +61,7 @@ async def test_an_approver_the_author_made_within_24_h_cannot_approve_their_draf
     client = await app_client()
     await load_hue(client)
     assert client.app is not None
-    app_workflow = client.app[keys.ALERTING]
+    app_workflow = client.app[ALERTING]
     an = await staff(client, "an", roles=["admin"])
     # An (admin) made binh's account an hour ago; chi was made by someone else.
     sponsors = Sponsored(
@@ -107,7 +108,7 @@ async def test_a_machine_token_cannot_be_the_second_person(
     lan = await staff(client, "lan", roles=["issuer"])
     identifier = (await draft(lan))["identifier"]
     await step(lan, identifier, "submit")
-    refused = await step_as(client.app[keys.ALERTING], identifier, "token:7")
+    refused = await step_as(client.app[ALERTING], identifier, "token:7")
     assert refused is not None
     assert "a person approves" in refused
 

@@ -11,6 +11,7 @@ import pytest
 from lxml import etree
 
 from alerting.cap import parse_cap
+from alerting.keys import ALERTING
 from alerting.models import GEOCODE_WARD, Area, Geocode, alert_to_dict
 from canhbao import keys
 from canhbao.audit import list_audit
@@ -241,7 +242,7 @@ async def test_expiry_happens_after_a_restart(
     clock.advance(timedelta(hours=6, seconds=1))  # the default expiry, and a second
     client = await app_client(config=config, clock=clock)
     assert client.app is not None
-    found = await client.app[keys.ALERTING].get(identifier)
+    found = await client.app[ALERTING].get(identifier)
     assert found.state == "expired"
     entries = await list_audit(client.app[keys.DB], entity="alert", entity_id=identifier, limit=1)
     assert (entries[0].action, entries[0].actor) == ("alert.expire", "system:expiry")
