@@ -185,7 +185,7 @@ async def _draft_body(request: web.Request, workflow: Workflow) -> Alert:
 def _refuse_unknown(found: list[str]) -> None:
     if found:
         raise ApiError(
-            422, "unknown_keys", f"unknown keys in the draft: {', '.join(found)}", keys=found
+            422, "unknown_keys", f"unknown keys in the body: {', '.join(found)}", keys=found
         )
 
 
@@ -280,6 +280,8 @@ def _transition(name: str, *roles: Role) -> Handler:
         actor = require_principal(request).actor
         if name == "reject":
             body = await read_json(request)
+            if isinstance(body, dict):
+                _refuse_unknown(sorted(set(body) - {"comment", "version"}))
             comment = body.get("comment", "") if isinstance(body, dict) else ""
             stored = await workflow.reject(identifier, actor, str(comment))
         elif name in ("update", "cancel"):
@@ -287,6 +289,8 @@ def _transition(name: str, *roles: Role) -> Handler:
             return _staff_json(request, stored, 201)
         else:
             body = await read_json(request) if request.can_read_body else None
+            if isinstance(body, dict):
+                _refuse_unknown(sorted(set(body) - {"version"}))
             version = _seen_version(request, body)
             stored = await getattr(workflow, name)(identifier, actor, version=version)
         return _staff_json(request, stored)

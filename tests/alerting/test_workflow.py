@@ -406,6 +406,8 @@ async def test_submit_approve_and_issue_act_on_the_version_the_person_saw(
     for bad in ("drei", True, 0, 2**70, 1.5, [1]):
         refused = await lan.post(f"/api/v1/alerts/{identifier}/submit", json={"version": bad})
         assert refused.status == 400, bad
+    misspelt = await lan.post(f"/api/v1/alerts/{identifier}/submit", json={"versoin": now})
+    assert (misspelt.status, (await misspelt.json())["error"]["keys"]) == (422, ["versoin"])
     # If-Match carries it as well as the body.
     submitted = await lan.post(
         f"/api/v1/alerts/{identifier}/submit", headers={"If-Match": f'"{now}"'}
