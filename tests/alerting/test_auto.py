@@ -20,7 +20,7 @@ from canhbao.audit import list_audit
 from canhbao.clock import ManualClock
 from feeds.models import Thresholds
 from feeds.sources import replay
-from feeds.thresholds import EventKind, ThresholdEvent
+from feeds.thresholds import THRESHOLD_CROSSED, EventKind, ThresholdEvent
 from tests.conftest import AppClient, BearerFactory, StaffFactory, make_config
 from tests.feeds.conftest import REPLAY_CSV, feeds_config, runtime, station
 from tests.geofences.conftest import load_hue
@@ -127,6 +127,17 @@ def river_event(
     )  # fmt: skip
 
 
+async def crossed(client: Client, event: ThresholdEvent) -> None:
+    """As the feeds pipeline does: the event stored in the durable log in a transaction, then
+    the drafter (its subscriber) has caught up."""
+    assert client.app is not None
+    events = client.app[keys.EVENTS]
+    async with client.app[keys.DB].transaction() as conn:
+        await events.append(conn, THRESHOLD_CROSSED, [event])
+    events.committed()
+    await events.settled()
+
+
 async def _drafts(client: Client, hazard: str = HAZARD) -> list[StoredAlert]:
     assert client.app is not None
     return await store.list_alerts(client.app[keys.DB], list(store.STATES), hazard=hazard)
@@ -138,10 +149,9 @@ async def test_a_draft_nobody_issued_is_rewritten_up_and_down_then_withdrawn_not
     client = await app_client()
     assert client.app is not None
     await load_hue(client)
-    bus = client.app[keys.BUS]
     start = clock.now()  # 10:00 in Huế
 
-    await bus.publish(river_event(1, 2, 3.12, start))
+    await crossed(client, river_event(1, 2, 3.12, start))
     (draft,) = await _drafts(client)
     vi = draft.alert.info("vi-VN")
     assert vi is not None
@@ -151,7 +161,7 @@ async def test_a_draft_nobody_issued_is_rewritten_up_and_down_then_withdrawn_not
         " động cấp hai (3 mét) và đang lên. Khu vực có thể bị ảnh hưởng: Hạ lưu sông Bồ."
     )
 
-    await bus.publish(river_event(2, 3, 4.96, start + timedelta(hours=3)))
+    await crossed(client, river_event(2, 3, 4.96, start + timedelta(hours=3)))
     (draft,) = await _drafts(client)  # rewritten, not a second draft
     vi = draft.alert.info("vi-VN")
     assert vi is not None
@@ -159,7 +169,7 @@ async def test_a_draft_nobody_issued_is_rewritten_up_and_down_then_withdrawn_not
     assert "là 4,96 mét, vượt báo động cấp ba (4,5 mét) và đang lên" in vi.description
     assert draft.alert.infos[0].parameter("bao_dong") == "III"
 
-    await bus.publish(river_event(3, 2, 4.31, start + timedelta(hours=9)))
+    await crossed(client, river_event(3, 2, 4.31, start + timedelta(hours=9)))
     (draft,) = await _drafts(client)
     vi = draft.alert.info("vi-VN")
     en = draft.alert.info("en-US")
@@ -175,7 +185,7 @@ async def test_a_draft_nobody_issued_is_rewritten_up_and_down_then_withdrawn_not
     assert (draft.state, draft.alert.msg_type) == ("draft", "Alert")
 
     # Below the level that started it, before anyone issued it: withdrawn, with its reason.
-    await bus.publish(river_event(2, 1, 2.9, start + timedelta(hours=15)))
+    await crossed(client, river_event(2, 1, 2.9, start + timedelta(hours=15)))
     (draft,) = await _drafts(client)
     assert draft.state == "withdrawn"
     assert draft.withdrawn_reason is not None
@@ -199,7 +209,7 @@ async def test_a_draft_nobody_issued_is_rewritten_up_and_down_then_withdrawn_not
     assert (entries[0].action, entries[0].actor) == ("alert.withdraw", "system:auto")
 
     # The next rise is a new warning, not a continuation of the withdrawn one.
-    await bus.publish(river_event(1, 2, 3.2, start + timedelta(days=1)))
+    await crossed(client, river_event(1, 2, 3.2, start + timedelta(days=1)))
     fresh = [d for d in await _drafts(client) if d.state == "draft"]
     assert len(fresh) == 1
     assert fresh[0].chain == fresh[0].identifier != draft.identifier
@@ -212,10 +222,10 @@ async def test_a_submitted_draft_that_a_new_reading_changes_goes_back_to_draft(
     assert client.app is not None
     await load_hue(client)
     workflow = client.app[ALERTING]
-    await client.app[keys.BUS].publish(river_event(1, 2, 3.1, clock.now()))
+    await crossed(client, river_event(1, 2, 3.1, clock.now()))
     (draft,) = await _drafts(client)
     submitted = await workflow.submit(draft.identifier, "user:lan", version=draft.version)
-    await client.app[keys.BUS].publish(river_event(2, 3, 4.6, clock.now() + timedelta(hours=1)))
+    await crossed(client, river_event(2, 3, 4.6, clock.now() + timedelta(hours=1)))
     (changed,) = await _drafts(client)
     assert (changed.state, changed.submitted_by) == ("draft", None)
     assert changed.version > submitted.version
@@ -229,17 +239,16 @@ async def test_hazard_passing_after_issue_gives_an_all_clear_and_withdraws_the_p
     assert client.app is not None
     await load_hue(client)
     workflow = client.app[ALERTING]
-    bus = client.app[keys.BUS]
-    await bus.publish(river_event(1, 3, 4.7, clock.now()))  # a jump straight to BĐ III
+    await crossed(client, river_event(1, 3, 4.7, clock.now()))  # a jump straight to BĐ III
     (warning,) = await _drafts(client)
     await workflow.submit(warning.identifier, "user:lan")
     await workflow.approve(warning.identifier, "user:minh")
     await workflow.issue(warning.identifier, "user:minh")
     # Falling into BĐ II: still a warning; nobody issues that Update before the river drops.
-    await bus.publish(river_event(3, 2, 4.2, clock.now() + timedelta(hours=4)))
+    await crossed(client, river_event(3, 2, 4.2, clock.now() + timedelta(hours=4)))
     update = [d for d in await _drafts(client) if d.state == "draft"]
     assert [d.alert.msg_type for d in update] == ["Update"]
-    await bus.publish(river_event(2, 1, 2.8, clock.now() + timedelta(hours=8)))
+    await crossed(client, river_event(2, 1, 2.8, clock.now() + timedelta(hours=8)))
     by_state = {d.identifier: d for d in await _drafts(client)}
     assert by_state[update[0].identifier].state == "withdrawn"
     (all_clear,) = [d for d in by_state.values() if d.state == "draft"]
@@ -263,7 +272,7 @@ async def test_the_station_facts_are_quoted_from_the_event_not_the_config(
         1, 2, 3.62, clock.now(), station_name="Phú Ốc (mới)",
         thresholds=Thresholds(1.6, 3.4, 4.6),
     )  # fmt: skip
-    await client.app[keys.BUS].publish(event)
+    await crossed(client, event)
     (draft,) = await _drafts(client)
     vi = draft.alert.info("vi-VN")
     assert vi is not None
@@ -315,8 +324,12 @@ async def test_a_station_created_through_the_api_gets_auto_drafts(
             headers=gauge,
         )
         assert response.status == 200, await response.text()
+    assert client.app is not None
+    await client.app[keys.EVENTS].settled()  # the drafter follows the durable log
     (draft,) = await _drafts(client, "river:hue-binh-dien")
     vi = draft.alert.info("vi-VN")
     assert vi is not None
-    assert vi.headline.endswith("vượt báo động cấp hai")
+    # The station's facts as staff stored them, carried by the event (not config.toml).
+    assert vi.headline == "Cảnh báo lũ: sông Hương tại Bình Điền vượt báo động cấp hai"
+    assert "vượt báo động cấp hai (11 mét)" in vi.description
     assert vi.areas[0].ward_codes == ("hue.huong-tra",)
