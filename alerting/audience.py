@@ -2,8 +2,10 @@
 
 A Test message must never reach the public: delivery sends it to these members only (never to
 a ward's topic, never to a device or contact found by targeting), with "[THỬ NGHIỆM]" /
-"[TEST]" before its texts, and the public feed and APIs leave it out. Admins enrol and remove
-members; each change is audited.
+"[TEST]" before its texts, and the public feed and APIs leave it out. An `Exercise` message
+is, in CAP's words, "actionable only by designated exercise participants": the same holds
+for it, marked "[DIỄN TẬP]" / "[EXERCISE]". Admins enrol and remove members; each change is
+audited.
 """
 
 from __future__ import annotations
@@ -20,15 +22,19 @@ from canhbao.clock import Clock
 from canhbao.db import Database
 
 ENTITY = "alert_test_audience"
-TEST_STATUS = "Test"
-MARKERS = {"vi": "[THỬ NGHIỆM]", "en": "[TEST]"}
+# Statuses whose messages reach the enrolled audience only, and how their texts are marked.
+MARKERS = {
+    "Test": {"vi": "[THỬ NGHIỆM]", "en": "[TEST]"},
+    "Exercise": {"vi": "[DIỄN TẬP]", "en": "[EXERCISE]"},
+}
+AUDIENCE_ONLY = frozenset(MARKERS)
 _PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")  # E.164
 _TOKEN = re.compile(r"^[A-Za-z0-9_:\-.]{20,4096}$")  # what FCM registration tokens are made of
 
 
 def marked(alert: Alert) -> Alert:
-    """A Test alert's texts with the test marker first, in each block's language."""
-    if alert.status != TEST_STATUS:
+    """A Test (or Exercise) alert's texts with its marker first, in each block's language."""
+    if alert.status not in MARKERS:
         return alert
 
     def mark(text: str, marker: str) -> str:
@@ -36,7 +42,7 @@ def marked(alert: Alert) -> Alert:
 
     infos = []
     for info in alert.infos:
-        marker = MARKERS["vi" if info.language == LANGUAGE_VI else "en"]
+        marker = MARKERS[alert.status]["vi" if info.language == LANGUAGE_VI else "en"]
         infos.append(
             replace(
                 info,

@@ -26,7 +26,7 @@ import numpy as np
 import shapely
 
 from alerting import store
-from alerting.audience import TEST_STATUS, marked
+from alerting.audience import AUDIENCE_ONLY, marked
 from alerting.errors import InvalidAlert
 from alerting.models import LANGUAGE_EN, LANGUAGE_VI, Alert, Area, Geocode, Info, cap_time
 from alerting.ports import DeviceLanguage, Directory, Geometry, IdArray, Outbox
@@ -139,7 +139,7 @@ class Delivery:
         return self.directory.plan(self.geometry(alert)).summary()
 
     async def prepare(self, alert: Alert, chain: str) -> Prepared:
-        if alert.status == TEST_STATUS:
+        if alert.status in AUDIENCE_ONLY:
             return await self._prepare_test(alert, chain)
         plan = self.directory.plan(self.geometry(alert))
         device_ids = np.asarray(plan.token_device_ids, dtype="<i8")
@@ -171,8 +171,8 @@ class Delivery:
         )
 
     async def _prepare_test(self, alert: Alert, chain: str) -> Prepared:
-        """A Test alert reaches the enrolled test audience only, marked as a test: no ward
-        topic, no device or contact that targeting finds (the public never gets it)."""
+        """A Test or Exercise alert reaches the enrolled test audience only, marked as such: no
+        ward topic, no device or contact that targeting finds (the public never gets it)."""
         members = await store.test_audience(self._db)
         alert = marked(alert)
         messages = self._messages(alert, chain)

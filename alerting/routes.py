@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from alerting import store
-from alerting.audience import TEST_STATUS, TestAudience
+from alerting.audience import AUDIENCE_ONLY, TestAudience
 from alerting.cap import ATOM_CONTENT_TYPE, CAP_CONTENT_TYPE, FeedEntry, atom_feed
 from alerting.delivery import ward_area
 from alerting.errors import (
@@ -307,8 +307,8 @@ async def plan_alert(request: web.Request) -> web.Response:
     stored = await workflow.get(request.match_info["identifier"])
     if stored.plan is not None:
         return web.json_response({"frozen": True, **stored.plan})
-    if stored.alert.status == TEST_STATUS:
-        # Whoever is in its area, a Test alert reaches the test audience only.
+    if stored.alert.status in AUDIENCE_ONLY:
+        # Whoever is in its area, a Test or Exercise alert reaches the test audience only.
         members = await _audience(request).members()
         devices = sum(1 for m in members if m.kind == "device")
         return web.json_response(
@@ -526,7 +526,7 @@ async def public_alert(request: web.Request) -> web.Response:
     if (
         found is None
         or found.state in ("draft", "submitted", "approved", "withdrawn")
-        or found.alert.status == TEST_STATUS  # for the test audience, not the public
+        or found.alert.status in AUDIENCE_ONLY  # for the test audience, not the public
     ):
         raise ApiError(404, "alert_not_found", "no issued alert with that identifier")
     view = public_view(found.alert, _language(request))

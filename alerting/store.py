@@ -410,10 +410,10 @@ async def live_for_hazard(conn: aiosqlite.Connection, hazard: str) -> list[Store
 
 
 async def issued(db: Database, limit: int) -> list[StoredAlert]:
-    """Issued alerts the public may see: a Test alert is for its test audience only."""
+    """Issued alerts the public may see: Test and Exercise alerts are for the test audience."""
     rows = await db.fetch_all(
         f"SELECT {_COLUMNS} FROM alerting_alerts WHERE state = 'issued'"  # noqa: S608  # fixed column list
-        " AND status != 'Test' ORDER BY sent DESC LIMIT ?",
+        " AND status NOT IN ('Test', 'Exercise') ORDER BY sent DESC LIMIT ?",
         (limit,),
     )
     return [_row(row) for row in rows]
@@ -424,7 +424,7 @@ async def issued_in_ward(db: Database, code: str) -> list[StoredAlert]:
         f"SELECT {', '.join('a.' + c.strip() for c in _COLUMNS.split(','))}"  # noqa: S608  # fixed column list
         " FROM alerting_alerts AS a JOIN alerting_alert_wards AS w"
         " ON w.identifier = a.identifier WHERE w.code = ? AND a.state = 'issued'"
-        " AND a.status != 'Test' ORDER BY a.sent DESC",
+        " AND a.status NOT IN ('Test', 'Exercise') ORDER BY a.sent DESC",
         (code,),
     )
     return [_row(row) for row in rows]

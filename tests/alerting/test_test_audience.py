@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from alerting.keys import ALERTING
 from canhbao import keys
 from canhbao.audit import list_audit
@@ -60,8 +62,11 @@ async def test_admins_enrol_and_remove_the_test_audience_audited(
     ]
 
 
+@pytest.mark.parametrize(
+    ("status", "marker"), [("Test", "[THỬ NGHIỆM]"), ("Exercise", "[DIỄN TẬP]")]
+)
 async def test_a_test_alert_reaches_only_the_test_audience_with_a_marker(
-    world: dict[str, Any], staff: StaffFactory, register: Register
+    world: dict[str, Any], staff: StaffFactory, register: Register, status: str, marker: str
 ) -> None:
     client: Client = world["client"]
     fcm, twilio = world["fcm"], world["twilio"]
@@ -84,7 +89,7 @@ async def test_a_test_alert_reaches_only_the_test_audience_with_a_marker(
     assert (await anh.post(path, json={"kind": "device", "address": test_token})).status == 201
     assert (await anh.post(path, json={"kind": "phone", "address": TEST_PHONE})).status == 201
 
-    created = await lan.post("/api/v1/alerts", json={**body(), "status": "Test"})
+    created = await lan.post("/api/v1/alerts", json={**body(), "status": status})
     assert created.status == 201, await created.text()
     identifier = (await created.json())["identifier"]
     preview = await (await lan.get(f"/api/v1/alerts/{identifier}/plan")).json()
@@ -101,13 +106,11 @@ async def test_a_test_alert_reaches_only_the_test_audience_with_a_marker(
 
     await eventually(lambda: sent(2))
     assert [m.get("token") or m.get("condition") for m in fcm.messages] == [test_token]
-    assert fcm.messages[0]["notification"]["title"] == (
-        "[THỬ NGHIỆM] Cảnh báo lũ khẩn cấp trên sông Bồ"
-    )
-    assert fcm.messages[0]["notification"]["body"].startswith("[THỬ NGHIỆM] ")
+    assert fcm.messages[0]["notification"]["title"] == f"{marker} Cảnh báo lũ khẩn cấp trên sông Bồ"
+    assert fcm.messages[0]["notification"]["body"].startswith(f"{marker} ")
     assert public["token"] not in str(fcm.messages)
     assert [m["to"] for m in twilio.messages] == [TEST_PHONE]
-    assert twilio.messages[0]["body"].startswith("[THỬ NGHIỆM] Cảnh báo lũ khẩn cấp")
+    assert twilio.messages[0]["body"].startswith(f"{marker} Cảnh báo lũ khẩn cấp")
     assert twilio.calls == []  # the vulnerable contact is not called either
 
     # Nor does the public see it in the feed or the app's API.
