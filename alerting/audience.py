@@ -11,7 +11,9 @@ audited.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from alerting import store
 from alerting.errors import AudienceMemberNotFound, AudienceRefused
@@ -30,6 +32,19 @@ MARKERS = {
 AUDIENCE_ONLY = frozenset(MARKERS)
 _PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")  # E.164
 _TOKEN = re.compile(r"^[A-Za-z0-9_:\-.]{20,4096}$")  # what FCM registration tokens are made of
+
+
+def audience_plan(members: Sequence[TestMember]) -> dict[str, Any]:
+    """The plan of a Test or Exercise alert, as staff preview it and issue freezes it."""
+    devices = sum(1 for m in members if m.kind == "device")
+    phones = len(members) - devices
+    return {
+        "test_audience": True,
+        "totals": {"devices": devices, "by_topic": 0, "by_token": devices, "by_sms": phones},
+        "conditions": [],
+        "areas": [],
+        "messages": {"condition": 0, "token": devices, "sms": phones},
+    }
 
 
 def marked(alert: Alert) -> Alert:

@@ -39,17 +39,15 @@ from alerting.templates import (
     HAZARD,
     TEMPLATES,
     TREND,
-    RiverFacts,
-    RiverSituation,
     Template,
     compose,
     compose_texts,
     fill_text,
     local_time,
     number,
-    river_texts,
     wind_class,
 )
+from alerting.wording import RiverFacts, RiverSituation, river_texts
 from alerting.workflow import Workflow, with_editor
 from canhbao.clock import utc_text
 from canhbao.config import AlertingConfig, AutoRuleConfig

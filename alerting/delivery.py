@@ -26,7 +26,7 @@ import numpy as np
 import shapely
 
 from alerting import store
-from alerting.audience import AUDIENCE_ONLY, marked
+from alerting.audience import AUDIENCE_ONLY, audience_plan, marked
 from alerting.errors import InvalidAlert
 from alerting.models import LANGUAGE_EN, LANGUAGE_VI, Alert, Area, Geocode, Info, cap_time
 from alerting.ports import DeviceLanguage, Directory, Geometry, IdArray, Outbox
@@ -198,16 +198,8 @@ class Delivery:
                         priority=PRIORITY_DIRECT, not_after=alert.expires,
                     )
                 )  # fmt: skip
-        devices = sum(1 for m in members if m.kind == "device")
-        phones = len(members) - devices
-        summary: dict[str, Any] = {
-            "test_audience": True,
-            "totals": {"devices": devices, "by_topic": 0, "by_token": devices, "by_sms": phones},
-            "conditions": [],
-            "areas": [],
-            "messages": {"condition": 0, "token": devices, "sms": phones},
-        }
-        return Prepared(alert.identifier, chain, summary, items, b"", b"", 0, 0)
+        plan = audience_plan(members)
+        return Prepared(alert.identifier, chain, plan, items, b"", b"", 0, 0)
 
     async def commit(self, conn: aiosqlite.Connection, prepared: Prepared) -> dict[str, Any]:
         """Enqueue the first batch and record the frozen targets, in the issue transaction."""

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from alerting import store
-from alerting.audience import AUDIENCE_ONLY, TestAudience
+from alerting.audience import AUDIENCE_ONLY, TestAudience, audience_plan
 from alerting.cap import ATOM_CONTENT_TYPE, CAP_CONTENT_TYPE, FeedEntry, atom_feed
 from alerting.delivery import ward_area
 from alerting.errors import (
@@ -29,17 +29,9 @@ from alerting.errors import (
     UnknownWards,
 )
 from alerting.imports import Importer, import_view
+from alerting.json_form import alert_from_dict, alert_to_dict, public_view, unknown_fields
 from alerting.keys import ALERTING, ALERTING_DELIVERY, ALERTING_IMPORTS
-from alerting.models import (
-    LANGUAGE_VI,
-    Alert,
-    Area,
-    alert_from_dict,
-    covers_point,
-    in_force,
-    public_view,
-    unknown_fields,
-)
+from alerting.models import LANGUAGE_VI, Alert, Area, covers_point, in_force
 from alerting.ports import Directory
 from alerting.store import StoredAlert
 from alerting.templates import TEMPLATES, compose, unknown_values
@@ -100,8 +92,6 @@ def _errors(handler: Handler) -> Handler:
 
 
 def _staff_json(request: web.Request, stored: StoredAlert, status: int = 200) -> web.Response:
-    from alerting.models import alert_to_dict
-
     workflow = _workflow(request)
     body = {
         **stored.summary(),
@@ -309,20 +299,8 @@ async def plan_alert(request: web.Request) -> web.Response:
         return web.json_response({"frozen": True, **stored.plan})
     if stored.alert.status in AUDIENCE_ONLY:
         # Whoever is in its area, a Test or Exercise alert reaches the test audience only.
-        members = await _audience(request).members()
-        devices = sum(1 for m in members if m.kind == "device")
-        return web.json_response(
-            {
-                "frozen": False,
-                "test_audience": True,
-                "totals": {
-                    "devices": devices,
-                    "by_topic": 0,
-                    "by_token": devices,
-                    "by_sms": len(members) - devices,
-                },
-            }
-        )
+        plan = audience_plan(await _audience(request).members())
+        return web.json_response({"frozen": False, **plan})
     if workflow.fanout is None:
         raise ApiError(503, "no_targeting", "targeting is not available")
     return web.json_response({"frozen": False, **workflow.fanout.preview(stored.alert)})

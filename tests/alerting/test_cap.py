@@ -11,7 +11,8 @@ import pytest
 from alerting.cap import FeedEntry, alert_xml, atom_feed, parse_cap
 from alerting.errors import CapDocumentRefused
 from alerting.models import Reference
-from alerting.templates import TEMPLATES, RiverFacts, fill, river_texts
+from alerting.templates import TEMPLATES, fill
+from alerting.wording import RiverFacts, river_texts
 from tests.alerting.conftest import CAP_DIR, SENT, alert, assert_valid, info
 
 INVALID_SAMPLE = CAP_DIR / "samples" / "getMessage-invalid.xml"

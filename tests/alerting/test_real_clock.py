@@ -19,8 +19,9 @@ from lxml import etree
 from alerting import store
 from alerting.cap import parse_cap
 from alerting.imports import parse_document
+from alerting.json_form import alert_from_dict, alert_to_dict
 from alerting.keys import ALERTING, ALERTING_IMPORTS
-from alerting.models import CAP_NS, Reference, alert_from_dict, alert_to_dict, cap_time
+from alerting.models import CAP_NS, Reference, cap_time
 from canhbao import keys
 from canhbao.app import create_app
 from canhbao.clock import ManualClock

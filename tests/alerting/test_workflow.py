@@ -11,8 +11,9 @@ import pytest
 from lxml import etree
 
 from alerting.cap import parse_cap
+from alerting.json_form import alert_to_dict
 from alerting.keys import ALERTING
-from alerting.models import GEOCODE_WARD, Area, Geocode, alert_to_dict
+from alerting.models import GEOCODE_WARD, Area, Geocode
 from canhbao import keys
 from canhbao.audit import list_audit
 from canhbao.clock import ManualClock
