@@ -8,7 +8,8 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from alerting.cap import alert_xml
-from alerting.models import GEOCODE_WARD, Area, Geocode, Resource, alert_to_dict
+from alerting.json_form import alert_to_dict
+from alerting.models import GEOCODE_WARD, Area, Geocode, Resource
 from tests.alerting.conftest import alert, assert_valid, info
 from tests.cameras.conftest import RigFactory, camera_entry, jpeg, png, scene
 from tests.conftest import StaffFactory
