@@ -68,10 +68,11 @@ async def test_a_chosen_still_is_attached_and_the_issued_cap_validates(
     created = await lan.post("/api/v1/alerts", json=draft)
     assert created.status == 201, await created.text()
     identifier = (await created.json())["identifier"]
-    assert (await lan.post(f"/api/v1/alerts/{identifier}/submit")).status == 200
-    assert (await minh.post(f"/api/v1/alerts/{identifier}/approve")).status == 200
-    issued = await minh.post(f"/api/v1/alerts/{identifier}/issue")
-    assert issued.status == 200, await issued.text()
+    # Each step acts on the version its person saw (alerting refuses a stale one).
+    for user, action in ((lan, "submit"), (minh, "approve"), (minh, "issue")):
+        seen = (await (await user.get(f"/api/v1/alerts/{identifier}")).json())["version"]
+        done = await user.post(f"/api/v1/alerts/{identifier}/{action}", json={"version": seen})
+        assert done.status == 200, await done.text()
 
     document = await (await r.client.get(f"/cap/alerts/{identifier}.xml")).read()
     assert_valid(document)
