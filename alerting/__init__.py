@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from alerting import imports, jobs, routes, store
-from alerting.auto import AUTO_DRAFTER, AutoDrafter
-from alerting.delivery import Delivery, GeofencesDirectory
+from alerting import keys as alerting_keys
+from alerting.auto import AutoDrafter
+from alerting.delivery import Delivery
 from alerting.fanout import FanoutRunner
+from alerting.ports import PortsFactory
 from alerting.workflow import Settings, Workflow
 from canhbao import keys
 from canhbao.config import Config
 from canhbao.db import Migration
 from canhbao.errors import ConfigError
-from geofences.keys import GEOFENCES
 
 MIGRATIONS: tuple[Migration, ...] = store.MIGRATIONS
 
 _OID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 
 
-def setup(app: web.Application, config: Config) -> None:
-    """Check the [alerting] config; add the workflow's context and the routes."""
+def setup(app: web.Application, config: Config, *, ports: PortsFactory) -> None:
+    """Check the [alerting] config; add the workflow's context and the routes. `ports` builds
+    what alerting needs from other domains once their contexts have started."""
     settings = config.alerting
     if not _OID.match(settings.identifier_prefix):
         raise ConfigError("alerting.identifier_prefix: digits separated by dots (an OID)")
@@ -41,15 +44,16 @@ def setup(app: web.Application, config: Config) -> None:
     if unknown:
         raise ConfigError(f"alerting.two_person_statuses: unknown status {sorted(unknown)[0]!r}")
     imports.check_config(settings)
-    app.cleanup_ctx.append(_alerting_ctx)
+    app.cleanup_ctx.append(functools.partial(_alerting_ctx, ports=ports))
     routes.setup_routes(app)
 
 
-async def _alerting_ctx(app: web.Application) -> AsyncIterator[None]:
+async def _alerting_ctx(app: web.Application, *, ports: PortsFactory) -> AsyncIterator[None]:
     config = app[keys.CONFIG]
+    connected = ports(app)
     delivery = Delivery(
-        GeofencesDirectory(app[GEOFENCES]),
-        app[keys.OUTBOX],
+        connected.directory,
+        connected.outbox,
         app[keys.DB],
         app[keys.CLOCK],
         sms_sender=config.telephony.hotline_number,
@@ -62,16 +66,15 @@ async def _alerting_ctx(app: web.Application) -> AsyncIterator[None]:
         app[keys.CLOCK],
         Settings.from_config(config.alerting, config.server.public_base_url),
         delivery,
+        connected.sponsors,
     )
-    app[keys.ALERTING] = workflow
+    app[alerting_keys.ALERTING] = workflow
+    app[alerting_keys.ALERTING_DELIVERY] = delivery
     drafter = AutoDrafter(
-        workflow,
-        config.alerting,
-        {station.id: station for station in config.feeds.stations},
-        config.geofences.outline_max_points,
+        workflow, delivery.directory, config.alerting, config.geofences.outline_max_points
     )
     # Subscribed to threshold events by the composition root (canhbao.app).
-    app[AUTO_DRAFTER] = drafter
+    app[alerting_keys.AUTO_DRAFTER] = drafter
     # Alerts that ran out while we were down expire now, not at the first scheduled run.
     await jobs.expire_alerts(app)
     job = app[keys.SCHEDULER].add_job(
@@ -87,10 +90,10 @@ async def _alerting_ctx(app: web.Application) -> AsyncIterator[None]:
         delivery, app[keys.DB], app[keys.CLOCK], app[keys.HEALTH], app[keys.METRICS]
     )
     app[keys.METRIC_REFRESHERS].append(runner.refresh_metrics)
-    app[keys.ALERTING_FANOUT] = runner
+    app[alerting_keys.ALERTING_FANOUT] = runner
     runner.start()
     importer = imports.build_importer(app, workflow)
-    app[keys.ALERTING_IMPORTS] = importer
+    app[alerting_keys.ALERTING_IMPORTS] = importer
     # Imports that ran out while we were down are marked now, as alerts are.
     await importer.expire_due()
     import_jobs = imports.schedule_jobs(app[keys.SCHEDULER], importer, config.alerting)

@@ -19,20 +19,21 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import aiosqlite
 import numpy as np
 import shapely
 
 from alerting import store
+from alerting.audience import AUDIENCE_ONLY, audience_plan, marked
 from alerting.errors import InvalidAlert
 from alerting.models import LANGUAGE_EN, LANGUAGE_VI, Alert, Area, Geocode, Info, cap_time
+from alerting.ports import DeviceLanguage, Directory, Geometry, IdArray, Outbox
 from canhbao.clock import Clock
 from canhbao.db import Database
-from geofences.targeting import warning_polygon
 from notify.models import FCM_PAYLOAD_LIMIT, PushMessage, SmsMessage, VoiceCall, sms_segments
-from notify.outbox import Outbox, OutboxItem
+from notify.outbox import OutboxItem
 from notify.twiml import Speech
 
 log = logging.getLogger(__name__)
@@ -41,54 +42,8 @@ PRIORITY_TOPIC = 20  # one message reaches a whole ward: first
 PRIORITY_DIRECT = 10  # above topic-subscription housekeeping (-10)
 SMS_MAX_SEGMENTS = 4
 GEOCODE_WARD = "ward"
-DEVICE_LANGUAGES = ("vi", "en")  # what devices register with; _languages() maps them to infos
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceTarget:
-    device_id: int
-    token: str
-    language: str  # "vi" or "en"
-
-
-@dataclass(frozen=True, slots=True)
-class ContactTarget:
-    contact_id: int
-    phone: str
-    language: str
-    vulnerable: bool
-
-
-class Plan(Protocol):
-    """What delivery reads of geofences' DeliveryPlan."""
-
-    topic_device_ids: Any
-    token_device_ids: Any
-    contact_ids: Any
-
-    def conditions_in(self, language: Any) -> tuple[str, ...]:
-        """Conditions reaching the topic route's devices in a device language ("vi", "en")."""
-        ...
-
-    def summary(self) -> dict[str, Any]: ...
-
-
-class Directory(Protocol):
-    """Who is where: geofences, as delivery needs it."""
-
-    def plan(self, geometry: Any) -> Plan:
-        """Targeting for a polygon (Polygon or MultiPolygon, lon/lat)."""
-        ...
-
-    def ward_geometry(self, codes: Sequence[str]) -> Any:
-        """The union of these areas' geometries (KeyError naming an unknown code)."""
-        ...
-
-    def ward_names(self, codes: Sequence[str]) -> list[str]: ...
-
-    async def devices(self, device_ids: Sequence[int]) -> list[DeviceTarget]: ...
-
-    async def contacts(self, contact_ids: Sequence[int]) -> list[ContactTarget]: ...
+# What devices register with; _languages() maps them to info blocks.
+DEVICE_LANGUAGES: tuple[DeviceLanguage, ...] = ("vi", "en")
 
 
 @dataclass(frozen=True)
@@ -145,9 +100,9 @@ class Delivery:
         """Call `listener` when an issue leaves recipients to enqueue (the runner wakes)."""
         self._listeners.append(listener)
 
-    def geometry(self, alert: Alert) -> Any:
+    def geometry(self, alert: Alert) -> Geometry:
         """The alert's area as one lon/lat geometry: its polygons and its wards."""
-        parts: list[Any] = []
+        parts: list[Geometry] = []
         codes: list[str] = []
         for area in _areas(alert):
             parts.extend(shapely.Polygon([(lon, lat) for lat, lon in p]) for p in area.polygons)
@@ -159,15 +114,33 @@ class Delivery:
         return shapely.union_all([shapely.make_valid(p) for p in parts])
 
     def check_area(self, alert: Alert) -> None:
-        """Raise what planning would (KeyError for unknown wards, InvalidGeometry for an area
-        with no ground) without planning: no device index query."""
-        warning_polygon(self.geometry(alert))
+        """Raise what planning would (UnknownWards, InvalidArea for an area with no ground)
+        without planning: no device index query."""
+        self.directory.check_area(self.geometry(alert))
+
+    async def report(self, identifier: str) -> dict[str, object]:
+        """What the outbox did with an alert's messages: per channel and status, push by route
+        (ward-topic conditions, device tokens), failures by error code."""
+        by_priority = await self._outbox.counts_by_priority(identifier)
+        failures = await self._outbox.failure_codes(identifier)
+        return {
+            "channels": await self._outbox.counts(identifier),
+            "routes": {
+                "condition": by_priority.get(("push", PRIORITY_TOPIC), {}),
+                "token": by_priority.get(("push", PRIORITY_DIRECT), {}),
+            },
+            "failures": failures,
+            # Tokens FCM no longer knows: the device registry drops them (PushTokenRejected).
+            "removed": failures.get("push", {}).get("UNREGISTERED", 0),
+        }
 
     def preview(self, alert: Alert) -> dict[str, Any]:
         """The plan staff see before approving (recomputed; frozen only at issue)."""
         return self.directory.plan(self.geometry(alert)).summary()
 
     async def prepare(self, alert: Alert, chain: str) -> Prepared:
+        if alert.status in AUDIENCE_ONLY:
+            return await self._prepare_test(alert, chain)
         plan = self.directory.plan(self.geometry(alert))
         device_ids = np.asarray(plan.token_device_ids, dtype="<i8")
         contact_ids = np.asarray(plan.contact_ids, dtype="<i8")
@@ -196,6 +169,37 @@ class Delivery:
             int(first_devices.size),
             int(first_contacts.size),
         )
+
+    async def _prepare_test(self, alert: Alert, chain: str) -> Prepared:
+        """A Test or Exercise alert reaches the enrolled test audience only, marked as such: no
+        ward topic, no device or contact that targeting finds (the public never gets it)."""
+        members = await store.test_audience(self._db)
+        alert = marked(alert)
+        messages = self._messages(alert, chain)
+        by_language = _languages(alert)
+        items: list[OutboxItem] = []
+        for member in members:
+            key = f"{alert.identifier}:test:{member.id}"
+            if member.kind == "device":
+                message = messages.get(member.language, messages["vi"])
+                items.append(
+                    OutboxItem(
+                        "push", replace(message, target=member.address), idempotency_key=key,
+                        reference=alert.identifier, priority=PRIORITY_DIRECT,
+                        not_after=alert.expires,
+                    )
+                )  # fmt: skip
+            else:
+                info = by_language.get(member.language, by_language["vi"])
+                sms = SmsMessage(to=member.address, body=sms_text(info), sender=self._sms_sender)
+                items.append(
+                    OutboxItem(
+                        "sms", sms, idempotency_key=key, reference=alert.identifier,
+                        priority=PRIORITY_DIRECT, not_after=alert.expires,
+                    )
+                )  # fmt: skip
+        plan = audience_plan(members)
+        return Prepared(alert.identifier, chain, plan, items, b"", b"", 0, 0)
 
     async def commit(self, conn: aiosqlite.Connection, prepared: Prepared) -> dict[str, Any]:
         """Enqueue the first batch and record the frozen targets, in the issue transaction."""
@@ -325,7 +329,11 @@ class Delivery:
         }
 
     async def _batch(
-        self, alert: Alert, messages: dict[str, PushMessage], device_ids: Any, contact_ids: Any
+        self,
+        alert: Alert,
+        messages: dict[str, PushMessage],
+        device_ids: IdArray,
+        contact_ids: IdArray,
     ) -> list[OutboxItem]:
         """Outbox items for these devices (by token) and contacts (SMS, voice if vulnerable)."""
         identifier = alert.identifier
@@ -446,50 +454,10 @@ def twiml(info: Info, speech: Speech) -> str:
 def ward_area(
     directory: Directory, codes: Sequence[str], description: str, max_points: int
 ) -> Area:
-    """A CAP area for these wards: their geocodes and an outline of ≤ max_points points."""
-    from geofences.areas import make_outline  # geometry helpers of the geofences domain
-
-    outline = make_outline(directory.ward_geometry(codes), max_points)
-    polygons = []
-    for part in getattr(outline, "geoms", [outline]):
-        ring = list(part.exterior.coords)
-        polygons.append(tuple((round(lat, 5), round(lon, 5)) for lon, lat in ring))
+    """A CAP area for these wards: their geocodes and an outline of ≤ max_points points
+    (UnknownWards naming codes the catalogue lacks)."""
     return Area(
         description=description or ", ".join(directory.ward_names(codes)),
-        polygons=tuple(polygons),
+        polygons=directory.ward_outline(codes, max_points),
         geocodes=tuple(Geocode(GEOCODE_WARD, code) for code in codes),
     )
-
-
-class GeofencesDirectory:
-    """The Directory over geofences' DeviceRegistry, through its public methods only."""
-
-    def __init__(self, registry: Any) -> None:
-        self._registry = registry
-
-    def plan(self, geometry: Any) -> Plan:
-        plan: Plan = self._registry.plan(geometry)
-        return plan
-
-    def ward_geometry(self, codes: Sequence[str]) -> Any:
-        catalog = self._registry.catalog
-        missing = [code for code in codes if code not in catalog.by_code]
-        if missing:
-            raise KeyError(", ".join(missing))
-        return shapely.union_all([catalog.geometry[catalog.by_code[c].id] for c in codes])
-
-    def ward_names(self, codes: Sequence[str]) -> list[str]:
-        catalog = self._registry.catalog
-        return [catalog.by_code[c].name if c in catalog.by_code else c for c in codes]
-
-    async def devices(self, device_ids: Sequence[int]) -> list[DeviceTarget]:
-        if not len(device_ids):
-            return []
-        found = await self._registry.push_targets(device_ids)
-        return [DeviceTarget(device_id, token, language) for device_id, token, language in found]
-
-    async def contacts(self, contact_ids: Sequence[int]) -> list[ContactTarget]:
-        if not len(contact_ids):
-            return []
-        found = await self._registry.contact_targets(contact_ids)
-        return [ContactTarget(*row) for row in found]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from canhbao import keys
+from alerting.keys import ALERTING
 
 
 async def expire_alerts(app: web.Application) -> list[str]:
     """Expire every issued alert past its `expires`; run on a schedule and once at start."""
-    return await app[keys.ALERTING].expire_due()
+    return await app[ALERTING].expire_due()

@@ -11,29 +11,30 @@ from typing import Any
 from aiohttp import web
 
 from alerting import store
+from alerting.audience import AUDIENCE_ONLY, TestAudience, audience_plan
 from alerting.cap import ATOM_CONTENT_TYPE, CAP_CONTENT_TYPE, FeedEntry, atom_feed
-from alerting.delivery import PRIORITY_DIRECT, PRIORITY_TOPIC
+from alerting.delivery import ward_area
 from alerting.errors import (
     AlertingError,
     AlertNotFound,
+    AudienceMemberNotFound,
+    AudienceRefused,
     ImportNotFound,
     InvalidAlert,
     InvalidArea,
     ReissueRefused,
     SelfApprovalRefused,
+    StaleVersion,
     TransitionRefused,
+    UnknownWards,
 )
 from alerting.imports import Importer, import_view
-from alerting.models import (
-    LANGUAGE_VI,
-    Alert,
-    alert_from_dict,
-    covers_point,
-    in_force,
-    public_view,
-)
+from alerting.json_form import alert_from_dict, alert_to_dict, public_view, unknown_fields
+from alerting.keys import ALERTING, ALERTING_DELIVERY, ALERTING_IMPORTS
+from alerting.models import LANGUAGE_VI, Alert, Area, covers_point, in_force
+from alerting.ports import Directory
 from alerting.store import StoredAlert
-from alerting.templates import TEMPLATES, compose
+from alerting.templates import TEMPLATES, compose, unknown_values
 from alerting.workflow import Workflow
 from canhbao import keys
 from canhbao.auth import Role, require_principal, require_roles
@@ -44,7 +45,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _workflow(request: web.Request) -> Workflow:
-    return request.app[keys.ALERTING]
+    return request.app[ALERTING]
 
 
 def _errors(handler: Handler) -> Handler:
@@ -55,10 +56,18 @@ def _errors(handler: Handler) -> Handler:
             return await handler(request)
         except AlertNotFound as err:
             raise ApiError(404, "alert_not_found", f"no alert {err}") from None
+        except AudienceMemberNotFound as err:
+            raise ApiError(404, "not_found", f"no test audience member {err}") from None
+        except AudienceRefused as err:
+            raise ApiError(
+                422, "invalid_member", "; ".join(err.problems), problems=list(err.problems)
+            ) from None
         except SelfApprovalRefused as err:
             raise ApiError(403, "self_approval", str(err)) from None
         except ImportNotFound as err:
             raise ApiError(404, "import_not_found", f"no imported alert {err}") from None
+        except StaleVersion as err:
+            raise ApiError(409, "stale_version", str(err), version=err.current) from None
         except ReissueRefused as err:
             raise ApiError(409, "reissue_refused", str(err)) from None
         except TransitionRefused as err:
@@ -83,8 +92,6 @@ def _errors(handler: Handler) -> Handler:
 
 
 def _staff_json(request: web.Request, stored: StoredAlert, status: int = 200) -> web.Response:
-    from alerting.models import alert_to_dict
-
     workflow = _workflow(request)
     body = {
         **stored.summary(),
@@ -92,12 +99,38 @@ def _staff_json(request: web.Request, stored: StoredAlert, status: int = 200) ->
         "plan": stored.plan,
         "problems": workflow.readiness(stored.alert) if stored.state == "draft" else [],
     }
-    return web.json_response(body, status=status)
+    # The version to send back with submit, approve or issue (If-Match, or body "version").
+    return web.json_response(body, status=status, headers={"ETag": f'"{stored.version}"'})
+
+
+def _seen_version(request: web.Request, body: Any) -> int:
+    """The version of the alert the person acted on: body "version", else If-Match ("3")."""
+    given: Any = body.get("version") if isinstance(body, dict) else None
+    if given is None and "If-Match" in request.headers:
+        given = request.headers["If-Match"].strip().removeprefix("W/").strip('"')
+    if given is None:
+        raise ApiError(
+            428, "version_required",
+            "send the version you saw (body \"version\" or If-Match): the alert may have changed",
+        )  # fmt: skip
+    try:
+        if isinstance(given, bool | float):
+            raise TypeError(given)
+        version = int(given)
+    except (TypeError, ValueError):
+        raise ApiError(400, "invalid_request", "version: a whole number") from None
+    if not 0 < version < 2**63:
+        raise ApiError(400, "invalid_request", "version: a whole number from 1")
+    return version
+
+
+TEMPLATE_BODY = frozenset({"template", "ward_codes", "area_desc", "values", "status"})
 
 
 async def _draft_body(request: web.Request, workflow: Workflow) -> Alert:
     """An alert from a staff body: CAP fields as in alert_to_dict, or a template with values
-    and ward codes (then the areas come from the geofences outlines)."""
+    and ward codes (then the areas come from the geofences outlines, and {area} names the
+    wards). A key the body has no use for is refused (422 unknown_keys), never dropped."""
     body = await read_json(request)
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_request", "a JSON object is required")
@@ -107,9 +140,19 @@ async def _draft_body(request: web.Request, workflow: Workflow) -> Alert:
             template = TEMPLATES.get(str(body["template"]))
             if template is None:
                 raise ApiError(400, "unknown_template", f"templates: {', '.join(TEMPLATES)}")
+            given = body.get("values", {})
+            if not isinstance(given, dict) or not all(
+                isinstance(v, dict) and all(isinstance(t, str) for t in v.values())
+                for v in given.values()
+            ):
+                raise ApiError(400, "invalid_request", "values: {language: {name: text}}")
+            _refuse_unknown(
+                [k for k in body if k not in TEMPLATE_BODY] + unknown_values(template, given)
+            )
             area = _ward_area(request, body)
+            names = ", ".join(_directory(request).ward_names([str(c) for c in body["ward_codes"]]))
             values = {
-                lang: {**_defaults(workflow, lang), **dict(body.get("values", {}).get(lang, {}))}
+                lang: {**_defaults(workflow, lang), **given.get(lang, {}), "area": names}
                 for lang in template.texts
             }
             infos = compose(template, values, (area,))
@@ -121,6 +164,7 @@ async def _draft_body(request: web.Request, workflow: Workflow) -> Alert:
                 msg_type="Alert",
                 infos=infos,
             )
+        _refuse_unknown(unknown_fields(body))
         return alert_from_dict(
             {**body, "status": body.get("status", workflow.settings.status)}, sent=now
         )
@@ -128,26 +172,34 @@ async def _draft_body(request: web.Request, workflow: Workflow) -> Alert:
         raise ApiError(400, "invalid_request", f"malformed alert: {err!r}") from None
 
 
+def _refuse_unknown(found: list[str]) -> None:
+    if found:
+        raise ApiError(
+            422, "unknown_keys", f"unknown keys in the body: {', '.join(found)}", keys=found
+        )
+
+
 def _defaults(workflow: Workflow, language: str) -> dict[str, str]:
     return {"contact": workflow.settings.contact}
 
 
-def _ward_area(request: web.Request, body: dict[str, Any]) -> Any:
-    from alerting.delivery import ward_area
+def _directory(request: web.Request) -> Directory:
+    return request.app[ALERTING_DELIVERY].directory
 
-    delivery = _workflow(request).fanout
+
+def _ward_area(request: web.Request, body: dict[str, Any]) -> Area:
     codes = body.get("ward_codes")
-    if delivery is None or not isinstance(codes, list) or not codes:
+    if not isinstance(codes, list) or not codes:
         raise ApiError(400, "invalid_request", "ward_codes (a list of area codes) is required")
     try:
         return ward_area(
-            delivery.directory,  # type: ignore[attr-defined]  # the Delivery FanOut has one
+            _directory(request),
             [str(c) for c in codes],
             str(body.get("area_desc", "")),
             request.app[keys.CONFIG].geofences.outline_max_points,
         )
-    except KeyError as err:
-        raise ApiError(400, "unknown_area", f"unknown area codes: {err}") from None
+    except UnknownWards as err:
+        raise ApiError(400, "unknown_area", f"unknown area codes: {', '.join(err.codes)}") from None
 
 
 # -- staff ---------------------------------------------------------------------------------------
@@ -218,13 +270,19 @@ def _transition(name: str, *roles: Role) -> Handler:
         actor = require_principal(request).actor
         if name == "reject":
             body = await read_json(request)
+            if isinstance(body, dict):
+                _refuse_unknown(sorted(set(body) - {"comment", "version"}))
             comment = body.get("comment", "") if isinstance(body, dict) else ""
             stored = await workflow.reject(identifier, actor, str(comment))
         elif name in ("update", "cancel"):
             stored = await workflow.derive(identifier, name.capitalize(), actor)
             return _staff_json(request, stored, 201)
         else:
-            stored = await getattr(workflow, name)(identifier, actor)
+            body = await read_json(request) if request.can_read_body else None
+            if isinstance(body, dict):
+                _refuse_unknown(sorted(set(body) - {"version"}))
+            version = _seen_version(request, body)
+            stored = await getattr(workflow, name)(identifier, actor, version=version)
         return _staff_json(request, stored)
 
     handler.__name__ = f"{name}_alert"
@@ -239,6 +297,10 @@ async def plan_alert(request: web.Request) -> web.Response:
     stored = await workflow.get(request.match_info["identifier"])
     if stored.plan is not None:
         return web.json_response({"frozen": True, **stored.plan})
+    if stored.alert.status in AUDIENCE_ONLY:
+        # Whoever is in its area, a Test or Exercise alert reaches the test audience only.
+        plan = audience_plan(await _audience(request).members())
+        return web.json_response({"frozen": False, **plan})
     if workflow.fanout is None:
         raise ApiError(503, "no_targeting", "targeting is not available")
     return web.json_response({"frozen": False, **workflow.fanout.preview(stored.alert)})
@@ -250,10 +312,6 @@ async def delivery_counts(request: web.Request) -> web.Response:
     """GET /api/v1/alerts/{identifier}/delivery: targeted; fan-out progress; per channel and
     status; failures by error code; tokens removed as unregistered."""
     stored = await _workflow(request).get(request.match_info["identifier"])
-    outbox = request.app[keys.OUTBOX]
-    counts = await outbox.counts(stored.identifier)
-    by_priority = await outbox.counts_by_priority(stored.identifier)
-    failures = await outbox.failure_codes(stored.identifier)
     plan = stored.plan or {}
     fanout = await store.get_fanout(request.app[keys.DB], stored.identifier)
     return web.json_response(
@@ -263,15 +321,8 @@ async def delivery_counts(request: web.Request) -> web.Response:
             "messages": plan.get("messages", {}),
             # How far enqueueing the frozen targets has got (large alerts go in batches).
             "fanout": fanout.progress() if fanout else None,
-            "channels": counts,
-            # Push by route: ward topics (FCM conditions) and devices one by one.
-            "routes": {
-                "condition": by_priority.get(("push", PRIORITY_TOPIC), {}),
-                "token": by_priority.get(("push", PRIORITY_DIRECT), {}),
-            },
-            "failures": failures,
-            # Tokens FCM no longer knows: the device registry drops them (PushTokenRejected).
-            "removed": failures.get("push", {}).get("UNREGISTERED", 0),
+            # Per channel and status; push by route (ward-topic conditions, device tokens).
+            **await request.app[ALERTING_DELIVERY].report(stored.identifier),
         }
     )
 
@@ -280,7 +331,7 @@ async def delivery_counts(request: web.Request) -> web.Response:
 
 
 def _importer(request: web.Request) -> Importer:
-    return request.app[keys.ALERTING_IMPORTS]
+    return request.app[ALERTING_IMPORTS]
 
 
 def _import_id(request: web.Request) -> int:
@@ -450,11 +501,62 @@ async def public_alerts(request: web.Request) -> web.Response:
 async def public_alert(request: web.Request) -> web.Response:
     """GET /api/v1/public/alerts/{identifier}: one issued message, in the device's language."""
     found = await store.get_alert(request.app[keys.DB].reader, request.match_info["identifier"])
-    if found is None or found.state in ("draft", "submitted", "approved"):
+    if (
+        found is None
+        or found.state in ("draft", "submitted", "approved", "withdrawn")
+        or found.alert.status in AUDIENCE_ONLY  # for the test audience, not the public
+    ):
         raise ApiError(404, "alert_not_found", "no issued alert with that identifier")
     view = public_view(found.alert, _language(request))
     view["state"] = found.state
     return web.json_response(view)
+
+
+# -- the test audience ---------------------------------------------------------------------------
+
+
+def _audience(request: web.Request) -> TestAudience:
+    return TestAudience(request.app[keys.DB], request.app[keys.CLOCK])
+
+
+@require_roles(Role.admin)
+async def list_test_audience(request: web.Request) -> web.Response:
+    """GET /api/v1/alerting/test-audience: the devices and phones a Test alert reaches."""
+    members = await _audience(request).members()
+    return web.json_response({"members": [m.as_json() for m in members]})
+
+
+@require_roles(Role.admin)
+@_errors
+async def enrol_test_member(request: web.Request) -> web.Response:
+    """POST /api/v1/alerting/test-audience {kind: device|phone, address, language, label}:
+    enrol a test device (its FCM token) or phone (E.164); audited."""
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", "a JSON object is required")
+    unknown = sorted(set(body) - {"kind", "address", "language", "label"})
+    if unknown:
+        raise ApiError(422, "unknown_keys", f"unknown keys: {', '.join(unknown)}", keys=unknown)
+    fields = {k: body.get(k, d) for k, d in (("kind", ""), ("address", ""), ("language", "vi"),
+                                              ("label", ""))}  # fmt: skip
+    if not all(isinstance(v, str) for v in fields.values()):
+        raise ApiError(400, "invalid_request", "kind, address, language and label are text")
+    member = await _audience(request).enrol(
+        fields["kind"], fields["address"], require_principal(request).actor,
+        language=fields["language"], label=fields["label"],
+    )  # fmt: skip
+    return web.json_response(member.as_json(), status=201)
+
+
+@require_roles(Role.admin)
+@_errors
+async def remove_test_member(request: web.Request) -> web.Response:
+    """DELETE /api/v1/alerting/test-audience/{id}: remove a member; audited."""
+    member_id = int(request.match_info["id"])
+    if member_id > 2**63 - 1:
+        raise ApiError(404, "not_found", f"no test audience member {member_id}")
+    member = await _audience(request).remove(member_id, require_principal(request).actor)
+    return web.json_response(member.as_json())
 
 
 def setup_routes(app: web.Application) -> None:
@@ -482,3 +584,6 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/cap/alerts/{name}", cap_document)
     router.add_get("/api/v1/public/alerts", public_alerts)
     router.add_get("/api/v1/public/alerts/{identifier}", public_alert)
+    router.add_get("/api/v1/alerting/test-audience", list_test_audience)
+    router.add_post("/api/v1/alerting/test-audience", enrol_test_member)
+    router.add_delete(r"/api/v1/alerting/test-audience/{id:\d+}", remove_test_member)

@@ -1,4 +1,6 @@
-"""Every citizen-facing warning text, Vietnamese first and English second, in one module.
+"""Citizen-facing warning texts, Vietnamese first and English second: the templates staff and
+auto-drafts fill, and the words that go into them (the auto-drafted river texts, which depend on
+whether the river is rising or falling, are in alerting.wording).
 
 Texts hold placeholders such as {station} or {level}; `fill` replaces those it has values for
 and leaves the rest, and `unfilled` finds what is left (an alert with any cannot be submitted).
@@ -9,8 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from alerting.models import Area, Info, Parameter
 from canhbao.clock import to_local
@@ -40,45 +43,49 @@ class Template:
     texts: Mapping[str, Text]  # language → wording; vi-VN always present
 
 
-_RIVER_DESCRIPTION = Text(
-    event="Lũ trên sông",
-    headline="",
-    description=(
-        "Lúc {time}, mực nước sông {river} tại trạm {station} là {level} m, trên mức báo động"
-        " {band} ({threshold} m), và {trend}. Khu vực có thể bị ảnh hưởng: {area}."
-    ),
-    instruction="",
-)
-_RIVER_DESCRIPTION_EN = Text(
-    event="River flood",
-    headline="",
-    description=(
-        "At {time}, the {river} river at {station} stood at {level} m, above alarm level {band}"
-        " ({threshold} m), and is {trend}. Areas that may be affected: {area}."
-    ),
-    instruction="",
-)
+# Báo động (alarm) levels as they are said: "báo động cấp ba", never "báo động III", which a
+# voice reads out as letters and a hurried reader may take for "II".
+BAO_DONG_WORDS = {1: "một", 2: "hai", 3: "ba"}
+
+
+def bao_dong_spoken(band: int, language: str) -> str:
+    """ "báo động cấp ba" / "alarm level 3" (band 4, above the historic flood, is still III)."""
+    band = min(max(band, 1), 3)
+    if language == "vi-VN":
+        return f"báo động cấp {BAO_DONG_WORDS[band]}"
+    return f"alarm level {band}"
 
 
 def _river(
-    band: str, severity: str, urgency: str, responses: tuple[str, ...], vi: str, en: str
+    band: int, severity: str, urgency: str, responses: tuple[str, ...], vi: str, en: str
 ) -> Template:
+    said_vi, said_en = bao_dong_spoken(band, "vi-VN"), bao_dong_spoken(band, "en-US")
     return Template(
-        id=f"river_flood_{band.lower()}",
+        id=f"river_flood_{'i' * band}",
         categories=("Met",),
         urgency=urgency,
         severity=severity,
         certainty="Observed",
         response_types=responses,
         texts={
-            "vi-VN": replace(
-                _RIVER_DESCRIPTION,
-                headline=f"Cảnh báo lũ: sông {{river}} tại {{station}} vượt báo động {band}",
+            "vi-VN": Text(
+                event="Lũ trên sông",
+                headline=f"Cảnh báo lũ: sông {{river}} tại {{station}} vượt {said_vi}",
+                description=(
+                    "Lúc {time}, mực nước sông {river} tại trạm {station} là {level} mét,"
+                    f" vượt {said_vi} ({{threshold}} mét), và {{trend}}. Khu vực có thể bị ảnh"
+                    " hưởng: {area}."
+                ),
                 instruction=vi,
             ),
-            "en-US": replace(
-                _RIVER_DESCRIPTION_EN,
-                headline=f"Flood warning: {{river}} river at {{station}} above alarm level {band}",
+            "en-US": Text(
+                event="River flood",
+                headline=f"Flood warning: {{river}} river at {{station}} above {said_en}",
+                description=(
+                    "At {time}, the {river} river at {station} stood at {level} metres, above"
+                    f" {said_en} ({{threshold}} metres), and is {{trend}}. Areas that may be"
+                    " affected: {area}."
+                ),
                 instruction=en,
             ),
         },
@@ -89,7 +96,7 @@ TEMPLATES: dict[str, Template] = {
     t.id: t
     for t in (
         _river(
-            "I",
+            1,
             "Minor",
             "Expected",
             ("Monitor",),
@@ -99,7 +106,7 @@ TEMPLATES: dict[str, Template] = {
             " and important papers ready. Keep children away from rivers and streams.",
         ),
         _river(
-            "II",
+            2,
             "Moderate",
             "Expected",
             ("Prepare",),
@@ -109,7 +116,7 @@ TEMPLATES: dict[str, Template] = {
             " fords. Be ready to leave when the authorities ask. For rescue, call {contact}.",
         ),
         _river(
-            "III",
+            3,
             "Severe",
             "Immediate",
             ("Evacuate", "Avoid"),
@@ -132,9 +139,9 @@ TEMPLATES: dict[str, Template] = {
                     event="Mưa rất to",
                     headline="Cảnh báo mưa rất to tại {area}",
                     description=(
-                        "Trong 24 giờ qua, đến {time}, trạm {station} đo được {amount} mm mưa"
-                        " (mưa rất to, trên 100 mm). Mưa lớn có thể gây ngập úng, lũ quét và"
-                        " sạt lở đất."
+                        "Trong 24 giờ qua, đến {time}, trạm {station} đo được {amount} milimét"
+                        " mưa (mưa rất to, trên 100 milimét). Mưa lớn có thể gây ngập úng, lũ"
+                        " quét và sạt lở đất."
                     ),
                     instruction=(
                         "Hạn chế ra ngoài khi không cần thiết. Tránh xa sông, suối và sườn đồi"
@@ -146,9 +153,9 @@ TEMPLATES: dict[str, Template] = {
                     event="Very heavy rain",
                     headline="Very heavy rain warning for {area}",
                     description=(
-                        "In the 24 hours to {time}, {station} measured {amount} mm of rain (very"
-                        " heavy rain, over 100 mm). Heavy rain can cause flooding, flash floods"
-                        " and landslides."
+                        "In the 24 hours to {time}, {station} measured {amount} millimetres of"
+                        " rain (very heavy rain, over 100 millimetres). Heavy rain can cause"
+                        " flooding, flash floods and landslides."
                     ),
                     instruction=(
                         "Stay indoors unless you must go out. Keep away from rivers, streams and"
@@ -170,9 +177,9 @@ TEMPLATES: dict[str, Template] = {
                     event="Mưa cường độ lớn",
                     headline="Cảnh báo mưa cường độ lớn tại {area}",
                     description=(
-                        "Trong 3 giờ qua, đến {time}, trạm {station} đo được {amount} mm mưa"
-                        " (trên 100 mm trong 3 giờ). Nguy cơ cao ngập nhanh, lũ quét và sạt lở"
-                        " đất."
+                        "Trong 3 giờ qua, đến {time}, trạm {station} đo được {amount} milimét"
+                        " mưa (trên 100 milimét trong 3 giờ). Nguy cơ cao ngập nhanh, lũ quét"
+                        " và sạt lở đất."
                     ),
                     instruction=(
                         "Tránh xa sông, suối, khe núi và sườn đồi dốc. Không đi qua vùng nước"
@@ -184,9 +191,9 @@ TEMPLATES: dict[str, Template] = {
                     event="Intense rain",
                     headline="Intense rain warning for {area}",
                     description=(
-                        "In the 3 hours to {time}, {station} measured {amount} mm of rain (over"
-                        " 100 mm in 3 hours). There is a high risk of rapid flooding, flash"
-                        " floods and landslides."
+                        "In the 3 hours to {time}, {station} measured {amount} millimetres of"
+                        " rain (over 100 millimetres in 3 hours). There is a high risk of rapid"
+                        " flooding, flash floods and landslides."
                     ),
                     instruction=(
                         "Keep away from rivers, streams, ravines and steep slopes. Do not cross"
@@ -209,7 +216,7 @@ TEMPLATES: dict[str, Template] = {
                     headline="Cảnh báo gió mạnh cấp {cap_gio} tại {area}",
                     description=(
                         "Lúc {time}, trạm {station} đo được gió mạnh cấp {cap_gio} ({speed}"
-                        " m/s), mức {wind_class}. Gió mạnh có thể làm tốc mái nhà, gãy đổ cây"
+                        " mét/giây), mức {wind_class}. Gió mạnh có thể làm tốc mái nhà, gãy đổ cây"
                         " cối và cột điện."
                     ),
                     instruction=(
@@ -223,8 +230,8 @@ TEMPLATES: dict[str, Template] = {
                     headline="Strong wind warning (Beaufort {cap_gio}) for {area}",
                     description=(
                         "At {time}, {station} measured wind of Beaufort force {cap_gio}"
-                        " ({speed} m/s): {wind_class}. Strong wind can lift roofs and bring down"
-                        " trees and power poles."
+                        " ({speed} metres a second): {wind_class}. Strong wind can lift roofs"
+                        " and bring down trees and power poles."
                     ),
                     instruction=(
                         "Stay inside a solid building, away from windows. Do not go out in the"
@@ -329,11 +336,19 @@ WIND_CLASS = {
         16: "a super typhoon",
     },
 }
-ALL_CLEAR_RIVER = {
-    "vi-VN": (
-        "mực nước sông {river} tại trạm {station} đã xuống {level} m, dưới mức báo động {band}."
-    ),
-    "en-US": "the {river} river at {station} has fallen to {level} m, below alarm level {band}.",
+# What an all-clear of rain or wind says happened (the {details} of the all_clear template).
+ALL_CLEAR_DETAILS = {
+    "vi-VN": {
+        "rain": "lượng mưa đo tại trạm {station} đã giảm, còn {amount} milimét.",
+        "wind": "gió đo tại trạm {station} đã giảm, còn cấp {cap_gio} ({speed} mét/giây).",
+    },
+    "en-US": {
+        "rain": "the rain measured at {station} has eased to {amount} millimetres.",
+        "wind": (
+            "the wind measured at {station} has eased to Beaufort force {cap_gio}"
+            " ({speed} metres a second)."
+        ),
+    },
 }
 
 
@@ -390,6 +405,43 @@ def compose(
     parameters: tuple[Parameter, ...] = (),
 ) -> tuple[Info, ...]:
     """Info blocks (vi-VN first) from a template; times and sender fields are the workflow's."""
+    return compose_texts(template, fill(template, values), areas, parameters)
+
+
+def placeholders(template: Template) -> frozenset[str]:
+    """Every placeholder the template's texts hold, in any language."""
+    return frozenset(
+        name
+        for text in template.texts.values()
+        for name in unfilled(text.event, text.headline, text.description, text.instruction)
+    )
+
+
+# Placeholders the server fills itself: {area} names the wards the draft is for.
+FILLED = frozenset({"area"})
+
+
+def unknown_values(template: Template, values: Mapping[str, Any]) -> list[str]:
+    """Paths of what a staff body's `values` gives that the template has no place for: a
+    language it is not written in, a key that is not one of its placeholders, or one the
+    server fills ({area} comes from the wards)."""
+    names = placeholders(template) - FILLED
+    found: list[str] = []
+    for language, given in values.items():
+        if language not in template.texts:
+            found.append(f"values.{language}")
+        elif isinstance(given, Mapping):
+            found.extend(f"values.{language}.{key}" for key in given if key not in names)
+    return found
+
+
+def compose_texts(
+    template: Template,
+    texts: Mapping[str, Text],
+    areas: tuple[Area, ...],
+    parameters: tuple[Parameter, ...] = (),
+) -> tuple[Info, ...]:
+    """Info blocks (vi-VN first) with these texts and the template's CAP categories."""
     return tuple(
         Info(
             language=language,
@@ -405,5 +457,5 @@ def compose(
             parameters=parameters,
             areas=areas,
         )
-        for language, text in fill(template, values).items()
+        for language, text in texts.items()
     )

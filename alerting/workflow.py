@@ -3,8 +3,10 @@
 A submitted or approved alert can be rejected back to draft with a comment. Issued messages
 never change: an Update or Cancel is a new draft whose `references` name the whole chain before
 it, and it goes through the same approval; issuing it supersedes what it references. The
-two-person rule: whoever wrote or submitted an alert cannot approve it (always for Actual,
-and for the statuses configured). Every transition is audited in its own transaction. An
+two-person rule (always for Actual, and for the statuses configured): a person approves, not a
+machine token; nobody who wrote, changed or submitted an alert approves it; nor anyone whom one
+of them created or granted an approving role within APPROVER_COOLING (an admin cannot make a
+second account to approve their own draft). Every transition is audited in its own transaction. An
 area that reaches no one (no polygon and no ward, an unknown ward, no ground) cannot be
 submitted, and is checked again at issue, since the ward catalogue may have changed.
 """
@@ -22,11 +24,13 @@ import aiosqlite
 
 from alerting import store
 from alerting.cap import alert_xml
+from alerting.delivery import Prepared
 from alerting.errors import (
     AlertNotFound,
     InvalidAlert,
     InvalidArea,
     SelfApprovalRefused,
+    StaleVersion,
     TemplateIncomplete,
     TransitionRefused,
 )
@@ -42,18 +46,21 @@ from alerting.models import (
     problems,
     with_times,
 )
+from alerting.ports import Sponsors
 from alerting.store import Origin, StoredAlert
 from alerting.templates import unfilled
 from canhbao.audit import record_audit
 from canhbao.clock import Clock, utc_text
 from canhbao.config import AlertingConfig
 from canhbao.db import Database
-from geofences.errors import GeofenceError
 
 log = logging.getLogger(__name__)
 
 ENTITY = "alert"
 SYSTEM_EXPIRY = "system:expiry"
+USER = "user:"  # how the audit log names a staff user (canhbao.auth's Principal.actor)
+# An account created or made approver by a draft's author this recently cannot approve it.
+APPROVER_COOLING = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -91,8 +98,8 @@ class Settings:
 class FanOut(Protocol):
     """Delivery, as the workflow sees it: prepare outside the lock, commit inside it.
 
-    `check_area`, `preview` and `prepare` raise KeyError naming ward codes the catalogue does
-    not know, and a GeofenceError when the area is no polygon targeting can use.
+    `check_area`, `preview` and `prepare` raise UnknownWards naming ward codes the catalogue
+    does not know, and InvalidArea when the area is no polygon targeting can use.
     """
 
     def check_area(self, alert: Alert) -> None:
@@ -103,11 +110,11 @@ class FanOut(Protocol):
         """The targeting plan's summary, as staff see it before approving."""
         ...
 
-    async def prepare(self, alert: Alert, chain: str) -> Any:
+    async def prepare(self, alert: Alert, chain: str) -> Prepared:
         """Resolve recipients and build the messages (no writes)."""
         ...
 
-    async def commit(self, conn: aiosqlite.Connection, prepared: Any) -> dict[str, Any]:
+    async def commit(self, conn: aiosqlite.Connection, prepared: Prepared) -> dict[str, Any]:
         """Enqueue the prepared messages in the issue transaction; returns the frozen plan."""
         ...
 
@@ -118,12 +125,18 @@ class FanOut(Protocol):
 
 class Workflow:
     def __init__(
-        self, db: Database, clock: Clock, settings: Settings, fanout: FanOut | None = None
+        self,
+        db: Database,
+        clock: Clock,
+        settings: Settings,
+        fanout: FanOut | None = None,
+        sponsors: Sponsors | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.settings = settings
         self.fanout = fanout
+        self._sponsors = sponsors
 
     # -- drafts ------------------------------------------------------------------------------
 
@@ -188,10 +201,7 @@ class Workflow:
         async with self.db.transaction() as conn:
             stored = await self._get(conn, identifier)
             self._expect(stored, "draft", "edit")
-            if version != stored.version:
-                raise TransitionRefused(
-                    f"{identifier} changed since version {version} (now {stored.version})"
-                )
+            _check_version(stored, version)
             changed = self.complete(
                 replace(
                     alert,
@@ -203,8 +213,9 @@ class Workflow:
                 self.clock.now(),
             )
             await store.update_alert(
-                conn, identifier, self.clock.now(), document=changed, status=changed.status
-            )
+                conn, identifier, self.clock.now(), document=changed, status=changed.status,
+                editors=with_editor(stored, actor),
+            )  # fmt: skip
             after = await self._get(conn, identifier)
             await self._audit(conn, actor, "alert.edit", stored, after)
             return after
@@ -242,10 +253,15 @@ class Workflow:
 
     # -- transitions -------------------------------------------------------------------------
 
-    async def submit(self, identifier: str, actor: str) -> StoredAlert:
+    # Submit, approve and issue act on the version the person saw (`version`; StaleVersion when
+    # the alert changed since). None only for callers that saw none: system steps and tests.
+
+    async def submit(self, identifier: str, actor: str, *, version: int | None = None
+                     ) -> StoredAlert:  # fmt: skip
         async with self.db.transaction() as conn:
             stored = await self._get(conn, identifier)
             self._expect(stored, "draft", "submit")
+            _check_version(stored, version)
             self._check_ready(stored.alert)
             await store.update_alert(
                 conn, identifier, self.clock.now(), state="submitted", submitted_by=actor,
@@ -253,21 +269,47 @@ class Workflow:
             )  # fmt: skip
             return await self.record_transition(conn, actor, "alert.submit", stored)
 
-    async def approve(self, identifier: str, actor: str) -> StoredAlert:
+    async def approve(self, identifier: str, actor: str, *, version: int | None = None
+                      ) -> StoredAlert:  # fmt: skip
         async with self.db.transaction() as conn:
             stored = await self._get(conn, identifier)
             self._expect(stored, "submitted", "approve")
-            if stored.alert.status in self.settings.two_person_statuses and actor in (
-                stored.author,
-                stored.submitted_by,
-            ):
-                raise SelfApprovalRefused(
-                    f"{identifier}: a second person must approve what {actor} wrote or submitted"
-                )
+            _check_version(stored, version)
+            if stored.alert.status in self.settings.two_person_statuses:
+                await self._check_second_person(stored, actor)
             await store.update_alert(
                 conn, identifier, self.clock.now(), state="approved", approved_by=actor
             )
             return await self.record_transition(conn, actor, "alert.approve", stored)
+
+    async def _check_second_person(self, stored: StoredAlert, actor: str) -> None:
+        """The two-person rule: SelfApprovalRefused unless `actor` is a person independent of
+        everyone who wrote, changed or submitted the alert."""
+        identifier = stored.identifier
+        involved = {stored.author, *stored.editors}
+        if stored.submitted_by:
+            involved.add(stored.submitted_by)
+        if actor in involved:
+            raise SelfApprovalRefused(
+                f"{identifier}: a second person must approve what {actor} wrote, changed or"
+                " submitted"
+            )
+        if not actor.startswith(USER):
+            raise SelfApprovalRefused(
+                f"{identifier}: a person approves a warning, not {actor}; log in as yourself"
+            )
+        if self._sponsors is None:
+            return
+        people = {who.removeprefix(USER) for who in involved if who.startswith(USER)}
+        since = self.clock.now() - APPROVER_COOLING
+        sponsored = await self._sponsors.sponsors(actor.removeprefix(USER), since) & people
+        if sponsored:
+            hours = APPROVER_COOLING.total_seconds() / 3600
+            raise SelfApprovalRefused(
+                f"{identifier}: {actor} was given their account or approving role by"
+                f" {', '.join(sorted(sponsored))} within {hours:g} h, who wrote or changed this"
+                " alert; someone else must approve it"
+            )
 
     async def reject(self, identifier: str, actor: str, comment: str) -> StoredAlert:
         if not comment.strip():
@@ -281,20 +323,24 @@ class Workflow:
             )  # fmt: skip
             return await self.record_transition(conn, actor, "alert.reject", stored)
 
-    async def issue(self, identifier: str, actor: str) -> StoredAlert:
+    async def issue(self, identifier: str, actor: str, *, version: int | None = None
+                    ) -> StoredAlert:  # fmt: skip
         """Publish an approved alert: stamp its times, freeze its CAP document and targeting
         plan, enqueue every message, supersede what it references — one transaction."""
         stored = await self.get(identifier)
         self._expect(stored, "approved", "issue")
+        _check_version(stored, version)
         now = self.clock.now()
         alert = self._stamped(stored.alert, now)
         check_alert(alert, self.settings.profile)
         prepared = await self._prepare(alert, stored.chain)
         async with self.db.transaction() as conn:
             again = await self._get(conn, identifier)
-            # Someone may have rejected it while the plan was being worked out.
+            # Someone may have rejected it (and had it approved again) while the plan was
+            # being worked out: what is issued is still what the approver saw.
             self._expect(again, "approved", "issue")
-            plan = await self.fanout.commit(conn, prepared) if self.fanout else None
+            _check_version(again, stored.version)
+            plan = await self.fanout.commit(conn, prepared) if self.fanout and prepared else None
             await self._publish(conn, again, alert, actor, now, plan)
             return await self.record_transition(conn, actor, "alert.issue", again)
 
@@ -305,26 +351,27 @@ class Workflow:
         self._check_ready(alert)
         check_alert(alert, self.settings.profile)
         prepared = await self._prepare(alert, stored.chain)
-        plan = await self.fanout.commit(conn, prepared) if self.fanout else None
+        plan = await self.fanout.commit(conn, prepared) if self.fanout and prepared else None
         await self._publish(conn, stored, alert, actor, now, plan)
         await self.record_transition(conn, actor, "alert.auto_issue", stored)
 
-    async def _prepare(self, alert: Alert, chain: str) -> Any:
+    async def _prepare(self, alert: Alert, chain: str) -> Prepared | None:
         """The fan-out's messages; InvalidArea when the area can no longer be targeted (the
         ward catalogue may have changed since the alert was submitted)."""
         if self.fanout is None:
             return None
         try:
             return await self.fanout.prepare(alert, chain)
-        except (KeyError, GeofenceError) as err:
-            # With its traceback: a KeyError is meant to name unknown wards, and the log shows
-            # whether it did.
+        except InvalidArea as err:
             log.warning(
                 "issue refused: the area cannot be targeted",
-                exc_info=True,
-                extra={"identifier": alert.identifier, "chain": chain},
+                extra={
+                    "identifier": alert.identifier,
+                    "chain": chain,
+                    "problems": list(err.problems),
+                },
             )
-            raise InvalidArea([_area_problem(err)]) from err
+            raise
 
     def _area_problems(self, alert: Alert) -> list[str]:
         """Why targeting cannot use the alert's area; empty when it can. An area with neither
@@ -336,8 +383,8 @@ class Workflow:
             return []
         try:
             self.fanout.check_area(alert)
-        except (KeyError, GeofenceError) as err:
-            return [_area_problem(err)]
+        except InvalidArea as err:
+            return list(err.problems)
         return []
 
     def _stamped(self, alert: Alert, now: datetime) -> Alert:
@@ -512,15 +559,19 @@ class Workflow:
         )
 
 
+def with_editor(stored: StoredAlert, actor: str) -> tuple[str, ...]:
+    """The alert's editors with `actor` added (once)."""
+    return stored.editors if actor in stored.editors else (*stored.editors, actor)
+
+
+def _check_version(stored: StoredAlert, version: int | None) -> None:
+    if version is not None and version != stored.version:
+        raise StaleVersion(stored.identifier, version, stored.version)
+
+
 def _unfilled(alert: Alert) -> list[str]:
     """Template placeholders left in the alert's citizen-facing texts."""
     left: list[str] = []
     for info in alert.infos:
         left.extend(unfilled(info.event, info.headline, info.description, info.instruction))
     return left
-
-
-def _area_problem(err: KeyError | GeofenceError) -> str:
-    if isinstance(err, KeyError):
-        return f"area: ward codes not in our area catalogue: {err.args[0]}"
-    return f"area: targeting cannot use it: {err}"

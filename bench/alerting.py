@@ -22,6 +22,7 @@ import numpy as np
 import shapely
 from aiohttp import web
 
+from alerting.keys import ALERTING
 from alerting.models import Alert, Area, Info
 from bench.geofences import SEED, build_database, flood_polygon, hue_wards
 from bench.outbox import PROJECT, anchor_send_each_async, fcm_double
@@ -109,7 +110,7 @@ async def one_run(database: Path, base: str, credentials: Path) -> tuple[float, 
     runner = web.AppRunner(app)
     await runner.setup()
     try:
-        workflow = app[keys.ALERTING]
+        workflow = app[ALERTING]
         stored = await workflow.create(flood_alert(), actor="user:bench-issuer")
         await workflow.submit(stored.identifier, actor="user:bench-issuer")
         await workflow.approve(stored.identifier, actor="user:bench-approver")

@@ -14,8 +14,9 @@ import feeds
 import geofences
 import hotline
 import notify
-from alerting.auto import AUTO_DRAFTER
+from alerting.keys import AUTO_DRAFTER
 from canhbao import auth, eventlog, keys, routes
+from canhbao.adapters.alerting import alerting_ports
 from canhbao.adapters.cameras import camera_ports
 from canhbao.adapters.geofences import OutboxTopicSender
 from canhbao.adapters.hotline import hotline_ports
@@ -67,7 +68,7 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     notify.setup(app, config)
     feeds.setup(app, config)
     geofences.setup(app, config, topics=lambda: OutboxTopicSender(app[keys.OUTBOX]))
-    alerting.setup(app, config)
+    alerting.setup(app, config, ports=alerting_ports)
     hotline.setup(app, config, ports=hotline_ports)
     cameras.setup(app, config, ports=camera_ports)
     # After every domain's context: their subscribers exist before delivery starts.

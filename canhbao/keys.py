@@ -19,9 +19,6 @@ from canhbao.health import HealthRegistry
 from canhbao.offload import ProcessPool
 
 if TYPE_CHECKING:
-    from alerting.fanout import FanoutRunner
-    from alerting.imports import Importer
-    from alerting.workflow import Workflow
     from notify.outbox import Outbox
     from notify.ports import PushSender, SmsSender, VoiceCaller
 
@@ -46,10 +43,3 @@ PUSH: web.AppKey[PushSender] = web.AppKey("push")
 SMS: web.AppKey[SmsSender] = web.AppKey("sms")
 VOICE: web.AppKey[VoiceCaller] = web.AppKey("voice")
 OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
-# The alerting domain's workflow (set by alerting.setup's context). Typed the same way.
-ALERTING: web.AppKey[Workflow] = web.AppKey("alerting")
-# Alerting's CAP import: upstream sources, their state, imported alerts (alerting.setup's
-# context). Typed the same way.
-ALERTING_IMPORTS: web.AppKey[Importer] = web.AppKey("alerting_imports")
-# What enqueues an issued alert's recipients after its first batch (alerting.fanout).
-ALERTING_FANOUT: web.AppKey[FanoutRunner] = web.AppKey("alerting_fanout")

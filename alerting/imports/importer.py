@@ -22,7 +22,8 @@ from alerting.errors import CapDocumentRefused, ImportNotFound, ReissueRefused
 from alerting.imports.formats import Received, received_reference
 from alerting.imports.reissue import reissue_draft
 from alerting.imports.source import ImportSource
-from alerting.models import LANGUAGE_VI, Alert, alert_to_dict, cap_time
+from alerting.json_form import alert_to_dict
+from alerting.models import LANGUAGE_VI, Alert, cap_time
 from alerting.store import ImportState, StoredAlert, StoredImport
 from alerting.workflow import Workflow
 from canhbao.audit import record_audit

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from alerting.errors import AlertingError
+from alerting.keys import ALERTING
 from alerting.models import covers_point
 from alerting.workflow import Workflow
 from cameras.errors import CameraError
 from cameras.ports import CameraPorts, Ward
-from canhbao import keys
 from geofences.devices import DeviceRegistry
 from geofences.keys import GEOFENCES
 
@@ -20,7 +20,7 @@ def camera_ports(app: web.Application) -> CameraPorts:
     """Built when the cameras' context starts: geofences' and alerting's ran before it."""
     return CameraPorts(
         wards=GeofencesWards(app[GEOFENCES]),
-        warnings=AlertingCoverage(app[keys.ALERTING]),
+        warnings=AlertingCoverage(app[ALERTING]),
     )
 
 

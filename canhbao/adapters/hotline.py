@@ -8,6 +8,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from alerting.errors import AlertingError
+from alerting.keys import ALERTING
 from alerting.workflow import Workflow
 from canhbao import keys
 from canhbao.clock import Clock
@@ -28,7 +29,7 @@ def hotline_ports(app: web.Application) -> HotlinePorts:
     """Built when the hotline's context starts: the other domains' contexts ran before it."""
     return HotlinePorts(
         flood=FeedsFloodInfo(app[FEEDS].pipeline, app[keys.CLOCK]),
-        warnings=AlertingWarnings(app[keys.ALERTING]),
+        warnings=AlertingWarnings(app[ALERTING]),
         locations=GeofencesLocations(app[GEOFENCES]),
     )
 

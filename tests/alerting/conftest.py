@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from lxml import etree
 
+from alerting.keys import ALERTING
 from alerting.models import (
     GEOCODE_WARD,
     PARAM_BAO_DONG,
@@ -21,9 +24,13 @@ from alerting.models import (
     Resource,
 )
 from alerting.workflow import Workflow
-from canhbao import keys
-from tests.conftest import SHARED_DATA
-from tests.geofences.conftest import register  # noqa: F401  # the device-registration fixture
+from tests.conftest import SHARED_DATA, AppClient, make_config
+from tests.doubles.fcm import serve_fcm_double
+from tests.doubles.twilio import ACCOUNT_SID, AUTH_TOKEN, TwilioDouble
+from tests.geofences.conftest import (  # noqa: F401  # the device-registration fixture
+    load_hue,
+    register,
+)
 
 CAP_DIR = SHARED_DATA / "cap"
 SENT = datetime(2025, 11, 16, 3, 0, tzinfo=UTC)
@@ -96,4 +103,33 @@ def alert(**changes: Any) -> Alert:
 
 def workflow_of(client: Client) -> Workflow:
     assert client.app is not None
-    return client.app[keys.ALERTING]
+    return client.app[ALERTING]
+
+
+@pytest.fixture
+async def world(
+    app_client: AppClient, aiohttp_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    fcm = await serve_fcm_double(aiohttp_server, tmp_path)
+    twilio = TwilioDouble()
+    twilio_server = await aiohttp_server(twilio.app)
+    monkeypatch.setenv("CANHBAO_FIREBASE_CREDENTIALS", str(fcm.credentials_path))
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
+    config = make_config(
+        tmp_path,
+        {
+            "push": {
+                "provider": "firebase",
+                "firebase": {"project_id": fcm.double.project_id, "endpoint": fcm.endpoint},
+            },
+            "telephony": {
+                "provider": "twilio",
+                "twilio": {"api_base_url": str(twilio_server.make_url("")).rstrip("/")},
+            },
+            "outbox": {"poll_interval_s": 0.02},
+        },
+    )
+    client = await app_client(config=config)
+    await load_hue(client)
+    return {"client": client, "fcm": fcm.double, "twilio": twilio}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from alerting.cap import FeedEntry, alert_xml, atom_feed, parse_cap
 from alerting.errors import CapDocumentRefused
 from alerting.models import Reference
 from alerting.templates import TEMPLATES, fill
+from alerting.wording import RiverFacts, river_texts
 from tests.alerting.conftest import CAP_DIR, SENT, alert, assert_valid, info
 
 INVALID_SAMPLE = CAP_DIR / "samples" / "getMessage-invalid.xml"
@@ -146,3 +148,21 @@ HUGE = b"<alert>" + b" " * (50 * 1024 * 1024) + b"</alert>"
 def test_hostile_documents_are_refused_cleanly(document: bytes, reason: str) -> None:
     with pytest.raises(CapDocumentRefused, match=reason):
         parse_cap(document)
+
+
+def _spoken_texts() -> list[tuple[str, str]]:
+    """Every Vietnamese headline and instruction a template or an auto-draft can produce:
+    what SMS and voice calls read out."""
+    said = [(f"template {t.id}", t.texts["vi-VN"]) for t in TEMPLATES.values()]
+    for band, situation in ((2, "rising"), (3, "rising"), (2, "falling"), (1, "passed")):
+        facts = RiverFacts("Phú Ốc", "Bồ", 3.4, band, (1.5, 3.0, 4.5), SENT, "Hương Trà", "1900")
+        said.append((f"river {situation} {band}", river_texts(situation, facts)["vi-VN"]))  # type: ignore[arg-type]
+    return [(f"{name} {part}", getattr(text, part)) for name, text in said
+            for part in ("headline", "instruction", "description")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("where", "text"), _spoken_texts())
+def test_texts_say_levels_and_units_in_words(where: str, text: str) -> None:
+    """No "báo động II" read out as letters, no "m" or "mm" for mét and milimét."""
+    assert not re.search(r"\b(I|II|III|IV)\b", text), where
+    assert not re.search(r"\d m\b|\bmm\b|m/s", text), where

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 import shapely
 
+from alerting.keys import ALERTING
 from alerting.models import GEOCODE_WARD
 from canhbao import keys
 from canhbao.clock import ManualClock
 from geofences.keys import GEOFENCES
 from tests.alerting.conftest import SQUARE, Client
 from tests.alerting.test_workflow import issue
-from tests.conftest import AppClient, StaffFactory, make_config
-from tests.doubles.fcm import serve_fcm_double
-from tests.doubles.twilio import ACCOUNT_SID, AUTH_TOKEN, TwilioDouble
-from tests.geofences.conftest import Register, eventually, load_hue
+from tests.conftest import StaffFactory
+from tests.geofences.conftest import Register, eventually
 
 INSIDE_SQUARE = (107.467, 16.533)  # Phú Ốc, in Hương Trà ward, which the square only partly covers
 VULNERABLE = "+84905000111"
@@ -53,35 +50,6 @@ def body(expires: str = "2025-11-16T09:00:00+00:00") -> dict[str, Any]:
             info("en-US", "Urgent flood warning on the Bồ river", "Move to high ground now."),
         ]
     }
-
-
-@pytest.fixture
-async def world(
-    app_client: AppClient, aiohttp_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> dict[str, Any]:
-    fcm = await serve_fcm_double(aiohttp_server, tmp_path)
-    twilio = TwilioDouble()
-    twilio_server = await aiohttp_server(twilio.app)
-    monkeypatch.setenv("CANHBAO_FIREBASE_CREDENTIALS", str(fcm.credentials_path))
-    monkeypatch.setenv("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
-    config = make_config(
-        tmp_path,
-        {
-            "push": {
-                "provider": "firebase",
-                "firebase": {"project_id": fcm.double.project_id, "endpoint": fcm.endpoint},
-            },
-            "telephony": {
-                "provider": "twilio",
-                "twilio": {"api_base_url": str(twilio_server.make_url("")).rstrip("/")},
-            },
-            "outbox": {"poll_interval_s": 0.02},
-        },
-    )
-    client = await app_client(config=config)
-    await load_hue(client)
-    return {"client": client, "fcm": fcm.double, "twilio": twilio}
 
 
 async def test_issue_fans_out_by_condition_token_sms_and_voice(
@@ -169,7 +137,7 @@ async def test_issue_fans_out_by_condition_token_sms_and_voice(
     assert report["removed"] == 1
 
     # Issuing the same plan again (a retry, a second click) sends nothing twice.
-    workflow = client.app[keys.ALERTING]
+    workflow = client.app[ALERTING]
     stored = await workflow.get(identifier)
     assert workflow.fanout is not None
     prepared = await workflow.fanout.prepare(stored.alert, stored.chain)

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from alerting.delivery import Delivery
 from alerting.fanout import FanoutRunner
+from alerting.keys import ALERTING, ALERTING_FANOUT
 from canhbao import keys
 from canhbao.clock import utc_text
 from canhbao.config import Config
@@ -34,9 +35,9 @@ async def start(app_client: AppClient, config: Config) -> tuple[Client, Delivery
     """The app with its background fan-out runner stopped: the test runs batches itself."""
     client = await app_client(config=config)
     assert client.app is not None
-    runner = client.app[keys.ALERTING_FANOUT]
+    runner = client.app[ALERTING_FANOUT]
     await runner.stop()
-    delivery = client.app[keys.ALERTING].fanout
+    delivery = client.app[ALERTING].fanout
     assert isinstance(delivery, Delivery)
     delivery.FIRST_DEVICES, delivery.BATCH = FIRST, BATCH
     app = client.app
@@ -114,7 +115,7 @@ async def test_the_issue_commits_a_first_batch_and_the_runner_enqueues_the_rest(
     assert "alerting_fanout_recipients_left 0.0" in metrics
     # Every message ends with the warning: none is sent after it expires.
     assert client.app is not None
-    expires = (await client.app[keys.ALERTING].get(identifier)).alert.expires
+    expires = (await client.app[ALERTING].get(identifier)).alert.expires
     assert expires is not None
     limits = await client.app[keys.DB].fetch_all(
         "SELECT DISTINCT not_after FROM outbox WHERE reference = ?", (identifier,)

@@ -55,6 +55,7 @@ class World:
     base_url: str
     token: str  # a bearer token with the approver role
     identifier: str  # the approved, not yet issued, warning
+    version: int  # its version as the approver sees it
 
 
 @pytest.fixture
@@ -63,7 +64,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     x, y, ward_index, wards = devices_in_flood(np.random.default_rng(SEED))
     # build_database runs the CLI, which has its own event loop.
     database = await asyncio.to_thread(build_database, tmp_path, x, y, ward_index, wards)
-    token, identifier = await approved_warning(database)
+    token, identifier, version = await approved_warning(database)
 
     fcm, fcm_port, credentials = await start_fcm_double(tmp_path, PROJECT)
     try:
@@ -105,12 +106,13 @@ format = "json"
             f"http://127.0.0.1:{port}",
             token,
             identifier,
+            version,
         )
     finally:
         await stop(fcm)
 
 
-async def approved_warning(database: Path) -> tuple[str, str]:
+async def approved_warning(database: Path) -> tuple[str, str, int]:
     """Two people have written and approved the warning; an approver's token will issue it."""
     db = Database(database)
     await db.open()
@@ -122,8 +124,8 @@ async def approved_warning(database: Path) -> tuple[str, str]:
         workflow = Workflow(db, clock, Settings.from_config(AlertingConfig(), ""))
         stored = await workflow.create(flood_alert(), actor="user:lan")
         await workflow.submit(stored.identifier, actor="user:lan")
-        await workflow.approve(stored.identifier, actor="user:minh")
-        return secret, stored.identifier
+        approved = await workflow.approve(stored.identifier, actor="user:minh")
+        return secret, stored.identifier, approved.version
     finally:
         await db.close()
 
@@ -196,7 +198,10 @@ async def test_sigkill_twice_mid_fanout_then_every_device_reached_and_few_twice(
             aiohttp.ClientSession() as session,
             session.post(
                 f"{world.base_url}/api/v1/alerts/{world.identifier}/issue",
-                headers={"Authorization": f"Bearer {world.token}"},
+                headers={
+                    "Authorization": f"Bearer {world.token}",
+                    "If-Match": f'"{world.version}"',
+                },
             ) as response,
         ):
             assert response.status == 200, await response.text()

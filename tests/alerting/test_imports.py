@@ -21,6 +21,7 @@ from lxml import etree
 
 from alerting.cap import alert_xml, parse_cap
 from alerting.imports import Importer, nws_alert, parse_document, parse_feed
+from alerting.keys import ALERTING, ALERTING_IMPORTS
 from alerting.models import CAP_NS
 from canhbao import keys
 from canhbao.audit import list_audit
@@ -28,6 +29,7 @@ from canhbao.clock import ManualClock
 from canhbao.errors import ConfigError
 from tests.alerting.conftest import CAP_DIR, SQUARE, Client, assert_valid
 from tests.alerting.test_cap import LAUGHS, WRONG_NAMESPACE, XXE
+from tests.alerting.test_workflow import step
 from tests.conftest import SHARED_DATA, AppClient, StaffFactory, StaffLogin, make_config
 from tests.geofences.conftest import load_hue
 
@@ -186,7 +188,7 @@ async def start(
     )
     client = await (app_client(config=config, clock=clock) if clock else app_client(config=config))
     assert client.app is not None
-    return client, client.app[keys.ALERTING_IMPORTS]
+    return client, client.app[ALERTING_IMPORTS]
 
 
 _viewers: weakref.WeakKeyDictionary[Client, StaffLogin] = weakref.WeakKeyDictionary()
@@ -534,7 +536,7 @@ async def test_reissue_makes_a_draft_of_ours_that_references_the_import_and_need
     assert [i["language"] for i in alert["info"]] == ["vi-VN", "en-US"]
     # English only upstream: the Vietnamese texts are for staff to write first.
     assert any("unfilled placeholders" in p for p in draft["problems"])
-    stored = await client.app[keys.ALERTING].get(identifier)  # type: ignore[index]  # started
+    stored = await client.app[ALERTING].get(identifier)  # type: ignore[index]  # started
     document = alert_xml(stored.alert)
     assert_valid(document)
     assert parse_cap(document).references[0].text == EA_REFERENCE
@@ -546,7 +548,9 @@ async def test_reissue_makes_a_draft_of_ours_that_references_the_import_and_need
     detail = await (await lan.get(f"/api/v1/imports/{item['id']}")).json()
     assert detail["reissued_as"] == identifier
 
-    submit = await lan.post(f"/api/v1/alerts/{identifier}/submit")
+    submit = await lan.post(
+        f"/api/v1/alerts/{identifier}/submit", json={"version": draft["version"]}
+    )
     assert submit.status == 422  # placeholders left
     edited = await lan.put(
         f"/api/v1/alerts/{identifier}?version={draft['version']}",
@@ -554,11 +558,10 @@ async def test_reissue_makes_a_draft_of_ours_that_references_the_import_and_need
     )
     assert edited.status == 200, await edited.text()
     assert (await edited.json())["problems"] == []
-    assert (await lan.post(f"/api/v1/alerts/{identifier}/submit")).status == 200
-    self_approval = await lan.post(f"/api/v1/alerts/{identifier}/approve")
-    assert self_approval.status == 403
-    assert (await self_approval.json())["error"]["code"] == "self_approval"
-    assert (await minh.post(f"/api/v1/alerts/{identifier}/approve")).status == 200
+    assert (await step(lan, identifier, "submit"))["state"] == "submitted"
+    self_approval = await step(lan, identifier, "approve", status=403)
+    assert self_approval["error"]["code"] == "self_approval"
+    assert (await step(minh, identifier, "approve"))["state"] == "approved"
 
     assert client.app is not None
     [audit] = await list_audit(client.app[keys.DB], entity="alert_import")
@@ -676,10 +679,9 @@ async def test_reissuing_an_update_of_something_we_reissued_updates_our_alert(
         f"/api/v1/alerts/{ours}?version={draft['version']}",
         json=written_in_vietnamese(draft["alert"]),
     )
-    assert (await lan.post(f"/api/v1/alerts/{ours}/submit")).status == 200
-    assert (await minh.post(f"/api/v1/alerts/{ours}/approve")).status == 200
-    issued = await minh.post(f"/api/v1/alerts/{ours}/issue")
-    assert issued.status == 200, await issued.text()
+    await step(lan, ours, "submit")
+    await step(minh, ours, "approve")
+    await step(minh, ours, "issue")
     published = await (await client.get(f"/cap/alerts/{ours}.xml")).read()
     assert_valid(published)
     assert [r.text for r in parse_cap(published).references] == [EA_REFERENCE]

@@ -10,19 +10,17 @@ from lxml import etree
 
 from alerting.cap import alert_xml, parse_cap
 from alerting.errors import InvalidAlert
+from alerting.json_form import alert_from_dict, alert_to_dict, public_view
 from alerting.models import (
     CAP_NS,
     Area,
     Profile,
     Reference,
-    alert_from_dict,
-    alert_to_dict,
     cap_time,
     check_alert,
     format_identifier,
     parse_cap_time,
     problems,
-    public_view,
 )
 from tests.alerting.conftest import CAP_DIR, SENT, SQUARE, alert, assert_valid, info
 

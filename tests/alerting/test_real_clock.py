@@ -14,10 +14,14 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from lxml import etree
 
 from alerting import store
 from alerting.cap import parse_cap
-from alerting.models import Reference, alert_from_dict, alert_to_dict, cap_time
+from alerting.imports import parse_document
+from alerting.json_form import alert_from_dict, alert_to_dict
+from alerting.keys import ALERTING, ALERTING_IMPORTS
+from alerting.models import CAP_NS, Reference, cap_time
 from canhbao import keys
 from canhbao.app import create_app
 from canhbao.clock import ManualClock
@@ -25,6 +29,7 @@ from canhbao.config import Config
 from feeds.models import Thresholds
 from feeds.thresholds import THRESHOLD_CROSSED, EventKind, ThresholdEvent
 from tests.alerting.conftest import alert
+from tests.alerting.test_imports import EA_ALERT, EA_ID, EA_SENDER, written_in_vietnamese
 from tests.alerting.test_workflow import _references, draft, issue, step
 from tests.conftest import StaffFactory, StaffLogin
 from tests.geofences.conftest import load_hue
@@ -100,7 +105,7 @@ async def test_issue_update_cancel_and_expiry_under_the_real_clock(
     assert cancel["state"] == "issued"
     xml = await (await client.get(f"/cap/alerts/{cancel['identifier']}.xml")).read()
     assert parse_cap(xml).msg_type == "Cancel"
-    workflow = client.app[keys.ALERTING] if client.app else None
+    workflow = client.app[ALERTING] if client.app else None
     assert workflow is not None
     assert (await workflow.get(update["identifier"])).state == "superseded"
 
@@ -119,7 +124,7 @@ async def test_auto_drafted_update_and_all_clear_of_an_issued_warning_under_the_
     clock = ShiftedSystemClock()
     client = await _start(aiohttp_client, config, clock)
     assert client.app is not None
-    workflow = client.app[keys.ALERTING]
+    workflow = client.app[ALERTING]
     events, db = client.app[keys.EVENTS], client.app[keys.DB]
 
     async def publish(crossed: ThresholdEvent) -> None:
@@ -215,3 +220,75 @@ def test_an_alert_holds_whole_seconds_whatever_it_is_made_from() -> None:
     legacy["sent"] = moment.isoformat()
     legacy["references"][0]["sent"] = moment.isoformat()
     assert alert_from_dict(legacy).references[0].sent == moment.replace(microsecond=0)
+
+
+async def test_a_cap_import_reissued_updated_and_expired_under_the_real_clock(
+    aiohttp_client: AiohttpClient, config: Config, staff: StaffFactory
+) -> None:
+    """Another authority's alert sent a moment ago: re-issued by us, then its Update re-issued
+    as an Update of ours, then both expire — every step on the real clock."""
+    clock = ShiftedSystemClock()
+    client = await _start(aiohttp_client, config, clock)
+    assert client.app is not None
+    importer = client.app[ALERTING_IMPORTS]
+    lan, minh = await _people(client, staff)
+    now = clock.now()
+    sent = now.replace(microsecond=0).isoformat()  # as the upstream writes it: UTC, "+00:00"
+    original = _upstream("Alert", EA_ID, sent, "", now + timedelta(hours=6))
+    await importer.apply([parse_document(original, "https://up.example/a.xml", 10**6)])
+    [item] = (await (await minh.get("/api/v1/imports")).json())["imports"]
+    draft = await (await lan.post(f"/api/v1/imports/{item['id']}/reissue")).json()
+    ours = draft["identifier"]
+    edited = await lan.put(
+        f"/api/v1/alerts/{ours}?version={draft['version']}",
+        json=written_in_vietnamese(draft["alert"]),
+    )
+    assert edited.status == 200, await edited.text()
+    issued = await issue(lan, minh, ours)
+    assert issued["state"] == "issued"
+
+    clock.advance(timedelta(minutes=7, microseconds=345_678))
+    later = clock.now().replace(microsecond=0).isoformat()
+    update = _upstream("Update", EA_ID + "U", later, f"{EA_SENDER},{EA_ID},{sent}",
+                       clock.now() + timedelta(hours=6))  # fmt: skip
+    await importer.apply([parse_document(update, "https://up.example/u.xml", 10**6)])
+    listed = (await (await minh.get("/api/v1/imports")).json())["imports"]
+    [pending] = [i for i in listed if i["identifier"] == EA_ID + "U"]
+    response = await lan.post(f"/api/v1/imports/{pending['id']}/reissue")
+    assert response.status == 201, await response.text()
+    follow = await response.json()
+    assert [r["sent_text"] for r in follow["alert"]["references"]] == [
+        sent,
+        cap_time(datetime.fromisoformat(issued["alert"]["sent"])),
+        later,
+    ]
+    edited = await lan.put(
+        f"/api/v1/alerts/{follow['identifier']}?version={follow['version']}",
+        json=written_in_vietnamese(follow["alert"]),
+    )
+    assert edited.status == 200, await edited.text()
+    assert (await issue(lan, minh, follow["identifier"]))["state"] == "issued"
+    assert (await client.app[ALERTING].get(ours)).state == "superseded"
+
+    clock.advance(timedelta(hours=6, seconds=1))
+    assert len(await importer.expire_due()) == 1  # the original was marked updated
+    assert follow["identifier"] in await client.app[ALERTING].expire_due()
+
+
+def _upstream(msg_type: str, identifier: str, sent: str, references: str, expires: datetime
+              ) -> bytes:  # fmt: skip
+    """The real EA alert as its sender would send it now."""
+    root = etree.fromstring(EA_ALERT)
+    for name, text in (("identifier", identifier), ("sent", sent), ("msgType", msg_type)):
+        found = root.find(f"{{{CAP_NS}}}{name}")
+        assert found is not None
+        found.text = text
+    refs = root.find(f"{{{CAP_NS}}}references")
+    assert refs is not None
+    if references:
+        refs.text = references
+    else:
+        root.remove(refs)
+    for found in root.iter(f"{{{CAP_NS}}}expires"):
+        found.text = expires.replace(microsecond=0).isoformat()
+    return bytes(etree.tostring(root))

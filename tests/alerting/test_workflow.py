@@ -11,7 +11,9 @@ import pytest
 from lxml import etree
 
 from alerting.cap import parse_cap
-from alerting.models import GEOCODE_WARD, Area, Geocode, alert_to_dict
+from alerting.json_form import alert_to_dict
+from alerting.keys import ALERTING
+from alerting.models import GEOCODE_WARD, Area, Geocode
 from canhbao import keys
 from canhbao.audit import list_audit
 from canhbao.clock import ManualClock
@@ -29,10 +31,8 @@ def river_values(**overrides: str) -> dict[str, dict[str, str]]:
         "river": "Bồ",
         "station": "Phú Ốc",
         "level": "4,62",
-        "band": "III",
         "threshold": "4,5",
         "trend": "đang lên",
-        "area": "Hương Trà, Kim Trà",
     }
     en = {
         **vi,
@@ -60,9 +60,18 @@ async def draft(user: StaffLogin, values: dict[str, Any] | None = None) -> dict[
     return body
 
 
+SEEN = ("submit", "approve", "issue")  # steps that act on the version the person saw
+
+
 async def step(
     user: StaffLogin, identifier: str, action: str, status: int = 200, **body: Any
 ) -> dict[str, Any]:
+    """POST a workflow step as `user`; submit, approve and issue send the version the user
+    sees when they open the alert (GET) unless the test gives one."""
+    if action in SEEN and "version" not in body:
+        seen = await user.get(f"/api/v1/alerts/{identifier}")
+        if seen.status == 200:
+            body["version"] = (await seen.json())["version"]
     response = await user.post(f"/api/v1/alerts/{identifier}/{action}", json=body or None)
     assert response.status == status, await response.text()
     answer: dict[str, Any] = await response.json()
@@ -94,7 +103,11 @@ async def test_full_lifecycle_with_two_people_is_audited_and_published(
     assert created["problems"] == []
     vi = created["alert"]["info"][0]
     assert vi["language"] == "vi-VN"
-    assert vi["headline"] == "Cảnh báo lũ: sông Bồ tại Phú Ốc vượt báo động III"
+    # Written for speech: the level in words, never "báo động III" read out as letters.
+    assert vi["headline"] == "Cảnh báo lũ: sông Bồ tại Phú Ốc vượt báo động cấp ba"
+    # {area} names the chosen wards.
+    assert vi["description"].endswith("Khu vực có thể bị ảnh hưởng: Hương Trà, Kim Trà.")
+    assert "là 4,62 mét, vượt báo động cấp ba (4,5 mét)" in vi["description"]
     assert "gọi 1900 1075" in vi["instruction"]
     assert vi["area"][0]["geocode"] == [{"valueName": "ward", "value": c} for c in WARDS]
 
@@ -230,7 +243,7 @@ async def test_expiry_happens_after_a_restart(
     clock.advance(timedelta(hours=6, seconds=1))  # the default expiry, and a second
     client = await app_client(config=config, clock=clock)
     assert client.app is not None
-    found = await client.app[keys.ALERTING].get(identifier)
+    found = await client.app[ALERTING].get(identifier)
     assert found.state == "expired"
     entries = await list_audit(client.app[keys.DB], entity="alert", entity_id=identifier, limit=1)
     assert (entries[0].action, entries[0].actor) == ("alert.expire", "system:expiry")
@@ -366,3 +379,96 @@ async def test_a_warning_issued_to_no_device_or_contact_is_not_silent(
         if r.getMessage() == "alert issued with no device or contact in its area"
     ]
     assert warned == ([identifier] if devices == 0 else [])
+
+
+async def test_submit_approve_and_issue_act_on_the_version_the_person_saw(
+    app_client: AppClient, staff: StaffFactory
+) -> None:
+    client = await app_client()
+    lan, minh = await people(client, staff)
+    created = await draft(lan)
+    identifier, seen = created["identifier"], created["version"]
+    # The draft changes between the reader's view and their submit (an auto-draft rewritten,
+    # a colleague's edit): the submit is refused with the version it now has.
+    edited = await lan.put(
+        f"/api/v1/alerts/{identifier}?version={seen}",
+        json={"template": "river_flood_iii", "ward_codes": WARDS, "values": river_values()},
+    )
+    assert edited.status == 200, await edited.text()
+    now = (await edited.json())["version"]
+    assert edited.headers["ETag"] == f'"{now}"'
+    stale = await step(lan, identifier, "submit", status=409, version=seen)
+    assert stale["error"]["code"] == "stale_version"
+    assert stale["error"]["version"] == now
+    # No version at all: the server cannot know what was seen.
+    missing = await lan.post(f"/api/v1/alerts/{identifier}/submit")
+    assert missing.status == 428
+    assert (await missing.json())["error"]["code"] == "version_required"
+    for bad in ("drei", True, 0, 2**70, 1.5, [1]):
+        refused = await lan.post(f"/api/v1/alerts/{identifier}/submit", json={"version": bad})
+        assert refused.status == 400, bad
+    misspelt = await lan.post(f"/api/v1/alerts/{identifier}/submit", json={"versoin": now})
+    assert (misspelt.status, (await misspelt.json())["error"]["keys"]) == (422, ["versoin"])
+    # If-Match carries it as well as the body.
+    submitted = await lan.post(
+        f"/api/v1/alerts/{identifier}/submit", headers={"If-Match": f'"{now}"'}
+    )
+    assert submitted.status == 200, await submitted.text()
+    submitted_version = (await submitted.json())["version"]
+
+    # Approving what was submitted, but after it was sent back and resubmitted: refused.
+    await step(minh, identifier, "reject", comment="Thêm giờ dự báo đỉnh lũ")
+    await step(lan, identifier, "submit")
+    stale = await step(minh, identifier, "approve", status=409, version=submitted_version)
+    assert stale["error"]["code"] == "stale_version"
+    approved = await step(minh, identifier, "approve")
+    await step(minh, identifier, "issue", status=409, version=approved["version"] - 1)
+    assert (await _get(minh, identifier))["state"] == "approved"
+    issued = await step(minh, identifier, "issue", version=approved["version"])
+    assert issued["state"] == "issued"
+
+
+@pytest.mark.parametrize(
+    ("body", "keys"),
+    [
+        ({"values": river_values(), "priority": "high"}, ["priority"]),
+        ({"values": {**river_values(), "fr-FR": {}}}, ["values.fr-FR"]),
+        (
+            {"values": {"vi-VN": {**river_values()["vi-VN"], "band": "III", "muc": "4"}}},
+            ["values.vi-VN.band", "values.vi-VN.muc"],
+        ),
+        # {area} is the server's to fill, from the wards.
+        ({"values": {"vi-VN": {"area": "Cả tỉnh"}}}, ["values.vi-VN.area"]),
+    ],
+    ids=["top-level", "language", "placeholders", "area"],
+)
+async def test_unknown_keys_in_a_template_draft_are_refused_by_name(
+    app_client: AppClient, staff: StaffFactory, body: dict[str, Any], keys: list[str]
+) -> None:
+    client = await app_client()
+    lan, _ = await people(client, staff)
+    response = await lan.post(
+        "/api/v1/alerts", json={"template": "river_flood_iii", "ward_codes": WARDS, **body}
+    )
+    assert response.status == 422, await response.text()
+    error = (await response.json())["error"]
+    assert (error["code"], error["keys"]) == ("unknown_keys", keys)
+    assert all(key in error["message"] for key in keys)
+
+
+async def test_unknown_keys_in_a_cap_draft_are_refused_by_name(
+    app_client: AppClient, staff: StaffFactory
+) -> None:
+    client = await app_client()
+    lan, _ = await people(client, staff)
+    written = alert_to_dict(alert())
+    written["urgent"] = True
+    written["info"][0]["headLine"] = "Lũ"
+    written["info"][1]["area"][0]["geocode"][0]["code"] = "x"
+    response = await lan.post("/api/v1/alerts", json=written)
+    assert response.status == 422
+    assert (await response.json())["error"]["keys"] == [
+        "urgent",
+        "info[0].headLine",
+        "info[1].area[0].geocode[0].code",
+    ]

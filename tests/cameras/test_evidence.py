@@ -8,7 +8,8 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from alerting.cap import alert_xml
-from alerting.models import GEOCODE_WARD, Area, Geocode, Resource, alert_to_dict
+from alerting.json_form import alert_to_dict
+from alerting.models import GEOCODE_WARD, Area, Geocode, Resource
 from tests.alerting.conftest import alert, assert_valid, info
 from tests.cameras.conftest import RigFactory, camera_entry, jpeg, png, scene
 from tests.conftest import StaffFactory
@@ -67,10 +68,11 @@ async def test_a_chosen_still_is_attached_and_the_issued_cap_validates(
     created = await lan.post("/api/v1/alerts", json=draft)
     assert created.status == 201, await created.text()
     identifier = (await created.json())["identifier"]
-    assert (await lan.post(f"/api/v1/alerts/{identifier}/submit")).status == 200
-    assert (await minh.post(f"/api/v1/alerts/{identifier}/approve")).status == 200
-    issued = await minh.post(f"/api/v1/alerts/{identifier}/issue")
-    assert issued.status == 200, await issued.text()
+    # Each step acts on the version its person saw (alerting refuses a stale one).
+    for user, action in ((lan, "submit"), (minh, "approve"), (minh, "issue")):
+        seen = (await (await user.get(f"/api/v1/alerts/{identifier}")).json())["version"]
+        done = await user.post(f"/api/v1/alerts/{identifier}/{action}", json={"version": seen})
+        assert done.status == 200, await done.text()
 
     public = await (await r.client.get(f"/api/v1/public/alerts/{identifier}")).json()
     assert public["resources"] == [

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from alerting.keys import ALERTING
 from alerting.models import Area
-from canhbao import keys
 from tests.alerting.conftest import SQUARE, alert, info
 from tests.hotline.conftest import CALLER, Line, StartLine
 
@@ -17,7 +17,7 @@ async def _line(start_line: StartLine) -> Line:
 async def _issue_severe_warning(line: Line) -> None:
     app = line.client.app
     assert app is not None
-    workflow = app[keys.ALERTING]
+    workflow = app[ALERTING]
     # Drawn by hand (no ward geocodes), so no imported areas are needed to issue it.
     areas = (Area("Hạ lưu sông Bồ", polygons=(SQUARE,)),)
     drawn = alert(infos=(info("vi-VN", areas=areas), info("en-US", areas=areas)))

@@ -1,4 +1,4 @@
-"""The alerting domain's SQL: alerts and their workflow state, auto-draft dedupe, imports."""
+"""Alerts and their workflow state, their wards, auto-draft dedupe, fan-out progress."""
 
 from __future__ import annotations
 
@@ -11,113 +11,16 @@ from typing import Any, Literal, get_args
 
 import aiosqlite
 
-from alerting.models import Alert, alert_from_dict, alert_to_dict
+from alerting.json_form import alert_from_dict, alert_to_dict
+from alerting.models import Alert
 from canhbao.clock import parse_utc, utc_text
-from canhbao.db import Database, Migration
+from canhbao.db import Database
 
-State = Literal["draft", "submitted", "approved", "issued", "expired", "superseded"]
+State = Literal["draft", "submitted", "approved", "issued", "expired", "superseded", "withdrawn"]
+# Still in the workflow: not yet issued, and neither withdrawn nor superseded.
+UNISSUED: tuple[State, ...] = ("draft", "submitted", "approved")
 STATES: tuple[State, ...] = get_args(State)
 Origin = Literal["staff", "auto", "import"]
-
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(
-        "alerting",
-        1,
-        "alerts, wards, auto-draft events, imports",
-        """
-        CREATE TABLE alerting_alerts (
-            id INTEGER PRIMARY KEY,
-            identifier TEXT NOT NULL UNIQUE,
-            state TEXT NOT NULL CHECK (state IN
-                ('draft', 'submitted', 'approved', 'issued', 'expired', 'superseded')),
-            msg_type TEXT NOT NULL,
-            status TEXT NOT NULL,
-            -- The identifier of the chain's first message: Updates and Cancels share it
-            -- (the FCM collapse key and notification tag).
-            chain TEXT NOT NULL,
-            -- What an auto-draft is about ("river:71518"); one live chain per hazard.
-            hazard TEXT,
-            origin TEXT NOT NULL CHECK (origin IN ('staff', 'auto', 'import')),
-            -- The CAP alert as JSON (models.alert_to_dict); frozen once issued.
-            document TEXT NOT NULL,
-            author TEXT NOT NULL,
-            submitted_by TEXT,
-            approved_by TEXT,
-            issued_by TEXT,
-            comment TEXT NOT NULL DEFAULT '',
-            -- UTC; set at issue. expires drives the expiry job, so it survives restarts.
-            sent TEXT,
-            expires TEXT,
-            superseded_by TEXT,
-            -- The CAP document as published, and the targeting plan frozen at issue.
-            xml BLOB,
-            plan TEXT,
-            version INTEGER NOT NULL DEFAULT 1,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL
-        );
-        CREATE INDEX alerting_alerts_due ON alerting_alerts (expires) WHERE state = 'issued';
-        CREATE INDEX alerting_alerts_state ON alerting_alerts (state, updated_at);
-        CREATE INDEX alerting_alerts_hazard ON alerting_alerts (hazard, state);
-        CREATE INDEX alerting_alerts_chain ON alerting_alerts (chain);
-
-        -- Ward codes an issued alert covers, for "alerts in force in this area".
-        CREATE TABLE alerting_alert_wards (
-            code TEXT NOT NULL,
-            identifier TEXT NOT NULL REFERENCES alerting_alerts (identifier),
-            PRIMARY KEY (code, identifier)
-        ) WITHOUT ROWID;
-
-        -- Threshold events already turned into drafts: a repeated event changes nothing.
-        CREATE TABLE alerting_auto_events (
-            event_key TEXT PRIMARY KEY,
-            identifier TEXT,
-            created_at TEXT NOT NULL
-        );
-
-        -- CAP messages read from upstream systems; (sender, identifier, sent) is unique.
-        CREATE TABLE alerting_imports (
-            id INTEGER PRIMARY KEY,
-            sender TEXT NOT NULL,
-            identifier TEXT NOT NULL,
-            sent TEXT NOT NULL,
-            msg_type TEXT NOT NULL,
-            status TEXT NOT NULL,
-            source_url TEXT NOT NULL,
-            document TEXT NOT NULL,
-            state TEXT NOT NULL DEFAULT 'active'
-                CHECK (state IN ('active', 'updated', 'cancelled', 'expired')),
-            expires TEXT,
-            reissued_as TEXT,
-            imported_at TEXT NOT NULL,
-            UNIQUE (sender, identifier, sent)
-        );
-        CREATE INDEX alerting_imports_ref ON alerting_imports (sender, identifier);
-        """,
-    ),
-    Migration(
-        "alerting",
-        2,
-        "fan-out progress: the targeting frozen at issue, enqueued in resumable batches",
-        """
-        CREATE TABLE alerting_fanout (
-            identifier TEXT PRIMARY KEY REFERENCES alerting_alerts (identifier),
-            chain TEXT NOT NULL,
-            -- Device and contact ids as little-endian int64: who the issued alert targets.
-            device_ids BLOB NOT NULL,
-            contact_ids BLOB NOT NULL,
-            -- How many of each are in the outbox; a batch and its advance commit together.
-            devices_done INTEGER NOT NULL,
-            contacts_done INTEGER NOT NULL,
-            started_at TEXT NOT NULL,
-            finished_at TEXT,
-            outcome TEXT CHECK (outcome IN ('complete', 'superseded', 'expired'))
-        );
-        CREATE INDEX alerting_fanout_pending ON alerting_fanout (started_at)
-            WHERE finished_at IS NULL;
-        """,
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -139,6 +42,9 @@ class StoredAlert:
     version: int
     created_at: datetime
     updated_at: datetime
+    # Everyone who wrote or changed its content, the author first (none of them may approve).
+    editors: tuple[str, ...] = ()
+    withdrawn_reason: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """Workflow fields, JSON-ready (for the staff API and the audit log)."""
@@ -151,18 +57,21 @@ class StoredAlert:
             "hazard": self.hazard,
             "origin": self.origin,
             "author": self.author,
+            "editors": list(self.editors),
             "submitted_by": self.submitted_by,
             "approved_by": self.approved_by,
             "issued_by": self.issued_by,
             "comment": self.comment,
             "superseded_by": self.superseded_by,
+            "withdrawn_reason": self.withdrawn_reason,
             "version": self.version,
         }
 
 
 _COLUMNS = (
     "id, identifier, state, chain, hazard, origin, document, author, submitted_by,"
-    " approved_by, issued_by, comment, superseded_by, plan, version, created_at, updated_at"
+    " approved_by, issued_by, comment, superseded_by, plan, version, created_at, updated_at,"
+    " editors, withdrawn_reason"
 )
 
 
@@ -185,6 +94,8 @@ def _row(row: Any) -> StoredAlert:
         version=row[14],
         created_at=parse_utc(row[15]),
         updated_at=parse_utc(row[16]),
+        editors=tuple(json.loads(row[17])),
+        withdrawn_reason=row[18],
     )
 
 
@@ -214,7 +125,8 @@ async def insert_alert(
 ) -> None:
     await conn.execute(
         "INSERT INTO alerting_alerts (identifier, state, msg_type, status, chain, hazard, origin,"
-        " document, author, created_at, updated_at) VALUES (?, 'draft', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " document, author, editors, created_at, updated_at)"
+        " VALUES (?, 'draft', ?, ?, ?, ?, ?, ?, ?, json_array(?), ?, ?)",
         (
             alert.identifier,
             alert.msg_type,
@@ -223,6 +135,7 @@ async def insert_alert(
             hazard,
             origin,
             _dump(alert),
+            author,
             author,
             utc_text(now),
             utc_text(now),
@@ -245,6 +158,8 @@ async def update_alert(
     """Set columns (names fixed by callers in this package) and bump the version."""
     if "document" in changes and isinstance(changes["document"], Alert):
         changes["document"] = _dump(changes["document"])
+    if isinstance(changes.get("editors"), tuple):
+        changes["editors"] = json.dumps(list(changes["editors"]), ensure_ascii=False)
     for key in ("sent", "expires"):
         if isinstance(changes.get(key), datetime):
             changes[key] = utc_text(changes[key])
@@ -290,9 +205,10 @@ async def live_for_hazard(conn: aiosqlite.Connection, hazard: str) -> list[Store
 
 
 async def issued(db: Database, limit: int) -> list[StoredAlert]:
+    """Issued alerts the public may see: Test and Exercise alerts are for the test audience."""
     rows = await db.fetch_all(
         f"SELECT {_COLUMNS} FROM alerting_alerts WHERE state = 'issued'"  # noqa: S608  # fixed column list
-        " ORDER BY sent DESC LIMIT ?",
+        " AND status NOT IN ('Test', 'Exercise') ORDER BY sent DESC LIMIT ?",
         (limit,),
     )
     return [_row(row) for row in rows]
@@ -303,7 +219,7 @@ async def issued_in_ward(db: Database, code: str) -> list[StoredAlert]:
         f"SELECT {', '.join('a.' + c.strip() for c in _COLUMNS.split(','))}"  # noqa: S608  # fixed column list
         " FROM alerting_alerts AS a JOIN alerting_alert_wards AS w"
         " ON w.identifier = a.identifier WHERE w.code = ? AND a.state = 'issued'"
-        " ORDER BY a.sent DESC",
+        " AND a.status NOT IN ('Test', 'Exercise') ORDER BY a.sent DESC",
         (code,),
     )
     return [_row(row) for row in rows]
@@ -352,6 +268,17 @@ async def note_event_draft(conn: aiosqlite.Connection, key: str, identifier: str
     await conn.execute(
         "UPDATE alerting_auto_events SET identifier = ? WHERE event_key = ?", (identifier, key)
     )
+
+
+async def chain_start(conn: aiosqlite.Connection, chain: str) -> str | None:
+    """The key of the threshold event that drafted a chain's first message (None when staff
+    started it)."""
+    async with conn.execute(
+        "SELECT event_key FROM alerting_auto_events WHERE identifier = ? ORDER BY rowid LIMIT 1",
+        (chain,),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return str(row[0]) if row else None
 
 
 async def pending_in_chain(conn: aiosqlite.Connection, chain: str) -> list[str]:
@@ -469,162 +396,6 @@ async def advance_fanout(
         ),
     ) as cursor:
         return cursor.rowcount == 1
-
-
-# -- imports: CAP messages read from upstream systems ------------------------------------------
-
-ImportState = Literal["active", "updated", "cancelled", "expired"]
-IMPORT_STATES: tuple[ImportState, ...] = get_args(ImportState)
-
-
-@dataclass(frozen=True)
-class StoredImport:
-    id: int
-    sender: str
-    identifier: str
-    sent: datetime
-    msg_type: str
-    status: str
-    source_url: str
-    document: str  # the CAP XML as received (re-serialised as UTF-8 text)
-    state: ImportState
-    expires: datetime | None
-    reissued_as: str | None
-    imported_at: datetime
-
-
-_IMPORT_COLUMNS = (
-    "id, sender, identifier, sent, msg_type, status, source_url, document, state, expires,"
-    " reissued_as, imported_at"
-)
-
-
-def _import_row(row: Any) -> StoredImport:
-    return StoredImport(
-        id=row[0],
-        sender=row[1],
-        identifier=row[2],
-        sent=parse_utc(row[3]),
-        msg_type=row[4],
-        status=row[5],
-        source_url=row[6],
-        document=row[7],
-        state=row[8],
-        expires=parse_utc(row[9]) if row[9] else None,
-        reissued_as=row[10],
-        imported_at=parse_utc(row[11]),
-    )
-
-
-async def import_by_key(
-    conn: aiosqlite.Connection, sender: str, identifier: str, sent: datetime
-) -> StoredImport | None:
-    """The import CAP names by sender,identifier,sent (sent compared as an instant)."""
-    async with conn.execute(
-        f"SELECT {_IMPORT_COLUMNS} FROM alerting_imports"  # noqa: S608  # fixed column list
-        " WHERE sender = ? AND identifier = ? AND sent = ?",
-        (sender, identifier, utc_text(sent)),
-    ) as cursor:
-        row = await cursor.fetchone()
-    return _import_row(row) if row else None
-
-
-async def insert_import(
-    conn: aiosqlite.Connection,
-    *,
-    sender: str,
-    identifier: str,
-    sent: datetime,
-    msg_type: str,
-    status: str,
-    source_url: str,
-    document: str,
-    state: ImportState,
-    expires: datetime | None,
-    now: datetime,
-) -> int:
-    async with conn.execute(
-        "INSERT INTO alerting_imports (sender, identifier, sent, msg_type, status, source_url,"
-        " document, state, expires, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            sender,
-            identifier,
-            utc_text(sent),
-            msg_type,
-            status,
-            source_url,
-            document,
-            state,
-            utc_text(expires) if expires else None,
-            utc_text(now),
-        ),
-    ) as cursor:
-        return int(cursor.lastrowid or 0)
-
-
-async def set_import_state(conn: aiosqlite.Connection, import_id: int, state: ImportState) -> None:
-    await conn.execute("UPDATE alerting_imports SET state = ? WHERE id = ?", (state, import_id))
-
-
-async def set_import_reissued(conn: aiosqlite.Connection, import_id: int, identifier: str) -> None:
-    await conn.execute(
-        "UPDATE alerting_imports SET reissued_as = ? WHERE id = ?", (identifier, import_id)
-    )
-
-
-async def later_mentions(
-    conn: aiosqlite.Connection, identifier: str, sent: datetime
-) -> list[StoredImport]:
-    """Updates and Cancels sent after `sent` whose document mentions `identifier`: those that
-    may reference a message that arrived after them (the caller checks their references)."""
-    async with conn.execute(
-        f"SELECT {_IMPORT_COLUMNS} FROM alerting_imports"  # noqa: S608  # fixed column list
-        " WHERE msg_type IN ('Update', 'Cancel') AND sent > ? AND instr(document, ?) > 0"
-        " ORDER BY sent",
-        (utc_text(sent), identifier),
-    ) as cursor:
-        return [_import_row(row) for row in await cursor.fetchall()]
-
-
-async def expire_imports(conn: aiosqlite.Connection, now: datetime) -> list[StoredImport]:
-    """Mark active imports whose time is up as expired; returns them."""
-    async with conn.execute(
-        f"SELECT {_IMPORT_COLUMNS} FROM alerting_imports"  # noqa: S608  # fixed column list
-        " WHERE state = 'active' AND expires <= ? ORDER BY expires",
-        (utc_text(now),),
-    ) as cursor:
-        due = [_import_row(row) for row in await cursor.fetchall()]
-    await conn.executemany(
-        "UPDATE alerting_imports SET state = 'expired' WHERE id = ?", [(i.id,) for i in due]
-    )
-    return due
-
-
-async def get_import(conn: aiosqlite.Connection, import_id: int) -> StoredImport | None:
-    async with conn.execute(
-        f"SELECT {_IMPORT_COLUMNS} FROM alerting_imports WHERE id = ?",  # noqa: S608  # fixed column list
-        (import_id,),
-    ) as cursor:
-        row = await cursor.fetchone()
-    return _import_row(row) if row else None
-
-
-async def list_imports(
-    db: Database, states: Sequence[str], limit: int, before_id: int | None = None
-) -> list[StoredImport]:
-    """Imports in these states, newest first; `before_id` pages on by id."""
-    marks = ", ".join("?" for _ in states)
-    params: list[Any] = list(states)
-    where = f"state IN ({marks})"
-    if before_id is not None:
-        where += " AND id < ?"
-        params.append(before_id)
-    rows = await db.fetch_all(
-        f"SELECT {_IMPORT_COLUMNS} FROM alerting_imports WHERE {where}"  # noqa: S608  # placeholders only
-        " ORDER BY id DESC LIMIT ?",
-        [*params, limit],
-    )
-    return [_import_row(row) for row in rows]
 
 
 async def stop_fanout(
