@@ -3,6 +3,7 @@ the time since it holds, kept across polls and cleared when it stops holding."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -130,3 +131,40 @@ def test_merge_keeps_since_of_held_flags() -> None:
     merged = merge_flags(held, {"dark": "new", "blurred": "b"}, now)  # type: ignore[dict-item]
     assert merged["dark"] == Flag("dark", then, "new")
     assert merged["blurred"].since == now
+
+
+async def test_an_outage_is_logged_once_and_its_recovery_once(
+    rig: RigFactory, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="cameras.poller")
+    r = await rig([camera_entry("kl1", "/snap.jpg")])
+    r.camera.still("/snap.jpg", jpeg(scene()))
+    r.camera.fault("/snap.jpg", "status_500")
+    for _ in range(3):
+        await r.poll("kl1")
+        clock.advance(timedelta(hours=1))
+    r.camera.fault("/snap.jpg", None)
+    await r.poll("kl1")
+    await r.poll("kl1")
+
+    messages = [record.getMessage() for record in caplog.records if record.name == "cameras.poller"]
+    assert messages == ["camera failing", "camera recovered"]
+    outcomes = [f.outcome for f in await store.recent_fetches(r.service.deps.db, "kl1", 10)]
+    assert outcomes == ["unchanged", "stored", "failed", "failed", "failed"]
+
+
+async def test_a_camera_under_a_warning_is_polled_every_minute(
+    rig: RigFactory, clock: ManualClock
+) -> None:
+    class Covering:
+        async def covered(self, points: object) -> list[bool]:
+            return [True]
+
+    r = await rig([camera_entry("kl1", "/snap.jpg")])
+    r.camera.still("/snap.jpg", jpeg(scene()))
+    await r.poll("kl1")
+    clock.advance(timedelta(seconds=61))
+    assert r.service.due(clock.now()) == []  # every 5 minutes without a warning
+    r.service._warnings = Covering()
+    await r.service.refresh_coverage()
+    assert r.service.due(clock.now()) == ["kl1"]
