@@ -597,6 +597,12 @@ def public_view(alert: Alert, language: str) -> dict[str, Any]:
                     }
                     for a in info.areas
                 ],
+                # Attached files (camera stills as evidence): what the public page shows.
+                "resources": [
+                    {"description": r.description, "mimeType": r.mime_type, "uri": r.uri}
+                    for r in info.resources
+                    if r.uri
+                ],
             }
         )
     return view

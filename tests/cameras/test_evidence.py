@@ -72,6 +72,11 @@ async def test_a_chosen_still_is_attached_and_the_issued_cap_validates(
     issued = await minh.post(f"/api/v1/alerts/{identifier}/issue")
     assert issued.status == 200, await issued.text()
 
+    public = await (await r.client.get(f"/api/v1/public/alerts/{identifier}")).json()
+    assert public["resources"] == [
+        {"description": x["resourceDesc"], "mimeType": x["mimeType"], "uri": x["uri"]}
+        for x in resources
+    ]
     document = await (await r.client.get(f"/cap/alerts/{identifier}.xml")).read()
     assert_valid(document)
     for resource in resources:
