@@ -9,6 +9,7 @@
 """
 
 from alerting.imports.formats import (
+    ApplyReport,
     FeedContents,
     FeedLink,
     Received,
@@ -18,7 +19,7 @@ from alerting.imports.formats import (
     parse_nws,
     received_reference,
 )
-from alerting.imports.importer import AUDIT_ENTITY, ApplyReport, Importer, import_view
+from alerting.imports.importer import AUDIT_ENTITY, Importer, import_view
 from alerting.imports.reissue import VI_PLACEHOLDERS, reissue_draft
 from alerting.imports.source import ImportSource, SourceState
 from alerting.imports.upstream import UpstreamClient

@@ -279,3 +279,19 @@ def _nws_polygons(geometry: Any) -> tuple[tuple[tuple[float, float], ...], ...]:
     if kind == "MultiPolygon":
         return tuple(polygon_from_ring(polygon[0]) for polygon in coordinates)
     return ()
+
+
+@dataclass
+class ApplyReport:
+    """What one harvest did to the imports: stored, known already, skipped, applied."""
+
+    stored: int = 0
+    known: int = 0
+    skipped_status: int = 0
+    skipped_expired: int = 0
+    updated: int = 0
+    cancelled: int = 0
+
+    @property
+    def skipped(self) -> int:
+        return self.skipped_status + self.skipped_expired

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +19,7 @@ import aiosqlite
 from alerting import store
 from alerting.cap import parse_cap
 from alerting.errors import CapDocumentRefused, ImportNotFound, ReissueRefused
-from alerting.imports.formats import Received, received_reference
+from alerting.imports.formats import ApplyReport, Received, received_reference
 from alerting.imports.reissue import reissue_draft
 from alerting.imports.source import ImportSource
 from alerting.json_form import alert_to_dict
@@ -33,20 +33,6 @@ from canhbao.db import Database
 log = logging.getLogger(__name__)
 
 AUDIT_ENTITY = "alert_import"
-
-
-@dataclass
-class ApplyReport:
-    stored: int = 0
-    known: int = 0
-    skipped_status: int = 0
-    skipped_expired: int = 0
-    updated: int = 0
-    cancelled: int = 0
-
-    @property
-    def skipped(self) -> int:
-        return self.skipped_status + self.skipped_expired
 
 
 class Importer:

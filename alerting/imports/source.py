@@ -12,13 +12,20 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from alerting.errors import AlertingError, CapDocumentRefused, UpstreamUnavailable
-from alerting.imports.formats import FeedLink, Received, parse_document, parse_feed, parse_nws
+from alerting.imports.formats import (
+    ApplyReport,
+    FeedLink,
+    Received,
+    parse_document,
+    parse_feed,
+    parse_nws,
+)
 from alerting.imports.upstream import UpstreamClient
 from canhbao.clock import Clock
 from canhbao.config import ImportSourceConfig
@@ -26,8 +33,12 @@ from canhbao.health import HealthRegistry
 from canhbao.http import Validators, short_url
 from canhbao.polling import PolledSource, PollState
 
-if TYPE_CHECKING:
-    from alerting.imports.importer import ApplyReport, Importer
+
+class Applier(Protocol):
+    """What a source hands its harvest to (the Importer): it stores and applies what came."""
+
+    async def apply(self, received: Sequence[Received]) -> ApplyReport: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +93,7 @@ class ImportSource(PolledSource["ApplyReport"]):
     def __init__(
         self,
         settings: ImportSourceConfig,
-        importer: Importer,
+        importer: Applier,
         *,
         session: aiohttp.ClientSession,
         clock: Clock,
