@@ -70,6 +70,7 @@ class Fanout:
     first_s: float
     drained: float
     sent: int
+    cpu_s: dict[str, float]  # CPU seconds each of serve's processes spent from issue to drained
 
     @property
     def rate(self) -> float:
@@ -163,17 +164,51 @@ async def approved_warning(database: Path) -> tuple[str, str]:
         await db.close()
 
 
+@dataclass(frozen=True)
+class Service:
+    base: str
+    pid: int
+
+    def cpu_s(self) -> dict[str, float]:
+        """CPU seconds so far of serve's process and of each child (the web process), by name."""
+        found = {"serve": _cpu_s(self.pid)}
+        for child in _children(self.pid):
+            found["web" if "web" in _cmdline(child) else f"child {child}"] = _cpu_s(child)
+        return found
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                stat = (entry / "stat").read_text(encoding="utf-8")
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    return ""
+
+
 @contextlib.contextmanager
-def serve(workdir: Path, database: Path, fcm: str, credentials: Path) -> Iterator[str]:
-    """`canhbao serve` as shipped, pushing to the FCM double; yields its base URL once /healthz
-    answers."""
+def serve(workdir: Path, database: Path, fcm: str, credentials: Path) -> Iterator[Service]:
+    """`canhbao serve` as shipped, pushing to the FCM double; yields it once /healthz answers."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     config = workdir / f"{database.stem}.toml"
     config.write_text(
         f'[server]\nport = {port}\npublic_base_url = "{base}"\n'
         f'[database]\npath = "{database}"\n'
-        '[log]\nlevel = "WARNING"\n'
+        f'[log]\nlevel = "{os.environ.get("BENCH_LOG_LEVEL", "WARNING")}"\n'
         f'[push]\nprovider = "firebase"\n'
         f'[push.firebase]\nproject_id = "{PROJECT}"\nendpoint = "{fcm}"\n'
         f'[hotline]\nlocal_auth_token = "{TOKEN}"\n',
@@ -193,7 +228,7 @@ def serve(workdir: Path, database: Path, fcm: str, credentials: Path) -> Iterato
     )
     try:
         asyncio.run(_until_healthy(base, process))
-        yield base
+        yield Service(base, process.pid)
     except BaseException:
         log.flush()
         lines = (workdir / f"{database.stem}.log").read_text(encoding="utf-8").splitlines()
@@ -222,11 +257,13 @@ async def _until_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
             await asyncio.sleep(0.1)
 
 
-async def fan_out(base: str, fcm: str, token: str, identifier: str) -> Fanout:
+async def fan_out(service: Service, fcm: str, token: str, identifier: str) -> Fanout:
     """Issue the warning over HTTP, as an approver would; wait until FCM has accepted every
     message of its plan."""
+    base = service.base
     async with aiohttp.ClientSession() as session:
         before = await _accepted(session, fcm)
+        cpu_before = service.cpu_s()
         issued = time.monotonic()
         issuing = asyncio.ensure_future(
             session.post(
@@ -248,7 +285,9 @@ async def fan_out(base: str, fcm: str, token: str, identifier: str) -> Fanout:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"fan-out stalled: {accepted:,} of {expected:,} accepted")
             await asyncio.sleep(0.01)
-        return Fanout(issued, first, time.monotonic(), accepted)
+        drained = time.monotonic()
+        cpu = {name: spent - cpu_before.get(name, 0.0) for name, spent in service.cpu_s().items()}
+        return Fanout(issued, first, drained, accepted, cpu)
 
 
 async def _accepted(session: aiohttp.ClientSession, fcm: str) -> int:
@@ -282,16 +321,18 @@ def main() -> None:
         token, identifier = asyncio.run(approved_warning(serving_db))
         alone_token, alone_identifier = asyncio.run(approved_warning(alone_db))
 
-        with serve(workdir, serving_db, fcm, credentials) as base:
-            with webhook_load(base, workdir, "alone") as alone_samples:
+        with serve(workdir, serving_db, fcm, credentials) as service:
+            cpu_before = service.cpu_s()
+            with webhook_load(service.base, workdir, "alone") as alone_samples:
                 time.sleep(WARMUP_S + ALONE_S)
-            with webhook_load(base, workdir, "fanout") as during_samples:
+            cpu_alone = service.cpu_s()
+            with webhook_load(service.base, workdir, "fanout") as during_samples:
                 time.sleep(WARMUP_S + SETTLE_S)
                 load_before = os.getloadavg()[0]
-                fanout = asyncio.run(fan_out(base, fcm, token, identifier))
+                fanout = asyncio.run(fan_out(service, fcm, token, identifier))
                 load_after = os.getloadavg()[0]
-        with serve(workdir, alone_db, fcm, credentials) as base:
-            alone_fanout = asyncio.run(fan_out(base, fcm, alone_token, alone_identifier))
+        with serve(workdir, alone_db, fcm, credentials) as service:
+            alone_fanout = asyncio.run(fan_out(service, fcm, alone_token, alone_identifier))
 
     first_alone = alone_samples[0].started if alone_samples else 0.0
     alone = [s for s in alone_samples if s.started >= first_alone + WARMUP_S]
@@ -326,6 +367,15 @@ def main() -> None:
         f"  fan-out alone             {alone_fanout.rate:7,.0f} msg/s"
         f"  (while serving = {fanout.rate / alone_fanout.rate:.2f}× alone)"
     )
+    webhooks_cpu = {n: cpu_alone[n] - cpu_before.get(n, 0.0) for n in cpu_alone}
+    requests_alone = len(alone_samples)
+    print("  CPU of serve's processes (µs per webhook alone; µs per message while fanning out):")
+    for name in sorted(set(webhooks_cpu) | set(fanout.cpu_s)):
+        print(
+            f"    {name:8} {webhooks_cpu.get(name, 0.0) / requests_alone * 1e6:8,.0f} µs/webhook"
+            f"   {fanout.cpu_s.get(name, 0.0) / fanout.sent * 1e6:6,.0f} µs/message serving"
+            f"   {alone_fanout.cpu_s.get(name, 0.0) / alone_fanout.sent * 1e6:6,.0f} alone"
+        )
     print(
         f"  issue → first send        {fanout.first_s:7.2f} s while serving,"
         f" {alone_fanout.first_s:.2f} s alone  target ≤ {TARGET_FIRST_SEND_S:.0f} s"
