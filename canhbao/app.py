@@ -46,7 +46,11 @@ def all_migrations() -> tuple[Migration, ...]:
     )
 
 
-def create_app(config: Config, *, clock: Clock | None = None) -> web.Application:
+def create_app(
+    config: Config, *, clock: Clock | None = None, remote_sender: notify.RemoteSender | None = None
+) -> web.Application:
+    """The web app. The outbox sender runs inside it, unless `remote_sender` links it to the
+    sender in another process (`canhbao serve`'s: notify.process.create_sender_app)."""
     app = web.Application(
         client_max_size=config.server.max_body_bytes,
         middlewares=[request_id_middleware, error_middleware, auth.auth_middleware],
@@ -65,7 +69,7 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     app.cleanup_ctx.append(_offload_ctx)
     app.on_shutdown.append(_stop_offloaded_jobs)
     auth.setup(app, config)
-    notify.setup(app, config)
+    notify.setup(app, config, remote=remote_sender)
     feeds.setup(app, config)
     geofences.setup(app, config, topics=lambda: OutboxTopicSender(app[keys.OUTBOX]))
     alerting.setup(app, config, ports=alerting_ports)

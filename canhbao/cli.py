@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,7 +23,7 @@ from canhbao.auth.first_admin import announcement as first_admin_announcement
 from canhbao.config import Config, choose_config_path, load_config
 from canhbao.db import Database, backup_database
 from canhbao.errors import CanhbaoError
-from canhbao.logs import AccessLogger, configure_logging
+from canhbao.logs import configure_logging
 from geofences import cli as geofences_cli
 
 log = logging.getLogger("canhbao")
@@ -53,6 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP service and its workers")
     serve.add_argument("--config", default=argparse.SUPPRESS, help="config file")
     serve.set_defaults(run=_serve)
+
+    web_process = commands.add_parser(
+        "web", help="the web process alone (serve starts and supervises it; not for direct use)"
+    )
+    web_process.add_argument("--config", default=argparse.SUPPRESS, help="config file")
+    web_process.add_argument(
+        "--link-fd", type=int, required=True, help="socket to the outbox sender (from serve)"
+    )
+    web_process.set_defaults(run=_web)
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
     migrate.add_argument("--config", default=argparse.SUPPRESS, help="config file")
@@ -90,32 +101,109 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace, config: Config) -> int:
-    from canhbao.app import create_app  # the app imports every domain; not needed by other commands
-
+    """Two processes (README, "Processes"): this one sends the outbox and supervises the web
+    process, which it starts as `canhbao web` and starts again if it dies."""
     configure_logging(config.log)
-    app = create_app(config)
-
-    def announce_first_admin(_running_on: str) -> None:
-        # run_app calls its `print` once it listens, after every cleanup context (the first
-        # admin link's included) has started: the printed link works at once.
-        link = app.get(FIRST_ADMIN_LINK)
-        if link is not None:
-            print(first_admin_announcement(link), flush=True)  # noqa: T201  # for the operator at the terminal
-
     log.info(
         "starting",
         extra={"host": config.server.host, "port": config.server.port, "version": __version__},
     )
-    # run_app handles SIGTERM and SIGINT: it stops accepting, then runs every cleanup context,
-    # which lets workers finish or persist what they hold.
-    web.run_app(
-        app,
-        host=config.server.host,
-        port=config.server.port,
-        access_log_class=AccessLogger,
-        shutdown_timeout=config.server.shutdown_timeout_s,
-        print=announce_first_admin,
+    config_path = choose_config_path(getattr(args, "config", None)).resolve()
+    return asyncio.run(_serve_processes(config, config_path))
+
+
+async def _serve_processes(config: Config, config_path: Path) -> int:
+    # Only what sending needs: the web process imports (and checks, and migrates) the rest.
+    import notify
+    from canhbao import keys
+    from canhbao.supervisor import ChildFailed, Supervisor
+    from notify.process import create_sender_app
+
+    sender = create_sender_app(config)
+    runner = web.AppRunner(sender)
+
+    async def link(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await started.wait()
+        await sender[notify.SENDER_END].serve(reader, writer)
+
+    supervisor = Supervisor(
+        "web",
+        [sys.executable, "-m", "canhbao", "--config", str(config_path), "web"],
+        link,
+        sender[keys.HEALTH],
+        sender[keys.METRICS],
+        sender[keys.CLOCK],
+        stop_timeout_s=config.server.shutdown_timeout_s + 5.0,
     )
+    started = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # SIGTERM/SIGINT: the web process stops first (finishing its requests), then the sender
+    # lets in-flight sends finish and records them (runner.cleanup).
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, supervisor.stop)
+    running = asyncio.create_task(supervisor.run())
+    # The web process migrates the database; the sender starts once it is ready, so a start
+    # does the same work in the same order as one process would (start-up, then recovery and
+    # sending), and the two do not contend for the CPU and the database meanwhile.
+    ready = asyncio.create_task(supervisor.ready.wait())
+    await asyncio.wait({running, ready}, return_when=asyncio.FIRST_COMPLETED)
+    ready.cancel()
+    if not supervisor.ready.is_set():
+        try:
+            await running  # it ended before the web process was ever ready, or a stop
+        except ChildFailed as failed:
+            if failed.code == 2:
+                return 2  # the web process said why, in the one line a CLI error gets
+            raise
+        return 0
+    try:
+        await runner.setup()
+    except BaseException:
+        supervisor.stop()
+        await asyncio.gather(running, return_exceptions=True)
+        raise
+    started.set()
+    try:
+        await running
+    except ChildFailed as failed:
+        if failed.code == 2:
+            return 2  # as above
+        raise
+    finally:
+        await runner.cleanup()
+    return 0
+
+
+def _web(args: argparse.Namespace, config: Config) -> int:
+    import notify
+    from canhbao.app import create_app
+    from canhbao.supervisor import die_with_parent, run_web
+
+    die_with_parent()
+    configure_logging(config.log)
+    link = socket.socket(fileno=args.link_fd)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        app = create_app(config, remote_sender=notify.RemoteSender(link, stop.set))
+
+        def announce_first_admin() -> None:
+            # Once it listens, after every cleanup context (the first admin link's included)
+            # has started: the printed link works at once. serve prints it on its stdout.
+            first = app.get(FIRST_ADMIN_LINK)
+            if first is not None:
+                print(first_admin_announcement(first), flush=True)  # noqa: T201  # for the operator at the terminal
+
+        await run_web(
+            app,
+            config.server.host,
+            config.server.port,
+            config.server.shutdown_timeout_s,
+            stop,
+            on_listening=announce_first_admin,
+        )
+
+    asyncio.run(run())
     return 0
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -69,6 +71,7 @@ class Database:
         self._checkpointer: aiosqlite.Connection | None = None
         self._checkpoints: asyncio.Task[None] | None = None
         self._write_lock = asyncio.Lock()
+        self._writers_fd: int | None = None
 
     async def open(self) -> None:
         """Open the connections and prove the file can be read and written, or raise
@@ -88,6 +91,11 @@ class Database:
             # First with the plain module in a worker thread: aiosqlite leaves the thread of a
             # connection that failed to open racing the loop's shutdown.
             await asyncio.to_thread(_open_and_read, self.path)
+            # Writers in other processes (`canhbao serve` runs two) take turns through this
+            # lock, woken the moment it is free: SQLite's own busy handler polls with sleeps of
+            # up to 100 ms and lets a process that writes often starve one that writes rarely.
+            self._writers_fd = os.open(self.path.with_name(self.path.name + "-writer.lock"),
+                                       os.O_RDWR | os.O_CREAT, 0o600)  # fmt: skip
             self._writer = await self._connect()
             await _pragma(self._writer, "journal_mode=WAL")
             await _pragma(self._writer, "wal_autocheckpoint=0")
@@ -117,7 +125,16 @@ class Database:
         except TimeoutError:
             return None
         try:
-            await self._probe(self.writer)
+            if self._writers_fd is not None:
+                try:
+                    fcntl.flock(self._writers_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return None  # another process is writing, so the database is writable
+            try:
+                await self._probe(self.writer)
+            finally:
+                if self._writers_fd is not None:
+                    fcntl.flock(self._writers_fd, fcntl.LOCK_UN)
         except (sqlite3.Error, RuntimeError, ValueError) as err:
             return describe_error(self.path, err)
         finally:
@@ -177,6 +194,22 @@ class Database:
             if conn is not None:
                 await conn.close()
         self._checkpointer = self._reader = self._writer = None
+        if self._writers_fd is not None:
+            os.close(self._writers_fd)
+            self._writers_fd = None
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[None]:
+        """This process's turn to write, then every process's (the lock file's)."""
+        async with self._write_lock:
+            fd = self._writers_fd
+            if fd is None:
+                raise RuntimeError("database is not open")
+            await _lock(fd)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
     @property
     def writer(self) -> aiosqlite.Connection:
@@ -193,7 +226,7 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """A write transaction (BEGIN IMMEDIATE); commits on exit, rolls back on any error."""
-        async with self._write_lock:
+        async with self._writing():
             conn = self.writer
             await conn.execute("BEGIN IMMEDIATE")
             try:
@@ -216,7 +249,7 @@ class Database:
         One trip to the writer thread instead of three (BEGIN, the statement, COMMIT): for hot
         paths whose latency matters, like recording sends as they finish.
         """
-        async with self._write_lock:
+        async with self._writing():
             conn = self.writer
             before = conn.total_changes
             await conn.execute_fetchall(sql, params)
@@ -224,7 +257,7 @@ class Database:
 
     async def write_returning(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         """Run one write statement with RETURNING as its own transaction, in one trip."""
-        async with self._write_lock:
+        async with self._writing():
             return list(await self.writer.execute_fetchall(sql, params))
 
     async def execute(self, sql: str, params: Params = ()) -> int:
@@ -255,7 +288,7 @@ class Database:
             raise DatabaseUnavailable(describe_error(self.path, err)) from None
 
     async def _migrate(self, migrations: Iterable[Migration]) -> list[Migration]:
-        async with self._write_lock:
+        async with self._writing():
             await self.writer.execute(MIGRATIONS_TABLE)
         applied = {
             (row["domain"], row["version"])
@@ -322,6 +355,22 @@ def _open_and_read(path: Path) -> None:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
     finally:
         conn.close()
+
+
+async def _lock(fd: int) -> None:
+    """Take the writers' lock file: at once if free, else in a thread woken when it is."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
+    taking = asyncio.ensure_future(asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX))
+    try:
+        await asyncio.shield(taking)
+    except asyncio.CancelledError:
+        # The thread takes the lock in the end; let it go again then, or no one writes again.
+        taking.add_done_callback(lambda _: fcntl.flock(fd, fcntl.LOCK_UN))
+        raise
 
 
 async def _pragma(conn: aiosqlite.Connection, setting: str) -> None:

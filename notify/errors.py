@@ -3,11 +3,15 @@
 NotifyError
 ├── InvalidMessage        our own validation refused it; never sent, never retried
 ├── DeliveryRejected      the provider refused it for good (e.g. UNREGISTERED token, bad number)
-└── DeliveryDeferred      not now: 429, 5xx, a timeout; retry, honouring retry_after if given
-    └── ProviderUnavailable   the provider could not be reached at all
+├── DeliveryDeferred      not now: 429, 5xx, a timeout; retry, honouring retry_after if given
+│   └── ProviderUnavailable   the provider could not be reached at all
+└── SenderBusy            another process already sends from this database (also a CanhbaoError:
+                          `canhbao serve` stops with its message, exit 2)
 """
 
 from __future__ import annotations
+
+from canhbao.errors import CanhbaoError
 
 
 class NotifyError(Exception):
@@ -41,3 +45,7 @@ class DeliveryDeferred(NotifyError):
 
 class ProviderUnavailable(DeliveryDeferred):
     """The provider could not be reached (connection refused, DNS, TLS, timeout)."""
+
+
+class SenderBusy(NotifyError, CanhbaoError):
+    """Another process already sends from this database's outbox."""

@@ -153,6 +153,10 @@ class OutboxWorker:
 
     # -- running in the background -------------------------------------------------------
 
+    def kick(self) -> None:
+        """Rows were enqueued by another process: look for due rows now, not at the next poll."""
+        self._kick.set()
+
     def start(self) -> asyncio.Task[None]:
         if self._run_task is None:
             self._run_task = asyncio.create_task(self._run(), name="outbox-worker")
