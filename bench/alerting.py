@@ -26,9 +26,9 @@ from alerting.keys import ALERTING
 from alerting.models import Alert, Area, Info
 from bench.geofences import SEED, build_database, flood_polygon, hue_wards
 from bench.outbox import PROJECT, anchor_send_each_async, fcm_double
-from canhbao import keys
 from canhbao.app import create_app
 from canhbao.config import parse_config
+from notify import keys as notify_keys
 from tests.doubles.credentials import write_service_account
 
 DEVICES = 100_000
@@ -125,7 +125,7 @@ async def one_run(database: Path, base: str, credentials: Path) -> tuple[float, 
                 await asyncio.sleep(0.002)
             first = time.perf_counter() - started
             await issuing
-            outbox = app[keys.OUTBOX]
+            outbox = app[notify_keys.OUTBOX]
             while True:
                 counts = await outbox.counts(stored.identifier)
                 pending = sum(

@@ -22,9 +22,9 @@ import firebase_admin
 from aiohttp import web
 from firebase_admin import credentials, messaging
 
-from canhbao import keys
 from canhbao.app import create_app
 from canhbao.config import parse_config
+from notify import keys as notify_keys
 from notify.firebase import FirebasePush
 from notify.models import PushMessage
 from notify.outbox import OutboxItem
@@ -165,7 +165,7 @@ async def outbox_throughput(base: str, credentials_path: Path, workdir: Path) ->
     runner = web.AppRunner(app)
     await runner.setup()
     try:
-        outbox = app[keys.OUTBOX]
+        outbox = app[notify_keys.OUTBOX]
         reference = f"bench-{uuid.uuid4().hex}"
         items = [
             OutboxItem("push", _message(i), idempotency_key=f"{reference}-{i}", reference=reference)

@@ -30,6 +30,7 @@ from canhbao.http import error_middleware, http_session_ctx
 from canhbao.logs import request_id_middleware
 from canhbao.offload import PoolLimits, ProcessPool
 from feeds.thresholds import THRESHOLD_CROSSED
+from notify import keys as notify_keys
 
 
 def all_migrations() -> tuple[Migration, ...]:
@@ -71,7 +72,7 @@ def create_app(
     auth.setup(app, config)
     notify.setup(app, config, remote=remote_sender)
     feeds.setup(app, config)
-    geofences.setup(app, config, topics=lambda: OutboxTopicSender(app[keys.OUTBOX]))
+    geofences.setup(app, config, topics=lambda: OutboxTopicSender(app[notify_keys.OUTBOX]))
     alerting.setup(app, config, ports=alerting_ports)
     hotline.setup(app, config, ports=hotline_ports)
     cameras.setup(app, config, ports=camera_ports)

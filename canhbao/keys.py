@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
@@ -17,10 +16,6 @@ from canhbao.eventlog import EventLog
 from canhbao.events import EventBus
 from canhbao.health import HealthRegistry
 from canhbao.offload import ProcessPool
-
-if TYPE_CHECKING:
-    from notify.outbox import Outbox
-    from notify.ports import PushSender, SmsSender, VoiceCaller
 
 CONFIG = web.AppKey("config", Config)
 CLOCK = web.AppKey("clock", Clock)
@@ -36,10 +31,3 @@ METRICS = web.AppKey("metrics", CollectorRegistry)
 OFFLOAD = web.AppKey("offload", ProcessPool)
 # Called before each /metrics scrape, to refresh gauges read from the database.
 METRIC_REFRESHERS = web.AppKey("metric_refreshers", list[Callable[[], Awaitable[None]]])
-# The notify domain's outbound ports and its durable outbox (set by notify.setup's context).
-# Typed by annotation only: importing notify here would import it (and its routes, which import
-# canhbao.auth) while canhbao.auth is still importing this module.
-PUSH: web.AppKey[PushSender] = web.AppKey("push")
-SMS: web.AppKey[SmsSender] = web.AppKey("sms")
-VOICE: web.AppKey[VoiceCaller] = web.AppKey("voice")
-OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")

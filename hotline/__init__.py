@@ -9,13 +9,14 @@ from aiohttp import web
 from canhbao.config import Config
 from canhbao.db import Migration
 from canhbao.errors import ConfigError
-from canhbao.keys import BUS, CLOCK, CONFIG, DB, METRIC_REFRESHERS, METRICS, SCHEDULER, VOICE
+from canhbao.keys import BUS, CLOCK, CONFIG, DB, METRIC_REFRESHERS, METRICS, SCHEDULER
 from hotline import jobs, routes, store
 from hotline.keys import HOTLINE, HOTLINE_SIGNATURES
 from hotline.metrics import hotline_metrics
 from hotline.ports import HotlinePorts
 from hotline.service import Hotline
 from hotline.signature import WebhookSignatures
+from notify.keys import VOICE
 
 MIGRATIONS: tuple[Migration, ...] = store.MIGRATIONS
 

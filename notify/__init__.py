@@ -20,11 +20,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from canhbao import keys
+from canhbao import keys as shell_keys
 from canhbao.config import Config, read_secret
 from canhbao.db import Migration
 from canhbao.errors import ConfigError
-from notify import local, outbox, routes
+from notify import keys, local, outbox, routes
 from notify.errors import SenderBusy
 from notify.journal import SentJournal
 from notify.outbox import Outbox
@@ -88,14 +88,18 @@ async def _notify_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _sender_ctx(app: web.Application) -> AsyncIterator[None]:
     """The worker (in this process, which sends and nothing else) and its end of the link."""
-    health = app[keys.HEALTH]
+    health = app[shell_keys.HEALTH]
     if not isinstance(health, WatchedHealth):
         raise TypeError("setup_sender needs a WatchedHealth as the app's HEALTH")
-    database = app[keys.DB].path
+    database = app[shell_keys.DB].path
     with _sender_lock(database.with_name(database.name + "-sender.lock")):
         async with _running_worker(app) as worker:
             app[SENDER_END] = SenderEnd(
-                health, app[keys.METRICS], app[keys.BUS], worker.kick, worker.refresh_metrics
+                health,
+                app[shell_keys.METRICS],
+                app[shell_keys.BUS],
+                worker.kick,
+                worker.refresh_metrics,
             )
             yield
 
@@ -104,15 +108,15 @@ def _remote_ctx(remote: RemoteSender) -> Callable[[web.Application], AsyncIterat
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         """Providers and the outbox here (to enqueue, read, and call operators); the worker runs
         in the process at the link's other end."""
-        config = app[keys.CONFIG]
+        config = app[shell_keys.CONFIG]
         closers: list[Callable[[], Awaitable[None]]] = []
         try:
             _providers(app, config, closers)
             reader, writer = await asyncio.open_connection(sock=remote.sock)
-            end = WebEnd(reader, writer, app[keys.HEALTH], app[keys.BUS], app[keys.CLOCK],
-                         remote.on_lost)  # fmt: skip
+            shell = app[shell_keys.HEALTH], app[shell_keys.BUS], app[shell_keys.CLOCK]
+            end = WebEnd(reader, writer, *shell, remote.on_lost)
             app[keys.OUTBOX].on_enqueue(end.kick)
-            app[keys.METRICS].register(end)
+            app[shell_keys.METRICS].register(end)
             end.start()
             try:
                 yield
@@ -146,7 +150,7 @@ def _providers(
 ) -> Outbox:
     push = _push_sender(app, config, closers)
     sms, voice = _telephony(app, config, closers)
-    box = Outbox(app[keys.DB], app[keys.CLOCK])
+    box = Outbox(app[shell_keys.DB], app[shell_keys.CLOCK])
     app[keys.PUSH] = push
     app[keys.SMS] = sms
     app[keys.VOICE] = voice
@@ -166,11 +170,11 @@ async def _close_all(closers: list[Callable[[], Awaitable[None]]]) -> None:
 async def _running_worker(app: web.Application) -> AsyncIterator[OutboxWorker]:
     """Providers, the outbox and its worker; on the way down the worker stops first, so nothing
     is mid-send when the providers close."""
-    config = app[keys.CONFIG]
+    config = app[shell_keys.CONFIG]
     closers: list[Callable[[], Awaitable[None]]] = []
     try:
         box = _providers(app, config, closers)
-        database = app[keys.DB].path
+        database = app[shell_keys.DB].path
         journal = SentJournal(database.with_name(database.name + "-sent"))
         closers.append(_closing(journal))
         worker = OutboxWorker(
@@ -179,14 +183,14 @@ async def _running_worker(app: web.Application) -> AsyncIterator[OutboxWorker]:
             app[keys.SMS],
             app[keys.VOICE],
             config.outbox,
-            app[keys.CLOCK],
-            app[keys.BUS],
-            app[keys.HEALTH],
-            app[keys.METRICS],
+            app[shell_keys.CLOCK],
+            app[shell_keys.BUS],
+            app[shell_keys.HEALTH],
+            app[shell_keys.METRICS],
             shutdown_timeout_s=config.server.shutdown_timeout_s,
             journal=journal,
         )
-        app[keys.METRIC_REFRESHERS].append(worker.refresh_metrics)
+        app[shell_keys.METRIC_REFRESHERS].append(worker.refresh_metrics)
         worker.start()
         try:
             yield worker
@@ -210,11 +214,11 @@ def _push_sender(
         from notify.firebase import FirebasePush  # google-auth and friends: only when chosen
 
         firebase = FirebasePush.from_config(
-            config.push.firebase, app[keys.HTTP], clock=app[keys.CLOCK]
+            config.push.firebase, app[shell_keys.HTTP], clock=app[shell_keys.CLOCK]
         )
         closers.append(firebase.close)
         return firebase
-    return local.LocalPush(app[keys.DB], app[keys.CLOCK])
+    return local.LocalPush(app[shell_keys.DB], app[shell_keys.CLOCK])
 
 
 def _telephony(
@@ -226,5 +230,5 @@ def _telephony(
         twilio = TwilioTelephony.from_config(config.telephony.twilio)
         closers.append(twilio.close)
         return twilio, twilio
-    telephony = local.LocalTelephony(app[keys.DB], app[keys.CLOCK])
+    telephony = local.LocalTelephony(app[shell_keys.DB], app[shell_keys.CLOCK])
     return telephony, telephony

@@ -7,6 +7,7 @@ from aiohttp import web
 from canhbao import keys
 from canhbao.auth import Role, require_roles
 from canhbao.http import ApiError, int_query
+from notify import keys as notify_keys
 from notify.local import list_local_messages
 
 STAFF = (Role.issuer, Role.approver, Role.operator, Role.dispatcher)
@@ -34,7 +35,7 @@ async def outbox_counts(request: web.Request) -> web.Response:
     reference = request.query.get("reference", "")
     if not reference:
         raise ApiError(400, "invalid_query", "reference is required")
-    counts = await request.app[keys.OUTBOX].counts(reference)
+    counts = await request.app[notify_keys.OUTBOX].counts(reference)
     return web.json_response({"reference": reference, "counts": counts})
 
 

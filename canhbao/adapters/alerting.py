@@ -19,13 +19,14 @@ from geofences.devices import DeviceRegistry
 from geofences.errors import GeofenceError
 from geofences.keys import GEOFENCES
 from geofences.targeting import warning_polygon
+from notify import keys as notify_keys
 
 
 def alerting_ports(app: web.Application) -> AlertingPorts:
     """Built when alerting's context starts: the contexts it depends on ran before it."""
     return AlertingPorts(
         directory=GeofencesDirectory(app[GEOFENCES]),
-        outbox=app[keys.OUTBOX],
+        outbox=app[notify_keys.OUTBOX],
         sponsors=AuthSponsors(app[keys.DB]),
     )
 

@@ -12,6 +12,7 @@ from alerting.models import GEOCODE_WARD
 from canhbao import keys
 from canhbao.clock import ManualClock
 from geofences.keys import GEOFENCES
+from notify import keys as notify_keys
 from tests.alerting.conftest import SQUARE, Client
 from tests.alerting.test_workflow import issue
 from tests.conftest import StaffFactory
@@ -91,7 +92,7 @@ async def test_issue_fans_out_by_condition_token_sms_and_voice(
     # Kim Trà's topic in each device language, then the tokens one by one.
     assert issued["plan"]["messages"] == {"condition": 2, "token": 2, "sms": 1}
 
-    outbox = client.app[keys.OUTBOX]
+    outbox = client.app[notify_keys.OUTBOX]
 
     async def settled(expected_sent: int) -> bool:
         counts = await outbox.counts(identifier)

@@ -9,6 +9,7 @@ import pytest
 from alerting.keys import ALERTING
 from canhbao import keys
 from canhbao.audit import list_audit
+from notify import keys as notify_keys
 from tests.alerting.conftest import Client
 from tests.alerting.test_delivery import INSIDE_SQUARE, VULNERABLE, body
 from tests.alerting.test_workflow import issue
@@ -98,7 +99,7 @@ async def test_a_test_alert_reaches_only_the_test_audience_with_a_marker(
     issued = await issue(lan, anh, identifier)
     assert issued["plan"]["messages"] == {"condition": 0, "token": 1, "sms": 1}
 
-    outbox = client.app[keys.OUTBOX]
+    outbox = client.app[notify_keys.OUTBOX]
 
     async def sent(n: int) -> bool:
         counts = await outbox.counts(identifier)

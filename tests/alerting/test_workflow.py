@@ -18,6 +18,7 @@ from canhbao import keys
 from canhbao.audit import list_audit
 from canhbao.clock import ManualClock
 from canhbao.config import Config
+from notify import keys as notify_keys
 from tests.alerting.conftest import SQUARE, Client, alert, assert_valid, info
 from tests.conftest import AppClient, StaffFactory, StaffLogin
 from tests.geofences.conftest import Register, load_hue
@@ -322,7 +323,7 @@ async def test_issue_refuses_an_area_the_catalogue_no_longer_has(
     assert "hue.kim-tra" in refused["error"]["message"]
     assert (await _get(minh, identifier))["state"] == "approved"  # nothing half-issued
     assert client.app is not None
-    assert await client.app[keys.OUTBOX].counts(identifier) == {}
+    assert await client.app[notify_keys.OUTBOX].counts(identifier) == {}
     assert (await client.get(f"/cap/alerts/{identifier}.xml")).status == 404
 
 

@@ -14,6 +14,7 @@ from canhbao.clock import ManualClock
 from geofences import jobs
 from geofences.models import Registration
 from geofences.ports import TOPIC_PRIORITY
+from notify import keys as notify_keys
 from notify.models import TopicChange
 from notify.outbox import decode_message
 from tests.conftest import AppClient
@@ -116,7 +117,7 @@ async def test_a_failed_topic_request_is_retried_by_the_outbox(
     fcm.double.fail_next(503, count=1)
     assert app.app is not None
     await jobs.flush_topics(app.app)
-    outbox = app.app[keys.OUTBOX]
+    outbox = app.app[notify_keys.OUTBOX]
 
     async def deferred() -> bool:
         rows = await outbox_rows(app)

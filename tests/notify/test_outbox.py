@@ -22,6 +22,7 @@ from canhbao.db import Database
 from canhbao.errors import ConfigError
 from canhbao.events import EventBus
 from canhbao.health import HealthRegistry
+from notify import keys as notify_keys
 from notify import outbox as outbox_module
 from notify.errors import DeliveryDeferred, DeliveryRejected, InvalidMessage, ProviderUnavailable
 from notify.events import PushTokenRejected
@@ -948,13 +949,13 @@ async def test_the_app_sends_what_is_enqueued_through_the_local_providers(
     client = await app_client()
     app = client.app
     db = app[keys.DB]
-    added = await app[keys.OUTBOX].enqueue(
+    added = await app[notify_keys.OUTBOX].enqueue(
         [item(sms(1), "sms-1", reference="A-1"), item(push(2), "push-2", reference="A-1")]
     )
     assert added == 2
 
     async def delivered() -> bool:
-        counts = await app[keys.OUTBOX].counts("A-1")
+        counts = await app[notify_keys.OUTBOX].counts("A-1")
         return counts == {"sms": {"sent": 1}, "push": {"sent": 1}}
 
     await eventually(delivered)

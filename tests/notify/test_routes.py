@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from canhbao import keys
+from notify import keys as notify_keys
 from notify.models import SmsMessage
 from notify.outbox import OutboxItem
 from tests.conftest import AppClient, BearerFactory, StaffFactory
@@ -22,7 +22,7 @@ def sms_item(n: int, reference: str = "alert-7") -> OutboxItem:
 async def _drain(client: object, reference: str, count: int) -> None:
     app = client.app  # type: ignore[attr-defined]  # a TestClient
     for _ in range(500):
-        counts = await app[keys.OUTBOX].counts(reference)
+        counts = await app[notify_keys.OUTBOX].counts(reference)
         if counts.get("sms", {}).get("sent", 0) == count:
             return
         await asyncio.sleep(0.01)
@@ -33,7 +33,7 @@ async def test_staff_read_what_the_local_providers_recorded(
     app_client: AppClient, staff: StaffFactory
 ) -> None:
     client = await app_client()
-    await client.app[keys.OUTBOX].enqueue([sms_item(n) for n in range(3)])
+    await client.app[notify_keys.OUTBOX].enqueue([sms_item(n) for n in range(3)])
     await _drain(client, "alert-7", 3)
     operator = await staff(client, "hoa", roles=["operator"])
 

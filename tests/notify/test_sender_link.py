@@ -19,6 +19,7 @@ from canhbao import keys
 from canhbao.app import create_app
 from canhbao.config import Config
 from canhbao.errors import CanhbaoError
+from notify import keys as notify_keys
 from notify.events import PushTokenRejected
 from notify.models import SmsMessage
 from notify.outbox import OutboxItem
@@ -99,7 +100,7 @@ def sms_items(count: int) -> list[OutboxItem]:
 async def test_rows_enqueued_by_the_web_app_are_sent_by_the_sender_at_once(
     linked: Linked,
 ) -> None:
-    web_outbox = linked.web.app[keys.OUTBOX]
+    web_outbox = linked.web.app[notify_keys.OUTBOX]
     assert await web_outbox.enqueue(sms_items(20)) == 20
 
     async def all_sent() -> bool:
@@ -109,7 +110,7 @@ async def test_rows_enqueued_by_the_web_app_are_sent_by_the_sender_at_once(
 
 
 async def test_web_healthz_and_metrics_show_the_sender(linked: Linked) -> None:
-    await linked.web.app[keys.OUTBOX].enqueue(sms_items(5))
+    await linked.web.app[notify_keys.OUTBOX].enqueue(sms_items(5))
 
     async def sent_in_metrics() -> bool:
         text = await (await linked.web.get("/metrics")).text()
