@@ -26,7 +26,12 @@ async def test_openapi_lists_the_served_routes(app_client: AppClient) -> None:
 
     disable = paths["/api/v1/users/{username}/disable"]["post"]
     assert disable["parameters"] == [
-        {"name": "username", "in": "path", "required": True, "schema": {"type": "string"}}
+        {
+            "name": "username",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+        }
     ]
     assert disable["x-roles"] == ["admin"]
 
