@@ -185,7 +185,11 @@ def _adapter(model: type[T]) -> TypeAdapter[T]:
     return adapter
 
 
-def validate_json(model: type[T], raw: bytes) -> T:
+def validate_json(
+    model: type[T],
+    raw: bytes,
+    refuse_body: Callable[[pydantic.ValidationError], ApiError] | None = None,
+) -> T:
     """`raw` as `model`: 400 if it is not JSON at all, 422 naming the fields that do not fit."""
     if not raw.strip():
         raise ApiError(400, "empty_body", "a JSON body is required")
@@ -195,6 +199,8 @@ def validate_json(model: type[T], raw: bytes) -> T:
         if any(e["type"] == "json_invalid" for e in err.errors()):
             message = err.errors()[0]["msg"].removeprefix("Invalid JSON: ")
             raise ApiError(400, "invalid_json", f"body is not valid JSON: {message}") from None
+        if refuse_body is not None:
+            raise refuse_body(err) from None
         raise refuse(err, "invalid_body") from None
 
 
@@ -228,6 +234,8 @@ class Spec:
     # Bodies the handler reads itself: content type → JSON schema (CSV, GeoJSON files).
     raw_bodies: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     response_types: Mapping[int, str] = field(default_factory=dict)
+    # How a body that does not fit its model is answered (default: 422 invalid_body).
+    refuse_body: Callable[[pydantic.ValidationError], ApiError] | None = None
 
 
 NO_CONTENT = "no content"
@@ -238,6 +246,7 @@ def endpoint(
     responses: Mapping[int, Any] | None = None,
     raw_bodies: Mapping[str, Mapping[str, Any]] | None = None,
     response_types: Mapping[int, str] | None = None,
+    refuse_body: Callable[[pydantic.ValidationError], ApiError] | None = None,
 ) -> Callable[[Callable[..., Awaitable[web.StreamResponse]]], Handler]:
     """Validate what the handler's signature names before calling it.
 
@@ -245,7 +254,8 @@ def endpoint(
     with a model (`body: X | None` when a body may be absent, or sent as one of `raw_bodies`,
     which the handler reads itself). `responses` maps each success status to its model (None:
     any JSON; NO_CONTENT: no body); `response_types` gives a status's content type when it is
-    not JSON.
+    not JSON. `refuse_body` answers a body that does not fit, where a route has its own
+    contract for that (default: 422 `invalid_body` naming every field).
     """
 
     def decorate(handler: Callable[..., Awaitable[web.StreamResponse]]) -> Handler:
@@ -258,7 +268,8 @@ def endpoint(
         body_required = True
         if body is not None and type(None) in typing.get_args(body):
             body_required = False
-            (body,) = (arg for arg in typing.get_args(body) if arg is not type(None))
+            kinds = tuple(arg for arg in typing.get_args(body) if arg is not type(None))
+            body = kinds[0] if len(kinds) == 1 else typing.Union[kinds]  # noqa: UP007  # built at run time
         spec = Spec(
             body=body,
             body_required=body_required,
@@ -267,6 +278,7 @@ def endpoint(
             responses=dict(responses or {200: None}),
             raw_bodies=dict(raw_bodies or {}),
             response_types=dict(response_types or {}),
+            refuse_body=refuse_body,
         )
 
         @functools.wraps(handler)
@@ -284,7 +296,7 @@ def endpoint(
                     if not raw.strip() and not spec.body_required:
                         kwargs["body"] = None
                     else:
-                        kwargs["body"] = validate_json(spec.body, raw)
+                        kwargs["body"] = validate_json(spec.body, raw, spec.refuse_body)
             return await handler(request, **kwargs)
 
         parsed.api_spec = spec  # type: ignore[attr-defined]  # a function attribute

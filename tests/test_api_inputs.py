@@ -155,7 +155,9 @@ def test_decode_json_bounds() -> None:
             decode_json(raw)
         assert refused.value.status == 400
     assert check_json({"a": [[1]]}) == ""
-    assert "deeper" in check_json([[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]])
+    assert "deeper" in check_json(
+        [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]
+    )
 
 
 def test_csv_reader_caps_cells_rows_and_columns() -> None:
@@ -174,3 +176,22 @@ def test_csv_reader_caps_cells_rows_and_columns() -> None:
         list(read_rows("a\n1\n2\n", max_rows=2))
     with pytest.raises(CsvRefused, match="more than 64 columns"):
         list(read_rows("," * 70, max_rows=2))
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/api/v1/ingest/readings", "text/csv"),
+        ("/api/v1/contacts/import", "text/csv"),
+    ],
+)
+@pytest.mark.parametrize("size", [5_000, 131_073, 400_000])
+async def test_an_oversized_csv_cell_is_a_4xx(
+    app_client: AppClient, staff: StaffFactory, path: str, content_type: str, size: int
+) -> None:
+    admin = await _admin(app_client, staff)
+    header = "station_id,parameter,value,observed_at" if "ingest" in path else "name,phone,area"
+    for cell in ("x" * size, '"' + "x" * size + '"'):
+        body = f"{header}\n{cell},a,b,c\n".encode()
+        response = await admin.post(path, data=body, headers={"Content-Type": content_type})
+        assert 400 <= response.status < 500, (path, size, await response.text())
