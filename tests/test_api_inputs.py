@@ -45,13 +45,24 @@ async def test_deeply_nested_json_is_a_4xx_on_every_json_route(
     routes = _api_routes(admin.client, WRITES)
     assert ("POST", "/api/v1/auth/login") in routes
     assert ("POST", "/api/v1/devices") in routes
+    doc = await (await admin.client.get("/api/v1/openapi.json")).json()
     for method, path in routes:
+        if path == "/api/v1/auth/logout":  # would end the admin's session
+            continue
+        template = next(
+            t for t in doc["paths"] if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", t), path)
+        )
+        takes_json = "application/json" in (
+            doc["paths"][template][method.lower()].get("requestBody", {}).get("content", {})
+        )
         for who in (admin.request, admin.client.request):  # as admin, and anonymous
             response = await who(
                 method, path, data=body, headers={"Content-Type": "application/json"}
             )
-            assert 400 <= response.status < 500, (method, path, response.status)
-            assert "error" in await response.json(), (method, path)
+            assert response.status < 500, (method, path, response.status)
+            if takes_json:
+                assert 400 <= response.status < 500, (method, path, response.status)
+                assert "error" in await response.json(), (method, path)
 
 
 @pytest.mark.parametrize(
