@@ -162,7 +162,7 @@ def _errors(err: pydantic.ValidationError) -> list[dict[str, str]]:
     return [
         {
             "field": ".".join(str(part) for part in item["loc"]) or "body",
-            "message": item["msg"],
+            "message": item["msg"].removeprefix("Value error, "),
         }
         for item in err.errors(include_url=False, include_input=False)
     ]

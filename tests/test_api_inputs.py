@@ -119,7 +119,8 @@ async def test_integer_query_parameters_refuse_what_sqlite_cannot_bind(
                 assert response.status < 500, (method, template, parameter["name"])
                 low = parameter["schema"].get("minimum", 0)
                 if value in (str(INT64_MAX + 1), "9" * 10_000, "١٢", "²", "1e3", "") or low > -1:
-                    assert response.status == 422 or response.status in (401, 403, 404), (
+                    # 400: aiohttp refuses a request line past 8,190 bytes before any handler.
+                    assert response.status in (400, 401, 403, 404, 422), (
                         method,
                         template,
                         parameter["name"],
@@ -150,7 +151,8 @@ async def test_id_path_parameters_beyond_sqlite_are_not_found(
                 path = path.replace("{" + name + "}", value)
             path = re.sub(r"\{[^}]+\}", "1", path)
             response = await admin.request(method.upper(), path, json={})
-            assert response.status in (404, 405), (method, template, response.status)
+            expected = (400, 404) if len(value) > 8000 else (404,)  # 400: aiohttp's line cap
+            assert response.status in expected, (method, template, response.status)
             checked += 1
     assert checked >= 3
 
