@@ -24,7 +24,7 @@ import re
 import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar, get_args
+from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 import pydantic
 import pydantic_core
@@ -66,6 +66,16 @@ class ApiModel(BaseModel):
 _DIGITS = re.compile(r"-?[0-9]{1,19}")
 
 
+def _is_int(annotation: Any) -> bool:
+    """Whether a field takes an int (through Optional and Annotated)."""
+    if annotation is int:
+        return True
+    args = get_args(annotation)
+    if get_origin(annotation) is Annotated:
+        return _is_int(args[0])
+    return any(_is_int(arg) for arg in args)
+
+
 class QueryModel(BaseModel):
     """Base of query and path parameter models: every value arrives as text.
 
@@ -82,7 +92,7 @@ class QueryModel(BaseModel):
     @classmethod
     def _ascii_integers(cls, value: Any, info: ValidationInfo) -> Any:
         field = cls.model_fields.get(info.field_name or "")
-        wants_int = field is not None and int in (field.annotation, *get_args(field.annotation))
+        wants_int = field is not None and _is_int(field.annotation)
         if wants_int and isinstance(value, str) and not _DIGITS.fullmatch(value):
             raise ValueError("must be a whole number in ASCII digits")
         return value

@@ -77,18 +77,44 @@ def _schema(model: Any, mode: Any, schemas: dict[str, Any]) -> dict[str, Any]:
 
 def _parameters(model: Any, where: str, schemas: dict[str, Any]) -> list[dict[str, Any]]:
     schema = TypeAdapter(model).json_schema(mode="validation", ref_template=_REF)
-    schemas.update(schema.pop("$defs", {}))
+    defs = schema.pop("$defs", {})
+    schemas.update(defs)
     required = set(schema.get("required", ()))
     return [
         {
             "name": name,
             "in": where,
             "required": where == "path" or name in required,
-            "schema": {k: v for k, v in prop.items() if k != "title"},
+            "schema": _parameter_schema(prop, defs),
             **({"description": prop["description"]} if "description" in prop else {}),
         }
         for name, prop in schema.get("properties", {}).items()
     ]
+
+
+def _parameter_schema(prop: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's schema, inline: an optional one is simply not sent (a query has no
+    null), and an enum is spelled out where it is used."""
+    schema = {k: v for k, v in prop.items() if k not in ("title", "description")}
+    choices = schema.pop("anyOf", None)
+    if choices is not None:
+        kept = [_inline(c, defs) for c in choices if c.get("type") != "null"]
+        if len(kept) == 1:
+            schema.update(kept[0])
+        else:
+            schema["anyOf"] = kept
+    if schema.get("default", 0) is None:
+        del schema["default"]
+    return _inline(schema, defs)
+
+
+def _inline(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref", "")
+    name = ref.rpartition("/")[2]
+    if not ref or name not in defs:
+        return schema
+    rest = {k: v for k, v in schema.items() if k != "$ref"}
+    return {**{k: v for k, v in defs[name].items() if k != "title"}, **rest}
 
 
 def _responses(spec: Spec, schemas: dict[str, Any]) -> dict[str, Any]:
