@@ -24,12 +24,14 @@ import re
 import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 import pydantic
 import pydantic_core
 from aiohttp import web
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -104,10 +106,34 @@ Int64 = Annotated[int, Field(strict=True, ge=INT64_MIN, le=INT64_MAX)]
 Id = Annotated[int, Field(ge=1, le=INT64_MAX)]
 # A finite float (NaN and ±inf refused; 1e400 parses to inf and is refused too).
 Finite = Annotated[float, Field(allow_inf_nan=False)]
-# A timestamp with a zone, kept as text for the domain's own parser.
+_PLUS_AS_SPACE = re.compile(r" ([0-9]{2}:?[0-9]{2})$")
+TIME_YEARS = (1900, 2200)  # a reading, an alert or a page boundary lies within these
+
+
+def _timestamp(value: str) -> str:
+    """An ISO 8601 time with a zone, in years datetime arithmetic cannot overflow, whole-minute
+    offsets (CAP writes hh:mm): what the domains' own parsers then read without failing."""
+    # An unescaped '+' in a query string arrives as a space: "…T10:00:00 07:00".
+    text = _PLUS_AS_SPACE.sub(r"+\1", value).replace("Z", "+00:00").replace("z", "+00:00")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError("must be an ISO 8601 time with a time zone") from None
+    offset = moment.utcoffset()
+    if offset is None:
+        raise ValueError("needs a time zone (e.g. +07:00)")
+    if offset.total_seconds() % 60 or abs(offset) > timedelta(hours=14):
+        raise ValueError("the zone offset must be whole minutes, at most 14 hours")
+    if not TIME_YEARS[0] <= moment.year <= TIME_YEARS[1]:
+        raise ValueError(f"must be between the years {TIME_YEARS[0]} and {TIME_YEARS[1]}")
+    return text
+
+
+# A timestamp with a zone, checked as above and kept as text for the domain's own parser.
 Timestamp = Annotated[
     str,
     Field(max_length=64),
+    AfterValidator(_timestamp),
     WithJsonSchema({"type": "string", "format": "date-time", "maxLength": 64}),
 ]
 Name = Annotated[str, Field(max_length=200)]  # a name or a short label
