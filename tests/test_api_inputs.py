@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 from canhbao.api import INT64_MAX, check_json, decode_json
 from canhbao.csvfile import CsvRefused, CsvTooLong, read_rows
 from canhbao.http import ApiError
+from hotline.models import parse_people
 from tests.conftest import AppClient, StaffFactory, StaffLogin
 
 WRITES = ("POST", "PUT", "PATCH")
@@ -208,3 +209,12 @@ async def test_an_oversized_csv_cell_is_a_4xx(
         body = f"{header}\n{cell},a,b,c\n".encode()
         response = await admin.post(path, data=body, headers={"Content-Type": content_type})
         assert 400 <= response.status < 500, (path, size, await response.text())
+
+
+@pytest.mark.parametrize("digits", ["9" * 10_000, "²", "١٢", "1000", "0", ""])
+def test_a_people_count_that_is_not_one_is_none(digits: str) -> None:
+    assert parse_people(digits) is None
+
+
+def test_a_people_count() -> None:
+    assert [parse_people(d) for d in ("3", "3#", " 12 ", "999")] == [3, 3, 12, 999]
