@@ -1,9 +1,9 @@
 """schemathesis against the served /api/v1/openapi.json: no server errors, no answer outside it.
 
 The real app serves on a loopback port from its own thread and event loop (schemathesis'
-calls are synchronous); every generated request goes once as an admin (session cookie and
-CSRF token) and once anonymous. The examples per operation are few and fixed, so the run is
-bounded in time: `make test` on two cores stays well under its budget.
+calls are synchronous); every valid request goes once as an admin (session cookie and CSRF
+token) and once anonymous, every invalid one as an admin. The examples per operation are few
+and fixed, so the run is bounded in time: `make test` on two cores stays well under budget.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import requests
 import schemathesis
 from aiohttp import web
 from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
@@ -34,7 +35,9 @@ PASSWORD = "schema-admin-password-long"
 # Ending the admin's session would leave the rest of the run anonymous.
 SKIPPED_FOR_ADMIN = {("POST", "/api/v1/auth/logout")}
 CHECKS = [not_a_server_error, response_schema_conformance]
-EXAMPLES = 10  # per operation, each sent twice (admin, anonymous)
+# Per operation: valid requests go as an admin and anonymous, invalid ones as an admin (an
+# anonymous caller is refused before its input is read).
+EXAMPLES = {GenerationMode.POSITIVE: 10, GenerationMode.NEGATIVE: 5}
 
 
 @dataclass(frozen=True)
@@ -93,28 +96,33 @@ def api_schema(served: Served) -> Any:
     return schemathesis.openapi.from_dict(document)
 
 
-def _operations() -> list[tuple[str, str]]:
-    """Every /api/v1 operation, from the document the app builds (create_app does no I/O)."""
+def _operations() -> list[Any]:
+    """Every /api/v1 operation, from the document the app builds (create_app does no I/O),
+    valid requests for each and, where it takes input, requests that break its schema."""
     config = make_config(Path(tempfile.gettempdir()) / "canhbao-schemathesis-collect")
     document = build_openapi(create_app(config))
-    return [
-        (method.upper(), path)
-        for path, operations in document["paths"].items()
+    found = []
+    for path, operations in document["paths"].items():
         # Only /api/v1: Twilio's webhooks, the CAP feed and /metrics are not JSON APIs.
-        if path.startswith("/api/v1/")
-        for method in operations
-    ]
+        if not path.startswith("/api/v1/"):
+            continue
+        for method, operation in operations.items():
+            found.append((method.upper(), path, GenerationMode.POSITIVE))
+            if operation.get("parameters") or operation.get("requestBody"):
+                found.append((method.upper(), path, GenerationMode.NEGATIVE))
+    return [pytest.param(*case, id=f"{case[0]} {case[1]} {case[2].value}") for case in found]
 
 
-@pytest.mark.parametrize(("method", "path"), _operations())
+@pytest.mark.parametrize(("method", "path", "mode"), _operations())
 def test_api_answers_within_its_schema(
-    api_schema: Any, served: Served, method: str, path: str
+    api_schema: Any, served: Served, method: str, path: str, mode: GenerationMode
 ) -> None:
+    """Valid requests (positive) and requests that break the schema (negative)."""
     operation = api_schema[path][method]
 
-    @given(case=operation.as_strategy())
+    @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
-        max_examples=EXAMPLES,
+        max_examples=EXAMPLES[mode],
         deadline=None,
         derandomize=True,
         phases=[Phase.explicit, Phase.generate],
@@ -122,10 +130,11 @@ def test_api_answers_within_its_schema(
         database=None,
     )
     def exchange(case: Any) -> None:
+        if mode is GenerationMode.POSITIVE or (method, path) in SKIPPED_FOR_ADMIN:
+            case.call_and_validate(served.base_url, checks=CHECKS, timeout=30)
         if (method, path) not in SKIPPED_FOR_ADMIN:
             case.call_and_validate(
                 served.base_url, headers=dict(served.admin_headers), checks=CHECKS, timeout=30
             )
-        case.call_and_validate(served.base_url, checks=CHECKS, timeout=30)
 
     exchange()
