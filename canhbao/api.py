@@ -113,8 +113,11 @@ TIME_YEARS = (1900, 2200)  # a reading, an alert or a page boundary lies within 
 def _timestamp(value: str) -> str:
     """An ISO 8601 time with a zone, in years datetime arithmetic cannot overflow, whole-minute
     offsets (CAP writes hh:mm): what the domains' own parsers then read without failing."""
-    # An unescaped '+' in a query string arrives as a space: "…T10:00:00 07:00".
-    text = _PLUS_AS_SPACE.sub(r"+\1", value).replace("Z", "+00:00").replace("z", "+00:00")
+    text = value
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    elif " " in text:  # an unescaped '+' in a query string arrives as a space: "…T10:00 07:00"
+        text = _PLUS_AS_SPACE.sub(r"+\1", text)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -130,11 +133,21 @@ def _timestamp(value: str) -> str:
 
 
 # A timestamp with a zone, checked as above and kept as text for the domain's own parser.
+# (About 3 µs each: the ingest path's rows use FastTimestamp instead.)
 Timestamp = Annotated[
     str,
     Field(max_length=64),
     AfterValidator(_timestamp),
     WithJsonSchema({"type": "string", "format": "date-time", "maxLength": 64}),
+]
+# A timestamp checked only by a pattern pydantic-core runs in Rust (years 1900-2199, a zone):
+# for the ingest path's rows, whose domain parser reads the rest.
+FastTimestamp = Annotated[
+    str,
+    Field(
+        max_length=64,
+        pattern=r"^(19|2[01])[0-9]{2}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+(Z|z|[+-][0-9]{2}:?[0-9]{2})$",
+    ),
 ]
 Name = Annotated[str, Field(max_length=200)]  # a name or a short label
 Line = Annotated[str, Field(max_length=1_000)]  # one line of text: an address, a reason

@@ -7,7 +7,16 @@ from typing import Annotated, NotRequired
 from pydantic import ConfigDict, Field
 from typing_extensions import TypedDict
 
-from canhbao.api import INT64_MAX, ApiModel, Finite, Int64, Name, QueryModel, Timestamp
+from canhbao.api import (
+    INT64_MAX,
+    ApiModel,
+    FastTimestamp,
+    Finite,
+    Int64,
+    Name,
+    QueryModel,
+    Timestamp,
+)
 from feeds.models import Parameter, StationKind
 
 StationId = Annotated[str, Field(min_length=1, max_length=64)]
@@ -66,7 +75,7 @@ class ReadingRow(TypedDict):
     station_id: StationId
     parameter: Annotated[str, Field(max_length=32)]
     value: Finite | None
-    observed_at: Timestamp
+    observed_at: FastTimestamp
     unit: NotRequired[Annotated[str, Field(max_length=16)] | None]
     interval_s: NotRequired[Annotated[int, Field(ge=0, le=INT64_MAX)] | None]
 
