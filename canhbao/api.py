@@ -78,6 +78,13 @@ def _is_int(annotation: Any) -> bool:
     return any(_is_int(arg) for arg in args)
 
 
+class ResponseModel(BaseModel):
+    """Base of answer models: what a route promises, published in the OpenAPI and checked by
+    schemathesis; fields a later change adds are allowed (the document lists what is sure)."""
+
+    model_config = ConfigDict(frozen=True)
+
+
 class QueryModel(BaseModel):
     """Base of query and path parameter models: every value arrives as text.
 

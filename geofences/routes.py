@@ -43,6 +43,7 @@ from geofences.models import (
     parse_update,
 )
 from geofences.schemas import (
+    AreaList,
     AreaPath,
     AreaQuery,
     AreasQuery,
@@ -53,8 +54,10 @@ from geofences.schemas import (
     DeviceChange,
     DevicePath,
     DeviceRegistration,
+    DeviceView,
     ImportQuery,
     PlanBody,
+    RegisteredDevice,
 )
 from geofences.work import parse_geometry_off_loop, prepare_import_off_loop
 
@@ -171,7 +174,7 @@ def device_json(device: Device) -> dict[str, Any]:
 
 @citizen
 @_device_size
-@endpoint(responses={201: None}, refuse_body=_refuse_device)
+@endpoint(responses={201: RegisteredDevice}, refuse_body=_refuse_device)
 async def register_device(request: web.Request, body: DeviceRegistration) -> web.Response:
     """Register a citizen device: FCM token, platform, language, optional phone, location and
     subscribed areas. Answers its id and a secret (shown once) that later calls send as
@@ -187,7 +190,7 @@ async def register_device(request: web.Request, body: DeviceRegistration) -> web
 
 
 @citizen
-@endpoint()
+@endpoint(responses={200: DeviceView})
 async def get_device(request: web.Request, path: DevicePath) -> web.Response:
     """The device as stored (needs X-Device-Secret)."""
     device = await request.app[GEOFENCES].device(path.device_id, _secret(request))
@@ -196,7 +199,7 @@ async def get_device(request: web.Request, path: DevicePath) -> web.Response:
 
 @citizen
 @_device_size
-@endpoint(refuse_body=_refuse_device)
+@endpoint(responses={200: DeviceView}, refuse_body=_refuse_device)
 async def update_device(request: web.Request, path: DevicePath, body: DeviceChange) -> web.Response:
     """Change a device's location, token, subscriptions, language or phone (needs
     X-Device-Secret); its FCM topic subscriptions follow."""
@@ -223,7 +226,7 @@ async def unregister_device(request: web.Request, path: DevicePath) -> web.Respo
 
 
 @citizen
-@endpoint()
+@endpoint(responses={200: AreaList})
 async def list_areas(request: web.Request, query: AreasQuery) -> web.Response:
     """Every area (code, name, parent, population, FCM topic); ?parent=CODE for its children."""
     catalog = request.app[GEOFENCES].catalog

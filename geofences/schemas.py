@@ -19,6 +19,7 @@ from canhbao.api import (
     Line,
     Name,
     QueryModel,
+    ResponseModel,
     Timestamp,
 )
 from geofences.models import (
@@ -117,3 +118,45 @@ class ContactsQuery(QueryModel):
     area: Code | None = None
     after: Annotated[int, Field(ge=0, le=INT64_MAX)] = 0
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
+
+
+# -- answers ----------------------------------------------------------------------------------
+
+
+class LocationView(ResponseModel):
+    lat: float
+    lon: float
+    accuracy_m: float | None
+    time: str
+
+
+class DeviceView(ResponseModel):
+    device_id: str
+    platform: Platform
+    language: Language
+    has_token: bool
+    phone: str | None
+    location: LocationView | None
+    location_area: str | None
+    area_codes: list[str]
+    topics: list[str]
+
+
+class RegisteredDevice(ResponseModel):
+    """The device's id and its secret, shown this once: later calls send it as X-Device-Secret."""
+
+    device_id: str
+    secret: str
+    device: DeviceView
+
+
+class AreaSummary(ResponseModel):
+    code: str
+    name: str
+    parent: str | None
+    population: int | None
+    topic: str
+
+
+class AreaList(ResponseModel):
+    areas: list[AreaSummary]

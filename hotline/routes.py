@@ -33,6 +33,8 @@ from hotline.schemas import (
     IdPath,
     NotesBody,
     OperatorBody,
+    OperatorList,
+    OperatorView,
     RequestsQuery,
     StatusBody,
 )
@@ -294,7 +296,7 @@ async def close_callback(request: web.Request, path: IdPath, body: CloseBody) ->
 
 
 @require_roles(*STAFF)
-@endpoint()
+@endpoint(responses={200: OperatorList})
 async def list_operators(request: web.Request) -> web.Response:
     """Every operator, with their shift."""
     operators = await store.list_operators(request.app[keys.DB])
@@ -315,7 +317,7 @@ def _operator_body(body: OperatorBody) -> dict[str, Any]:
 
 
 @require_roles(Role.admin)
-@endpoint(responses={201: None})
+@endpoint(responses={201: OperatorView})
 async def create_operator(request: web.Request, body: OperatorBody) -> web.Response:
     """Add an operator (audited); 409 if their phone is another's."""
     values = _operator_body(body)
@@ -342,7 +344,7 @@ async def create_operator(request: web.Request, body: OperatorBody) -> web.Respo
 
 
 @require_roles(Role.admin)
-@endpoint()
+@endpoint(responses={200: OperatorView})
 async def update_operator(request: web.Request, path: IdPath, body: OperatorBody) -> web.Response:
     """Replace an operator's details (audited)."""
     values = _operator_body(body)

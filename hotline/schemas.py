@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from canhbao.api import INT64_MAX, ApiModel, Id, Name, QueryModel
+from canhbao.api import INT64_MAX, ApiModel, Id, Name, QueryModel, ResponseModel
 from hotline.models import RequestStatus
 
 Limit = Annotated[int, Field(ge=1, le=1000)]
@@ -69,3 +69,19 @@ class OperatorBody(ApiModel):
     shift_start: ShiftTime
     shift_end: ShiftTime
     active: bool = True
+
+
+# -- answers ----------------------------------------------------------------------------------
+
+
+class OperatorView(ResponseModel):
+    id: int
+    name: str
+    phone: str
+    shift_start: str
+    shift_end: str
+    active: bool
+
+
+class OperatorList(ResponseModel):
+    operators: list[OperatorView]

@@ -16,21 +16,29 @@ from canhbao.auth.middleware import (
 )
 from canhbao.auth.models import Role
 from canhbao.auth.schemas import (
+    AuditPage,
     AuditQuery,
+    CreatedToken,
     CreateTokenBody,
     CreateUserBody,
     LoginBody,
     PasswordBody,
     RolesBody,
+    SessionView,
+    TokenList,
+    TokenMe,
     TokenPath,
+    TokenView,
+    UserList,
     UserPath,
+    UserView,
 )
 from canhbao.auth.throttle import LoginThrottled
 from canhbao.clock import utc_text
 from canhbao.http import ApiError, error_response
 
 
-@endpoint()
+@endpoint(responses={200: SessionView})
 async def login(request: web.Request, body: LoginBody) -> web.Response:
     """Log in: a session cookie, and the CSRF token that writes must send back."""
     config = request.app[keys.CONFIG]
@@ -78,7 +86,7 @@ async def logout(request: web.Request) -> web.Response:
 
 
 @require_roles()
-@endpoint()
+@endpoint(responses={200: SessionView | TokenMe})
 async def me(request: web.Request) -> web.Response:
     """Who is asking: the user (or token), roles, and a session's CSRF token."""
     principal = require_principal(request)
@@ -104,7 +112,7 @@ async def me(request: web.Request) -> web.Response:
 
 
 @require_roles(Role.admin)
-@endpoint()
+@endpoint(responses={200: UserList})
 async def list_users(request: web.Request) -> web.Response:
     """Every staff account."""
     users = await accounts_for(request.app).list_users()
@@ -112,7 +120,7 @@ async def list_users(request: web.Request) -> web.Response:
 
 
 @require_roles(Role.admin)
-@endpoint(responses={201: None})
+@endpoint(responses={201: UserView})
 async def create_user(request: web.Request, body: CreateUserBody) -> web.Response:
     """Create a staff account (audited)."""
     user = await accounts_for(request.app).create_user(
@@ -126,7 +134,7 @@ async def create_user(request: web.Request, body: CreateUserBody) -> web.Respons
 
 
 @require_roles(Role.admin)
-@endpoint()
+@endpoint(responses={200: UserView})
 async def disable_user(request: web.Request, path: UserPath) -> web.Response:
     """Disable a staff account (audited); its sessions end."""
     user = await accounts_for(request.app).disable_user(
@@ -136,7 +144,7 @@ async def disable_user(request: web.Request, path: UserPath) -> web.Response:
 
 
 @require_roles(Role.admin)
-@endpoint()
+@endpoint(responses={200: UserView})
 async def set_roles(request: web.Request, path: UserPath, body: RolesBody) -> web.Response:
     """Replace a user's roles (audited; a grant of approver/admin may wait for a second admin)."""
     user = await _admin(request).set_roles(
@@ -146,7 +154,7 @@ async def set_roles(request: web.Request, path: UserPath, body: RolesBody) -> we
 
 
 @require_roles(Role.admin)
-@endpoint()
+@endpoint(responses={200: UserView})
 async def confirm_roles(request: web.Request, path: UserPath) -> web.Response:
     """Confirm another admin's pending grant of roles (audited)."""
     user = await _admin(request).confirm_roles(
@@ -156,7 +164,7 @@ async def confirm_roles(request: web.Request, path: UserPath) -> web.Response:
 
 
 @require_roles(Role.admin)
-@endpoint()
+@endpoint(responses={200: UserView})
 async def unlock_user(request: web.Request, path: UserPath) -> web.Response:
     """Lift a login lock (audited)."""
     user = await _admin(request).unlock(path.username, actor=require_principal(request).actor)
@@ -164,7 +172,7 @@ async def unlock_user(request: web.Request, path: UserPath) -> web.Response:
 
 
 @require_roles(Role.admin)
-@endpoint()
+@endpoint(responses={200: UserView})
 async def enable_user(request: web.Request, path: UserPath) -> web.Response:
     """Re-enable a disabled account (audited)."""
     user = await _admin(request).enable(path.username, actor=require_principal(request).actor)
@@ -172,7 +180,7 @@ async def enable_user(request: web.Request, path: UserPath) -> web.Response:
 
 
 @require_roles(Role.admin)
-@endpoint()
+@endpoint(responses={200: UserView})
 async def reset_password(request: web.Request, path: UserPath, body: PasswordBody) -> web.Response:
     """Set a new password (audited)."""
     user = await _admin(request).reset_password(
@@ -182,7 +190,7 @@ async def reset_password(request: web.Request, path: UserPath, body: PasswordBod
 
 
 @require_roles(Role.admin)
-@endpoint()
+@endpoint(responses={200: TokenList})
 async def list_tokens(request: web.Request) -> web.Response:
     """Every machine token (never its secret)."""
     tokens = await accounts_for(request.app).list_tokens()
@@ -190,7 +198,7 @@ async def list_tokens(request: web.Request) -> web.Response:
 
 
 @require_roles(Role.admin)
-@endpoint(responses={201: None})
+@endpoint(responses={201: CreatedToken})
 async def create_token(request: web.Request, body: CreateTokenBody) -> web.Response:
     """Create a machine token; its secret is in this answer only (audited)."""
     token, secret = await accounts_for(request.app).create_token(
@@ -200,7 +208,7 @@ async def create_token(request: web.Request, body: CreateTokenBody) -> web.Respo
 
 
 @require_roles(Role.admin)
-@endpoint()
+@endpoint(responses={200: TokenView})
 async def revoke_token(request: web.Request, path: TokenPath) -> web.Response:
     """Revoke a machine token (audited)."""
     token = await accounts_for(request.app).revoke_token(
@@ -210,7 +218,7 @@ async def revoke_token(request: web.Request, path: TokenPath) -> web.Response:
 
 
 @require_roles(Role.admin)
-@endpoint()
+@endpoint(responses={200: AuditPage})
 async def list_audit(request: web.Request, query: AuditQuery) -> web.Response:
     """The audit log, newest first; filter by entity, entity_id and actor; page with before_id."""
     limit = query.limit

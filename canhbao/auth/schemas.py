@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
-from canhbao.api import ApiModel, Id, Name, QueryModel
+from canhbao.api import ApiModel, Id, Name, QueryModel, ResponseModel
 from canhbao.auth.models import MAX_NAME_LENGTH, MAX_PASSWORD_LENGTH, Role
 
 AUDIT_PAGE_MAX = 500
@@ -55,3 +55,63 @@ class AuditQuery(QueryModel):
     entity: Name | None = None
     entity_id: Name | None = None
     actor: Name | None = None
+
+
+# -- answers ----------------------------------------------------------------------------------
+
+
+class UserView(ResponseModel):
+    id: int
+    username: str
+    display_name: str
+    roles: list[str]
+    created_at: str
+    disabled_at: str | None
+    locked_until: str | None
+
+
+class UserList(ResponseModel):
+    items: list[UserView]
+
+
+class TokenView(ResponseModel):
+    id: int
+    name: str
+    roles: list[str]
+    created_at: str
+    created_by: str
+    revoked_at: str | None
+    last_used_at: str | None
+
+
+class TokenList(ResponseModel):
+    items: list[TokenView]
+
+
+class CreatedToken(ResponseModel):
+    token: TokenView
+    secret: str
+
+
+class SessionView(ResponseModel):
+    """A session: who, their roles, and the CSRF token writes must send back."""
+
+    user: UserView
+    roles: list[str]
+    csrf_token: str
+    expires_at: str
+
+
+class TokenName(ResponseModel):
+    id: int
+    name: str
+
+
+class TokenMe(ResponseModel):
+    token: TokenName
+    roles: list[str]
+
+
+class AuditPage(ResponseModel):
+    items: list[dict[str, Any]]
+    next_before_id: int | None
