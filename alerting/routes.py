@@ -34,13 +34,18 @@ from alerting.models import (
     public_view,
 )
 from alerting.schemas import (
+    AlertList,
     AlertPath,
+    AlertView,
     DraftBody,
+    ImportList,
     ImportPath,
     ImportsQuery,
     LanguageQuery,
+    PublicAlerts,
     PublicQuery,
     RejectBody,
+    SourceList,
     StatesQuery,
     TemplateBody,
     VersionQuery,
@@ -166,7 +171,7 @@ def _ward_area(request: web.Request, body: dict[str, Any]) -> Any:
 
 @require_roles(Role.issuer)
 @_errors
-@endpoint(responses={201: None})
+@endpoint(responses={201: AlertView})
 async def create_alert(request: web.Request, body: DraftBody) -> web.Response:
     """POST /api/v1/alerts: a new draft (CAP fields, or a template with values and wards)."""
     workflow = _workflow(request)
@@ -177,7 +182,7 @@ async def create_alert(request: web.Request, body: DraftBody) -> web.Response:
 
 @require_roles(*STAFF)
 @_errors
-@endpoint()
+@endpoint(responses={200: AlertList})
 async def list_alerts(request: web.Request, query: StatesQuery) -> web.Response:
     """GET /api/v1/alerts?state=draft,submitted: newest first."""
     states = [s for s in (query.state or ",".join(store.STATES)).split(",") if s]
@@ -202,7 +207,7 @@ async def list_alerts(request: web.Request, query: StatesQuery) -> web.Response:
 
 @require_roles(*STAFF)
 @_errors
-@endpoint()
+@endpoint(responses={200: AlertView})
 async def get_alert(request: web.Request, path: AlertPath) -> web.Response:
     """One alert: its state, CAP content, plan and what keeps a draft from being submitted."""
     return _staff_json(request, await _workflow(request).get(path.identifier))
@@ -210,7 +215,7 @@ async def get_alert(request: web.Request, path: AlertPath) -> web.Response:
 
 @require_roles(Role.issuer)
 @_errors
-@endpoint()
+@endpoint(responses={200: AlertView})
 async def edit_alert(
     request: web.Request, path: AlertPath, query: VersionQuery, body: DraftBody
 ) -> web.Response:
@@ -228,7 +233,7 @@ def _transition(name: str, *roles: Role) -> Handler:
 
         @require_roles(*roles)
         @_errors
-        @endpoint()
+        @endpoint(responses={200: AlertView})
         async def reject(
             request: web.Request, path: AlertPath, body: RejectBody | None
         ) -> web.Response:
@@ -243,7 +248,7 @@ def _transition(name: str, *roles: Role) -> Handler:
 
     @require_roles(*roles)
     @_errors
-    @endpoint(responses={201: None} if name in ("update", "cancel") else {200: None})
+    @endpoint(responses={201: AlertView} if name in ("update", "cancel") else {200: AlertView})
     async def handler(request: web.Request, path: AlertPath) -> web.Response:
         workflow = _workflow(request)
         identifier = path.identifier
@@ -315,7 +320,7 @@ def _importer(request: web.Request) -> Importer:
 
 @require_roles(*STAFF)
 @_errors
-@endpoint()
+@endpoint(responses={200: ImportList})
 async def list_imports(request: web.Request, query: ImportsQuery) -> web.Response:
     """GET /api/v1/imports?state=active,updated&limit=100&before=ID: imported CAP alerts.
 
@@ -349,7 +354,7 @@ async def get_import(request: web.Request, path: ImportPath) -> web.Response:
 
 @require_roles(Role.issuer)
 @_errors
-@endpoint(responses={201: None})
+@endpoint(responses={201: AlertView})
 async def reissue_import(request: web.Request, path: ImportPath) -> web.Response:
     """POST /api/v1/imports/{id}/reissue: a draft of ours, for our audience, referencing it.
 
@@ -364,7 +369,7 @@ async def reissue_import(request: web.Request, path: ImportPath) -> web.Response
 
 
 @require_roles(*STAFF)
-@endpoint()
+@endpoint(responses={200: SourceList})
 async def import_sources(request: web.Request) -> web.Response:
     """GET /api/v1/imports/sources: each enabled upstream's state.
 
@@ -449,7 +454,7 @@ def _language(request: web.Request, lang: str | None) -> str:
     return "en-US" if lang.lower().startswith("en") else LANGUAGE_VI
 
 
-@endpoint()
+@endpoint(responses={200: PublicAlerts})
 async def public_alerts(request: web.Request, query: PublicQuery) -> web.Response:
     """GET /api/v1/public/alerts?lat=&lon= or ?area=CODE: alerts in force there."""
     app = request.app

@@ -6,11 +6,21 @@ alerting.models.alert_to_dict writes it) or as a template with values and ward c
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from canhbao.api import INT64_MAX, ApiModel, Finite, Id, Int64, Name, QueryModel, Timestamp
+from canhbao.api import (
+    INT64_MAX,
+    ApiModel,
+    Finite,
+    Id,
+    Int64,
+    Name,
+    QueryModel,
+    ResponseModel,
+    Timestamp,
+)
 
 Short = Annotated[str, Field(max_length=200)]
 Text = Annotated[str, Field(max_length=10_000)]
@@ -139,3 +149,34 @@ class PublicQuery(QueryModel):
 
 class LanguageQuery(QueryModel):
     lang: Name | None = None
+
+
+# -- answers ----------------------------------------------------------------------------------
+
+
+class AlertView(ResponseModel):
+    """An alert as staff see it: its workflow state and version, CAP content and plan."""
+
+    identifier: str
+    state: str
+    version: int
+    alert: dict[str, Any]
+    plan: dict[str, Any] | None
+    problems: list[Any]
+
+
+class AlertList(ResponseModel):
+    alerts: list[dict[str, Any]]
+
+
+class ImportList(ResponseModel):
+    imports: list[dict[str, Any]]
+    next_before: int | None
+
+
+class SourceList(ResponseModel):
+    sources: list[dict[str, Any]]
+
+
+class PublicAlerts(ResponseModel):
+    alerts: list[dict[str, Any]]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import Field
 
 from canhbao import keys
-from canhbao.api import Id, QueryModel, endpoint
+from canhbao.api import Id, QueryModel, ResponseModel, endpoint
 from canhbao.auth import Role, require_roles
 from notify.local import list_local_messages
 
@@ -25,8 +25,18 @@ class CountsQuery(QueryModel):
     reference: Annotated[str, Field(min_length=1, max_length=200)]
 
 
+class OutboxPage(ResponseModel):
+    messages: list[dict[str, Any]]
+    next_before_id: int | None
+
+
+class Counts(ResponseModel):
+    reference: str
+    counts: dict[str, dict[str, int]]
+
+
 @require_roles(*STAFF)
-@endpoint()
+@endpoint(responses={200: OutboxPage})
 async def dev_outbox(request: web.Request, query: OutboxQuery) -> web.Response:
     """GET /api/v1/dev/outbox: messages the Local providers would have sent, newest first."""
     channel, limit, before_id = query.channel, query.limit, query.before_id
@@ -38,7 +48,7 @@ async def dev_outbox(request: web.Request, query: OutboxQuery) -> web.Response:
 
 
 @require_roles(*STAFF)
-@endpoint()
+@endpoint(responses={200: Counts})
 async def outbox_counts(request: web.Request, query: CountsQuery) -> web.Response:
     """GET /api/v1/outbox/counts?reference=R: channel → status → count for one reference."""
     reference = query.reference
