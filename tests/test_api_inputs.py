@@ -218,3 +218,63 @@ def test_a_people_count_that_is_not_one_is_none(digits: str) -> None:
 
 def test_a_people_count() -> None:
     assert [parse_people(d) for d in ("3", "3#", " 12 ", "999")] == [3, 3, 12, 999]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        (
+            "POST",
+            "/api/v1/users",
+            {"username": "x", "password": "y" * 20, "roles": ["boss"]},
+            "roles.0",
+        ),
+        (
+            "POST",
+            "/api/v1/stations",
+            {
+                "id": "s",
+                "name": "S",
+                "kind": "river_level",
+                "lat": 91,
+                "lon": 0,
+                "source": "ingest",
+            },
+            "lat",
+        ),
+        (
+            "POST",
+            "/api/v1/targeting/preview",
+            {"geometry": {}, "max_location_age_h": 1e15},
+            "max_location_age_h",
+        ),
+        ("POST", "/api/v1/contacts", {"name": "A", "phone": "1", "surname": "B"}, "surname"),
+        (
+            "POST",
+            "/api/v1/hotline/operators",
+            {
+                "name": "A",
+                "phone": "+84",
+                "shift_start": "07:00",
+                "shift_end": "19:00",
+                "active": "yes please",
+            },
+            "active",
+        ),
+        ("PUT", "/api/v1/alerts/x?version=1", {"template": "t", "ward_codes": "all"}, "ward_codes"),
+    ],
+)
+async def test_a_body_that_does_not_fit_is_422_naming_the_field(
+    app_client: AppClient,
+    staff: StaffFactory,
+    method: str,
+    path: str,
+    body: dict[str, Any],
+    field: str,
+) -> None:
+    admin = await _admin(app_client, staff)
+    response = await admin.request(method, path, json=body)
+    assert response.status == 422, await response.text()
+    error = (await response.json())["error"]
+    assert error["code"] == "invalid_body"
+    assert field in [e["field"] for e in error["errors"]] or error["field"].endswith(field)
