@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag
 
 from canhbao.api import (
     INT64_MAX,
@@ -111,7 +111,18 @@ class TemplateBody(ApiModel):
     status: Literal["Actual", "Exercise", "System", "Test", "Draft"] | None = None
 
 
-DraftBody = TemplateBody | AlertBody
+def _draft_kind(value: Any) -> str:
+    """Which form a draft is in: one with a template is a template draft, anything else CAP."""
+    if isinstance(value, dict):
+        return "(template)" if "template" in value else "(cap)"
+    return "(template)" if isinstance(value, TemplateBody) else "(cap)"
+
+
+# Tagged so that a bad draft is answered for the form it is in, not for both.
+DraftBody = Annotated[
+    Annotated[TemplateBody, Tag("(template)")] | Annotated[AlertBody, Tag("(cap)")],
+    Discriminator(_draft_kind),
+]
 
 
 class RejectBody(ApiModel):

@@ -217,7 +217,13 @@ JsonObject = Annotated[dict[str, Any], BeforeValidator(_bounded_json)]
 def _errors(err: pydantic.ValidationError) -> list[dict[str, str]]:
     return [
         {
-            "field": ".".join(str(part) for part in item["loc"]) or "body",
+            # A tagged union's tag, "(form)", is which form was read, not a field.
+            "field": ".".join(
+                str(part)
+                for part in item["loc"]
+                if not (isinstance(part, str) and part.startswith("("))
+            )
+            or "body",
             "message": item["msg"].removeprefix("Value error, "),
         }
         for item in err.errors(include_url=False, include_input=False)
@@ -315,7 +321,7 @@ def endpoint(
     """
 
     def decorate(handler: Callable[..., Awaitable[web.StreamResponse]]) -> Handler:
-        hints = typing.get_type_hints(handler)
+        hints = typing.get_type_hints(handler, include_extras=True)
         names = list(inspect.signature(handler).parameters)[1:]
         unknown = set(names) - {"body", "query", "path"}
         if unknown:
