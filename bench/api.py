@@ -62,7 +62,7 @@ def main() -> None:
     print(f"  json.loads alone (before: no model)       {baseline:7.2f} ms")
     print(f"  canhbao.api -> IngestBatch (validated)    {ours:7.2f} ms  ({ours / baseline:.2f}×)")
     print(f"  per reading                               {ours / ROWS * 1000:7.2f} µs")
-    print("hostile bodies, refused with a 400 (best of 20):")
+    print("hostile bodies, refused with a 4xx (best of 20):")
     for name, body in (
         ("1,000,000-deep array", b"[" * 1_000_000 + b"]" * 1_000_000),
         ("10,000-digit integer", b"[" + b"9" * 10_000 + b"]"),

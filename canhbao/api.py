@@ -10,9 +10,9 @@ the code. Bad input is a 4xx, never a 500 or a hang:
   `MAX_DEPTH` levels, 64-bit integers, finite numbers and `MAX_STRING` characters a string.
 - Integers in models are SQLite's signed 64-bit at most (`Int64`, `Id`); in the query and
   the path they are ASCII digits only (`str.isdigit` accepts '²', `int` accepts '١٢').
-- A body that is malformed is 400 (`invalid_json`, `empty_body`); one that parses but does not
-  fit its model is 422 naming every field (`invalid_body`, `invalid_query`); a path parameter
-  that cannot name anything is 404.
+- A body that is not JSON is 400 (`invalid_json`, `empty_body`); JSON past a limit (too deep,
+  too long, too large a number) or that does not fit its model is 422 naming every field
+  (`invalid_body`, `invalid_query`); a path parameter that cannot name anything is 404.
 """
 
 from __future__ import annotations
@@ -58,10 +58,11 @@ T = TypeVar("T")
 
 
 class ApiModel(BaseModel):
-    """Base of request models: unknown fields refused, finite floats, bounded strings."""
+    """Base of request models: unknown fields refused, finite floats, bounded strings, and
+    strict types ("16" is not a number, 1 is not true)."""
 
     model_config = ConfigDict(
-        extra="forbid", allow_inf_nan=False, str_max_length=10_000, frozen=True
+        extra="forbid", allow_inf_nan=False, str_max_length=10_000, frozen=True, strict=True
     )
 
 
@@ -170,11 +171,20 @@ def decode_json(raw: bytes) -> Any:
     try:
         value = pydantic_core.from_json(raw.removeprefix(b"\xef\xbb\xbf"), allow_inf_nan=False)
     except ValueError as err:
-        raise ApiError(400, "invalid_json", f"body is not valid JSON: {err}") from None
+        raise _not_json(str(err)) from None
     problem = check_json(value)
     if problem:
-        raise ApiError(400, "invalid_json", f"body refused: {problem}")
+        raise ApiError(422, "invalid_body", f"body refused: {problem}", field="body")
     return value
+
+
+def _not_json(reason: str) -> ApiError:
+    """400 for text that is not JSON; 422 for JSON past a limit (nested too deep)."""
+    if "recursion limit" in reason:
+        return ApiError(
+            422, "invalid_body", f"body refused: nested too deeply ({reason})", field="body"
+        )
+    return ApiError(400, "invalid_json", f"body is not valid JSON: {reason}")
 
 
 def check_json(value: Any, depth: int = 0) -> str:
@@ -215,6 +225,9 @@ JsonObject = Annotated[dict[str, Any], BeforeValidator(_bounded_json)]
 
 
 def _errors(err: pydantic.ValidationError) -> list[dict[str, str]]:
+    items = err.errors(include_url=False, include_input=False)
+    # An unknown field first: a misspelt name also shows as the right one missing.
+    items.sort(key=lambda item: item["type"] != "extra_forbidden")
     return [
         {
             # A tagged union's tag, "(form)", is which form was read, not a field.
@@ -226,7 +239,7 @@ def _errors(err: pydantic.ValidationError) -> list[dict[str, str]]:
             or "body",
             "message": item["msg"].removeprefix("Value error, "),
         }
-        for item in err.errors(include_url=False, include_input=False)
+        for item in items
     ]
 
 
@@ -259,8 +272,7 @@ def validate_json(
         return _adapter(model).validate_json(raw.removeprefix(b"\xef\xbb\xbf"))
     except pydantic.ValidationError as err:
         if any(e["type"] == "json_invalid" for e in err.errors()):
-            message = err.errors()[0]["msg"].removeprefix("Invalid JSON: ")
-            raise ApiError(400, "invalid_json", f"body is not valid JSON: {message}") from None
+            raise _not_json(err.errors()[0]["msg"].removeprefix("Invalid JSON: ")) from None
         if refuse_body is not None:
             raise refuse_body(err) from None
         raise refuse(err, "invalid_body") from None

@@ -167,6 +167,10 @@ def test_decode_json_bounds() -> None:
     for raw in (DEEP, b"[" * 40 + b"]" * 40, b"[" + b"9" * 30 + b"]", b'"' + b"x" * 70_000 + b'"'):
         with pytest.raises(ApiError) as refused:
             decode_json(raw)
+        assert (refused.value.status, refused.value.code) == (422, "invalid_body")
+    for raw in (b"[1,", b"NaN", b"\xff", b"   "):
+        with pytest.raises(ApiError) as refused:
+            decode_json(raw)
         assert refused.value.status == 400
     assert check_json({"a": [[1]]}) == ""
     assert "deeper" in check_json(
