@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -33,12 +34,30 @@ from alerting.json_form import alert_from_dict, alert_to_dict, public_view, unkn
 from alerting.keys import ALERTING, ALERTING_DELIVERY, ALERTING_IMPORTS
 from alerting.models import LANGUAGE_VI, Alert, Area, covers_point, in_force
 from alerting.ports import Directory
+from alerting.schemas import (
+    AlertList,
+    AlertPath,
+    AlertView,
+    DraftBody,
+    ImportList,
+    ImportPath,
+    ImportsQuery,
+    LanguageQuery,
+    PublicAlerts,
+    PublicQuery,
+    RejectBody,
+    SourceList,
+    StatesQuery,
+    TemplateBody,
+    VersionQuery,
+)
 from alerting.store import StoredAlert
 from alerting.templates import TEMPLATES, compose, unknown_values
 from alerting.workflow import Workflow
 from canhbao import keys
+from canhbao.api import endpoint
 from canhbao.auth import Role, require_principal, require_roles
-from canhbao.http import ApiError, int_query, read_json
+from canhbao.http import ApiError, read_json
 
 STAFF = (Role.issuer, Role.approver)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -51,6 +70,7 @@ def _workflow(request: web.Request) -> Workflow:
 def _errors(handler: Handler) -> Handler:
     """Domain errors → JSON answers with stable codes."""
 
+    @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
@@ -86,8 +106,6 @@ def _errors(handler: Handler) -> Handler:
         except AlertingError as err:
             raise ApiError(400, "alerting_error", str(err)) from None
 
-    wrapped.__name__ = handler.__name__
-    wrapped.__doc__ = handler.__doc__
     return wrapped
 
 
@@ -127,30 +145,21 @@ def _seen_version(request: web.Request, body: Any) -> int:
 TEMPLATE_BODY = frozenset({"template", "ward_codes", "area_desc", "values", "status"})
 
 
-async def _draft_body(request: web.Request, workflow: Workflow) -> Alert:
+async def _draft_body(request: web.Request, workflow: Workflow, draft: DraftBody) -> Alert:
     """An alert from a staff body: CAP fields as in alert_to_dict, or a template with values
     and ward codes (then the areas come from the geofences outlines, and {area} names the
-    wards). A key the body has no use for is refused (422 unknown_keys), never dropped."""
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_request", "a JSON object is required")
+    wards). A key the body has no use for is refused, never dropped: the model refuses unknown
+    fields, and a template's values must name its placeholders (422 unknown_keys)."""
     now = request.app[keys.CLOCK].now()
     try:
-        if "template" in body:
-            template = TEMPLATES.get(str(body["template"]))
+        if isinstance(draft, TemplateBody):
+            template = TEMPLATES.get(draft.template)
             if template is None:
                 raise ApiError(400, "unknown_template", f"templates: {', '.join(TEMPLATES)}")
-            given = body.get("values", {})
-            if not isinstance(given, dict) or not all(
-                isinstance(v, dict) and all(isinstance(t, str) for t in v.values())
-                for v in given.values()
-            ):
-                raise ApiError(400, "invalid_request", "values: {language: {name: text}}")
-            _refuse_unknown(
-                [k for k in body if k not in TEMPLATE_BODY] + unknown_values(template, given)
-            )
-            area = _ward_area(request, body)
-            names = ", ".join(_directory(request).ward_names([str(c) for c in body["ward_codes"]]))
+            given = draft.values
+            _refuse_unknown(unknown_values(template, given))
+            area = _ward_area(request, draft.model_dump())
+            names = ", ".join(_directory(request).ward_names([str(c) for c in draft.ward_codes]))
             values = {
                 lang: {**_defaults(workflow, lang), **given.get(lang, {}), "area": names}
                 for lang in template.texts
@@ -160,13 +169,14 @@ async def _draft_body(request: web.Request, workflow: Workflow) -> Alert:
                 identifier="",
                 sender="",
                 sent=now,
-                status=str(body.get("status", workflow.settings.status)),
+                status=draft.status or workflow.settings.status,
                 msg_type="Alert",
                 infos=infos,
             )
+        body = draft.model_dump(mode="json", exclude_unset=True)
         _refuse_unknown(unknown_fields(body))
         return alert_from_dict(
-            {**body, "status": body.get("status", workflow.settings.status)}, sent=now
+            {**body, "status": draft.status or workflow.settings.status}, sent=now
         )
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise ApiError(400, "invalid_request", f"malformed alert: {err!r}") from None
@@ -207,19 +217,21 @@ def _ward_area(request: web.Request, body: dict[str, Any]) -> Area:
 
 @require_roles(Role.issuer)
 @_errors
-async def create_alert(request: web.Request) -> web.Response:
+@endpoint(responses={201: AlertView})
+async def create_alert(request: web.Request, body: DraftBody) -> web.Response:
     """POST /api/v1/alerts: a new draft (CAP fields, or a template with values and wards)."""
     workflow = _workflow(request)
-    alert = await _draft_body(request, workflow)
+    alert = await _draft_body(request, workflow, body)
     stored = await workflow.create(alert, require_principal(request).actor)
     return _staff_json(request, stored, 201)
 
 
 @require_roles(*STAFF)
 @_errors
-async def list_alerts(request: web.Request) -> web.Response:
+@endpoint(responses={200: AlertList})
+async def list_alerts(request: web.Request, query: StatesQuery) -> web.Response:
     """GET /api/v1/alerts?state=draft,submitted: newest first."""
-    states = [s for s in request.query.get("state", ",".join(store.STATES)).split(",") if s]
+    states = [s for s in (query.state or ",".join(store.STATES)).split(",") if s]
     unknown = set(states) - set(store.STATES)
     if unknown:
         raise ApiError(400, "invalid_query", f"state must be among {', '.join(store.STATES)}")
@@ -241,40 +253,53 @@ async def list_alerts(request: web.Request) -> web.Response:
 
 @require_roles(*STAFF)
 @_errors
-async def get_alert(request: web.Request) -> web.Response:
-    return _staff_json(request, await _workflow(request).get(request.match_info["identifier"]))
+@endpoint(responses={200: AlertView})
+async def get_alert(request: web.Request, path: AlertPath) -> web.Response:
+    """One alert: its state, CAP content, plan and what keeps a draft from being submitted."""
+    return _staff_json(request, await _workflow(request).get(path.identifier))
 
 
 @require_roles(Role.issuer)
 @_errors
-async def edit_alert(request: web.Request) -> web.Response:
+@endpoint(responses={200: AlertView})
+async def edit_alert(
+    request: web.Request, path: AlertPath, query: VersionQuery, body: DraftBody
+) -> web.Response:
     """PUT /api/v1/alerts/{identifier}?version=N: replace a draft's content."""
     workflow = _workflow(request)
-    try:
-        version = int(request.query["version"])
-    except (KeyError, ValueError):
-        raise ApiError(400, "invalid_query", "version (the one you edited) is required") from None
-    alert = await _draft_body(request, workflow)
+    alert = await _draft_body(request, workflow, body)
     stored = await workflow.edit(
-        request.match_info["identifier"], alert, require_principal(request).actor, version
+        path.identifier, alert, require_principal(request).actor, query.version
     )
     return _staff_json(request, stored)
 
 
 def _transition(name: str, *roles: Role) -> Handler:
+    if name == "reject":
+
+        @require_roles(*roles)
+        @_errors
+        @endpoint(responses={200: AlertView})
+        async def reject(
+            request: web.Request, path: AlertPath, body: RejectBody | None
+        ) -> web.Response:
+            """Send a submitted draft back to its author, with a comment."""
+            comment = body.comment if body is not None else ""
+            actor = require_principal(request).actor
+            stored = await _workflow(request).reject(path.identifier, actor, comment)
+            return _staff_json(request, stored)
+
+        reject.__name__ = "reject_alert"
+        return reject
+
     @require_roles(*roles)
     @_errors
-    async def handler(request: web.Request) -> web.Response:
+    @endpoint(responses={201: AlertView} if name in ("update", "cancel") else {200: AlertView})
+    async def handler(request: web.Request, path: AlertPath) -> web.Response:
         workflow = _workflow(request)
-        identifier = request.match_info["identifier"]
+        identifier = path.identifier
         actor = require_principal(request).actor
-        if name == "reject":
-            body = await read_json(request)
-            if isinstance(body, dict):
-                _refuse_unknown(sorted(set(body) - {"comment", "version"}))
-            comment = body.get("comment", "") if isinstance(body, dict) else ""
-            stored = await workflow.reject(identifier, actor, str(comment))
-        elif name in ("update", "cancel"):
+        if name in ("update", "cancel"):
             stored = await workflow.derive(identifier, name.capitalize(), actor)
             return _staff_json(request, stored, 201)
         else:
@@ -291,10 +316,11 @@ def _transition(name: str, *roles: Role) -> Handler:
 
 @require_roles(*STAFF)
 @_errors
-async def plan_alert(request: web.Request) -> web.Response:
+@endpoint()
+async def plan_alert(request: web.Request, path: AlertPath) -> web.Response:
     """GET /api/v1/alerts/{identifier}/plan: who it would reach (frozen once issued)."""
     workflow = _workflow(request)
-    stored = await workflow.get(request.match_info["identifier"])
+    stored = await workflow.get(path.identifier)
     if stored.plan is not None:
         return web.json_response({"frozen": True, **stored.plan})
     if stored.alert.status in AUDIENCE_ONLY:
@@ -308,10 +334,11 @@ async def plan_alert(request: web.Request) -> web.Response:
 
 @require_roles(*STAFF)
 @_errors
-async def delivery_counts(request: web.Request) -> web.Response:
+@endpoint()
+async def delivery_counts(request: web.Request, path: AlertPath) -> web.Response:
     """GET /api/v1/alerts/{identifier}/delivery: targeted; fan-out progress; per channel and
     status; failures by error code; tokens removed as unregistered."""
-    stored = await _workflow(request).get(request.match_info["identifier"])
+    stored = await _workflow(request).get(path.identifier)
     plan = stored.plan or {}
     fanout = await store.get_fanout(request.app[keys.DB], stored.identifier)
     return web.json_response(
@@ -334,30 +361,22 @@ def _importer(request: web.Request) -> Importer:
     return request.app[ALERTING_IMPORTS]
 
 
-def _import_id(request: web.Request) -> int:
-    # The route only matches digits; a number past SQLite's integers cannot be an import.
-    value = int(request.match_info["id"])
-    if value > 2**63 - 1:
-        raise ApiError(404, "import_not_found", f"no imported alert {value}")
-    return value
-
-
 @require_roles(*STAFF)
 @_errors
-async def list_imports(request: web.Request) -> web.Response:
+@endpoint(responses={200: ImportList})
+async def list_imports(request: web.Request, query: ImportsQuery) -> web.Response:
     """GET /api/v1/imports?state=active,updated&limit=100&before=ID: imported CAP alerts.
 
     Newest first, each with its CAP key (sender, identifier, sent), state (active, updated,
     cancelled or expired), the gist of its text and, once re-issued, our draft's identifier.
     `next_before` pages on.
     """
-    states = [s for s in request.query.get("state", ",".join(store.IMPORT_STATES)).split(",") if s]
+    states = [s for s in (query.state or ",".join(store.IMPORT_STATES)).split(",") if s]
     if set(states) - set(store.IMPORT_STATES):
         raise ApiError(
             400, "invalid_query", f"state must be among {', '.join(store.IMPORT_STATES)}"
         )
-    limit = int_query(request, "limit", default=100, low=1, high=500)
-    before = int_query(request, "before", low=1)
+    limit, before = query.limit, query.before
     found = await store.list_imports(request.app[keys.DB], states, limit, before)
     return web.json_response(
         {
@@ -369,15 +388,17 @@ async def list_imports(request: web.Request) -> web.Response:
 
 @require_roles(*STAFF)
 @_errors
-async def get_import(request: web.Request) -> web.Response:
+@endpoint()
+async def get_import(request: web.Request, path: ImportPath) -> web.Response:
     """GET /api/v1/imports/{id}: one imported alert, its CAP fields and the document received."""
-    found = await _importer(request).get(_import_id(request))
+    found = await _importer(request).get(path.id)
     return web.json_response(import_view(found, with_document=True))
 
 
 @require_roles(Role.issuer)
 @_errors
-async def reissue_import(request: web.Request) -> web.Response:
+@endpoint(responses={201: AlertView})
+async def reissue_import(request: web.Request, path: ImportPath) -> web.Response:
     """POST /api/v1/imports/{id}/reissue: a draft of ours, for our audience, referencing it.
 
     The draft (origin "import") carries our sender and identifier and names the imported
@@ -386,11 +407,12 @@ async def reissue_import(request: web.Request) -> web.Response:
     it can be submitted; then the usual two-person approval applies. Audited.
     """
     actor = require_principal(request).actor
-    stored = await _importer(request).reissue(_import_id(request), actor)
+    stored = await _importer(request).reissue(path.id, actor)
     return _staff_json(request, stored, 201)
 
 
 @require_roles(*STAFF)
+@endpoint(responses={200: SourceList})
 async def import_sources(request: web.Request) -> web.Response:
     """GET /api/v1/imports/sources: each enabled upstream's state.
 
@@ -470,25 +492,21 @@ async def cap_feed(request: web.Request) -> web.Response:
     return _cacheable(request, document, updated, ATOM_CONTENT_TYPE)
 
 
-def _language(request: web.Request) -> str:
-    lang = request.query.get("lang") or request.headers.get("Accept-Language") or "vi"
+def _language(request: web.Request, lang: str | None) -> str:
+    lang = lang or request.headers.get("Accept-Language") or "vi"
     return "en-US" if lang.lower().startswith("en") else LANGUAGE_VI
 
 
-async def public_alerts(request: web.Request) -> web.Response:
+@endpoint(responses={200: PublicAlerts})
+async def public_alerts(request: web.Request, query: PublicQuery) -> web.Response:
     """GET /api/v1/public/alerts?lat=&lon= or ?area=CODE: alerts in force there."""
     app = request.app
     now = app[keys.CLOCK].now()
-    language = _language(request)
-    if "area" in request.query:
-        found = await store.issued_in_ward(app[keys.DB], request.query["area"])
-    elif "lat" in request.query and "lon" in request.query:
-        try:
-            lat, lon = float(request.query["lat"]), float(request.query["lon"])
-        except ValueError:
-            raise ApiError(400, "invalid_query", "lat and lon must be numbers") from None
-        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            raise ApiError(400, "invalid_query", "lat/lon out of range")
+    language = _language(request, query.lang)
+    if query.area is not None:
+        found = await store.issued_in_ward(app[keys.DB], query.area)
+    elif query.lat is not None and query.lon is not None:
+        lat, lon = query.lat, query.lon
         issued = await store.issued(app[keys.DB], app[keys.CONFIG].alerting.feed_max_entries)
         found = [a for a in issued if covers_point(a.alert, lon, lat)]
     else:
@@ -498,16 +516,17 @@ async def public_alerts(request: web.Request) -> web.Response:
     )
 
 
-async def public_alert(request: web.Request) -> web.Response:
+@endpoint()
+async def public_alert(request: web.Request, path: AlertPath, query: LanguageQuery) -> web.Response:
     """GET /api/v1/public/alerts/{identifier}: one issued message, in the device's language."""
-    found = await store.get_alert(request.app[keys.DB].reader, request.match_info["identifier"])
+    found = await store.get_alert(request.app[keys.DB].reader, path.identifier)
     if (
         found is None
         or found.state in ("draft", "submitted", "approved", "withdrawn")
         or found.alert.status in AUDIENCE_ONLY  # for the test audience, not the public
     ):
         raise ApiError(404, "alert_not_found", "no issued alert with that identifier")
-    view = public_view(found.alert, _language(request))
+    view = public_view(found.alert, _language(request, query.lang))
     view["state"] = found.state
     return web.json_response(view)
 

@@ -18,11 +18,22 @@ from cameras.files import ImageFiles
 from cameras.geometry import PlaceInvalid, distance_m, parse_point, parse_polygon
 from cameras.keys import CAMERAS
 from cameras.models import Camera, Still, build_camera
+from cameras.schemas import (
+    CameraBody,
+    CameraChange,
+    CameraPath,
+    CamerasQuery,
+    FetchesQuery,
+    ImagePath,
+    StillPath,
+    StillsQuery,
+)
 from cameras.service import Cameras
 from canhbao import keys
+from canhbao.api import NO_CONTENT, endpoint
 from canhbao.auth import Role, require_principal, require_roles
 from canhbao.clock import parse_utc, utc_text
-from canhbao.http import SQLITE_MAX_INT, ApiError, int_query, read_json
+from canhbao.http import ApiError
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 MAX_RADIUS_M = 50_000
@@ -31,7 +42,8 @@ MAX_RADIUS_M = 50_000
 # -- public ---------------------------------------------------------------------------------
 
 
-async def list_cameras(request: web.Request) -> web.Response:
+@endpoint()
+async def list_cameras(request: web.Request, query: CamerasQuery) -> web.Response:
     """Cameras with their latest still (URL, age), flags and whether a warning covers them.
 
     `near=lat,lon` (with `radius_m`, default 2000) lists those within that distance, nearest
@@ -39,14 +51,13 @@ async def list_cameras(request: web.Request) -> web.Response:
     """
     service = request.app[CAMERAS]
     cameras = await store.load_cameras(service.deps.db)
-    query = request.query
     try:
-        if "within" in query:
-            polygon = parse_polygon(query["within"])
+        if query.within is not None:
+            polygon = parse_polygon(query.within)
             cameras = [c for c in cameras if polygon.covers(_lonlat_point(c))]
-        if "near" in query:
-            lat, lon = parse_point(query["near"])
-            radius = int_query(request, "radius_m", default=2000, low=1, high=MAX_RADIUS_M)
+        if query.near is not None:
+            lat, lon = parse_point(query.near)
+            radius = query.radius_m
             found = [(distance_m(lat, lon, c.lat, c.lon), c) for c in cameras]
             found = sorted((pair for pair in found if pair[0] <= radius), key=lambda p: p[0])
             return web.json_response(
@@ -62,24 +73,25 @@ async def list_cameras(request: web.Request) -> web.Response:
     return web.json_response({"cameras": [_camera_json(request, service, c) for c in cameras]})
 
 
-async def get_camera(request: web.Request) -> web.Response:
+@endpoint()
+async def get_camera(request: web.Request, path: CameraPath) -> web.Response:
     """One camera as in the camera list."""
     service = request.app[CAMERAS]
-    camera = await _camera(request)
+    camera = await _camera(request, path.camera_id)
     return web.json_response(_camera_json(request, service, camera))
 
 
-async def list_stills(request: web.Request) -> web.Response:
+@endpoint()
+async def list_stills(request: web.Request, path: CameraPath, query: StillsQuery) -> web.Response:
     """A camera's stills, newest first, seen between `since` and `until` (ISO 8601 with a zone).
 
     Paged: `limit` (1-200, default 50) and `before_id` (the `next_before_id` of the last page).
     """
-    camera = await _camera(request)
-    since, until = _time(request.query, "since"), _time(request.query, "until")
+    camera = await _camera(request, path.camera_id)
+    since, until = _time(query.since, "since"), _time(query.until, "until")
     if since is not None and until is not None and since >= until:
         raise ApiError(400, "invalid_range", "since must be before until")
-    limit = int_query(request, "limit", default=50, low=1, high=200)
-    before_id = int_query(request, "before_id", low=1)
+    limit, before_id = query.limit, query.before_id
     stills = await store.stills_between(
         request.app[CAMERAS].deps.db, camera.id, since, until, before_id, limit
     )
@@ -92,19 +104,23 @@ async def list_stills(request: web.Request) -> web.Response:
     )
 
 
-async def latest_still(request: web.Request) -> web.StreamResponse:
+IMAGE_ANSWERS: dict[int, Any] = {200: None, 304: NO_CONTENT}
+
+
+@endpoint(responses=IMAGE_ANSWERS, response_types={200: "image/jpeg"})
+async def latest_still(request: web.Request, path: CameraPath) -> web.StreamResponse:
     """The camera's latest still (JPEG or PNG); revalidate with If-None-Match."""
-    return await _latest(request, thumbnail=False)
+    return await _latest(request, path.camera_id, thumbnail=False)
 
 
-async def latest_thumbnail(request: web.Request) -> web.StreamResponse:
+@endpoint(responses=IMAGE_ANSWERS, response_types={200: "image/jpeg"})
+async def latest_thumbnail(request: web.Request, path: CameraPath) -> web.StreamResponse:
     """The camera's latest still as a 320-px-wide JPEG; revalidate with If-None-Match."""
-    return await _latest(request, thumbnail=True)
+    return await _latest(request, path.camera_id, thumbnail=True)
 
 
-async def _latest(request: web.Request, *, thumbnail: bool) -> web.StreamResponse:
+async def _latest(request: web.Request, camera_id: str, *, thumbnail: bool) -> web.StreamResponse:
     service = request.app[CAMERAS]
-    camera_id = request.match_info["camera_id"]
     poller = service.pollers.get(camera_id)
     still = poller.state.latest if poller is not None else None
     if still is None:
@@ -116,19 +132,20 @@ async def _latest(request: web.Request, *, thumbnail: bool) -> web.StreamRespons
     return await _image(request, service, still.sha256, still.mime, thumbnail, cache)
 
 
-async def image(request: web.Request) -> web.StreamResponse:
+@endpoint(responses=IMAGE_ANSWERS, response_types={200: "image/jpeg"})
+async def image(request: web.Request, path: ImagePath) -> web.StreamResponse:
     """A stored still by its SHA-256 (immutable: cached for a year)."""
-    return await _stored(request, thumbnail=False)
+    return await _stored(request, path.sha256, thumbnail=False)
 
 
-async def thumbnail(request: web.Request) -> web.StreamResponse:
+@endpoint(responses=IMAGE_ANSWERS, response_types={200: "image/jpeg"})
+async def thumbnail(request: web.Request, path: ImagePath) -> web.StreamResponse:
     """A stored still's thumbnail by the still's SHA-256 (immutable: cached for a year)."""
-    return await _stored(request, thumbnail=True)
+    return await _stored(request, path.sha256, thumbnail=True)
 
 
-async def _stored(request: web.Request, *, thumbnail: bool) -> web.StreamResponse:
+async def _stored(request: web.Request, sha256: str, *, thumbnail: bool) -> web.StreamResponse:
     service = request.app[CAMERAS]
-    sha256 = request.match_info["sha256"]
     if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
         raise ApiError(404, "no_image", "no such image")
     return await _image(request, service, sha256, None, thumbnail, IMMUTABLE)
@@ -172,45 +189,48 @@ def _matches(header: str, etag: str) -> bool:
 
 
 @require_roles(Role.admin)
-async def create_camera(request: web.Request) -> web.Response:
+@endpoint(responses={201: None})
+async def create_camera(request: web.Request, body: CameraBody) -> web.Response:
     """Add a camera to the registry (audited). Credentials: `username` and `password_env`,
     the environment variable holding the password."""
-    body = await _object(request)
-    camera = _build(body)
+    camera = _build(body.model_dump(exclude_unset=True))
     saved = await _save(request, camera, creating=True)
     return web.json_response(saved, status=201)
 
 
 @require_roles(Role.admin)
-async def update_camera(request: web.Request) -> web.Response:
+@endpoint()
+async def update_camera(request: web.Request, path: CameraPath, body: CameraChange) -> web.Response:
     """Change a camera's fields (audited); config.toml's cameras are changed there."""
-    current = await _camera(request)
-    body = await _object(request)
-    if body.get("id", current.id) != current.id:
+    current = await _camera(request, path.camera_id)
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("id", current.id) != current.id:
         raise ApiError(400, "invalid_camera", "id: cannot be changed", field="id")
     fields = {k: v for k, v in current.as_fields().items() if k not in ("origin", "ward")}
-    camera = _build({**fields, **body})
+    camera = _build({**fields, **changes})
     return web.json_response(await _save(request, camera, creating=False))
 
 
 @require_roles(Role.admin)
-async def retire_camera(request: web.Request) -> web.Response:
+@endpoint()
+async def retire_camera(request: web.Request, path: CameraPath) -> web.Response:
     """Remove a camera from the registry (audited); its stills follow retention as before."""
     service = request.app[CAMERAS]
     try:
-        await service.retire(request.match_info["camera_id"], require_principal(request).actor)
+        await service.retire(path.camera_id, require_principal(request).actor)
     except CameraNotFound:
         raise ApiError(404, "camera_not_found", "no such camera") from None
     except CameraConflict as err:
         raise ApiError(409, "camera_conflict", str(err)) from None
-    return web.json_response({"retired": request.match_info["camera_id"]})
+    return web.json_response({"retired": path.camera_id})
 
 
 @require_roles(Role.admin, Role.issuer)
-async def poll_camera(request: web.Request) -> web.Response:
+@endpoint()
+async def poll_camera(request: web.Request, path: CameraPath) -> web.Response:
     """Fetch a still from the camera now; answers with the fetch's record."""
     service = request.app[CAMERAS]
-    camera = await _camera(request)
+    camera = await _camera(request, path.camera_id)
     try:
         await service.poll(camera.id)
     except CameraNotFound:
@@ -225,14 +245,12 @@ async def poll_camera(request: web.Request) -> web.Response:
 
 
 @require_roles()
-async def still_cap_resource(request: web.Request) -> web.Response:
+@endpoint()
+async def still_cap_resource(request: web.Request, path: StillPath) -> web.Response:
     """A still as a CAP <resource>, to attach to a warning's info: resourceDesc, mimeType,
     size, uri (our public image) and digest (SHA-1 of the bytes at uri, as CAP 1.2 asks)."""
     service = request.app[CAMERAS]
-    text = request.match_info["still_id"]
-    still = None
-    if text.isascii() and text.isdigit() and 0 < int(text) <= SQLITE_MAX_INT:
-        still = await store.get_still(service.deps.db, int(text))
+    still = await store.get_still(service.deps.db, path.still_id)
     if still is None:
         raise ApiError(404, "no_still", "no such still")
     found = await store.get_camera(service.deps.db.reader, still.camera_id)
@@ -244,10 +262,11 @@ async def still_cap_resource(request: web.Request) -> web.Response:
 
 
 @require_roles()
-async def list_fetches(request: web.Request) -> web.Response:
+@endpoint()
+async def list_fetches(request: web.Request, path: CameraPath, query: FetchesQuery) -> web.Response:
     """The camera's latest fetches: time, HTTP status, bytes, duration, outcome and reason."""
-    camera = await _camera(request)
-    limit = int_query(request, "limit", default=50, low=1, high=500)
+    camera = await _camera(request, path.camera_id)
+    limit = query.limit
     fetches = await store.recent_fetches(request.app[CAMERAS].deps.db, camera.id, limit)
     return web.json_response(
         {"camera_id": camera.id, "fetches": [fetch.as_json() for fetch in fetches]}
@@ -274,19 +293,12 @@ def _build(body: Mapping[str, Any]) -> Camera:
         raise ApiError(400, "invalid_camera", str(err), field=err.field) from None
 
 
-async def _object(request: web.Request) -> dict[str, Any]:
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_body", "expected a JSON object")
-    return body
-
-
 # -- shared ---------------------------------------------------------------------------------
 
 
-async def _camera(request: web.Request) -> Camera:
+async def _camera(request: web.Request, camera_id: str) -> Camera:
     try:
-        return await request.app[CAMERAS].camera(request.match_info["camera_id"])
+        return await request.app[CAMERAS].camera(camera_id)
     except CameraNotFound:
         raise ApiError(404, "camera_not_found", "no such camera") from None
 
@@ -334,8 +346,7 @@ def _lonlat_point(camera: Camera) -> Any:
     return shapely.Point(camera.lon, camera.lat)
 
 
-def _time(query: Mapping[str, str], name: str) -> datetime | None:
-    raw = query.get(name)
+def _time(raw: str | None, name: str) -> datetime | None:
     if not raw:
         return None
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -89,14 +88,11 @@ def int_query(
 
 
 async def read_json(request: web.Request) -> Any:
-    """The request's JSON body, or a 400 that says what is wrong with it."""
-    raw = await request.read()
-    if not raw:
-        raise ApiError(400, "empty_body", "a JSON body is required")
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ApiError(400, "invalid_json", f"body is not valid JSON: {err}") from None
+    """The request's JSON body, bounded as canhbao.api.decode_json bounds it, or a 400."""
+    # Imported here: canhbao.api builds on this module's ApiError.
+    from canhbao.api import decode_json
+
+    return decode_json(await request.read())
 
 
 async def http_session_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -7,13 +7,12 @@ time zone), and optionally unit (converted to ours) and interval_s (rainfall acc
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from canhbao.csvfile import read_rows
 from feeds.errors import IngestRejected, PayloadInvalid
 from feeds.models import UNITS, Observation, Parameter, Station, convert
 from feeds.sources import INGEST
@@ -32,18 +31,21 @@ def rows_from_json(payload: Any) -> list[Mapping[str, Any]]:
     return rows
 
 
-def rows_from_csv(text: str) -> list[Mapping[str, Any]]:
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [name.strip() for name in reader.fieldnames or ()]
+def rows_from_csv(text: str, *, max_rows: int) -> list[Mapping[str, Any]]:
+    """Rows of a CSV batch; past `max_rows` rows, a cell over canhbao.csvfile.MAX_FIELD
+    characters or a broken quote it raises CsvRefused (CsvTooLong for the rows)."""
+    records = read_rows(text.lstrip("\ufeff"), max_rows=max_rows + 1)
+    header = [name.strip() for name in next((r for r in records if r), [])]
     for name in REQUIRED:
         if name not in header:
             raise IngestRejected(f"CSV header lacks {name}", row=0, field=name)
-    reader.fieldnames = header
     rows: list[Mapping[str, Any]] = []
-    for index, row in enumerate(reader, start=1):
-        if None in row:
+    for index, record in enumerate((r for r in records if r), start=1):
+        if len(record) > len(header):
             raise IngestRejected(f"row {index}: more cells than header names", row=index, field="")
-        rows.append({k: (v.strip() if isinstance(v, str) else v) for k, v in row.items()})
+        cells: list[str | None] = [cell.strip() for cell in record]
+        cells += [None] * (len(header) - len(record))  # as csv.DictReader fills short rows
+        rows.append(dict(zip(header, cells, strict=True)))
     return rows
 
 

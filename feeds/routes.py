@@ -9,28 +9,68 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+import pydantic
 from aiohttp import web
 
 from canhbao import keys
+from canhbao.api import endpoint
 from canhbao.audit import record_audit
 from canhbao.auth import Role, require_principal, require_roles
 from canhbao.clock import parse_utc, utc_text
-from canhbao.http import ApiError, read_json
+from canhbao.csvfile import CsvRefused, CsvTooLong
+from canhbao.http import ApiError
 from feeds import ingest, quality, store
 from feeds.errors import IngestRejected, StationInvalid
 from feeds.keys import FEEDS
 from feeds.models import UNITS, FetchResult, Parameter, Reading, Station
+from feeds.schemas import (
+    EventsQuery,
+    IngestBatch,
+    ReadingRow,
+    RevisionsQuery,
+    SeriesQuery,
+    SourcePath,
+    StationBody,
+    StationChange,
+    StationPath,
+)
 from feeds.sources import INGEST, SOURCE_NAMES
-from feeds.stations import FIELDS, as_fields, build_station
+from feeds.stations import as_fields, build_station
 from feeds.summary import reading_json, summarize
 from feeds.thresholds import EventKind, band_name
 
-EVENTS_MAX = 500
+CSV_TYPES = ("text/csv", "application/csv")
+
+
+def _refuse_reading(err: pydantic.ValidationError) -> ApiError:
+    """A reading that does not fit its model, answered as the gauges' contract says: 400
+    `invalid_reading` naming the (1-based) row and the field, as feeds.ingest does."""
+    errors = err.errors(include_url=False, include_input=False)
+    # The body is {"readings": [...]} or a bare list: each error's loc starts with the form
+    # tried; the one that reached a row is about the form that was sent.
+    for error in errors:
+        loc = list(error["loc"])
+        at = next((i for i, part in enumerate(loc) if isinstance(part, int)), None)
+        if at is not None:
+            row = int(loc[at]) + 1
+            name = str(loc[at + 1]) if len(loc) > at + 1 else ""
+            message = f"row {row}, {name}: {error['msg']}" if name else f"row {row}: {error['msg']}"
+            break
+    else:
+        return ApiError(
+            400,
+            "invalid_reading",
+            'expected {"readings": [...]} or a list',
+            row=0,
+            field="readings",
+        )
+    return ApiError(400, "invalid_reading", message, row=row, field=name)
 
 
 # -- public ---------------------------------------------------------------------------------
 
 
+@endpoint()
 async def list_stations(request: web.Request) -> web.Response:
     """Stations with their latest readings, báo động band, trend, rain, wind and status.
 
@@ -44,9 +84,10 @@ async def list_stations(request: web.Request) -> web.Response:
     )
 
 
-async def get_station(request: web.Request) -> web.Response:
+@endpoint()
+async def get_station(request: web.Request, path: StationPath) -> web.Response:
     """One station as in the station list."""
-    station = _station(request)
+    station = _station(request, path.station_id)
     latest = await _latest(request.app)
     return web.json_response(await _summary(request, station, *latest))
 
@@ -103,22 +144,28 @@ async def _summary(
     )
 
 
-async def station_readings(request: web.Request) -> web.Response:
+@endpoint()
+async def station_readings(
+    request: web.Request, path: StationPath, query: SeriesQuery
+) -> web.Response:
     """A station's series between `since` and `until` (ISO 8601 with a zone).
 
     `parameter` picks one of the station's parameters; past `max_points` readings the range is
     downsampled into equal buckets (mean, or sum for rainfall, with min, max and count).
     """
-    station = _station(request)
+    station = _station(request, path.station_id)
     app = request.app
     config = app[keys.CONFIG].feeds
-    query = request.query
-    parameter = _parameter(query.get("parameter"), station)
-    until = _time(query, "until") or app[keys.CLOCK].now()
-    since = _time(query, "since") or until - timedelta(days=7)
+    parameter = _parameter(query.parameter, station)
+    until = _time(query.until, "until") or app[keys.CLOCK].now()
+    since = _time(query.since, "since") or until - timedelta(days=7)
     if since >= until:
         raise ApiError(400, "invalid_range", "since must be before until")
-    max_points = _int(query, "max_points", config.series_max_points, 2, config.series_max_points)
+    max_points = query.max_points or config.series_max_points
+    if max_points > config.series_max_points:
+        raise ApiError(
+            400, "invalid_parameter", f"max_points: between 2 and {config.series_max_points}"
+        )
     db = app[keys.DB]
     body: dict[str, Any] = {
         "station_id": station.id,
@@ -163,11 +210,14 @@ def _point(reading: Reading) -> dict[str, Any]:
     return point
 
 
-async def reading_revisions(request: web.Request) -> web.Response:
+@endpoint()
+async def reading_revisions(
+    request: web.Request, path: StationPath, query: RevisionsQuery
+) -> web.Response:
     """The current reading at `observed_at` and the earlier values it replaced."""
-    station = _station(request)
-    parameter = _parameter(request.query.get("parameter"), station)
-    observed_at = _time(request.query, "observed_at")
+    station = _station(request, path.station_id)
+    parameter = _parameter(query.parameter, station)
+    observed_at = _time(query.observed_at, "observed_at")
     if observed_at is None:
         raise ApiError(400, "missing_parameter", "observed_at is required")
     db = request.app[keys.DB]
@@ -193,15 +243,13 @@ async def reading_revisions(request: web.Request) -> web.Response:
     )
 
 
-async def list_events(request: web.Request) -> web.Response:
+@endpoint()
+async def list_events(request: web.Request, query: EventsQuery) -> web.Response:
     """Threshold events, newest first; filter by `station` and `since`, at most `limit`."""
-    query = request.query
-    station_id = query.get("station")
-    since = _time(query, "since")
-    limit = _int(query, "limit", 100, 1, EVENTS_MAX)
+    since = _time(query.since, "since")
     stations = request.app[FEEDS].pipeline.stations
     rows = await store.list_events(
-        request.app[keys.DB], station_id=station_id, since=since, limit=limit
+        request.app[keys.DB], station_id=query.station, since=since, limit=query.limit
     )
     return web.json_response({"events": [_event_json(row, stations) for row in rows]})
 
@@ -227,6 +275,7 @@ def _event_json(row: Any, stations: Mapping[str, Station]) -> dict[str, Any]:
     return body
 
 
+@endpoint()
 async def list_sources(request: web.Request) -> web.Response:
     """Each polled source's state: last success and error, failures in a row, readings."""
     pollers = request.app[FEEDS].pollers
@@ -235,9 +284,10 @@ async def list_sources(request: web.Request) -> web.Response:
     )
 
 
-async def source_catalogue(request: web.Request) -> web.Response:
+@endpoint()
+async def source_catalogue(request: web.Request, path: SourcePath) -> web.Response:
     """The stations an upstream lists, to pick from when adding a station."""
-    name = request.match_info["name"]
+    name = path.name
     if name not in SOURCE_NAMES:
         raise ApiError(404, "not_found", f"no source {name!r}")
     rows = await store.list_catalogue(request.app[keys.DB], name)
@@ -264,10 +314,10 @@ async def source_catalogue(request: web.Request) -> web.Response:
 
 
 @require_roles(Role.admin)
-async def create_station(request: web.Request) -> web.Response:
+@endpoint(responses={201: None})
+async def create_station(request: web.Request, body: StationBody) -> web.Response:
     """Add a station (admin; audited). Its thresholds are checked; 409 if the id exists."""
-    body = await _object(request)
-    station = _build(body)
+    station = _build(body.model_dump(mode="json", exclude_unset=True))
     app = request.app
     db, now = app[keys.DB], app[keys.CLOCK].now()
     principal = require_principal(request)
@@ -280,19 +330,22 @@ async def create_station(request: web.Request) -> web.Response:
 
 
 @require_roles(Role.admin)
-async def update_station(request: web.Request) -> web.Response:
+@endpoint()
+async def update_station(
+    request: web.Request, path: StationPath, body: StationChange
+) -> web.Response:
     """Change a station's fields or thresholds (admin; audited); the id cannot change."""
-    body = await _object(request)
-    if "id" in body and body["id"] != request.match_info["station_id"]:
+    changes = body.model_dump(mode="json", exclude_unset=True)
+    if "id" in changes and changes["id"] != path.station_id:
         raise ApiError(400, "invalid_station", "id: cannot be changed", field="id")
     app = request.app
     db, now = app[keys.DB], app[keys.CLOCK].now()
     principal = require_principal(request)
     async with db.transaction() as conn:
-        current = await store.get_station(conn, request.match_info["station_id"])
+        current = await store.get_station(conn, path.station_id)
         if current is None:
             raise ApiError(404, "not_found", "no such station")
-        station = _build({**as_fields(current), **body})
+        station = _build({**as_fields(current), **changes})
         await _save(conn, station, now, principal.actor, "feeds.station.update", current)
     await _reload(app)
     return web.json_response(as_fields(station))
@@ -336,7 +389,10 @@ async def _reload(app: web.Application) -> None:
 
 
 @require_roles(Role.gauge)
-async def ingest_readings(request: web.Request) -> web.Response:
+@endpoint(raw_bodies={kind: {"type": "string"} for kind in CSV_TYPES}, refuse_body=_refuse_reading)
+async def ingest_readings(
+    request: web.Request, body: IngestBatch | list[ReadingRow] | None
+) -> web.Response:
     """Push readings from a logger (gauge role): JSON {"readings": [...]} or text/csv.
 
     Fields: station_id, parameter, value (null or empty: missing), observed_at (ISO 8601
@@ -347,12 +403,14 @@ async def ingest_readings(request: web.Request) -> web.Response:
     runtime = app[FEEDS]
     limit = app[keys.CONFIG].feeds.ingest_max_rows
     try:
-        if request.content_type in ("text/csv", "application/csv"):
+        if request.content_type in CSV_TYPES:  # read here; a JSON body is validated already
             from_csv = True
-            rows = ingest.rows_from_csv(await _text(request))
+            rows = ingest.rows_from_csv(await _text(request), max_rows=limit)
+        elif body is None:
+            raise ApiError(400, "empty_body", "a JSON body is required")
         else:
             from_csv = False
-            rows = ingest.rows_from_json(await read_json(request))
+            rows = list(body.readings if isinstance(body, IngestBatch) else body)
         if len(rows) > limit:
             raise ApiError(413, "batch_too_large", f"{len(rows)} rows; at most {limit} a batch")
         if not rows:
@@ -360,6 +418,12 @@ async def ingest_readings(request: web.Request) -> web.Response:
         observations = ingest.check_rows(rows, runtime.pipeline.stations, from_csv=from_csv)
     except IngestRejected as err:
         raise ApiError(400, "invalid_reading", str(err), row=err.row, field=err.field) from None
+    except CsvTooLong:
+        raise ApiError(
+            413, "batch_too_large", f"over {limit} rows; at most {limit} a batch"
+        ) from None
+    except CsvRefused as err:
+        raise ApiError(400, "invalid_csv", str(err), row=max(err.line - 1, 0)) from None
     report = await runtime.pipeline.ingest(
         INGEST, FetchResult(observations=tuple(observations)), by_station_id=True
     )
@@ -377,28 +441,22 @@ async def ingest_readings(request: web.Request) -> web.Response:
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def _station(request: web.Request) -> Station:
-    station_id = request.match_info["station_id"]
+def _station(request: web.Request, station_id: str) -> Station:
     station = request.app[FEEDS].pipeline.stations.get(station_id)
     if station is None:
         raise ApiError(404, "not_found", f"no station {station_id!r}")
     return station
 
 
-def _parameter(raw: str | None, station: Station) -> Parameter:
-    if raw is None:
+def _parameter(parameter: Parameter | None, station: Station) -> Parameter:
+    if parameter is None:
         return station.parameters[0]
-    try:
-        parameter = Parameter(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_parameter", f"unknown parameter {raw!r}") from None
     if parameter not in station.parameters:
-        raise ApiError(400, "invalid_parameter", f"station {station.id} has no {raw}")
+        raise ApiError(400, "invalid_parameter", f"station {station.id} has no {parameter}")
     return parameter
 
 
-def _time(query: Mapping[str, str], name: str) -> datetime | None:
-    raw = query.get(name)
+def _time(raw: str | None, name: str) -> datetime | None:
     if raw is None or raw == "":
         return None
     try:
@@ -407,29 +465,6 @@ def _time(query: Mapping[str, str], name: str) -> datetime | None:
         raise ApiError(
             400, "invalid_time", f"{name}: an ISO 8601 time with a time zone, got {raw!r}"
         ) from None
-
-
-def _int(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_parameter", f"{name}: a whole number") from None
-    if not low <= value <= high:
-        raise ApiError(400, "invalid_parameter", f"{name}: between {low} and {high}")
-    return value
-
-
-async def _object(request: web.Request) -> dict[str, Any]:
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_body", "expected a JSON object")
-    unknown = sorted(set(body) - set(FIELDS))
-    if unknown:
-        raise ApiError(400, "invalid_station", f"{unknown[0]}: unknown field", field=unknown[0])
-    return body
 
 
 async def _text(request: web.Request) -> str:

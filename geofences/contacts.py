@@ -8,12 +8,11 @@ in a Vietnamese locale writes `;`). Row numbers are the spreadsheet's: the heade
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from canhbao.csvfile import read_rows
 from geofences.errors import InvalidContacts
 from geofences.models import LANGUAGES, ContactDraft, Language, normalize_phone, slugify
 
@@ -57,7 +56,8 @@ def parse_contacts_csv(raw: bytes, max_rows: int) -> ParsedContacts:
     if not lines or not lines[0].strip():
         raise InvalidContacts({1: ("the file is empty: a header row is required",)})
     delimiter = max(",;\t", key=lines[0].count)
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    # The header on top of the rows (and one more, for the check below to name the row).
+    reader = read_rows(text, delimiter=delimiter, max_rows=max_rows + 2)
     header = next(reader)
     columns: dict[str, int] = {}
     ignored: list[str] = []

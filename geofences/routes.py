@@ -10,12 +10,15 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pydantic
 import shapely
 from aiohttp import web
 
 from canhbao import keys
+from canhbao.api import NO_CONTENT, endpoint
 from canhbao.auth import Role, require_principal, require_roles
-from canhbao.http import ApiError, error_response, read_json
+from canhbao.csvfile import CsvRefused
+from canhbao.http import ApiError, error_response
 from geofences import store
 from geofences.areas import ImportOptions
 from geofences.contacts import parse_contacts_csv
@@ -38,6 +41,23 @@ from geofences.models import (
     parse_plan_request,
     parse_registration,
     parse_update,
+)
+from geofences.schemas import (
+    AreaList,
+    AreaPath,
+    AreaQuery,
+    AreasQuery,
+    ContactBody,
+    ContactPath,
+    ContactsImportQuery,
+    ContactsQuery,
+    DeviceChange,
+    DevicePath,
+    DeviceRegistration,
+    DeviceView,
+    ImportQuery,
+    PlanBody,
+    RegisteredDevice,
 )
 from geofences.work import parse_geometry_off_loop, prepare_import_off_loop
 
@@ -99,12 +119,25 @@ def citizen(handler: Handler) -> Handler:
     return guarded
 
 
-async def _device_body(request: web.Request) -> Any:
-    if request.content_length is not None and request.content_length > MAX_DEVICE_BODY:
-        raise ApiError(
-            413, "body_too_large", f"a device request is at most {MAX_DEVICE_BODY} bytes"
-        )
-    return await read_json(request)
+def _refuse_device(err: pydantic.ValidationError) -> ApiError:
+    """A device body that does not fit its model, answered as the citizen app expects."""
+    first = err.errors(include_url=False, include_input=False)[0]
+    name = ".".join(str(part) for part in first["loc"]) or "body"
+    return _citizen_error(InvalidDeviceRequest(name, first["msg"]))
+
+
+def _device_size(handler: Handler) -> Handler:
+    """A device request is small: refuse a larger one before reading it."""
+
+    @functools.wraps(handler)
+    async def capped(request: web.Request) -> web.StreamResponse:
+        if request.content_length is not None and request.content_length > MAX_DEVICE_BODY:
+            raise ApiError(
+                413, "body_too_large", f"a device request is at most {MAX_DEVICE_BODY} bytes"
+            )
+        return await handler(request)
+
+    return capped
 
 
 def _secret(request: web.Request) -> str:
@@ -140,46 +173,52 @@ def device_json(device: Device) -> dict[str, Any]:
 
 
 @citizen
-async def register_device(request: web.Request) -> web.Response:
+@_device_size
+@endpoint(responses={201: RegisteredDevice}, refuse_body=_refuse_device)
+async def register_device(request: web.Request, body: DeviceRegistration) -> web.Response:
     """Register a citizen device: FCM token, platform, language, optional phone, location and
     subscribed areas. Answers its id and a secret (shown once) that later calls send as
     X-Device-Secret."""
     registry = request.app[GEOFENCES]
     now = request.app[keys.CLOCK].now()
     registration = parse_registration(
-        await _device_body(request), now, registry.settings.max_subscriptions
+        body.model_dump(exclude_unset=True), now, registry.settings.max_subscriptions
     )
     device, secret = await registry.register(registration)
-    body = {"device_id": device.public_id, "secret": secret, "device": device_json(device)}
-    return web.json_response(body, status=201)
+    answer = {"device_id": device.public_id, "secret": secret, "device": device_json(device)}
+    return web.json_response(answer, status=201)
 
 
 @citizen
-async def get_device(request: web.Request) -> web.Response:
+@endpoint(responses={200: DeviceView})
+async def get_device(request: web.Request, path: DevicePath) -> web.Response:
     """The device as stored (needs X-Device-Secret)."""
-    device = await request.app[GEOFENCES].device(request.match_info["device_id"], _secret(request))
+    device = await request.app[GEOFENCES].device(path.device_id, _secret(request))
     return web.json_response(device_json(device))
 
 
 @citizen
-async def update_device(request: web.Request) -> web.Response:
+@_device_size
+@endpoint(responses={200: DeviceView}, refuse_body=_refuse_device)
+async def update_device(request: web.Request, path: DevicePath, body: DeviceChange) -> web.Response:
     """Change a device's location, token, subscriptions, language or phone (needs
     X-Device-Secret); its FCM topic subscriptions follow."""
     registry = request.app[GEOFENCES]
     secret = _secret(request)
     change = parse_update(
-        await _device_body(request),
+        body.model_dump(exclude_unset=True),
         request.app[keys.CLOCK].now(),
         registry.settings.max_subscriptions,
     )
-    device = await registry.update(request.match_info["device_id"], secret, change)
+    device = await registry.update(path.device_id, secret, change)
     return web.json_response(device_json(device))
 
 
 @citizen
-async def unregister_device(request: web.Request) -> web.Response:
+@endpoint(responses={204: NO_CONTENT})
+async def unregister_device(request: web.Request, path: DevicePath) -> web.Response:
     """Forget a device and unsubscribe its token from every topic (needs X-Device-Secret)."""
-    await request.app[GEOFENCES].unregister(request.match_info["device_id"], _secret(request))
+    await request.app[GEOFENCES].unregister(path.device_id, _secret(request))
     return web.Response(status=204)
 
 
@@ -187,10 +226,11 @@ async def unregister_device(request: web.Request) -> web.Response:
 
 
 @citizen
-async def list_areas(request: web.Request) -> web.Response:
+@endpoint(responses={200: AreaList})
+async def list_areas(request: web.Request, query: AreasQuery) -> web.Response:
     """Every area (code, name, parent, population, FCM topic); ?parent=CODE for its children."""
     catalog = request.app[GEOFENCES].catalog
-    parent = request.query.get("parent")
+    parent = query.parent
     areas = []
     for area in sorted(catalog.areas.values(), key=lambda a: a.code):
         parent_code = (
@@ -211,12 +251,13 @@ async def list_areas(request: web.Request) -> web.Response:
 
 
 @citizen
-async def get_area(request: web.Request) -> web.Response:
+@endpoint()
+async def get_area(request: web.Request, path: AreaPath, query: AreaQuery) -> web.Response:
     """One area with its CAP outline (GeoJSON, at most 250 points); ?geometry=true adds the
     imported geometry."""
-    found = await store.area_outline(request.app[keys.DB], request.match_info["code"])
+    found = await store.area_outline(request.app[keys.DB], path.code)
     if found is None:
-        raise UnknownArea([request.match_info["code"]])
+        raise UnknownArea([path.code])
     area, geometry, outline, repairs = found
     catalog = request.app[GEOFENCES].catalog
     body: dict[str, Any] = {
@@ -230,7 +271,7 @@ async def get_area(request: web.Request) -> web.Response:
         "outline": json.loads(shapely.to_geojson(outline)),
         "repairs": json.loads(repairs),
     }
-    if request.query.get("geometry") in ("1", "true"):
+    if query.geometry:
         body["geometry"] = json.loads(shapely.to_geojson(geometry))
     return web.json_response(body)
 
@@ -287,47 +328,49 @@ def staff(*roles: Role) -> Callable[[Handler], Handler]:
     return decorate
 
 
-def _flag(request: web.Request, name: str) -> bool:
-    value = request.query.get(name, "false").lower()
-    if value not in ("1", "true", "0", "false"):
-        raise ApiError(400, "invalid_query", f"{name} must be true or false")
-    return value in ("1", "true")
+GEOJSON = {"type": "object", "description": "a GeoJSON FeatureCollection, Feature or geometry"}
 
 
 @staff(Role.admin)
-async def import_areas(request: web.Request) -> web.Response:
+@endpoint(
+    responses={200: None, 201: None},
+    raw_bodies={"application/json": GEOJSON, "application/geo+json": GEOJSON},
+)
+async def import_areas(request: web.Request, query: ImportQuery) -> web.Response:
     """POST a GeoJSON FeatureCollection, Feature or geometry; properties chosen in the query."""
     registry = request.app[GEOFENCES]
     settings = request.app[keys.CONFIG].geofences
-    query = request.query
     options = ImportOptions(
-        name_property=query.get("name_property"),
-        code_property=query.get("code_property"),
-        population_property=query.get("population_property"),
-        parent_property=query.get("parent_property"),
-        parent_code=query.get("parent"),
-        name=query.get("name"),
-        code=query.get("code"),
-        repair=_flag(request, "repair"),
+        name_property=query.name_property,
+        code_property=query.code_property,
+        population_property=query.population_property,
+        parent_property=query.parent_property,
+        parent_code=query.parent,
+        name=query.name,
+        code=query.code,
+        repair=query.repair,
         max_vertices=settings.max_import_vertices,
         outline_max_points=settings.outline_max_points,
         max_repair_crossings=settings.max_repair_crossings,
     )
     raw = await _read_capped(request, settings.max_import_bytes)
     pool = request.app[keys.OFFLOAD]
+    # Parsed in a worker process too (geofences.areas.read_document): a deep document is
+    # refused there as invalid_geometry.
     plan = await prepare_import_off_loop(pool, raw, settings.max_import_bytes, options)
     actor = require_principal(request).actor
-    report = await registry.import_areas(plan, source=query.get("source", "api"), actor=actor)
+    report = await registry.import_areas(plan, source=query.source, actor=actor)
     return web.json_response(report, status=201 if report["added"] else 200)
 
 
 @staff(Role.issuer, Role.approver)
-async def preview_plan(request: web.Request) -> web.Response:
+@endpoint()
+async def preview_plan(request: web.Request, body: PlanBody) -> web.Response:
     """Who a warning for this polygon would reach, per area and route, before anyone approves."""
     registry = request.app[GEOFENCES]
     settings = request.app[keys.CONFIG].geofences
     document, options = parse_plan_request(
-        await read_json(request), settings.bleed_m, settings.location_max_age_h
+        body.model_dump(exclude_unset=True), settings.bleed_m, settings.location_max_age_h
     )
     geometry = await parse_geometry_off_loop(
         request.app[keys.OFFLOAD], document, settings.max_warning_vertices
@@ -337,12 +380,16 @@ async def preview_plan(request: web.Request) -> web.Response:
 
 
 @staff(Role.admin)
-async def import_contacts(request: web.Request) -> web.Response:
+@endpoint(raw_bodies={"text/csv": {"type": "string"}})
+async def import_contacts(request: web.Request, query: ContactsImportQuery) -> web.Response:
     """POST a CSV of phone-only contacts; ?skip_invalid=true imports the good rows anyway."""
     registry = request.app[GEOFENCES]
     settings = request.app[keys.CONFIG].geofences
     raw = await _read_capped(request, settings.max_import_bytes)
-    parsed = parse_contacts_csv(raw, settings.max_contact_rows)
+    try:
+        parsed = parse_contacts_csv(raw, settings.max_contact_rows)
+    except CsvRefused as err:
+        raise InvalidContacts({err.line or 1: (err.reason,)}, str(err)) from None
     errors = {row: list(reasons) for row, reasons in parsed.errors.items()}
     ready: list[tuple[ContactDraft, int | None]] = []
     for row in parsed.rows:
@@ -352,7 +399,7 @@ async def import_contacts(request: web.Request) -> web.Response:
             errors[row.row] = [str(err)]
             continue
         ready.append((row.contact, area_id))
-    if errors and not _flag(request, "skip_invalid"):
+    if errors and not query.skip_invalid:
         raise InvalidContacts(errors, f"{len(errors)} row(s) with errors; nothing was imported")
     added, updated = await registry.save_contacts(
         ready, actor=require_principal(request).actor, action="contacts.import"
@@ -368,27 +415,25 @@ async def import_contacts(request: web.Request) -> web.Response:
 
 
 @staff(Role.admin)
-async def add_contact(request: web.Request) -> web.Response:
+@endpoint(responses={200: None, 201: None})
+async def add_contact(request: web.Request, body: ContactBody) -> web.Response:
     """Add (or update, by phone) one phone-only contact."""
     registry = request.app[GEOFENCES]
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_request", "a JSON object is required")
     try:
         location = (
-            parse_location(body["location"], request.app[keys.CLOCK].now())
-            if body.get("location")
+            parse_location(body.location.model_dump(), request.app[keys.CLOCK].now())
+            if body.location
             else None
         )
         contact = ContactDraft(
-            name=str(body.get("name", "")).strip(),
-            phone=normalize_phone(str(body.get("phone", ""))),
-            address=str(body.get("address", "")),
+            name=body.name.strip(),
+            phone=normalize_phone(body.phone),
+            address=body.address,
             lon=location.lon if location else None,
             lat=location.lat if location else None,
-            area_code=body.get("area"),
-            vulnerable=bool(body.get("vulnerable", False)),
-            language="en" if body.get("language") == "en" else "vi",
+            area_code=body.area,
+            vulnerable=body.vulnerable,
+            language=body.language,
         )
     except (ValueError, InvalidDeviceRequest) as err:
         raise ApiError(400, "invalid_request", str(err)) from None
@@ -404,20 +449,13 @@ async def add_contact(request: web.Request) -> web.Response:
 
 
 @staff(Role.admin, Role.operator)
-async def list_contacts(request: web.Request) -> web.Response:
+@endpoint()
+async def list_contacts(request: web.Request, query: ContactsQuery) -> web.Response:
     """Phone-only contacts, by id; ?area=CODE, ?after=ID and ?limit=N (at most 1000)."""
     registry = request.app[GEOFENCES]
-    limit_text, after_text = request.query.get("limit", "100"), request.query.get("after", "0")
-    # ASCII digits only (int() takes "١٢" too), and within SQLite's integer range.
-    if not (limit_text.isascii() and limit_text.isdigit() and after_text.isascii()):
-        raise ApiError(400, "invalid_query", "limit and after are whole numbers")
-    if not after_text.isdigit() or len(after_text) > 18:
-        raise ApiError(400, "invalid_query", "after is a contact id (a whole number)")
-    limit = min(1000, max(1, int(limit_text))) if len(limit_text) <= 4 else 1000
-    after = int(after_text)
-    code = request.query.get("area")
+    code = query.area
     area_id = registry.resolve_area(code) if code else None
-    rows = await store.list_contacts(request.app[keys.DB], area_id, limit, after)
+    rows = await store.list_contacts(request.app[keys.DB], area_id, query.limit, query.after)
     catalog = registry.catalog
     contacts = [
         {
@@ -437,14 +475,11 @@ async def list_contacts(request: web.Request) -> web.Response:
 
 
 @staff(Role.admin)
-async def delete_contact(request: web.Request) -> web.Response:
+@endpoint(responses={204: NO_CONTENT})
+async def delete_contact(request: web.Request, path: ContactPath) -> web.Response:
     """Delete a phone-only contact."""
-    text = request.match_info["contact_id"]
-    if not (text.isascii() and text.isdigit() and len(text) <= 18):
-        raise ApiError(404, "not_found", "no such contact")
-    contact_id = int(text)
     deleted = await request.app[GEOFENCES].delete_contact(
-        contact_id, actor=require_principal(request).actor
+        path.contact_id, actor=require_principal(request).actor
     )
     if not deleted:
         raise ApiError(404, "not_found", "no such contact")

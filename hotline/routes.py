@@ -2,26 +2,42 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiosqlite
 from aiohttp import web
 
 from canhbao import keys
+from canhbao.api import NO_CONTENT, endpoint
 from canhbao.audit import record_audit
 from canhbao.auth import Role, current_principal, require_roles
 from canhbao.clock import LOCAL_TZ, parse_utc
-from canhbao.http import ApiError, int_query, read_json
+from canhbao.http import ApiError
 from hotline import reports, rescue, store
 from hotline.errors import HotlineError, InvalidInput, InvalidTransition, NotFound
 from hotline.flow import Form
 from hotline.keys import HOTLINE, HOTLINE_SIGNATURES
-from hotline.models import Operator, RequestStatus, parse_shift_time
+from hotline.models import Operator, parse_shift_time
+from hotline.schemas import (
+    CallbacksQuery,
+    CallPath,
+    CallsQuery,
+    CloseBody,
+    FiguresQuery,
+    IdPath,
+    NotesBody,
+    OperatorBody,
+    OperatorList,
+    OperatorView,
+    RequestsQuery,
+    StatusBody,
+)
 from hotline.service import Hotline
 from notify.errors import InvalidMessage
 from notify.models import check_phone
@@ -146,53 +162,60 @@ def _actor(request: web.Request) -> str:
     return principal.actor if principal else "unknown"
 
 
-def _date_query(request: web.Request, name: str) -> datetime | None:
-    raw = request.query.get(name)
+def _date_query(raw: str | None, name: str) -> datetime | None:
     if raw is None:
         return None
     try:
         moment = datetime.fromisoformat(raw)
-    except ValueError:
+        # A bare date or time without offset is Huế local time, as staff read it.
+        if moment.tzinfo:
+            return parse_utc(moment.isoformat())
+        return moment.replace(tzinfo=LOCAL_TZ).astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: 0001-01-01 local is before year 1 UTC
         raise ApiError(400, "invalid_query", f"{name} must be an ISO date or time") from None
-    # A bare date or time without offset is Huế local time, as staff read it.
-    return parse_utc(moment.isoformat()) if moment.tzinfo else moment.replace(tzinfo=LOCAL_TZ)
 
 
-async def _filtered_calls(request: web.Request, limit: int) -> list[store.CallRow]:
+async def _filtered_calls(
+    request: web.Request, query: CallsQuery, limit: int
+) -> list[store.CallRow]:
     return await store.list_calls(
         request.app[keys.DB],
-        since=_date_query(request, "since"),
-        until=_date_query(request, "until"),
-        kind=request.query.get("kind"),
-        status=request.query.get("status"),
-        number=request.query.get("number"),
+        since=_date_query(query.since, "since"),
+        until=_date_query(query.until, "until"),
+        kind=query.kind,
+        status=query.status,
+        number=query.number,
         limit=limit,
-        before=request.query.get("before"),
+        before=query.before,
     )
 
 
 @require_roles(*STAFF)
-async def list_calls(request: web.Request) -> web.Response:
+@endpoint()
+async def list_calls(request: web.Request, query: CallsQuery) -> web.Response:
     """GET /api/v1/hotline/calls?since&until&kind&status&number&limit&before: newest first."""
-    limit = int_query(request, "limit", default=100, low=1, high=1000)
-    calls = await _filtered_calls(request, limit)
+    limit = query.limit
+    calls = await _filtered_calls(request, query, limit)
     next_before = calls[-1].to_json()["received_at"] if len(calls) == limit else None
     return web.json_response({"calls": [c.to_json() for c in calls], "next_before": next_before})
 
 
 @require_roles(*STAFF)
-async def calls_csv(request: web.Request) -> web.Response:
+@endpoint(response_types={200: "text/csv"})
+async def calls_csv(request: web.Request, query: CallsQuery) -> web.Response:
     """GET /api/v1/hotline/calls.csv: the same filters, every matching call (up to 100,000)."""
-    calls = await _filtered_calls(request, 100_000)
+    calls = await _filtered_calls(request, query, 100_000)
     response = web.Response(text=reports.calls_csv(calls), content_type="text/csv")
     response.headers["Content-Disposition"] = 'attachment; filename="hotline-calls.csv"'
     return response
 
 
 @require_roles(*STAFF)
-async def get_call(request: web.Request) -> web.Response:
+@endpoint()
+async def get_call(request: web.Request, path: CallPath) -> web.Response:
+    """One call with its recordings."""
     db = request.app[keys.DB]
-    call = await store.get_call(db.reader, request.match_info["sid"])
+    call = await store.get_call(db.reader, path.sid)
     if call is None:
         raise ApiError(404, "not_found", "no such call")
     body = call.to_json()
@@ -201,16 +224,14 @@ async def get_call(request: web.Request) -> web.Response:
 
 
 @require_roles(*STAFF)
-async def annotate_call(request: web.Request) -> web.Response:
+@endpoint()
+async def annotate_call(request: web.Request, path: CallPath, body: NotesBody) -> web.Response:
     """PATCH /api/v1/hotline/calls/{sid} {"notes": "..."}: an operator's notes, audited."""
-    body = await read_json(request)
-    notes = body.get("notes") if isinstance(body, dict) else None
-    if not isinstance(notes, str) or len(notes) > 4000:
-        raise ApiError(400, "invalid_body", "notes must be a string of at most 4000 characters")
+    notes = body.notes
     app = request.app
     now = app[keys.CLOCK].now()
     async with app[keys.DB].transaction() as conn:
-        call = await store.get_call(conn, request.match_info["sid"])
+        call = await store.get_call(conn, path.sid)
         if call is None:
             raise ApiError(404, "not_found", "no such call")
         await store.update_call(conn, call.sid, now, notes=notes)
@@ -228,9 +249,10 @@ async def annotate_call(request: web.Request) -> web.Response:
 
 
 @require_roles(*STAFF)
-async def figures(request: web.Request) -> web.Response:
+@endpoint()
+async def figures(request: web.Request, query: FiguresQuery) -> web.Response:
     """GET /api/v1/hotline/figures?days=7: per local day and in total."""
-    days = int_query(request, "days", default=7, low=1, high=366)
+    days = query.days
     now = request.app[keys.CLOCK].now()
     since = now - timedelta(days=days)
     db = request.app[keys.DB]
@@ -240,11 +262,11 @@ async def figures(request: web.Request) -> web.Response:
 
 
 @require_roles(*STAFF)
-async def list_callbacks(request: web.Request) -> web.Response:
-    status = request.query.get("status")
-    limit = int_query(request, "limit", default=100, low=1, high=1000)
+@endpoint()
+async def list_callbacks(request: web.Request, query: CallbacksQuery) -> web.Response:
+    """Callback tasks with their attempts, newest first; ?status= filters."""
     db = request.app[keys.DB]
-    tasks = await store.list_tasks(db, status=status, limit=limit)
+    tasks = await store.list_tasks(db, status=query.status, limit=query.limit)
     return web.json_response(
         {
             "callbacks": [
@@ -255,54 +277,50 @@ async def list_callbacks(request: web.Request) -> web.Response:
 
 
 @require_roles(*STAFF)
-async def start_callback(request: web.Request) -> web.Response:
-    task = await request.app[HOTLINE].start_task(_path_id(request), _actor(request))
+@endpoint()
+async def start_callback(request: web.Request, path: IdPath) -> web.Response:
+    """An operator takes a callback task."""
+    task = await request.app[HOTLINE].start_task(path.id, _actor(request))
     return web.json_response(task.to_json())
 
 
 @require_roles(*STAFF)
-async def close_callback(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    reason = body.get("reason") if isinstance(body, dict) else None
-    if not isinstance(reason, str) or not reason.strip():
-        raise ApiError(400, "invalid_body", "reason is required")
-    task = await request.app[HOTLINE].close_task(_path_id(request), _actor(request), reason.strip())
+@endpoint()
+async def close_callback(request: web.Request, path: IdPath, body: CloseBody) -> web.Response:
+    """Close a callback task, saying why."""
+    reason = body.reason.strip()
+    if not reason:
+        raise ApiError(422, "invalid_body", "reason: is required", field="reason")
+    task = await request.app[HOTLINE].close_task(path.id, _actor(request), reason)
     return web.json_response(task.to_json())
 
 
 @require_roles(*STAFF)
+@endpoint(responses={200: OperatorList})
 async def list_operators(request: web.Request) -> web.Response:
+    """Every operator, with their shift."""
     operators = await store.list_operators(request.app[keys.DB])
     return web.json_response({"operators": [store.operator_json(o) for o in operators]})
 
 
-def _operator_body(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_body", "a JSON object is required")
-    unknown = set(body) - {"name", "phone", "shift_start", "shift_end", "active"}
-    if unknown:
-        raise ApiError(400, "invalid_body", f"unknown fields: {', '.join(sorted(unknown))}")
-    name, phone = body.get("name"), body.get("phone")
-    if not isinstance(name, str) or not name.strip():
-        raise ApiError(400, "invalid_body", "name is required")
-    if not isinstance(phone, str):
-        raise ApiError(400, "invalid_body", "phone is required (E.164)")
+def _operator_body(body: OperatorBody) -> dict[str, Any]:
+    name = body.name.strip()
+    if not name:
+        raise ApiError(422, "invalid_body", "name: is required", field="name")
     try:
-        check_phone(phone, "phone")
+        check_phone(body.phone, "phone")
         for key in ("shift_start", "shift_end"):
-            if not isinstance(body.get(key), str):
-                raise InvalidInput(f"{key} is required (HH:MM, local time)")
-            parse_shift_time(body[key])
+            parse_shift_time(getattr(body, key))
     except (InvalidMessage, InvalidInput, ValueError) as err:
         raise ApiError(400, "invalid_body", str(err)) from None
-    if not isinstance(body.get("active", True), bool):
-        raise ApiError(400, "invalid_body", "active must be true or false")
-    return store.operator_values({**body, "name": name.strip()})
+    return store.operator_values({**body.model_dump(), "name": name})
 
 
 @require_roles(Role.admin)
-async def create_operator(request: web.Request) -> web.Response:
-    values = _operator_body(await read_json(request))
+@endpoint(responses={201: OperatorView})
+async def create_operator(request: web.Request, body: OperatorBody) -> web.Response:
+    """Add an operator (audited); 409 if their phone is another's."""
+    values = _operator_body(body)
     app = request.app
     now = app[keys.CLOCK].now()
     try:
@@ -326,10 +344,13 @@ async def create_operator(request: web.Request) -> web.Response:
 
 
 @require_roles(Role.admin)
-async def update_operator(request: web.Request) -> web.Response:
-    values = _operator_body(await read_json(request))
+@endpoint(responses={200: OperatorView})
+async def update_operator(request: web.Request, path: IdPath, body: OperatorBody) -> web.Response:
+    """Replace an operator's details (audited)."""
+    values = _operator_body(body)
     operator = await _change_operator(
         request,
+        path.id,
         "operator.update",
         lambda conn, operator_id, now: store.update_operator(conn, operator_id, values, now),
         after=values,
@@ -338,16 +359,18 @@ async def update_operator(request: web.Request) -> web.Response:
 
 
 @require_roles(Role.admin)
-async def delete_operator(request: web.Request) -> web.Response:
+@endpoint(responses={204: NO_CONTENT})
+async def delete_operator(request: web.Request, path: IdPath) -> web.Response:
     """Operators are deactivated, not deleted: the call log keeps pointing at them."""
     await _change_operator(
-        request, "operator.deactivate", store.deactivate_operator, after={"active": False}
+        request, path.id, "operator.deactivate", store.deactivate_operator, after={"active": False}
     )
     return web.Response(status=204)
 
 
 async def _change_operator(
     request: web.Request,
+    operator_id: int,
     action: str,
     write: Callable[[aiosqlite.Connection, int, datetime], Awaitable[None]],
     *,
@@ -355,7 +378,6 @@ async def _change_operator(
 ) -> Operator:
     """Change the operator named in the path in one audited transaction (404 if unknown,
     409 if the change would give two operators one phone)."""
-    operator_id = _path_id(request)
     app = request.app
     now = app[keys.CLOCK].now()
     try:
@@ -382,53 +404,40 @@ async def _change_operator(
 
 
 @require_roles(*STAFF)
-async def list_requests(request: web.Request) -> web.Response:
-    raw = request.query.get("status")
-    try:
-        status = RequestStatus(raw) if raw else None
-    except ValueError:
-        raise ApiError(400, "invalid_query", f"unknown status {raw!r}") from None
-    limit = int_query(request, "limit", default=100, low=1, high=1000)
-    before = request.query.get("before_id")
+@endpoint()
+async def list_requests(request: web.Request, query: RequestsQuery) -> web.Response:
+    """Rescue requests, newest first; ?status= filters, ?before_id= pages."""
     found = await rescue.list_requests(
-        request.app[keys.DB],
-        status=status,
-        limit=limit,
-        before_id=int(before) if before and before.isdigit() else None,
+        request.app[keys.DB], status=query.status, limit=query.limit, before_id=query.before_id
     )
     return web.json_response({"rescue_requests": [r.to_json() for r in found]})
 
 
 @require_roles(*STAFF)
-async def get_request(request: web.Request) -> web.Response:
-    found = await rescue.get_request(request.app[keys.DB], _path_id(request))
+@endpoint()
+async def get_request(request: web.Request, path: IdPath) -> web.Response:
+    """One rescue request."""
+    found = await rescue.get_request(request.app[keys.DB], path.id)
     return web.json_response(found.to_json())
 
 
 @require_roles(*STAFF)
-async def change_request_status(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    raw = body.get("status") if isinstance(body, dict) else None
-    try:
-        status = RequestStatus(str(raw))
-    except ValueError:
-        raise ApiError(400, "invalid_body", f"unknown status {raw!r}") from None
+@endpoint()
+async def change_request_status(
+    request: web.Request, path: IdPath, body: StatusBody
+) -> web.Response:
+    """Move a rescue request along its statuses (audited)."""
     app = request.app
     async with app[keys.DB].transaction() as conn:
         changed = await rescue.change_status(
-            conn, _path_id(request), status, at=app[keys.CLOCK].now(), actor=_actor(request)
+            conn, path.id, body.status, at=app[keys.CLOCK].now(), actor=_actor(request)
         )
     return web.json_response(changed.to_json())
 
 
-def _path_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isdigit():
-        raise ApiError(404, "not_found", "no such id")
-    return int(raw)
-
-
 def _staff(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Any:
+    # functools.wraps keeps the roles and the models the OpenAPI document reads from it.
+    @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)

@@ -2,26 +2,45 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Any, Literal
+
 from aiohttp import web
+from pydantic import Field
 
 from canhbao import keys
+from canhbao.api import Id, QueryModel, ResponseModel, endpoint
 from canhbao.auth import Role, require_roles
-from canhbao.http import ApiError, int_query
 from notify import keys as notify_keys
 from notify.local import list_local_messages
 
 STAFF = (Role.issuer, Role.approver, Role.operator, Role.dispatcher)
-CHANNELS = ("push", "topic", "sms", "voice")
+
+
+class OutboxQuery(QueryModel):
+    channel: Literal["push", "topic", "sms", "voice"] | None = None
+    limit: Annotated[int, Field(ge=1, le=500)] = 50
+    before_id: Id | None = None
+
+
+class CountsQuery(QueryModel):
+    reference: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class OutboxPage(ResponseModel):
+    messages: list[dict[str, Any]]
+    next_before_id: int | None
+
+
+class Counts(ResponseModel):
+    reference: str
+    counts: dict[str, dict[str, int]]
 
 
 @require_roles(*STAFF)
-async def dev_outbox(request: web.Request) -> web.Response:
+@endpoint(responses={200: OutboxPage})
+async def dev_outbox(request: web.Request, query: OutboxQuery) -> web.Response:
     """GET /api/v1/dev/outbox: messages the Local providers would have sent, newest first."""
-    channel = request.query.get("channel")
-    if channel is not None and channel not in CHANNELS:
-        raise ApiError(400, "invalid_query", f"channel must be one of {', '.join(CHANNELS)}")
-    limit = int_query(request, "limit", default=50, low=1, high=500)
-    before_id = int_query(request, "before_id", low=1)
+    channel, limit, before_id = query.channel, query.limit, query.before_id
     messages = await list_local_messages(
         request.app[keys.DB], channel=channel, limit=limit, before_id=before_id
     )
@@ -30,11 +49,10 @@ async def dev_outbox(request: web.Request) -> web.Response:
 
 
 @require_roles(*STAFF)
-async def outbox_counts(request: web.Request) -> web.Response:
+@endpoint(responses={200: Counts})
+async def outbox_counts(request: web.Request, query: CountsQuery) -> web.Response:
     """GET /api/v1/outbox/counts?reference=R: channel → status → count for one reference."""
-    reference = request.query.get("reference", "")
-    if not reference:
-        raise ApiError(400, "invalid_query", "reference is required")
+    reference = query.reference
     counts = await request.app[notify_keys.OUTBOX].counts(reference)
     return web.json_response({"reference": reference, "counts": counts})
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from canhbao import audit, keys
+from canhbao.api import NO_CONTENT, endpoint
 from canhbao.auth.admin import AccountAdmin
 from canhbao.auth.middleware import (
     SESSION_COOKIE,
@@ -15,21 +14,37 @@ from canhbao.auth.middleware import (
     require_roles,
     resolution,
 )
-from canhbao.auth.models import InvalidAccount, Role
+from canhbao.auth.models import Role
+from canhbao.auth.schemas import (
+    AuditPage,
+    AuditQuery,
+    CreatedToken,
+    CreateTokenBody,
+    CreateUserBody,
+    LoginBody,
+    PasswordBody,
+    RolesBody,
+    SessionView,
+    TokenList,
+    TokenMe,
+    TokenPath,
+    TokenView,
+    UserList,
+    UserPath,
+    UserView,
+)
 from canhbao.auth.throttle import LoginThrottled
 from canhbao.clock import utc_text
-from canhbao.http import ApiError, error_response, int_query, read_json
-
-AUDIT_PAGE_MAX = 500
-MAX_ID = 2**63 - 1  # SQLite's largest integer
+from canhbao.http import ApiError, error_response
 
 
-async def login(request: web.Request) -> web.Response:
-    body = await _object(request, required={"username", "password"})
+@endpoint(responses={200: SessionView})
+async def login(request: web.Request, body: LoginBody) -> web.Response:
+    """Log in: a session cookie, and the CSRF token that writes must send back."""
     config = request.app[keys.CONFIG]
     try:
         result = await accounts_for(request.app).login(
-            body["username"], body["password"], address=request.remote
+            body.username, body.password, address=request.remote
         )
     except LoginThrottled as err:
         response = error_response(err.status, err.code, str(err))
@@ -58,7 +73,9 @@ async def login(request: web.Request) -> web.Response:
 
 
 @require_roles()
+@endpoint(responses={204: NO_CONTENT})
 async def logout(request: web.Request) -> web.Response:
+    """End this cookie session."""
     session = resolution(request).session
     if session is None:
         raise ApiError(400, "not_a_session", "only a cookie session can log out")
@@ -69,7 +86,9 @@ async def logout(request: web.Request) -> web.Response:
 
 
 @require_roles()
+@endpoint(responses={200: SessionView | TokenMe})
 async def me(request: web.Request) -> web.Response:
+    """Who is asking: the user (or token), roles, and a session's CSRF token."""
     principal = require_principal(request)
     session = resolution(request).session
     if session is None:
@@ -93,112 +112,122 @@ async def me(request: web.Request) -> web.Response:
 
 
 @require_roles(Role.admin)
+@endpoint(responses={200: UserList})
 async def list_users(request: web.Request) -> web.Response:
+    """Every staff account."""
     users = await accounts_for(request.app).list_users()
     return web.json_response({"items": [user.to_json() for user in users]})
 
 
 @require_roles(Role.admin)
-async def create_user(request: web.Request) -> web.Response:
-    body = await _object(
-        request, required={"username", "password", "roles"}, optional={"display_name"}
-    )
+@endpoint(responses={201: UserView})
+async def create_user(request: web.Request, body: CreateUserBody) -> web.Response:
+    """Create a staff account (audited)."""
     user = await accounts_for(request.app).create_user(
-        body["username"],
-        body["password"],
-        _list(body["roles"], "roles"),
-        display_name=body.get("display_name", ""),
+        body.username,
+        body.password,
+        body.roles,
+        display_name=body.display_name,
         actor=require_principal(request).actor,
     )
     return web.json_response(user.to_json(), status=201)
 
 
 @require_roles(Role.admin)
-async def disable_user(request: web.Request) -> web.Response:
+@endpoint(responses={200: UserView})
+async def disable_user(request: web.Request, path: UserPath) -> web.Response:
+    """Disable a staff account (audited); its sessions end."""
     user = await accounts_for(request.app).disable_user(
-        request.match_info["username"], actor=require_principal(request).actor
+        path.username, actor=require_principal(request).actor
     )
     return web.json_response(user.to_json())
 
 
 @require_roles(Role.admin)
-async def set_roles(request: web.Request) -> web.Response:
-    body = await _object(request, required={"roles"})
+@endpoint(responses={200: UserView})
+async def set_roles(request: web.Request, path: UserPath, body: RolesBody) -> web.Response:
+    """Replace a user's roles (audited; a grant of approver/admin may wait for a second admin)."""
     user = await _admin(request).set_roles(
-        request.match_info["username"],
-        _list(body["roles"], "roles"),
-        actor=require_principal(request).actor,
+        path.username, body.roles, actor=require_principal(request).actor
     )
     return web.json_response(user.to_json())
 
 
 @require_roles(Role.admin)
-async def confirm_roles(request: web.Request) -> web.Response:
+@endpoint(responses={200: UserView})
+async def confirm_roles(request: web.Request, path: UserPath) -> web.Response:
+    """Confirm another admin's pending grant of roles (audited)."""
     user = await _admin(request).confirm_roles(
-        request.match_info["username"], actor=require_principal(request).actor
+        path.username, actor=require_principal(request).actor
     )
     return web.json_response(user.to_json())
 
 
 @require_roles(Role.admin)
-async def unlock_user(request: web.Request) -> web.Response:
-    user = await _admin(request).unlock(
-        request.match_info["username"], actor=require_principal(request).actor
-    )
+@endpoint(responses={200: UserView})
+async def unlock_user(request: web.Request, path: UserPath) -> web.Response:
+    """Lift a login lock (audited)."""
+    user = await _admin(request).unlock(path.username, actor=require_principal(request).actor)
     return web.json_response(user.to_json())
 
 
 @require_roles(Role.admin)
-async def enable_user(request: web.Request) -> web.Response:
-    user = await _admin(request).enable(
-        request.match_info["username"], actor=require_principal(request).actor
-    )
+@endpoint(responses={200: UserView})
+async def enable_user(request: web.Request, path: UserPath) -> web.Response:
+    """Re-enable a disabled account (audited)."""
+    user = await _admin(request).enable(path.username, actor=require_principal(request).actor)
     return web.json_response(user.to_json())
 
 
 @require_roles(Role.admin)
-async def reset_password(request: web.Request) -> web.Response:
-    body = await _object(request, required={"password"})
+@endpoint(responses={200: UserView})
+async def reset_password(request: web.Request, path: UserPath, body: PasswordBody) -> web.Response:
+    """Set a new password (audited)."""
     user = await _admin(request).reset_password(
-        request.match_info["username"], body["password"], actor=require_principal(request).actor
+        path.username, body.password, actor=require_principal(request).actor
     )
     return web.json_response(user.to_json())
 
 
 @require_roles(Role.admin)
+@endpoint(responses={200: TokenList})
 async def list_tokens(request: web.Request) -> web.Response:
+    """Every machine token (never its secret)."""
     tokens = await accounts_for(request.app).list_tokens()
     return web.json_response({"items": [token.to_json() for token in tokens]})
 
 
 @require_roles(Role.admin)
-async def create_token(request: web.Request) -> web.Response:
-    body = await _object(request, required={"name", "roles"})
+@endpoint(responses={201: CreatedToken})
+async def create_token(request: web.Request, body: CreateTokenBody) -> web.Response:
+    """Create a machine token; its secret is in this answer only (audited)."""
     token, secret = await accounts_for(request.app).create_token(
-        body["name"], _list(body["roles"], "roles"), actor=require_principal(request).actor
+        body.name, body.roles, actor=require_principal(request).actor
     )
     return web.json_response({"token": token.to_json(), "secret": secret}, status=201)
 
 
 @require_roles(Role.admin)
-async def revoke_token(request: web.Request) -> web.Response:
+@endpoint(responses={200: TokenView})
+async def revoke_token(request: web.Request, path: TokenPath) -> web.Response:
+    """Revoke a machine token (audited)."""
     token = await accounts_for(request.app).revoke_token(
-        int(request.match_info["id"]), actor=require_principal(request).actor
+        path.id, actor=require_principal(request).actor
     )
     return web.json_response(token.to_json())
 
 
 @require_roles(Role.admin)
-async def list_audit(request: web.Request) -> web.Response:
-    query = request.query
-    limit = int_query(request, "limit", default=50, low=1, high=AUDIT_PAGE_MAX)
-    before_id = int_query(request, "before_id", low=1, high=MAX_ID)
+@endpoint(responses={200: AuditPage})
+async def list_audit(request: web.Request, query: AuditQuery) -> web.Response:
+    """The audit log, newest first; filter by entity, entity_id and actor; page with before_id."""
+    limit = query.limit
     entries = await audit.list_audit(
         request.app[keys.DB],
-        entity=query.get("entity"),
-        entity_id=query.get("entity_id"),
-        actor=query.get("actor"),
-        before_id=before_id,
+        entity=query.entity,
+        entity_id=query.entity_id,
+        actor=query.actor,
+        before_id=query.before_id,
         limit=limit,
     )
     return web.json_response(
@@ -224,31 +253,9 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/users/{username}/password", reset_password)
     app.router.add_get("/api/v1/tokens", list_tokens)
     app.router.add_post("/api/v1/tokens", create_token)
-    # At most 18 digits: always below SQLite's largest integer, so int() never overflows a bind.
-    app.router.add_post(r"/api/v1/tokens/{id:[0-9]{1,18}}/revoke", revoke_token)
+    app.router.add_post("/api/v1/tokens/{id}/revoke", revoke_token)
     app.router.add_get("/api/v1/audit", list_audit)
-
-
-async def _object(
-    request: web.Request, *, required: set[str], optional: frozenset[str] | set[str] = frozenset()
-) -> dict[str, Any]:
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_body", "the body must be a JSON object")
-    missing = sorted(required - body.keys())
-    if missing:
-        raise ApiError(400, "invalid_body", f"missing fields: {', '.join(missing)}")
-    unknown = sorted(body.keys() - required - optional)
-    if unknown:
-        raise ApiError(400, "invalid_body", f"unknown fields: {', '.join(unknown)}")
-    return body
 
 
 def _admin(request: web.Request) -> AccountAdmin:
     return AccountAdmin(accounts_for(request.app))
-
-
-def _list(value: object, field: str) -> list[object]:
-    if not isinstance(value, list):
-        raise InvalidAccount(f"{field} must be a list")
-    return value

@@ -101,10 +101,10 @@ async def test_username_is_case_insensitive_at_login(app_client: AppClient) -> N
 @pytest.mark.parametrize(
     ("body", "status"),
     [
-        ({"username": "lan"}, 400),
-        (["lan", PASSWORD], 400),
-        ({"username": "lan", "password": 12}, 401),
-        ({"username": "lan", "password": PASSWORD + "x" * 2000}, 401),
+        ({"username": "lan"}, 422),
+        (["lan", PASSWORD], 422),
+        ({"username": "lan", "password": 12}, 422),
+        ({"username": "lan", "password": PASSWORD + "x" * 2000}, 422),
     ],
 )
 async def test_malformed_login_is_refused(app_client: AppClient, body: object, status: int) -> None:

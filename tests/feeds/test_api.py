@@ -286,7 +286,7 @@ async def test_series_downsamples_long_ranges(
     assert min(p["min"] for p in small["points"]) == 0.5
     assert max(p["max"] for p in small["points"]) == 0.59
     bad = await client.get("/api/v1/stations/hue-a/readings", params={"since": "yesterday"})
-    assert bad.status == 400
+    assert bad.status == 422
 
 
 async def test_staff_add_and_change_stations_audited(

@@ -54,20 +54,22 @@ async def test_staff_read_what_the_local_providers_recorded(
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("channel=fax", "channel must be one of"),
-        ("limit=0", "limit must be a whole number from 1 to 500"),
-        ("limit=many", "limit must be a whole number"),
-        ("before_id=-1", "before_id must be a whole number from 1"),
+        ("channel=fax", "channel: Input should be 'push', 'topic', 'sms' or 'voice'"),
+        ("limit=0", "limit: Input should be greater than or equal to 1"),
+        ("limit=many", "limit: must be a whole number"),
+        ("before_id=-1", "before_id: Input should be greater than or equal to 1"),
     ],
 )
-async def test_bad_queries_are_400(
+async def test_bad_queries_are_422_naming_the_parameter(
     app_client: AppClient, staff: StaffFactory, query: str, message: str
 ) -> None:
     client = await app_client()
     operator = await staff(client, "hoa", roles=["operator"])
     response = await operator.get(f"/api/v1/dev/outbox?{query}")
-    assert response.status == 400
-    assert message in (await response.json())["error"]["message"]
+    assert response.status == 422
+    error = (await response.json())["error"]
+    assert message in error["message"]
+    assert error["field"] == query.partition("=")[0]
 
 
 async def test_citizens_and_machines_cannot_read_it(

@@ -1,0 +1,193 @@
+"""The alerting API's request models (validated by canhbao.api, published in the OpenAPI).
+
+A draft is sent either as CAP fields (the `alert` object a GET answers, as
+alerting.models.alert_to_dict writes it) or as a template with values and ward codes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Discriminator, Field, Tag
+
+from canhbao.api import (
+    INT64_MAX,
+    ApiModel,
+    Finite,
+    Id,
+    Int64,
+    Name,
+    QueryModel,
+    ResponseModel,
+    Timestamp,
+)
+
+Short = Annotated[str, Field(max_length=200)]
+Text = Annotated[str, Field(max_length=10_000)]
+Point = tuple[Annotated[Finite, Field(ge=-180, le=180)], Annotated[Finite, Field(ge=-180, le=180)]]
+
+
+class CapReference(ApiModel):
+    sender: Short
+    identifier: Short
+    sent: Timestamp
+    sent_text: Annotated[str, Field(max_length=64)] = ""
+
+
+class CapPair(ApiModel):
+    valueName: Short  # CAP's own name
+    value: Annotated[str, Field(max_length=1000)]
+
+
+class CapResource(ApiModel):
+    resourceDesc: Short  # CAP's own name
+    mimeType: Short  # CAP's own name
+    uri: Annotated[str, Field(max_length=2000)] | None = None
+    size: Annotated[Int64, Field(ge=0)] | None = None
+    digest: Short | None = None
+
+
+class CapArea(ApiModel):
+    areaDesc: Annotated[str, Field(max_length=1000)] = ""  # CAP's own name
+    polygon: Annotated[
+        list[Annotated[list[Point], Field(max_length=5000)]], Field(max_length=100)
+    ] = Field(default_factory=list)
+    circle: Annotated[list[Short], Field(max_length=100)] = Field(default_factory=list)
+    geocode: Annotated[list[CapPair], Field(max_length=1000)] = Field(default_factory=list)
+
+
+class CapInfo(ApiModel):
+    language: Annotated[str, Field(max_length=35)] = "vi-VN"
+    category: Annotated[list[Short], Field(max_length=12)] = Field(default_factory=list)
+    event: Short = ""
+    responseType: Annotated[list[Short], Field(max_length=12)] = Field(  # CAP
+        default_factory=list
+    )
+    urgency: Short = ""
+    severity: Short = ""
+    certainty: Short = ""
+    effective: Timestamp | None = None
+    onset: Timestamp | None = None
+    expires: Timestamp | None = None
+    senderName: Short = ""  # CAP's own name
+    headline: Short = ""
+    description: Text = ""
+    instruction: Text = ""
+    web: Annotated[str, Field(max_length=2000)] = ""
+    contact: Short = ""
+    parameter: Annotated[list[CapPair], Field(max_length=100)] = Field(default_factory=list)
+    resource: Annotated[list[CapResource], Field(max_length=20)] = Field(default_factory=list)
+    area: Annotated[list[CapArea], Field(max_length=100)] = Field(default_factory=list)
+
+
+class AlertBody(ApiModel):
+    """A draft as CAP fields; identifier, sender and sent are ours to set (ignored here)."""
+
+    identifier: Short = ""
+    sender: Short = ""
+    sent: Timestamp | None = None
+    status: Literal["Actual", "Exercise", "System", "Test", "Draft"] | None = None
+    msgType: Literal["Alert", "Update", "Cancel", "Ack", "Error"] = "Alert"  # CAP
+    scope: Literal["Public", "Restricted", "Private"] = "Public"
+    references: Annotated[list[CapReference], Field(max_length=100)] = Field(default_factory=list)
+    source: Short = ""
+    restriction: Short = ""
+    note: Text = ""
+    incidents: Short = ""
+    codes: Annotated[list[Short], Field(max_length=20)] = Field(default_factory=list)
+    info: Annotated[list[CapInfo], Field(max_length=10)] = Field(default_factory=list)
+
+
+class TemplateBody(ApiModel):
+    """A draft from a template: its values per language, and the wards it covers."""
+
+    template: Short
+    values: dict[
+        Annotated[str, Field(max_length=35)],
+        Annotated[dict[Short, Annotated[str, Field(max_length=2000)]], Field(max_length=50)],
+    ] = Field(default_factory=dict, max_length=10)
+    ward_codes: Annotated[list[Annotated[str, Field(max_length=100)]], Field(max_length=1000)]
+    area_desc: Annotated[str, Field(max_length=1000)] = ""
+    status: Literal["Actual", "Exercise", "System", "Test", "Draft"] | None = None
+
+
+def _draft_kind(value: Any) -> str:
+    """Which form a draft is in: one with a template is a template draft, anything else CAP."""
+    if isinstance(value, dict):
+        return "(template)" if "template" in value else "(cap)"
+    return "(template)" if isinstance(value, TemplateBody) else "(cap)"
+
+
+# Tagged so that a bad draft is answered for the form it is in, not for both.
+DraftBody = Annotated[
+    Annotated[TemplateBody, Tag("(template)")] | Annotated[AlertBody, Tag("(cap)")],
+    Discriminator(_draft_kind),
+]
+
+
+class RejectBody(ApiModel):
+    comment: Annotated[str, Field(max_length=2000)] = ""
+
+
+class AlertPath(QueryModel):
+    identifier: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ImportPath(QueryModel):
+    id: Id
+
+
+class VersionQuery(QueryModel):
+    version: Annotated[int, Field(ge=0, le=INT64_MAX)]
+
+
+class StatesQuery(QueryModel):
+    state: Annotated[str, Field(max_length=200)] | None = None
+
+
+class ImportsQuery(QueryModel):
+    state: Annotated[str, Field(max_length=200)] | None = None
+    limit: Annotated[int, Field(ge=1, le=500)] = 100
+    before: Id | None = None
+
+
+class PublicQuery(QueryModel):
+    lat: Annotated[Finite, Field(ge=-90, le=90)] | None = None
+    lon: Annotated[Finite, Field(ge=-180, le=180)] | None = None
+    area: Annotated[str, Field(max_length=100)] | None = None
+    lang: Name | None = None
+
+
+class LanguageQuery(QueryModel):
+    lang: Name | None = None
+
+
+# -- answers ----------------------------------------------------------------------------------
+
+
+class AlertView(ResponseModel):
+    """An alert as staff see it: its workflow state and version, CAP content and plan."""
+
+    identifier: str
+    state: str
+    version: int
+    alert: dict[str, Any]
+    plan: dict[str, Any] | None
+    problems: list[Any]
+
+
+class AlertList(ResponseModel):
+    alerts: list[dict[str, Any]]
+
+
+class ImportList(ResponseModel):
+    imports: list[dict[str, Any]]
+    next_before: int | None
+
+
+class SourceList(ResponseModel):
+    sources: list[dict[str, Any]]
+
+
+class PublicAlerts(ResponseModel):
+    alerts: list[dict[str, Any]]
