@@ -74,7 +74,10 @@ async def test_web_process_killed_mid_fanout_is_restarted_and_every_device_reach
             aiohttp.ClientSession() as session,
             session.post(
                 f"{world.base_url}/api/v1/alerts/{world.identifier}/issue",
-                headers={"Authorization": f"Bearer {world.token}"},
+                headers={
+                    "Authorization": f"Bearer {world.token}",
+                    "If-Match": f'"{world.version}"',
+                },
             ) as response,
         ):
             assert response.status == 200, await response.text()
