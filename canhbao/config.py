@@ -129,6 +129,8 @@ class AuthConfig:
     login_free_failures: int = 5
     login_address_backoff_max_s: float = 900.0
     login_account_backoff_max_s: float = 60.0
+    # Reverse proxies whose X-Forwarded-For names the client for the login backoff.
+    trusted_proxies: tuple[str, ...] = ()
     password_min_length: int = 12
     # argon2id cost; changing them rehashes each password at its owner's next login.
     argon2_time_cost: int = 3

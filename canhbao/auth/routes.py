@@ -33,7 +33,7 @@ from canhbao.auth.schemas import (
     UserPath,
     UserView,
 )
-from canhbao.auth.throttle import LoginThrottled
+from canhbao.auth.throttle import LoginThrottled, client_address
 from canhbao.clock import utc_text
 from canhbao.http import ApiError, error_response
 
@@ -44,7 +44,13 @@ async def login(request: web.Request, body: LoginBody) -> web.Response:
     config = request.app[keys.CONFIG]
     try:
         result = await accounts_for(request.app).login(
-            body.username, body.password, address=request.remote
+            body.username,
+            body.password,
+            address=client_address(
+                request.remote,
+                request.headers.get("X-Forwarded-For"),
+                config.auth.trusted_proxies,
+            ),
         )
     except LoginThrottled as err:
         response = error_response(err.status, err.code, str(err))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -97,6 +98,20 @@ class Backoff:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def client_address(remote: str | None, forwarded_for: str | None, trusted: Iterable[str]) -> str:
+    """The address a login came from: the peer, or, when the peer is a trusted proxy, the
+    nearest untrusted address its X-Forwarded-For names (proxies append, so read from the
+    right: entries further left were written by the client and may be forged)."""
+    proxies = frozenset(trusted)
+    address = remote or "unknown"
+    if address not in proxies or not forwarded_for:
+        return address
+    for hop in reversed([part.strip() for part in forwarded_for.split(",")]):
+        if hop and hop not in proxies:
+            return hop[:64]
+    return address
 
 
 class LoginThrottle:

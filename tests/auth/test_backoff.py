@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from canhbao import keys
 from canhbao.auth.middleware import accounts_for
+from canhbao.auth.throttle import client_address
 from canhbao.clock import ManualClock, SystemClock
 from canhbao.config import Config
 from tests.conftest import AppClient, StaffFactory, make_config
@@ -219,3 +220,44 @@ async def test_admin_account_actions_refuse_bad_input_with_4xx(
     response = await admin.post(path, json=body) if body is not None else await admin.post(path)
 
     assert response.status == status
+
+
+@pytest.mark.parametrize(
+    ("remote", "forwarded", "address"),
+    [
+        ("127.0.0.1", "203.0.113.5", "203.0.113.5"),  # from the trusted proxy
+        ("127.0.0.1", "198.51.100.9, 203.0.113.5", "203.0.113.5"),  # the left part is forgeable
+        ("127.0.0.1", "203.0.113.5, 127.0.0.1", "203.0.113.5"),  # two trusted hops
+        ("127.0.0.1", None, "127.0.0.1"),
+        ("127.0.0.1", " , ", "127.0.0.1"),
+        ("203.0.113.7", "198.51.100.9", "203.0.113.7"),  # not a proxy: the header is ignored
+        (None, None, "unknown"),
+    ],
+)
+def test_the_client_address_behind_a_trusted_proxy(
+    remote: str | None, forwarded: str | None, address: str
+) -> None:
+    assert client_address(remote, forwarded, ["127.0.0.1"]) == address
+
+
+async def test_behind_a_proxy_one_guesser_does_not_slow_everyone(
+    app_client: AppClient, tmp_path: Path
+) -> None:
+    config = make_config(
+        tmp_path, {"auth": {"login_free_failures": 3, "trusted_proxies": ["127.0.0.1"]}}
+    )
+    client = await app_client(config=config)
+    await _make_user(client)
+
+    def via_proxy(client_ip: str, password: str, username: str = "lan") -> Any:
+        return client.post(
+            LOGIN,
+            json={"username": username, "password": password},
+            headers={"X-Forwarded-For": client_ip},
+        )
+
+    guesses = [(await via_proxy("203.0.113.5", WRONG, f"u{i}")).status for i in range(5)]
+    other = await via_proxy("198.51.100.9", PASSWORD)
+
+    assert guesses == [401, 401, 401, 429, 429]
+    assert other.status == 200
