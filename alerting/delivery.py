@@ -32,8 +32,14 @@ from alerting.models import LANGUAGE_EN, LANGUAGE_VI, Alert, Area, Geocode, Info
 from alerting.ports import DeviceLanguage, Directory, Geometry, IdArray, Outbox
 from canhbao.clock import Clock
 from canhbao.db import Database
-from notify.models import FCM_PAYLOAD_LIMIT, PushMessage, SmsMessage, VoiceCall, sms_segments
-from notify.outbox import OutboxItem
+from notify.models import (
+    FCM_PAYLOAD_LIMIT,
+    OutboxItem,
+    PushMessage,
+    SmsMessage,
+    VoiceCall,
+    sms_segments,
+)
 from notify.twiml import Speech
 
 log = logging.getLogger(__name__)

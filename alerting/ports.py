@@ -24,7 +24,7 @@ from aiohttp import web
 from shapely.geometry.base import BaseGeometry
 
 from alerting.models import Point
-from notify.outbox import Encoded, OutboxItem
+from notify.models import Encoded, OutboxItem
 
 IdArray = npt.NDArray[np.int64]  # device or contact ids, sorted and unique
 DeviceLanguage = Literal["vi", "en"]  # what devices and contacts register with

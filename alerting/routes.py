@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Awaitable, Callable
-from datetime import datetime
-from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 import pydantic
 from aiohttp import web
 
-from alerting import store
+from alerting import public_routes, store
 from alerting.audience import AUDIENCE_ONLY, TestAudience, audience_plan
-from alerting.cap import ATOM_CONTENT_TYPE, CAP_CONTENT_TYPE, FeedEntry, atom_feed
 from alerting.delivery import ward_area
 from alerting.errors import (
     AlertingError,
@@ -31,9 +27,9 @@ from alerting.errors import (
     UnknownWards,
 )
 from alerting.imports import Importer, import_view
-from alerting.json_form import alert_from_dict, alert_to_dict, public_view, unknown_fields
+from alerting.json_form import alert_from_dict, alert_to_dict, unknown_fields
 from alerting.keys import ALERTING, ALERTING_DELIVERY, ALERTING_IMPORTS
-from alerting.models import LANGUAGE_VI, Alert, Area, covers_point, in_force
+from alerting.models import LANGUAGE_VI, Alert, Area
 from alerting.ports import Directory
 from alerting.schemas import (
     AlertList,
@@ -43,9 +39,6 @@ from alerting.schemas import (
     ImportList,
     ImportPath,
     ImportsQuery,
-    LanguageQuery,
-    PublicAlerts,
-    PublicQuery,
     RejectBody,
     SourceList,
     StatesQuery,
@@ -56,9 +49,9 @@ from alerting.store import StoredAlert
 from alerting.templates import TEMPLATES, compose, unknown_values
 from alerting.workflow import Workflow
 from canhbao import keys
-from canhbao.api import endpoint, refuse
+from canhbao.api import endpoint, read_json, refuse
 from canhbao.auth import Role, require_principal, require_roles
-from canhbao.http import ApiError, read_json
+from canhbao.http import ApiError
 
 STAFF = (Role.issuer, Role.approver)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -451,117 +444,6 @@ async def import_sources(request: web.Request) -> web.Response:
     return web.json_response({"sources": [source.state.as_json() for source in sources]})
 
 
-# -- public --------------------------------------------------------------------------------------
-
-
-def _cacheable(
-    request: web.Request, body: bytes, modified: datetime, content_type: str
-) -> web.Response:
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    modified = modified.replace(microsecond=0)
-    headers = {
-        "ETag": etag,
-        "Last-Modified": format_datetime(modified, usegmt=True),
-        "Cache-Control": "public, max-age=30",
-    }
-    if request.headers.get("If-None-Match") == etag:
-        return web.Response(status=304, headers=headers)
-    since = request.headers.get("If-Modified-Since")
-    if since and "If-None-Match" not in request.headers:
-        try:
-            if parsedate_to_datetime(since) >= modified:
-                return web.Response(status=304, headers=headers)
-        except (TypeError, ValueError):
-            pass
-    return web.Response(body=body, content_type=content_type, charset="utf-8", headers=headers)
-
-
-async def cap_document(request: web.Request) -> web.Response:
-    """GET /cap/alerts/{identifier}.xml: every message we issued, as published."""
-    name = request.match_info["name"]
-    if not name.endswith(".xml"):
-        raise web.HTTPNotFound()
-    found = await store.published(request.app[keys.DB], name.removesuffix(".xml"))
-    if found is None:
-        raise ApiError(404, "alert_not_found", "no issued alert with that identifier")
-    document, sent = found
-    return _cacheable(request, document, sent, CAP_CONTENT_TYPE)
-
-
-async def cap_feed(request: web.Request) -> web.Response:
-    """GET /cap/alerts.atom: the alerts in force, each linking to its CAP document."""
-    app = request.app
-    config = app[keys.CONFIG]
-    base = config.server.public_base_url.rstrip("/")
-    now = app[keys.CLOCK].now()
-    alerts = [
-        a
-        for a in await store.issued(app[keys.DB], config.alerting.feed_max_entries)
-        if in_force(a.alert, now)
-    ]
-    entries = [
-        FeedEntry(
-            identifier=a.identifier,
-            title=(a.alert.info(LANGUAGE_VI) or a.alert.infos[0]).headline or a.identifier,
-            updated=a.alert.sent,
-            url=f"{base}/cap/alerts/{a.identifier}.xml",
-        )
-        for a in alerts
-    ]
-    updated = await store.feed_updated(app[keys.DB]) or now
-    document = atom_feed(
-        entries,
-        feed_id=f"{base}/cap/alerts.atom",
-        title=f"{config.alerting.sender_name}: cảnh báo đang có hiệu lực",
-        author=config.alerting.sender_name,
-        self_url=f"{base}/cap/alerts.atom",
-        updated=updated,
-    )
-    return _cacheable(request, document, updated, ATOM_CONTENT_TYPE)
-
-
-def _language(request: web.Request, lang: str | None) -> str:
-    lang = lang or request.headers.get("Accept-Language") or "vi"
-    return "en-US" if lang.lower().startswith("en") else LANGUAGE_VI
-
-
-@endpoint(responses={200: PublicAlerts})
-async def public_alerts(request: web.Request, query: PublicQuery) -> web.Response:
-    """GET /api/v1/public/alerts?lat=&lon= or ?area=CODE: alerts in force there."""
-    app = request.app
-    now = app[keys.CLOCK].now()
-    language = _language(request, query.lang)
-    if query.area is not None:
-        found = await store.issued_in_ward(app[keys.DB], query.area)
-    elif query.lat is not None and query.lon is not None:
-        lat, lon = query.lat, query.lon
-        issued = await store.issued(app[keys.DB], app[keys.CONFIG].alerting.feed_max_entries)
-        found = [a for a in issued if covers_point(a.alert, lon, lat)]
-    else:
-        raise ApiError(400, "invalid_query", "give lat and lon, or area")
-    return web.json_response(
-        {"alerts": [public_view(a.alert, language) for a in found if in_force(a.alert, now)]}
-    )
-
-
-@endpoint()
-async def public_alert(request: web.Request, path: AlertPath, query: LanguageQuery) -> web.Response:
-    """GET /api/v1/public/alerts/{identifier}: one issued message, in the device's language."""
-    found = await store.get_alert(request.app[keys.DB].reader, path.identifier)
-    if (
-        found is None
-        or found.state in ("draft", "submitted", "approved", "withdrawn")
-        or found.alert.status in AUDIENCE_ONLY  # for the test audience, not the public
-    ):
-        raise ApiError(404, "alert_not_found", "no issued alert with that identifier")
-    view = public_view(found.alert, _language(request, query.lang))
-    view["state"] = found.state
-    return web.json_response(view)
-
-
-# -- the test audience ---------------------------------------------------------------------------
-
-
 def _audience(request: web.Request) -> TestAudience:
     return TestAudience(request.app[keys.DB], request.app[keys.CLOCK])
 
@@ -627,10 +509,7 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/api/v1/imports/sources", import_sources)
     router.add_get(r"/api/v1/imports/{id:\d+}", get_import)
     router.add_post(r"/api/v1/imports/{id:\d+}/reissue", reissue_import)
-    router.add_get("/cap/alerts.atom", cap_feed)
-    router.add_get("/cap/alerts/{name}", cap_document)
-    router.add_get("/api/v1/public/alerts", public_alerts)
-    router.add_get("/api/v1/public/alerts/{identifier}", public_alert)
+    public_routes.setup_routes(app)
     router.add_get("/api/v1/alerting/test-audience", list_test_audience)
     router.add_post("/api/v1/alerting/test-audience", enrol_test_member)
     router.add_delete(r"/api/v1/alerting/test-audience/{id:\d+}", remove_test_member)

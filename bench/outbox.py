@@ -26,8 +26,7 @@ from canhbao.app import create_app
 from canhbao.config import parse_config
 from notify import keys as notify_keys
 from notify.firebase import FirebasePush
-from notify.models import PushMessage
-from notify.outbox import OutboxItem
+from notify.models import OutboxItem, PushMessage
 from tests.doubles.credentials import write_service_account
 
 RUNS = 3

@@ -387,3 +387,9 @@ def spec_of(handler: Any) -> Spec | None:
             return spec
         handler = getattr(handler, "__wrapped__", None)
     return None
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON body, bounded as decode_json bounds it (for a handler that reads a
+    free-form body itself), or a 4xx."""
+    return decode_json(await request.read())

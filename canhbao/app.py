@@ -74,7 +74,7 @@ def create_app(
     feeds.setup(app, config)
     geofences.setup(app, config, topics=lambda: OutboxTopicSender(app[notify_keys.OUTBOX]))
     alerting.setup(app, config, ports=alerting_ports)
-    hotline.setup(app, config, ports=hotline_ports)
+    hotline.setup(app, config, ports=hotline_ports, voice=lambda: app[notify_keys.VOICE])
     cameras.setup(app, config, ports=camera_ports)
     # After every domain's context: their subscribers exist before delivery starts.
     app.cleanup_ctx.append(_durable_events_ctx)

@@ -87,14 +87,6 @@ def int_query(
     return int(text)
 
 
-async def read_json(request: web.Request) -> Any:
-    """The request's JSON body, bounded as canhbao.api.decode_json bounds it, or a 400."""
-    # Imported here: canhbao.api builds on this module's ApiError.
-    from canhbao.api import decode_json
-
-    return decode_json(await request.read())
-
-
 async def http_session_ctx(app: web.Application) -> AsyncIterator[None]:
     """The one outbound aiohttp session; adapters receive it, they never make their own."""
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)

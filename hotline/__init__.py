@@ -16,18 +16,25 @@ from hotline.metrics import hotline_metrics
 from hotline.ports import HotlinePorts
 from hotline.service import Hotline
 from hotline.signature import WebhookSignatures
-from notify.keys import VOICE
+from notify.ports import VoiceCaller
 
 MIGRATIONS: tuple[Migration, ...] = store.MIGRATIONS
 
 PortsFactory = Callable[[web.Application], HotlinePorts]
 
 
-def setup(app: web.Application, config: Config, *, ports: PortsFactory) -> None:
+def setup(
+    app: web.Application,
+    config: Config,
+    *,
+    ports: PortsFactory,
+    voice: Callable[[], VoiceCaller],
+) -> None:
     """Check [hotline] (and the webhook auth token: provider "twilio" without it refuses to
     start), add the routes and the context that runs the hotline. `ports` builds what the
-    hotline reads from other domains; the composition root passes it, and it runs when the
-    hotline's context starts (after the contexts of the domains it reads)."""
+    hotline reads from other domains, `voice` the notify port that places its callbacks; the
+    composition root passes both, and they run when the hotline's context starts (after the
+    contexts of the domains it reads)."""
     check_config(config)
     app[HOTLINE_SIGNATURES] = WebhookSignatures(config)
 
@@ -37,7 +44,7 @@ def setup(app: web.Application, config: Config, *, ports: PortsFactory) -> None:
             db=app[DB],
             clock=app[CLOCK],
             bus=app[BUS],
-            voice=app[VOICE],
+            voice=voice(),
             ports=ports(app),
         )
         app[HOTLINE] = hotline

@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from notify.errors import InvalidMessage
@@ -177,3 +178,47 @@ def sms_segments(body: str) -> int:
     single, multi = (70, 67) if ucs2 else (160, 153)
     length = len(body.encode("utf-16-le")) // 2 if ucs2 else len(body)
     return 1 if length <= single else -(-length // multi)
+
+
+# -- what the outbox takes (notify.outbox stores it) -------------------------------------------
+
+Message = PushMessage | TopicChange | SmsMessage | VoiceCall
+
+MESSAGE_TYPES: dict[Channel, type[Message]] = {
+    "push": PushMessage,
+    "topic": TopicChange,
+    "sms": SmsMessage,
+    "voice": VoiceCall,
+}
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One message to enqueue. A higher priority is sent first; `reference` groups rows (e.g.
+    an alert identifier) for counts(); the idempotency key makes enqueueing it twice a no-op."""
+
+    channel: Channel
+    message: Message
+    idempotency_key: str
+    reference: str = ""
+    priority: int = 0
+    # Past this moment the message is not sent (failed EXPIRED), and a push's FCM time to live
+    # is what is left of it: a warning's messages end with the warning.
+    not_after: datetime | None = None
+
+    def __post_init__(self) -> None:
+        expected = MESSAGE_TYPES.get(self.channel)
+        if expected is None or not isinstance(self.message, expected):
+            raise ValueError(
+                f"channel {self.channel!r} carries {expected.__name__ if expected else 'nothing'},"
+                f" not {type(self.message).__name__}"
+            )
+        if not self.idempotency_key:
+            raise ValueError("an outbox item needs an idempotency key")
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Outbox items encoded for insertion (Outbox.encode)."""
+
+    rows: list[tuple[str, str, str, str, int, str, str, str, str | None]]

@@ -24,19 +24,21 @@ import aiosqlite
 
 from canhbao.clock import Clock, parse_utc, utc_text
 from canhbao.db import Database, Migration
-from notify.models import Channel, PushMessage, SmsMessage, TopicChange, VoiceCall
+from notify.models import (
+    Channel,
+    Encoded,
+    Message,
+    OutboxItem,
+    PushMessage,
+    SmsMessage,
+    TopicChange,
+    VoiceCall,
+)
 
-Message = PushMessage | TopicChange | SmsMessage | VoiceCall
 Status = Literal["queued", "sending", "sent", "failed", "dead"]
 
 CHANNELS: tuple[Channel, ...] = get_args(Channel)
 STATUSES: tuple[Status, ...] = get_args(Status)
-MESSAGE_TYPES: dict[Channel, type[Message]] = {
-    "push": PushMessage,
-    "topic": TopicChange,
-    "sms": SmsMessage,
-    "voice": VoiceCall,
-}
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -81,31 +83,6 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
     ),
 )
-
-
-@dataclass(frozen=True)
-class OutboxItem:
-    """One message to enqueue. A higher priority is sent first; `reference` groups rows (e.g.
-    an alert identifier) for counts(); the idempotency key makes enqueueing it twice a no-op."""
-
-    channel: Channel
-    message: Message
-    idempotency_key: str
-    reference: str = ""
-    priority: int = 0
-    # Past this moment the message is not sent (failed EXPIRED), and a push's FCM time to live
-    # is what is left of it: a warning's messages end with the warning.
-    not_after: datetime | None = None
-
-    def __post_init__(self) -> None:
-        expected = MESSAGE_TYPES.get(self.channel)
-        if expected is None or not isinstance(self.message, expected):
-            raise ValueError(
-                f"channel {self.channel!r} carries {expected.__name__ if expected else 'nothing'},"
-                f" not {type(self.message).__name__}"
-            )
-        if not self.idempotency_key:
-            raise ValueError("an outbox item needs an idempotency key")
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,13 +190,6 @@ UPDATE outbox SET
 FROM json_each(:rows) AS v
 WHERE outbox.id = json_extract(v.value, '$[0]') AND +outbox.status = 'sending'
 """
-
-
-@dataclass(frozen=True)
-class Encoded:
-    """Outbox items encoded for insertion (Outbox.encode)."""
-
-    rows: list[tuple[str, str, str, str, int, str, str, str, str | None]]
 
 
 class Outbox:

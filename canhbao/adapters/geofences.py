@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import aiosqlite
 
 from geofences.ports import TOPIC_PRIORITY, TOPIC_REFERENCE, TopicSubscriptions
-from notify.models import FCM_TOPIC_BATCH, TopicChange
-from notify.outbox import Outbox, OutboxItem
+from notify.models import FCM_TOPIC_BATCH, OutboxItem, TopicChange
+from notify.outbox import Outbox
 
 
 class OutboxTopicSender:

@@ -28,13 +28,14 @@ from notify.errors import DeliveryDeferred, DeliveryRejected, InvalidMessage, Pr
 from notify.events import PushTokenRejected
 from notify.journal import SentJournal
 from notify.models import (
+    OutboxItem,
     PushMessage,
     SmsMessage,
     TopicChange,
     TopicChangeResult,
     VoiceCall,
 )
-from notify.outbox import Outbox, OutboxItem, decode_message, encode_message
+from notify.outbox import Outbox, decode_message, encode_message
 from notify.outbox_worker import OutboxWorker
 from notify.pacing import ChannelPacing, TokenBucket
 from tests.conftest import AppClient, make_config

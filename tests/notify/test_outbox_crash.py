@@ -18,8 +18,8 @@ from canhbao.app import all_migrations
 from canhbao.clock import SystemClock
 from canhbao.db import Database
 from notify.journal import SentJournal
-from notify.models import PushMessage, SmsMessage
-from notify.outbox import Outbox, OutboxItem
+from notify.models import OutboxItem, PushMessage, SmsMessage
+from notify.outbox import Outbox
 from tests.doubles import processes
 from tests.doubles.processes import (
     Process,

@@ -7,8 +7,7 @@ import asyncio
 import pytest
 
 from notify import keys as notify_keys
-from notify.models import SmsMessage
-from notify.outbox import OutboxItem
+from notify.models import OutboxItem, SmsMessage
 from tests.conftest import AppClient, BearerFactory, StaffFactory
 
 HOTLINE = "+8419001075"

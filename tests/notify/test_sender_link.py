@@ -21,8 +21,7 @@ from canhbao.config import Config
 from canhbao.errors import CanhbaoError
 from notify import keys as notify_keys
 from notify.events import PushTokenRejected
-from notify.models import SmsMessage
-from notify.outbox import OutboxItem
+from notify.models import OutboxItem, SmsMessage
 from notify.process import create_sender_app
 from tests.conftest import AppClient, make_config
 
