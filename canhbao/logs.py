@@ -64,6 +64,9 @@ def configure_logging(config: LogConfig) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(config.level)
+    # APScheduler logs each run of each job at INFO (the area refresh runs every 2 s); we log
+    # state changes, so it speaks from WARNING on.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
 
 
 @web.middleware
