@@ -43,6 +43,8 @@ from alerting.schemas import (
     SourceList,
     StatesQuery,
     TemplateBody,
+    TestMemberBody,
+    TestMemberPath,
     VersionQuery,
 )
 from alerting.store import StoredAlert
@@ -449,6 +451,7 @@ def _audience(request: web.Request) -> TestAudience:
 
 
 @require_roles(Role.admin)
+@endpoint(responses={200: None})
 async def list_test_audience(request: web.Request) -> web.Response:
     """GET /api/v1/alerting/test-audience: the devices and phones a Test alert reaches."""
     members = await _audience(request).members()
@@ -457,34 +460,23 @@ async def list_test_audience(request: web.Request) -> web.Response:
 
 @require_roles(Role.admin)
 @_errors
-async def enrol_test_member(request: web.Request) -> web.Response:
+@endpoint(refuse_body=_refuse_draft, responses={201: None})
+async def enrol_test_member(request: web.Request, body: TestMemberBody) -> web.Response:
     """POST /api/v1/alerting/test-audience {kind: device|phone, address, language, label}:
     enrol a test device (its FCM token) or phone (E.164); audited."""
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_request", "a JSON object is required")
-    unknown = sorted(set(body) - {"kind", "address", "language", "label"})
-    if unknown:
-        raise ApiError(422, "unknown_keys", f"unknown keys: {', '.join(unknown)}", keys=unknown)
-    fields = {k: body.get(k, d) for k, d in (("kind", ""), ("address", ""), ("language", "vi"),
-                                              ("label", ""))}  # fmt: skip
-    if not all(isinstance(v, str) for v in fields.values()):
-        raise ApiError(400, "invalid_request", "kind, address, language and label are text")
     member = await _audience(request).enrol(
-        fields["kind"], fields["address"], require_principal(request).actor,
-        language=fields["language"], label=fields["label"],
+        body.kind, body.address, require_principal(request).actor,
+        language=body.language, label=body.label,
     )  # fmt: skip
     return web.json_response(member.as_json(), status=201)
 
 
 @require_roles(Role.admin)
 @_errors
-async def remove_test_member(request: web.Request) -> web.Response:
+@endpoint(responses={200: None})
+async def remove_test_member(request: web.Request, path: TestMemberPath) -> web.Response:
     """DELETE /api/v1/alerting/test-audience/{id}: remove a member; audited."""
-    member_id = int(request.match_info["id"])
-    if member_id > 2**63 - 1:
-        raise ApiError(404, "not_found", f"no test audience member {member_id}")
-    member = await _audience(request).remove(member_id, require_principal(request).actor)
+    member = await _audience(request).remove(path.id, require_principal(request).actor)
     return web.json_response(member.as_json())
 
 

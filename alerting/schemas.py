@@ -137,6 +137,19 @@ class ImportPath(QueryModel):
     id: Id
 
 
+class TestMemberBody(ApiModel):
+    """A test device (its FCM token) or phone (E.164) for Test and Exercise alerts."""
+
+    kind: Annotated[str, Field(max_length=20)]
+    address: Annotated[str, Field(max_length=4096)]
+    language: Annotated[str, Field(max_length=35)] = "vi"
+    label: Annotated[str, Field(max_length=200)] = ""
+
+
+class TestMemberPath(QueryModel):
+    id: Id
+
+
 class VersionQuery(QueryModel):
     version: Annotated[int, Field(ge=0, le=INT64_MAX)]
 
