@@ -318,6 +318,7 @@ class Kept:
     last_seen_at: datetime
     sha256: str
     stored_bytes: int  # image + thumbnail
+    pinned: bool = False  # a warning carries it as evidence
 
 
 @dataclass(frozen=True)
@@ -335,14 +336,15 @@ def plan_retention(
     policy: Policy,
 ) -> Plan:
     """Which stills to delete. A still seen while an issued warning covered its camera is kept
-    always; otherwise all from the last `keep_all`, then the first of each hour up to
-    `hourly`; then, past the disk cap, the oldest unprotected stills go first."""
+    always, and so is a still a warning carries as evidence; otherwise all from the last
+    `keep_all`, then the first of each hour up to `hourly`; then, past the disk cap, the
+    oldest unprotected stills go first."""
     delete: set[int] = set()
     protected: set[int] = set()
     reasons = {"age": 0, "hourly": 0, "disk": 0}
     hours_seen: set[tuple[str, datetime]] = set()
     for still in sorted(stills, key=lambda s: (s.camera_id, s.fetched_at, s.id)):
-        if _in_window(still, windows.get(still.camera_id, ())):
+        if still.pinned or _in_window(still, windows.get(still.camera_id, ())):
             protected.add(still.id)
             continue
         age = now - still.last_seen_at

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from cameras import store
 from cameras.errors import CameraConflict, CameraInvalid, CameraNotFound
-from cameras.evidence import cap_resource
+from cameras.evidence import evidence
 from cameras.files import ImageFiles
 from cameras.geometry import PlaceInvalid, distance_m, parse_point, parse_polygon
 from cameras.keys import CAMERAS
@@ -248,17 +248,14 @@ async def poll_camera(request: web.Request, path: CameraPath) -> web.Response:
 @endpoint()
 async def still_cap_resource(request: web.Request, path: StillPath) -> web.Response:
     """A still as a CAP <resource>, to attach to a warning's info: resourceDesc, mimeType,
-    size, uri (our public image) and digest (SHA-1 of the bytes at uri, as CAP 1.2 asks)."""
+    size, uri (our public image) and digest (SHA-1 of the bytes at uri, as CAP 1.2 asks).
+    The still is kept for good from then on (retention spares evidence)."""
     service = request.app[CAMERAS]
-    still = await store.get_still(service.deps.db, path.still_id)
-    if still is None:
-        raise ApiError(404, "no_still", "no such still")
-    found = await store.get_camera(service.deps.db.reader, still.camera_id)
-    body = await asyncio.to_thread(service.deps.files.read, still.sha256)
-    if found is None or body is None:
-        raise ApiError(404, "no_still", "no such still")
     base = request.app[keys.CONFIG].server.public_base_url
-    return web.json_response(cap_resource(found[0], still, body, base).as_json())
+    resource = await evidence(service, path.still_id, base, "vi-VN")
+    if resource is None:
+        raise ApiError(404, "no_still", "no such still")
+    return web.json_response(resource.as_json())
 
 
 @require_roles()

@@ -199,6 +199,25 @@ class Cameras:
             raise CameraNotFound(camera_id)
         return found[0]
 
+    async def place_wards(self) -> list[str]:
+        """Place every camera in its ward again (areas are re-imported while we run); returns
+        the ids of those whose ward changed. A derived fact, so not audited."""
+        moved = []
+        for camera in await store.load_cameras(self.deps.db):
+            placed = await self._placed(camera)
+            if (placed.ward_code, placed.ward_name) != (camera.ward_code, camera.ward_name):
+                moved.append(placed)
+        if moved:
+            async with self.deps.db.transaction() as conn:
+                for camera in moved:
+                    await store.save_camera(conn, camera, self.clock.now())
+            for camera in moved:
+                poller = self.pollers.get(camera.id)
+                if poller is not None:
+                    poller.camera = camera
+            log.info("cameras placed in new wards", extra={"cameras": [c.id for c in moved]})
+        return [camera.id for camera in moved]
+
     # -- polling --------------------------------------------------------------------------
 
     def interval(self, camera: Camera) -> float:
@@ -226,6 +245,7 @@ class Cameras:
         now = self.clock.now()
         if self._coverage_at is None or now - self._coverage_at >= COVERAGE_EVERY:
             await self.refresh_coverage()
+            await self.place_wards()
         return [self.start_poll(camera_id) for camera_id in self.due(now)]
 
     def start_poll(self, camera_id: str) -> asyncio.Task[Polled | None]:
