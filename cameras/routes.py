@@ -21,10 +21,18 @@ from cameras.models import Camera, Still, build_camera
 from cameras.schemas import (
     CameraBody,
     CameraChange,
+    CameraList,
     CameraPath,
+    CameraRecord,
     CamerasQuery,
+    CameraView,
+    CapResourceView,
     FetchesQuery,
+    FetchList,
     ImagePath,
+    Polled,
+    Retired,
+    StillPage,
     StillPath,
     StillsQuery,
 )
@@ -42,7 +50,7 @@ MAX_RADIUS_M = 50_000
 # -- public ---------------------------------------------------------------------------------
 
 
-@endpoint()
+@endpoint(responses={200: CameraList})
 async def list_cameras(request: web.Request, query: CamerasQuery) -> web.Response:
     """Cameras with their latest still (URL, age), flags and whether a warning covers them.
 
@@ -73,7 +81,7 @@ async def list_cameras(request: web.Request, query: CamerasQuery) -> web.Respons
     return web.json_response({"cameras": [_camera_json(request, service, c) for c in cameras]})
 
 
-@endpoint()
+@endpoint(responses={200: CameraView})
 async def get_camera(request: web.Request, path: CameraPath) -> web.Response:
     """One camera as in the camera list."""
     service = request.app[CAMERAS]
@@ -81,7 +89,7 @@ async def get_camera(request: web.Request, path: CameraPath) -> web.Response:
     return web.json_response(_camera_json(request, service, camera))
 
 
-@endpoint()
+@endpoint(responses={200: StillPage})
 async def list_stills(request: web.Request, path: CameraPath, query: StillsQuery) -> web.Response:
     """A camera's stills, newest first, seen between `since` and `until` (ISO 8601 with a zone).
 
@@ -189,7 +197,7 @@ def _matches(header: str, etag: str) -> bool:
 
 
 @require_roles(Role.admin)
-@endpoint(responses={201: None})
+@endpoint(responses={201: CameraRecord})
 async def create_camera(request: web.Request, body: CameraBody) -> web.Response:
     """Add a camera to the registry (audited). Credentials: `username` and `password_env`,
     the environment variable holding the password."""
@@ -199,7 +207,7 @@ async def create_camera(request: web.Request, body: CameraBody) -> web.Response:
 
 
 @require_roles(Role.admin)
-@endpoint()
+@endpoint(responses={200: CameraRecord})
 async def update_camera(request: web.Request, path: CameraPath, body: CameraChange) -> web.Response:
     """Change a camera's fields (audited); config.toml's cameras are changed there."""
     current = await _camera(request, path.camera_id)
@@ -212,7 +220,7 @@ async def update_camera(request: web.Request, path: CameraPath, body: CameraChan
 
 
 @require_roles(Role.admin)
-@endpoint()
+@endpoint(responses={200: Retired})
 async def retire_camera(request: web.Request, path: CameraPath) -> web.Response:
     """Remove a camera from the registry (audited); its stills follow retention as before."""
     service = request.app[CAMERAS]
@@ -226,7 +234,7 @@ async def retire_camera(request: web.Request, path: CameraPath) -> web.Response:
 
 
 @require_roles(Role.admin, Role.issuer)
-@endpoint()
+@endpoint(responses={200: Polled})
 async def poll_camera(request: web.Request, path: CameraPath) -> web.Response:
     """Fetch a still from the camera now; answers with the fetch's record."""
     service = request.app[CAMERAS]
@@ -245,7 +253,7 @@ async def poll_camera(request: web.Request, path: CameraPath) -> web.Response:
 
 
 @require_roles()
-@endpoint()
+@endpoint(responses={200: CapResourceView})
 async def still_cap_resource(request: web.Request, path: StillPath) -> web.Response:
     """A still as a CAP <resource>, to attach to a warning's info: resourceDesc, mimeType,
     size, uri (our public image) and digest (SHA-1 of the bytes at uri, as CAP 1.2 asks).
@@ -259,7 +267,7 @@ async def still_cap_resource(request: web.Request, path: StillPath) -> web.Respo
 
 
 @require_roles()
-@endpoint()
+@endpoint(responses={200: FetchList})
 async def list_fetches(request: web.Request, path: CameraPath, query: FetchesQuery) -> web.Response:
     """The camera's latest fetches: time, HTTP status, bytes, duration, outcome and reason."""
     camera = await _camera(request, path.camera_id)
