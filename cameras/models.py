@@ -200,6 +200,21 @@ class Still:
 
 
 @dataclass(frozen=True)
+class Validator:
+    """What a revalidation of an image is answered with: its strong ETag (the content hash;
+    "-t" for the thumbnail) and the headers of the answer, built once."""
+
+    sha256: str
+    etag: str
+    headers: Mapping[str, str]
+
+    @classmethod
+    def of(cls, sha256: str, thumbnail: bool, cache_control: str) -> Validator:
+        etag = f'"{sha256}{"-t" if thumbnail else ""}"'
+        return cls(sha256, etag, {"ETag": etag, "Cache-Control": cache_control})
+
+
+@dataclass(frozen=True)
 class Fetch:
     """The record of one fetch, whatever its outcome."""
 

@@ -4,7 +4,8 @@ the registry and fetch records for staff."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import functools
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from cameras.evidence import evidence
 from cameras.files import ImageFiles
 from cameras.geometry import PlaceInvalid, distance_m, parse_point, parse_polygon
 from cameras.keys import CAMERAS
-from cameras.models import Camera, Still, build_camera
+from cameras.models import Camera, Still, Validator, build_camera
 from cameras.schemas import (
     CameraBody,
     CameraChange,
@@ -113,14 +114,49 @@ async def list_stills(request: web.Request, path: CameraPath, query: StillsQuery
 
 
 IMAGE_ANSWERS: dict[int, Any] = {200: None, 304: NO_CONTENT}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def _revalidated_first(*, latest: bool, thumbnail: bool) -> Callable[[Handler], Handler]:
+    """Answer a revalidation before anything else runs (a crowd of phones in a flood sends
+    little else): the ETag of a camera's latest still comes from the in-memory index its
+    poller keeps, with its headers built once per picture, and a stored image's ETag is its
+    own address. The path is only looked up, never parsed, here; whatever does not match
+    goes on to the typed endpoint, which validates it as before."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def revalidated(request: web.Request) -> web.StreamResponse:
+            tags = request.headers.get("If-None-Match")
+            if tags:
+                if latest:
+                    service = request.app[CAMERAS]
+                    found = service.latest_validator(request.match_info["camera_id"], thumbnail)
+                else:
+                    found = _immutable_validator(request.match_info["sha256"], thumbnail)
+                if found is not None and _matches(tags, found.etag):
+                    return web.Response(status=304, headers=found.headers)
+            return await handler(request)
+
+        return revalidated
+
+    return decorate
+
+
+def _immutable_validator(sha256: str, thumbnail: bool) -> Validator | None:
+    if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+        return None
+    return Validator.of(sha256, thumbnail, IMMUTABLE)
+
+
+@_revalidated_first(latest=True, thumbnail=False)
 @endpoint(responses=IMAGE_ANSWERS, response_types={200: "image/jpeg"})
 async def latest_still(request: web.Request, path: CameraPath) -> web.StreamResponse:
     """The camera's latest still (JPEG or PNG); revalidate with If-None-Match."""
     return await _latest(request, path.camera_id, thumbnail=False)
 
 
+@_revalidated_first(latest=True, thumbnail=True)
 @endpoint(responses=IMAGE_ANSWERS, response_types={200: "image/jpeg"})
 async def latest_thumbnail(request: web.Request, path: CameraPath) -> web.StreamResponse:
     """The camera's latest still as a 320-px-wide JPEG; revalidate with If-None-Match."""
@@ -140,12 +176,14 @@ async def _latest(request: web.Request, camera_id: str, *, thumbnail: bool) -> w
     return await _image(request, service, still.sha256, still.mime, thumbnail, cache)
 
 
+@_revalidated_first(latest=False, thumbnail=False)
 @endpoint(responses=IMAGE_ANSWERS, response_types={200: "image/jpeg"})
 async def image(request: web.Request, path: ImagePath) -> web.StreamResponse:
     """A stored still by its SHA-256 (immutable: cached for a year)."""
     return await _stored(request, path.sha256, thumbnail=False)
 
 
+@_revalidated_first(latest=False, thumbnail=True)
 @endpoint(responses=IMAGE_ANSWERS, response_types={200: "image/jpeg"})
 async def thumbnail(request: web.Request, path: ImagePath) -> web.StreamResponse:
     """A stored still's thumbnail by the still's SHA-256 (immutable: cached for a year)."""
@@ -168,10 +206,9 @@ async def _image(
     cache: str,
 ) -> web.StreamResponse:
     # The address is the content: the ETag is the hash, strong, and a match needs no I/O.
-    etag = f'"{sha256}{"-t" if thumbnail else ""}"'
-    headers = {"ETag": etag, "Cache-Control": cache}
-    if _matches(request.headers.get("If-None-Match", ""), etag):
-        return web.Response(status=304, headers=headers)
+    validator = Validator.of(sha256, thumbnail, cache)
+    if _matches(request.headers.get("If-None-Match", ""), validator.etag):
+        return web.Response(status=304, headers=validator.headers)
     if mime is None:
         mime = await store.image_mime(service.deps.db, sha256)
         if mime is None:
@@ -181,7 +218,7 @@ async def _image(
     if body is None:
         raise ApiError(404, "no_image", "no such image")
     content_type = "image/jpeg" if thumbnail else mime
-    return web.Response(body=body, content_type=content_type, headers=headers)
+    return web.Response(body=body, content_type=content_type, headers=validator.headers)
 
 
 def _matches(header: str, etag: str) -> bool:

@@ -16,7 +16,7 @@ import aiohttp
 from cameras import store
 from cameras.errors import CameraConflict, CameraError, CameraInvalid, CameraNotFound
 from cameras.fetching import CameraClient, Credentials
-from cameras.models import Camera, Plan, Policy, plan_retention
+from cameras.models import Camera, Plan, Policy, Validator, plan_retention
 from cameras.poller import CameraPoller, Polled, PollSettings, StoreDeps
 from cameras.ports import WardLocator, WarningCoverage
 from canhbao.audit import record_audit
@@ -70,6 +70,9 @@ class Cameras:
         self._coverage_at: datetime | None = None
         self._slots = asyncio.Semaphore(settings.max_concurrent)
         self._running: dict[str, asyncio.Task[Polled | None]] = {}
+        # The latest still's validator per (camera, thumbnail), rebuilt when the picture changes.
+        self._validators: dict[tuple[str, bool], Validator] = {}
+        self._latest_cache = f"public, max-age={settings.image_cache_s}"
 
     # -- registry -------------------------------------------------------------------------
 
@@ -341,6 +344,19 @@ class Cameras:
         return plan
 
     # -- reading --------------------------------------------------------------------------
+
+    def latest_validator(self, camera_id: str, thumbnail: bool) -> Validator | None:
+        """The validator of the camera's latest still (from its poller's memory: no I/O), or
+        None when none is known in memory."""
+        poller = self.pollers.get(camera_id)
+        latest = poller.state.latest if poller is not None else None
+        if latest is None:
+            return None
+        found = self._validators.get((camera_id, thumbnail))
+        if found is None or found.sha256 != latest.sha256:
+            found = Validator.of(latest.sha256, thumbnail, self._latest_cache)
+            self._validators[(camera_id, thumbnail)] = found
+        return found
 
     def status(self, camera_id: str) -> dict[str, Any]:
         poller = self.pollers.get(camera_id)
