@@ -120,19 +120,22 @@ async def test_mjpeg_takes_the_first_frame_and_closes(rig: RigFactory) -> None:
     assert r.service.deps.files.read(still.sha256) == frames[0]
 
 
+@pytest.mark.parametrize("kind", ["snapshot", "onvif"])
 @pytest.mark.parametrize("auth", ["basic", "digest"])
 async def test_credentials_from_the_environment(
-    rig: RigFactory, monkeypatch: pytest.MonkeyPatch, auth: str
+    rig: RigFactory, monkeypatch: pytest.MonkeyPatch, auth: str, kind: str
 ) -> None:
+    # An ONVIF camera is fetched at the snapshot URI its GetSnapshotUri gave, usually behind
+    # digest auth.
     monkeypatch.setenv("KL1_PASSWORD", "mật-khẩu")
     entry = camera_entry(
-        "kl1", "/snap.jpg", auth=auth, username="admin", password_env="KL1_PASSWORD"
+        "kl1", "/snap.jpg", auth=auth, username="admin", password_env="KL1_PASSWORD", kind=kind
     )
     r = await rig([entry])
     r.camera.still("/snap.jpg", jpeg(scene()))
     r.camera.credentials("/snap.jpg", auth, "admin", "mật-khẩu")  # type: ignore[arg-type]
 
-    assert await r.poll("kl1") == "stored"
+    assert await r.poll("kl1") == "stored", await fetches(r, "kl1")
 
 
 @pytest.mark.parametrize("auth", ["basic", "digest"])

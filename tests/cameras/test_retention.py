@@ -53,6 +53,19 @@ def test_stills_in_a_warning_window_are_kept_whatever_their_age() -> None:
     assert plan.protected == 6
 
 
+def test_a_still_a_warning_carries_as_evidence_is_kept_whatever_its_age_or_the_cap() -> None:
+    now = T0 + timedelta(days=200)
+    old = [kept(1, T0), kept(2, T0 + timedelta(minutes=5))]
+    pinned = Kept(
+        3, "c", T0 + timedelta(minutes=10), T0 + timedelta(minutes=10), "c" * 64, 100, True
+    )
+    policy = Policy(keep_all=timedelta(days=7), hourly=timedelta(days=90), max_disk_bytes=0)
+    plan = plan_retention([*old, pinned], {}, now, policy)
+    assert plan.delete == {1, 2}
+    assert plan.protected == 1
+    assert plan.over_cap_bytes == 100
+
+
 def test_a_still_spanning_into_a_window_is_kept() -> None:
     # First fetched before the warning, seen again (unchanged) during it.
     start = T0 + timedelta(hours=1)
