@@ -1,0 +1,42 @@
+"""Rescue dispatch: requests from every channel (calls, SMS, the app, operators), triage,
+priority, duplicates, the claim lock; teams, offers and escalation build on them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from canhbao.config import Config
+from canhbao.db import Migration
+from canhbao.keys import CLOCK, DB, EVENTS, METRIC_REFRESHERS, METRICS
+from dispatch import routes, store
+from dispatch.keys import DISPATCH_REQUESTS
+from dispatch.metrics import dispatch_metrics
+from dispatch.ports import DispatchPorts
+from dispatch.requests import Requests
+
+MIGRATIONS: tuple[Migration, ...] = store.MIGRATIONS
+
+PortsFactory = Callable[[web.Application], DispatchPorts]
+
+
+def setup(app: web.Application, config: Config, *, ports: PortsFactory) -> None:
+    """Add the routes and the context that builds the requests' service. `ports` builds what
+    dispatch reads from other domains (wards, warnings, devices, the outbox); it runs when the
+    context starts, after the contexts of the domains it reads, and before the hotline's (the
+    hotline creates requests through dispatch)."""
+
+    async def dispatch_ctx(app: web.Application) -> AsyncIterator[None]:
+        app[DISPATCH_REQUESTS] = Requests(
+            app[DB],
+            app[CLOCK],
+            app[EVENTS],
+            ports(app),
+            sms_sender=config.telephony.hotline_number,
+        )
+        yield
+
+    app.cleanup_ctx.append(dispatch_ctx)
+    app[METRIC_REFRESHERS].append(dispatch_metrics(app[METRICS], app))
+    routes.setup_routes(app)

@@ -1,0 +1,9 @@
+"""The dispatch domain's AppKeys."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from dispatch.requests import Requests
+
+DISPATCH_REQUESTS = web.AppKey("dispatch_requests", Requests)
