@@ -46,7 +46,7 @@ async def _old_database(path: Path) -> None:
                 ("rescue_request.status", '{"status": "new"}', '{"status": "dispatched"}', LATER),
             ):
                 await conn.execute(
-                    "INSERT INTO audit_log (at, actor, action, entity, entity_id, \"before\","
+                    'INSERT INTO audit_log (at, actor, action, entity, entity_id, "before",'
                     " \"after\") VALUES (?, 'user:lan', ?, 'rescue_request', '1', ?, ?)",
                     (at, action, before, after),
                 )
