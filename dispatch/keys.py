@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from dispatch.app_intake import AppIntake
 from dispatch.requests import Requests
 
 DISPATCH_REQUESTS = web.AppKey("dispatch_requests", Requests)
+DISPATCH_APP = web.AppKey("dispatch_app", AppIntake)

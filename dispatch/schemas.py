@@ -103,3 +103,40 @@ class AppReceipt(ResponseModel):
     number: str
     state: str
     priority: str
+
+
+class AppRequestBody(ApiModel):
+    """The app's SOS: where the phone is (required) and what the family says."""
+
+    device_id: Annotated[str, Field(min_length=1, max_length=64)]
+    lat: Finite
+    lon: Finite
+    accuracy_m: Finite | None = None
+    address: Annotated[str, Field(max_length=ADDRESS_MAX_CHARS)] = ""
+    people: People | None = None
+    vulnerabilities: Annotated[tuple[Vulnerability, ...], Field(max_length=5)] = ()
+    water: Water = Water.unknown
+    notes: Annotated[str, Field(max_length=NOTES_MAX_CHARS)] = ""
+
+
+class NumberPath(QueryModel):
+    number: Annotated[str, Field(min_length=1, max_length=20)]
+
+
+class DeviceQuery(QueryModel):
+    device_id: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class PhotoPath(QueryModel):
+    id: Id
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class PhotoQuery(QueryModel):
+    thumbnail: bool = False
+
+
+class PhotoReceipt(ResponseModel):
+    number: str
+    sha256: str
+    photos: int

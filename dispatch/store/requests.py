@@ -360,3 +360,30 @@ async def count_by_state(reader: Reader) -> dict[str, int]:
         reader, "SELECT state, COUNT(*) FROM dispatch_requests GROUP BY state", ()
     )
     return {row[0]: int(row[1]) for row in rows}
+
+
+async def add_photo(
+    conn: aiosqlite.Connection,
+    request_id: int,
+    sha256: str,
+    mime: str,
+    size: tuple[int, int],
+    length: int,
+    at: datetime,
+) -> bool:
+    """Note a photo of the request; False when it was already there (the same bytes again)."""
+    async with conn.execute(
+        "INSERT OR IGNORE INTO dispatch_photos (request_id, sha256, mime, width, height, bytes,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (request_id, sha256, mime, size[0], size[1], length, utc_text(at)),
+    ) as cursor:
+        return cursor.rowcount > 0
+
+
+async def photo_mime(reader: Reader, request_id: int, sha256: str) -> str | None:
+    rows = await _fetch_all(
+        reader,
+        "SELECT mime FROM dispatch_photos WHERE request_id = ? AND sha256 = ?",
+        (request_id, sha256),
+    )
+    return str(rows[0][0]) if rows else None

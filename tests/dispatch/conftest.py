@@ -20,3 +20,9 @@ async def rows(
     app = client.server.app
     assert app is not None
     return [dict(r) for r in await app[keys.DB].fetch_all(sql, params)]
+
+
+# The geofences fixtures: Huế's wards imported (`hue`) and a device registered (`register`).
+from tests.geofences.conftest import PHU_XUAN, hue, register  # noqa: E402
+
+__all__ = ["CALLER", "HUE", "PHU_XUAN", "hue", "register", "rows"]
