@@ -14,7 +14,8 @@ from canhbao.imagefiles import ImageFiles
 from canhbao.keys import CLOCK, DB, EVENTS, METRIC_REFRESHERS, METRICS
 from dispatch import app_routes, routes, store
 from dispatch.app_intake import AppIntake
-from dispatch.keys import DISPATCH_APP, DISPATCH_REQUESTS
+from dispatch.keys import DISPATCH_APP, DISPATCH_MERGER, DISPATCH_REQUESTS
+from dispatch.merging import Merger
 from dispatch.metrics import dispatch_metrics
 from dispatch.photos import PHOTO_MAX_BYTES
 from dispatch.ports import DispatchPorts
@@ -40,6 +41,7 @@ def setup(app: web.Application, config: Config, *, ports: PortsFactory) -> None:
             sms_sender=config.telephony.hotline_number,
         )
         app[DISPATCH_REQUESTS] = requests
+        app[DISPATCH_MERGER] = Merger(requests)
         app[DISPATCH_APP] = AppIntake(requests, ImageFiles(photos_dir(config)), max_photo_bytes)
         yield
 

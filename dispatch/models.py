@@ -267,6 +267,10 @@ def priority_of(points: int) -> Priority:
     return Priority.low
 
 
+def most_urgent_water(a: Water, b: Water) -> Water:
+    return a if _WATER_POINTS[a] >= _WATER_POINTS[b] else b
+
+
 def highest(priorities: Iterable[Priority]) -> Priority:
     return min(priorities, key=PRIORITY_RANK.__getitem__, default=Priority.low)
 
@@ -403,6 +407,24 @@ class HistoryEntry:
             "to_state": self.to_state.value if self.to_state else None,
             "detail": dict(self.detail),
         }
+
+
+EARTH_RADIUS_M = 6_371_008.8
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def box_around(lat: float, lon: float, metres: float) -> tuple[float, float, float, float]:
+    """(south, west, north, east) of a box that holds every point within `metres`."""
+    dlat = math.degrees(metres / EARTH_RADIUS_M)
+    dlon = dlat / max(0.01, math.cos(math.radians(lat)))
+    return lat - dlat, lon - dlon, lat + dlat, lon + dlon
 
 
 def open_order(requests: Sequence[RescueRequest], now: datetime) -> list[RescueRequest]:

@@ -19,7 +19,7 @@ from canhbao.audit import record_audit
 from canhbao.clock import Clock
 from canhbao.db import Database
 from canhbao.eventlog import EventLog
-from dispatch import store, texts
+from dispatch import duplicates, store, texts
 from dispatch.errors import ClaimHeld, Conflict, InvalidInput, NotFound, SourceUnavailable
 from dispatch.events import REQUEST_CREATED, RequestCreated
 from dispatch.models import (
@@ -131,6 +131,7 @@ class Requests:
                 )
             ],
         )
+        await duplicates.propose_in(conn, request, now, "dispatch")
         # An SMS request is answered by the hotline's own reply to that SMS (its TwiML).
         if draft.source != "sms":
             await self.tell_in(conn, request, "received", texts.received(request.number))
@@ -211,7 +212,7 @@ class Requests:
 
     # -- changing ----------------------------------------------------------------------------
 
-    def _check_claim(self, request: RescueRequest, claimant: str | None, now: datetime) -> None:
+    def check_claim(self, request: RescueRequest, claimant: str | None, now: datetime) -> None:
         claim = request.live_claim(now)
         if claimant is None or claim is None or claim.holder == claimant:
             return
@@ -234,7 +235,7 @@ class Requests:
         about where they are: appended to the address, within its cap); audited."""
         now = self.clock.now()
         before = await self.load(conn, request_id)
-        self._check_claim(before, claimant, now)
+        self.check_claim(before, claimant, now)
         check_people(details.people)
         columns: dict[str, Any] = {}
         if details.recording_url is not None:
@@ -288,7 +289,7 @@ class Requests:
         Timestamped, attributed, audited; a resolved request's phones are told by SMS."""
         now = self.clock.now()
         before = await self.load(conn, request_id)
-        self._check_claim(before, claimant, now)
+        self.check_claim(before, claimant, now)
         check_transition(before.number, before.state, target)
         await store.set_state(conn, request_id, target, now)
         await store.add_history(
@@ -344,7 +345,7 @@ class Requests:
         now = self.clock.now()
         async with self.db.transaction() as conn:
             before = await self.load(conn, request_id)
-            self._check_claim(before, actor, now)
+            self.check_claim(before, actor, now)
             await store.update_request(
                 conn,
                 request_id,
@@ -390,7 +391,7 @@ class Requests:
             before = await self.load(conn, request_id)
             if not before.is_open:
                 raise Conflict(f"rescue request {before.number} is {before.state.value}")
-            self._check_claim(before, actor, now)
+            self.check_claim(before, actor, now)
             claim = Claim(actor, now + self.claim_for)
             await store.set_claim(conn, request_id, claim, now)
             await self._claim_line(conn, before, now, actor, "claimed", claim)
@@ -405,7 +406,7 @@ class Requests:
             if held is None:
                 return before
             if not force:
-                self._check_claim(before, actor, now)
+                self.check_claim(before, actor, now)
             await store.set_claim(conn, request_id, None, now)
             what = "broken" if held.holder != actor else "released"
             await self._claim_line(conn, before, now, actor, what, held)

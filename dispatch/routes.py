@@ -20,7 +20,7 @@ from dispatch.errors import (
     NotAuthorised,
     NotFound,
 )
-from dispatch.keys import DISPATCH_REQUESTS
+from dispatch.keys import DISPATCH_MERGER, DISPATCH_REQUESTS
 from dispatch.models import NewRequest, RescueRequest
 from dispatch.requests import Details
 from dispatch.schemas import (
@@ -28,6 +28,9 @@ from dispatch.schemas import (
     IdPath,
     OperatorRequestBody,
     PriorityBody,
+    ProposalList,
+    ProposalsQuery,
+    ProposalView,
     ReleaseQuery,
     RequestList,
     RequestsQuery,
@@ -202,6 +205,30 @@ async def release(request: web.Request, path: IdPath, query: ReleaseQuery) -> we
     return view(request, changed)
 
 
+@require_roles(*STAFF)
+@endpoint(responses={200: ProposalList})
+async def list_proposals(request: web.Request, query: ProposalsQuery) -> web.Response:
+    """Duplicate proposals, newest first (?status=proposed by default)."""
+    found = await request.app[DISPATCH_MERGER].listing(query.status, query.limit)
+    return web.json_response({"proposals": [p.to_json() for p in found]})
+
+
+@require_roles(Role.dispatcher)
+@endpoint(responses={200: RequestView})
+async def merge(request: web.Request, path: IdPath) -> web.Response:
+    """Merge a proposal's two requests: the earlier is kept and answered."""
+    kept = await request.app[DISPATCH_MERGER].merge(path.id, actor=_actor(request))
+    return view(request, kept)
+
+
+@require_roles(Role.dispatcher)
+@endpoint(responses={200: ProposalView})
+async def reject(request: web.Request, path: IdPath) -> web.Response:
+    """Not the same emergency: both requests stay as they are."""
+    decided = await request.app[DISPATCH_MERGER].reject(path.id, actor=_actor(request))
+    return web.json_response(decided.to_json())
+
+
 def setup_routes(app: web.Application) -> None:
     api = "/api/v1/dispatch"
     router = app.router
@@ -215,3 +242,6 @@ def setup_routes(app: web.Application) -> None:
     router.add_post(f"{api}/requests/{{id}}/priority", domain_errors(override_priority))
     router.add_post(f"{api}/requests/{{id}}/claim", domain_errors(claim))
     router.add_delete(f"{api}/requests/{{id}}/claim", domain_errors(release))
+    router.add_get(f"{api}/duplicates", domain_errors(list_proposals))
+    router.add_post(f"{api}/duplicates/{{id}}/merge", domain_errors(merge))
+    router.add_post(f"{api}/duplicates/{{id}}/reject", domain_errors(reject))

@@ -3,7 +3,7 @@ OpenAPI)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -140,3 +140,20 @@ class PhotoReceipt(ResponseModel):
     number: str
     sha256: str
     photos: int
+
+
+class ProposalsQuery(QueryModel):
+    status: Literal["proposed", "merged", "rejected"] | None = "proposed"
+    limit: Limit = 100
+
+
+class ProposalList(ResponseModel):
+    proposals: list[dict[str, Any]]
+
+
+class ProposalView(ResponseModel):
+    id: int
+    request: str
+    candidate: str
+    reason: str
+    status: str

@@ -387,3 +387,12 @@ async def photo_mime(reader: Reader, request_id: int, sha256: str) -> str | None
         (request_id, sha256),
     )
     return str(rows[0][0]) if rows else None
+
+
+async def copy_photos(conn: aiosqlite.Connection, from_id: int, to_id: int) -> None:
+    await conn.execute(
+        "INSERT OR IGNORE INTO dispatch_photos (request_id, sha256, mime, width, height, bytes,"
+        " created_at) SELECT ?, sha256, mime, width, height, bytes, created_at"
+        " FROM dispatch_photos WHERE request_id = ?",
+        (to_id, from_id),
+    )
