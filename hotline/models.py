@@ -200,6 +200,26 @@ def parse_sos(body: str) -> str | None:
     return match.group(1).strip()
 
 
+# "TINH TRANG 1001", "Tình trạng: 1001", "tinh trang" (every request of the number): with or
+# without diacritics, any case, stray spaces.
+_STATUS_RE = re.compile(r"^\s*tinh\s*trang(?:\s*[:#.,\-]?\s*([0-9]{1,12}))?\s*[.!?]?\s*$")
+
+
+def without_marks(text: str) -> str:
+    """Lower case, Vietnamese marks removed (đ → d): "Tình Trạng" → "tinh trang"."""
+    decomposed = unicodedata.normalize("NFD", text.lower())
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return bare.replace("đ", "d")
+
+
+def parse_status_query(body: str) -> tuple[bool, str | None]:
+    """(is it a TINH TRANG query, the request number it names or None)."""
+    match = _STATUS_RE.match(without_marks(body))
+    if match is None:
+        return False, None
+    return True, match.group(1)
+
+
 def parse_sms_people(text: str) -> int | None:
     """The number of people a message names ("3 người", "3 nguoi"), 1 to 999, or None."""
     match = _SMS_PEOPLE_RE.search(unicodedata.normalize("NFC", text))

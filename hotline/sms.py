@@ -10,7 +10,13 @@ import aiosqlite
 
 from hotline import texts
 from hotline.flow import Context, Form, Step
-from hotline.models import NewRescueRequest, RescueRequestCreated, parse_sms_people, parse_sos
+from hotline.models import (
+    NewRescueRequest,
+    RescueRequestCreated,
+    parse_sms_people,
+    parse_sos,
+    parse_status_query,
+)
 from hotline.twiml import sms_reply
 
 log = logging.getLogger(__name__)
@@ -28,6 +34,10 @@ class Sms:
         actor = f"caller:{sender}"
 
         desk = self.ctx.ports.rescue
+        asks_status, number = parse_status_query(body)
+        if asks_status and sender:
+            # Read only: no step to record. Only the request's own phones hear its state.
+            return sms_reply(await self._status(sender, number))
 
         async def act(conn: aiosqlite.Connection, now: datetime) -> Step:
             open_request = await desk.open_for(conn, sender) if sender else None
@@ -65,3 +75,11 @@ class Sms:
             )
 
         return await self.ctx.once(sid, "sms", act)
+
+    async def _status(self, sender: str, number: str | None) -> texts.Text:
+        tickets = await self.ctx.ports.rescue.tickets_for(sender, number)
+        if not tickets:
+            return texts.sms_no_request(number)
+        ticket = tickets[0]
+        log.info("rescue request state asked by SMS", extra={"request": ticket.number})
+        return texts.sms_request_status(ticket.number, ticket.state_words)
