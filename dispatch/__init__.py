@@ -12,7 +12,7 @@ from canhbao.config import Config
 from canhbao.db import Migration
 from canhbao.imagefiles import ImageFiles
 from canhbao.keys import CLOCK, DB, EVENTS, METRIC_REFRESHERS, METRICS
-from dispatch import app_routes, routes, store
+from dispatch import app_routes, report_routes, routes, store
 from dispatch.app_intake import AppIntake
 from dispatch.keys import DISPATCH_APP, DISPATCH_MERGER, DISPATCH_REQUESTS
 from dispatch.merging import Merger
@@ -50,6 +50,7 @@ def setup(app: web.Application, config: Config, *, ports: PortsFactory) -> None:
     app[METRIC_REFRESHERS].append(dispatch_metrics(app[METRICS], app))
     routes.setup_routes(app)
     app_routes.setup_routes(app)
+    report_routes.setup_routes(app)
 
 
 def photos_dir(config: Config) -> Path:

@@ -157,3 +157,13 @@ class ProposalView(ResponseModel):
     candidate: str
     reason: str
     status: str
+
+
+class DaysQuery(QueryModel):
+    days: Annotated[int, Field(ge=1, le=366)] = 7
+
+
+class Figures(ResponseModel):
+    days: list[dict[str, Any]]
+    wards: list[dict[str, Any]]
+    total: dict[str, Any]

@@ -20,10 +20,12 @@ from dispatch.store.requests import (
     open_request_for,
     open_requests,
     photo_mime,
+    reached_at,
     requests_between,
     requests_for,
     set_claim,
     set_state,
+    timing_rows,
     update_request,
 )
 from dispatch.store.schema import MIGRATIONS
@@ -43,9 +45,11 @@ __all__ = [
     "open_request_for",
     "open_requests",
     "photo_mime",
+    "reached_at",
     "requests_between",
     "requests_for",
     "set_claim",
     "set_state",
+    "timing_rows",
     "update_request",
 ]

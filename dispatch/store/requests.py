@@ -345,10 +345,10 @@ async def open_requests(reader: Reader, limit: int = 10_000) -> list[RescueReque
 async def requests_between(
     reader: Reader, since: datetime, until: datetime, limit: int = 100_000
 ) -> list[RescueRequest]:
-    """Requests received in [since, until), oldest first (exports)."""
+    """Requests received in [since, until], oldest first (exports)."""
     rows = await _fetch_all(
         reader,
-        f"SELECT {_COLUMNS} FROM dispatch_requests WHERE created_at >= ? AND created_at < ?"  # noqa: S608  # constant
+        f"SELECT {_COLUMNS} FROM dispatch_requests WHERE created_at >= ? AND created_at <= ?"  # noqa: S608  # constant
         " ORDER BY created_at, id LIMIT ?",
         (utc_text(since), utc_text(until), limit),
     )
@@ -396,3 +396,34 @@ async def copy_photos(conn: aiosqlite.Connection, from_id: int, to_id: int) -> N
         " FROM dispatch_photos WHERE request_id = ?",
         (to_id, from_id),
     )
+
+
+async def timing_rows(reader: Reader, since: datetime, until: datetime) -> list[sqlite3.Row]:
+    """Per request received in [since, until]: when it came, its ward, and when it was first
+    accepted, on scene and resolved (the figures)."""
+    return await _fetch_all(
+        reader,
+        "SELECT created_at, ward_code, accepted_at, on_scene_at, resolved_at"
+        " FROM dispatch_requests WHERE created_at >= ? AND created_at <= ?"
+        " AND state != 'duplicate' ORDER BY created_at",
+        (utc_text(since), utc_text(until)),
+    )
+
+
+async def reached_at(reader: Reader, request_ids: Sequence[int]) -> dict[int, dict[str, str]]:
+    """When each request first reached accepted, on scene and resolved (exports)."""
+    if not request_ids:
+        return {}
+    marks = ", ".join("?" for _ in request_ids)
+    rows = await _fetch_all(
+        reader,
+        f"SELECT id, accepted_at, on_scene_at, resolved_at FROM dispatch_requests"  # noqa: S608  # placeholders only
+        f" WHERE id IN ({marks})",
+        list(request_ids),
+    )
+    return {
+        int(row["id"]): {
+            key: row[key] or "" for key in ("accepted_at", "on_scene_at", "resolved_at")
+        }
+        for row in rows
+    }
