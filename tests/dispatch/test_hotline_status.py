@@ -8,6 +8,7 @@ import pytest
 from dispatch.keys import DISPATCH_REQUESTS
 from dispatch.models import State
 from hotline.models import parse_status_query
+from tests.geofences.conftest import eventually
 from tests.hotline.conftest import CALLER, StartLine, double_server, start_line, twilio_env
 
 __all__ = ["double_server", "start_line", "twilio_env"]
@@ -59,3 +60,21 @@ async def test_flood_information_tells_a_caller_where_their_request_stands(
     other = await line.sim.incoming("+84914000009")
     await other.press("2")
     assert "Yêu cầu cứu hộ số" not in other.transcript
+
+
+async def test_a_caller_is_texted_the_number_through_the_twilio_double(
+    start_line: StartLine,
+) -> None:
+    """Through notify's outbox and the real twilio library: the SMS reaches the double."""
+    line = await start_line()
+    call = await line.sim.incoming(CALLER)
+    await call.press("1")
+    await call.speak("số 12 Lê Lợi, phường Phú Hội")
+
+    async def texted() -> bool:
+        return any(m.get("to") == CALLER for m in line.double.messages)
+
+    await eventually(texted)
+    (message,) = [m for m in line.double.messages if m.get("to") == CALLER]
+    assert "đã nhận yêu cầu số 1001" in message["body"]
+    assert message["from"] == line.config.telephony.hotline_number
