@@ -38,6 +38,8 @@ from dispatch.schemas import (
     StateBody,
     Timeline,
 )
+from notify.errors import InvalidMessage
+from notify.models import check_phone
 
 STAFF = (Role.operator, Role.dispatcher)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -107,6 +109,11 @@ async def open_requests(request: web.Request) -> web.Response:
 @endpoint(responses={201: RequestView})
 async def create_request(request: web.Request, body: OperatorRequestBody) -> web.Response:
     """An operator types a request in (audited; the caller is texted its number)."""
+    if body.caller:
+        try:
+            check_phone(body.caller, "caller")
+        except InvalidMessage as err:
+            raise InvalidInput(f"caller: {err} (+84…)", "caller") from None
     draft = NewRequest(
         source="operator",
         caller=body.caller,

@@ -87,6 +87,8 @@ async def test_bad_input_is_named_and_nothing_is_written(
         ({"lat": 16.46, "lon": 2.35}, "lon"),
         ({"people": 0}, "people"),
         ({"people": 1001}, "people"),
+        ({"caller": "0905 123 456"}, "caller"),
+        ({"caller": "+84=cmd"}, "caller"),
     ):
         response = await lan.post(API, json=body)
         assert response.status == 422, body
