@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 from aiohttp import web
@@ -12,7 +11,7 @@ from canhbao.auth import require_roles
 from dispatch import reports, store
 from dispatch.keys import DISPATCH_REQUESTS
 from dispatch.routes import STAFF, domain_errors
-from dispatch.schemas import DaysQuery, Figures
+from dispatch.schemas import DaysQuery, FeatureCollection, Figures
 
 
 @require_roles(*STAFF)
@@ -40,15 +39,15 @@ async def requests_csv(request: web.Request, query: DaysQuery) -> web.Response:
 
 
 @require_roles(*STAFF)
-@endpoint(response_types={200: "application/geo+json"})
+@endpoint(responses={200: FeatureCollection})
 async def requests_geojson(request: web.Request, query: DaysQuery) -> web.Response:
-    """The same requests as a GeoJSON FeatureCollection (points, lon/lat)."""
+    """The same requests as a GeoJSON FeatureCollection (points, lon/lat), served as
+    application/json so every JSON client and the OpenAPI document read it as JSON."""
     requests = request.app[DISPATCH_REQUESTS]
     now = requests.clock.now()
     found = await store.requests_between(requests.db, now - timedelta(days=query.days), now)
     reached = await store.reached_at(requests.db, [r.id for r in found])
-    body = json.dumps(reports.requests_geojson(found, reached, now), ensure_ascii=False)
-    return web.Response(text=body, content_type="application/geo+json")
+    return web.json_response(reports.requests_geojson(found, reached, now))
 
 
 def setup_routes(app: web.Application) -> None:

@@ -167,3 +167,10 @@ class Figures(ResponseModel):
     days: list[dict[str, Any]]
     wards: list[dict[str, Any]]
     total: dict[str, Any]
+
+
+class FeatureCollection(ResponseModel):
+    """GeoJSON (RFC 7946): each request a Feature, its point as [lon, lat] or null."""
+
+    type: Literal["FeatureCollection"]
+    features: list[dict[str, Any]]
