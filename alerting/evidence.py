@@ -20,8 +20,6 @@ from canhbao.auth import Role, require_roles
 from canhbao.clock import utc_text
 from canhbao.http import ApiError
 
-MAX_STILLS = 20  # CAP sets no limit; a phone shows a handful
-
 
 def alert_area(alert: Alert) -> Geometry | None:
     """The union of the Vietnamese info's polygons (lon/lat), or None without one."""
