@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -14,9 +16,11 @@ from alerting.keys import ALERTING
 from alerting.models import Alert, Area, Geocode, Info, Parameter
 from alerting.workflow import Workflow
 from canhbao.clock import ManualClock
+from canhbao.config import Config
 from feeds.keys import FEEDS
 from feeds.models import FetchResult, Observation
 from feeds.models import Parameter as FeedParameter
+from tests.conftest import make_config
 from tests.geofences.conftest import load_hue
 
 Client = TestClient[web.Request, web.Application]
@@ -24,6 +28,13 @@ Client = TestClient[web.Request, web.Application]
 # Phú Xuân and Kim Long: two of Huế's wards (geofences/data, July 2025).
 PHU_XUAN = "hue.phu-xuan"
 KIM_LONG = "hue.kim-long"
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    # Every request looks at the inputs' version (the shipped default looks once a second;
+    # test_pages holds that too).
+    return make_config(tmp_path, {"public": {"recheck_s": 0.0}})
 
 
 def app_of(client: Client) -> web.Application:

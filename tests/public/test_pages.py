@@ -12,7 +12,6 @@ import pytest
 
 from alerting.keys import ALERTING
 from canhbao.clock import ManualClock
-from canhbao.config import Config
 from geofences.areas import ImportOptions, prepare_import, read_document
 from public.keys import PAGES
 from tests.conftest import AppClient, make_config
@@ -29,12 +28,6 @@ from tests.public.conftest import (
 )
 
 HEADLINE = "Cảnh báo lũ: sông Hương tại Kim Long vượt báo động III"
-
-
-@pytest.fixture
-def config(tmp_path: Path) -> Config:
-    # Every request looks at the inputs' version (the shipped default looks once a second).
-    return make_config(tmp_path, {"public": {"recheck_s": 0.0}})
 
 
 async def started(app_client: AppClient, clock: ManualClock) -> tuple[Client, str]:
@@ -309,6 +302,20 @@ async def test_pages_are_built_once_and_rebuilt_when_a_warning_is_issued(
 
     assert "Cảnh báo mưa lớn ở Phú Xuân" in after
     assert pages.cache.builds == builds + 1
+
+
+async def test_the_inputs_are_read_at_most_once_per_recheck(
+    app_client: AppClient, clock: ManualClock, tmp_path: Path
+) -> None:
+    config = make_config(tmp_path, {"public": {"recheck_s": 3600.0}})
+    client = await app_client(config=config)
+    await world(client, clock)
+    first = await page(client, "/")
+
+    await issue(client, warning("Cảnh báo mưa lớn ở Phú Xuân", "Heavy rain in Phú Xuân"))
+    again = await page(client, "/")
+
+    assert again == first  # a crowd costs one read of the inputs per recheck_s, not one each
 
 
 async def test_every_page_is_under_60_kb_compressed(
