@@ -99,7 +99,9 @@ class Pages:
         )
 
     def not_found(self, language: Language) -> Rendered:
-        return Rendered(self.render("not_found.html", language), status=404)
+        """Vietnamese first whatever the reader chose, English under it."""
+        del language
+        return Rendered(self.render("not_found.html", "vi", en=texts.UI["en"]), status=404)
 
     async def missing(self, language: Language) -> Rendered:
         """The 404 page, as a page builder."""

@@ -194,6 +194,12 @@ async def test_unknown_things_answer_a_vietnamese_404_page_with_a_link_home(
     assert response.content_type == "text/html"
     assert "Không tìm thấy trang" in html
     assert '<a class="button" href="/">' in html
+    english = await client.get(path, headers={"Cookie": "lang=en"})
+    html = await english.text()
+    assert english.status == 404
+    assert '<html lang="vi">' in html  # Vietnamese first whatever was chosen ...
+    assert '<div lang="en">' in html  # ... English under it
+    assert "Page not found" in html
 
 
 async def test_test_and_exercise_warnings_never_appear(
