@@ -15,7 +15,7 @@ import brotli
 
 @dataclass(frozen=True)
 class Rendered:
-    """What a page builder returns: the text and its status (404 pages are cached too)."""
+    """What a page builder returns: the text and its status (only 200 pages are kept)."""
 
     body: str
     status: int = 200
@@ -97,6 +97,10 @@ class PageCache:
         finally:
             del self._building[key]
         self.builds += 1
+        if page.status != 200:
+            # Not kept: a crawler asking for made-up identifiers must not push real pages out.
+            future.set_result(page)
+            return page
         self._pages[key] = page
         self._pages.move_to_end(key)
         while len(self._pages) > self._max:

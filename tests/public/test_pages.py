@@ -384,3 +384,17 @@ def _query(text: str) -> str:
     from urllib.parse import urlencode
 
     return urlencode({"q": text})
+
+
+async def test_made_up_addresses_do_not_push_real_pages_out(
+    app_client: AppClient, clock: ManualClock
+) -> None:
+    client, identifier = await started(app_client, clock)
+    await page(client, f"/canh-bao/{identifier}")
+    cache = app_of(client)[PAGES].cache
+    kept = len(cache)
+
+    for n in range(50):
+        await page(client, f"/canh-bao/made-up-{n}", 404)
+
+    assert len(cache) == kept
