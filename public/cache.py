@@ -8,9 +8,12 @@ import gzip
 import hashlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import brotli
+
+
+CODINGS = ("identity", "gzip", "br")
 
 
 @dataclass(frozen=True)
@@ -32,9 +35,15 @@ class Page:
     tag: str  # the body's hash; each content-coding's ETag adds its own suffix
     version: Hashable
     built_at: float
+    etags: dict[str, str] = field(default_factory=dict)  # per content-coding, made once
+
+    def __post_init__(self) -> None:
+        for coding in CODINGS:
+            suffix = "" if coding == "identity" else "-" + coding
+            self.etags[coding] = f'"{self.tag}{suffix}"'
 
     def etag(self, coding: str) -> str:
-        return f'"{self.tag}{"-" + coding if coding != "identity" else ""}"'
+        return self.etags[coding]
 
     def body(self, coding: str) -> bytes:
         if coding == "br":

@@ -79,8 +79,10 @@ def _matches(header: str | None, page: Page) -> bool:
         return False
     if header.strip() == "*":
         return True
-    tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
-    return any(page.etag(coding) in tags for coding in ("identity", "gzip", "br"))
+    for tag in header.split(","):
+        if tag.strip().removeprefix("W/") in page.etags.values():
+            return True
+    return False
 
 
 async def _cached(
