@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import brotli
 
-
 CODINGS = ("identity", "gzip", "br")
 
 
