@@ -29,7 +29,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+# Debian's Chromium for the browser tests (tests/public/test_browser.py: Playwright drives it and
+# never downloads a browser of its own). Installed with apt when missing, as CI's fresh machine
+# needs (it runs as root).
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+
+pytest: $(STAMP) $(CHROMIUM)
 	$(BIN)/pytest
 
 test: lint typecheck pytest

@@ -30,8 +30,16 @@ MARKERS = {
     "Exercise": {"vi": "[DIỄN TẬP]", "en": "[EXERCISE]"},
 }
 AUDIENCE_ONLY = frozenset(MARKERS)
+# States of a message the public may read: issued once (in force, expired, or replaced).
+PUBLIC_STATES = frozenset({"issued", "expired", "superseded"})
 _PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")  # E.164
 _TOKEN = re.compile(r"^[A-Za-z0-9_:\-.]{20,4096}$")  # what FCM registration tokens are made of
+
+
+def is_public(stored: store.StoredAlert) -> bool:
+    """Whether the public may read this message (the feed, the public API and pages): issued
+    once, and not for the test audience alone."""
+    return stored.state in PUBLIC_STATES and stored.alert.status not in AUDIENCE_ONLY
 
 
 def audience_plan(members: Sequence[TestMember]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from aiohttp import web
 
 from alerting import store
-from alerting.audience import AUDIENCE_ONLY
+from alerting.audience import is_public
 from alerting.cap import ATOM_CONTENT_TYPE, CAP_CONTENT_TYPE, FeedEntry, atom_feed
 from alerting.json_form import public_view
 from alerting.models import LANGUAGE_VI, covers_point, in_force
@@ -121,11 +121,7 @@ async def public_alerts(request: web.Request, query: PublicQuery) -> web.Respons
 async def public_alert(request: web.Request, path: AlertPath, query: LanguageQuery) -> web.Response:
     """GET /api/v1/public/alerts/{identifier}: one issued message, in the device's language."""
     found = await store.get_alert(request.app[keys.DB].reader, path.identifier)
-    if (
-        found is None
-        or found.state in ("draft", "submitted", "approved", "withdrawn")
-        or found.alert.status in AUDIENCE_ONLY  # for the test audience, not the public
-    ):
+    if found is None or not is_public(found):
         raise ApiError(404, "alert_not_found", "no issued alert with that identifier")
     view = public_view(found.alert, _language(request, query.lang))
     view["state"] = found.state

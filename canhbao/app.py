@@ -15,6 +15,7 @@ import feeds
 import geofences
 import hotline
 import notify
+import public
 from alerting.keys import AUTO_DRAFTER
 from canhbao import auth, eventlog, keys, routes
 from canhbao.adapters.alerting import alerting_ports
@@ -22,6 +23,7 @@ from canhbao.adapters.cameras import camera_ports
 from canhbao.adapters.dispatch import dispatch_ports
 from canhbao.adapters.geofences import OutboxTopicSender
 from canhbao.adapters.hotline import hotline_ports
+from canhbao.adapters.public import public_ports
 from canhbao.clock import Clock, SystemClock
 from canhbao.config import Config
 from canhbao.db import Database, Migration
@@ -33,6 +35,8 @@ from canhbao.logs import request_id_middleware
 from canhbao.offload import PoolLimits, ProcessPool
 from feeds.thresholds import THRESHOLD_CROSSED
 from notify import keys as notify_keys
+
+MAX_REQUEST_LINE = 65_536
 
 
 def all_migrations() -> tuple[Migration, ...]:
@@ -58,6 +62,9 @@ def create_app(
     app = web.Application(
         client_max_size=config.server.max_body_bytes,
         middlewares=[request_id_middleware, error_middleware, auth.auth_middleware],
+        # A request line up to 64 KiB (aiohttp's default is 8 KiB): a search pasted into the
+        # public pages' /tim?q= (10,000 characters, percent-encoded) is answered, trimmed.
+        handler_args={"max_line_size": MAX_REQUEST_LINE},
     )
     app[keys.CONFIG] = config
     app[keys.CLOCK] = clock or SystemClock()
@@ -81,6 +88,7 @@ def create_app(
     dispatch.setup(app, config, ports=dispatch_ports)
     hotline.setup(app, config, ports=hotline_ports, voice=lambda: app[notify_keys.VOICE])
     cameras.setup(app, config, ports=camera_ports)
+    public.setup(app, config, ports=public_ports)
     # After every domain's context: their subscribers exist before delivery starts.
     app.cleanup_ctx.append(_durable_events_ctx)
     routes.setup_routes(app)

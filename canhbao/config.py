@@ -28,6 +28,7 @@ from canhbao.config_sections import (
     ImportSourceConfig,
     NwsConfig,
     OpenMeteoConfig,
+    PublicConfig,
     ReplayConfig,
     SensorThingsConfig,
     StationConfig,
@@ -53,6 +54,7 @@ __all__ = [
     "ImportSourceConfig",
     "NwsConfig",
     "OpenMeteoConfig",
+    "PublicConfig",
     "ReplayConfig",
     "SensorThingsConfig",
     "StationConfig",
@@ -170,6 +172,7 @@ class Config:
     alerting: AlertingConfig = AlertingConfig()
     hotline: HotlineConfig = HotlineConfig()
     cameras: CamerasConfig = CamerasConfig()
+    public: PublicConfig = PublicConfig()
     # Where the file was read from; relative paths in it are relative to this folder.
     base_dir: Path = dataclasses.field(default=Path("."), metadata={"internal": True})
 

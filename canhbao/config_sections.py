@@ -313,3 +313,19 @@ class CamerasConfig:
     fetches_keep_days: float = 30.0
     image_cache_s: int = 60
     retention: CameraRetentionConfig = CameraRetentionConfig()
+
+
+@dataclasses.dataclass(frozen=True)
+class PublicConfig:
+    """[public]: the citizens' server-rendered pages (public package)."""
+
+    # Seconds between looks at whether a page's inputs changed (one cheap read for all pages).
+    recheck_s: float = 1.0
+    # Seconds a built page is served before it is built again even if nothing changed.
+    rebuild_s: float = 60.0
+    # Cache-Control max-age for phones and proxies (they revalidate with the ETag after it).
+    browser_max_age_s: int = 30
+    # Most pages kept in memory (one per page and language).
+    max_pages: int = 2000
+    # The hotline as dialled from a phone in Vietnam (the tel: link and the button).
+    hotline: str = "19001075"

@@ -81,6 +81,9 @@ from alerting.store.alerts import (
     pending_in_chain as pending_in_chain,
 )
 from alerting.store.alerts import (
+    public_version as public_version,
+)
+from alerting.store.alerts import (
     published as published,
 )
 from alerting.store.alerts import (

@@ -252,6 +252,16 @@ async def feed_updated(db: Database) -> datetime | None:
     return parse_utc(row["at"]) if row and row["at"] else None
 
 
+async def public_version(db: Database) -> tuple[str | None, int]:
+    """Changes whenever a message is issued, replaced or expires: the latest such change and
+    how many messages were ever issued (two issued in the same instant still differ)."""
+    row = await db.fetch_one(
+        "SELECT MAX(updated_at), COUNT(*) FROM alerting_alerts"
+        " WHERE state IN ('issued', 'expired', 'superseded')"
+    )
+    return (row[0], int(row[1])) if row else (None, 0)
+
+
 async def claim_event(conn: aiosqlite.Connection, key: str, now: datetime) -> bool:
     """Record a threshold event; False when it was seen before."""
     try:
