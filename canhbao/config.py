@@ -20,6 +20,8 @@ from canhbao.config_sections import (
     CameraRetentionConfig,
     CamerasConfig,
     DeviceRateLimitConfig,
+    DispatchConfig,
+    DispatchOffersConfig,
     EaConfig,
     FeedPollConfig,
     FeedsConfig,
@@ -45,6 +47,8 @@ __all__ = [
     "CameraRetentionConfig",
     "CamerasConfig",
     "DeviceRateLimitConfig",
+    "DispatchConfig",
+    "DispatchOffersConfig",
     "EaConfig",
     "FeedPollConfig",
     "FeedsConfig",
@@ -170,6 +174,7 @@ class Config:
     alerting: AlertingConfig = AlertingConfig()
     hotline: HotlineConfig = HotlineConfig()
     cameras: CamerasConfig = CamerasConfig()
+    dispatch: DispatchConfig = DispatchConfig()
     # Where the file was read from; relative paths in it are relative to this folder.
     base_dir: Path = dataclasses.field(default=Path("."), metadata={"internal": True})
 

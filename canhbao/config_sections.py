@@ -313,3 +313,23 @@ class CamerasConfig:
     fetches_keep_days: float = 30.0
     image_cache_s: int = 60
     retention: CameraRetentionConfig = CameraRetentionConfig()
+
+
+@dataclasses.dataclass(frozen=True)
+class DispatchOffersConfig:
+    """[dispatch.offers]: offering rescue requests to teams, timeouts and escalation."""
+
+    auto_offer: bool = True
+    ack_timeout_s: float = 180.0
+    max_failed_offers: int = 3
+    position_fresh_min: float = 15.0
+    voice: bool = False
+    duty_phones: tuple[str, ...] = ()
+    poll_interval_s: float = 5.0
+
+
+@dataclasses.dataclass(frozen=True)
+class DispatchConfig:
+    """[dispatch]: rescue dispatch (dispatch package)."""
+
+    offers: DispatchOffersConfig = DispatchOffersConfig()

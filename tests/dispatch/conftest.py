@@ -26,3 +26,6 @@ async def rows(
 from tests.geofences.conftest import PHU_XUAN, hue, register  # noqa: E402
 
 __all__ = ["CALLER", "HUE", "PHU_XUAN", "hue", "register", "rows"]
+
+# The teams and offers tests' fixture (tests/dispatch/teams_support.py).
+from tests.dispatch.teams_support import start_desk  # noqa: E402, F401  # a fixture, by name
