@@ -8,7 +8,7 @@ and the reason says so. Pure and vectorised: 1,000 requests against 100 teams in
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -251,7 +251,7 @@ def _capable(requests: Sequence[OpenRequest], table: TeamTable) -> npt.NDArray[n
     """requests × teams: whether the team has every capability the request needs."""
     unknown = 1 << 62  # no team has it
     wanted = np.fromiter(
-        (sum(table.bit.get(word, unknown) for word in r.needs) for r in requests),
+        (_bits(table.bit.get(word, unknown) for word in r.needs) for r in requests),
         np.int64,
         len(requests),
     )
@@ -263,6 +263,13 @@ def _capable(requests: Sequence[OpenRequest], table: TeamTable) -> npt.NDArray[n
             if any(word not in table.bit for word in request.needs):
                 capable[row] = [request.needs <= team.capabilities for team in table.teams]
     return capable
+
+
+def _bits(values: Iterable[int]) -> int:
+    found = 0
+    for value in values:
+        found |= value
+    return found
 
 
 def _chosen(

@@ -167,7 +167,12 @@ def start_desk(
     monkeypatch.setenv("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
 
-    async def start(*, teams: list[dict[str, Any]] = TEAMS, **offers: Any) -> Desk:
+    manual = clock
+
+    async def start(
+        *, teams: list[dict[str, Any]] = TEAMS, clock: ManualClock | None = None, **offers: Any
+    ) -> Desk:
+        clock = clock or manual
         twilio = TwilioDouble(clock=clock.now)
         twilio_server = await aiohttp_server(twilio.app)
         fcm = await serve_fcm_double(aiohttp_server, tmp_path)
@@ -191,3 +196,10 @@ def start_desk(
         return Desk(client, sim, twilio, fcm, clock, dispatcher, ids)
 
     return start
+
+
+async def rows_of(
+    client: TestClient[web.Request, web.Application], sql: str, params: tuple[Any, ...] = ()
+) -> list[dict[str, Any]]:
+    assert client.app is not None
+    return [dict(r) for r in await client.app[keys.DB].fetch_all(sql, params)]

@@ -36,9 +36,7 @@ async def test_a_new_request_is_offered_to_the_nearest_boat_by_push_and_sms(
     desk = await start_desk()
     created = await desk.request(water="roof")
     # The truck team is nearer, but the water is on the roof: a boat is needed.
-    assert await desk.offers(created["id"]) == [
-        {"id": 1, "team": PHU_HOI, "status": "pending"}
-    ]
+    assert await desk.offers(created["id"]) == [{"id": 1, "team": PHU_HOI, "status": "pending"}]
     assert await desk.state(created["id"]) == "offered"
     # The offer's messages were committed with it: SMS to both members, a push to the app.
     queued = await desk.rows(
@@ -50,7 +48,8 @@ async def test_a_new_request_is_offered_to_the_nearest_boat_by_push_and_sms(
     offers = [m for m in messages if m["to"] in ("+84911000001", "+84911000002")]
     assert len(offers) == 2
     assert "CỨU HỘ 1001" in offers[0]["body"]
-    assert "NHAN 1001" in offers[0]["body"] and "3 phút" in offers[0]["body"]
+    assert "NHAN 1001" in offers[0]["body"]
+    assert "3 phút" in offers[0]["body"]
     await eventually(lambda: len(desk.fcm.double.messages) == 1)
     (push,) = desk.fcm.double.messages
     assert push["token"] == PUSH_TOKEN
@@ -96,7 +95,8 @@ async def test_no_answer_moves_to_the_next_team_then_escalates(
     messages = await desk.sent_sms(1)
     await eventually(lambda: any(m["to"] == DUTY_PHONE for m in desk.twilio.messages))
     (alarm,) = [m for m in desk.twilio.messages if m["to"] == DUTY_PHONE]
-    assert "1001" in alarm["body"] and "sau 3 lần mời" in alarm["body"]
+    assert "1001" in alarm["body"]
+    assert "sau 3 lần mời" in alarm["body"]
     assert messages
     health = await (await desk.client.get("/healthz")).json()
     assert health["components"][HEALTH_NAME]["status"] == "degraded"
@@ -183,7 +183,11 @@ async def test_the_team_app_answers_and_the_requester_is_told_the_team_not_its_p
     bearer = {"Authorization": f"Bearer {(await response.json())['token']}"}
     mine = await (await desk.client.get(f"{API}/team/offers", headers=bearer)).json()
     assert [o["request_number"] for o in mine["offers"]] == ["1001"]
-    for action, state in (("accept", "accepted"), ("en_route", "en_route"), ("on_scene", "on_scene")):
+    for action, state in (
+        ("accept", "accepted"),
+        ("en_route", "en_route"),
+        ("on_scene", "on_scene"),
+    ):
         response = await desk.client.post(
             f"{API}/team/offers/1/answer", json={"action": action}, headers=bearer
         )
@@ -245,7 +249,9 @@ async def test_offers_that_fell_due_while_stopped_time_out_at_start(
     assert [r["status"] for r in rows] == ["timed_out", "pending"]
 
 
-async def test_the_claim_lock_holds_for_offers_by_hand(start_desk: StartDesk, staff: object) -> None:
+async def test_the_claim_lock_holds_for_offers_by_hand(
+    start_desk: StartDesk, staff: object
+) -> None:
     desk = await start_desk(auto_offer=False)
     created = await desk.request()
     assert await desk.offers(created["id"]) == []  # no automatic offer
