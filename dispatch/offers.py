@@ -174,10 +174,12 @@ class Offers:
         actor: str,
         team_id: int | None = None,
         claimant: str | None = None,
+        replied_from: str | None = None,
     ) -> tuple[Offer, RescueRequest]:
         """Apply a team's answer to its offer. `team_id` is the team answering (None: an
         operator recording it); an answer for an offer made to another team is refused
-        (NotAuthorised) and logged."""
+        (NotAuthorised) and logged. `replied_from`: the member's phone an SMS answer came
+        from (its reply carries the details, so it is not texted them again)."""
         async with self.db.transaction() as conn:
             offer = await store.get_offer(conn, offer_id)
             if offer is None:
@@ -189,7 +191,13 @@ class Offers:
                 )
                 raise NotAuthorised(f"offer {offer_id} was not made to this team")
             result = await self._answer_in(
-                conn, offer, action, via=via, actor=actor, claimant=claimant
+                conn,
+                offer,
+                action,
+                via=via,
+                actor=actor,
+                claimant=claimant,
+                replied_from=replied_from,
             )
         self.requests.committed()
         await self.escalations.changed()
@@ -204,6 +212,7 @@ class Offers:
         via: Via,
         actor: str,
         claimant: str | None = None,
+        replied_from: str | None = None,
     ) -> tuple[Offer, RescueRequest]:
         now = self.clock.now()
         request = await self.requests.load(conn, offer.request_id)
@@ -232,7 +241,7 @@ class Offers:
                     f"on_the_way:{offer.id}",
                     texts.team_on_the_way(request.number, offer.team_name),
                 )
-                await self._confirm_in(conn, offer, request)
+                await self._confirm_in(conn, offer, request, skip=replied_from)
                 await self.escalations.clear_in(conn, request.id, actor=actor)
             else:
                 request = await self.requests.transition_in(
@@ -274,11 +283,17 @@ class Offers:
         return after, request
 
     async def _confirm_in(
-        self, conn: aiosqlite.Connection, offer: Offer, request: RescueRequest
+        self,
+        conn: aiosqlite.Connection,
+        offer: Offer,
+        request: RescueRequest,
+        *,
+        skip: str | None,
     ) -> None:
         team = await _team(conn, offer.team_id)
+        items = confirm_messages(self.settings, offer, request, team)
         await self.requests.ports.messages.enqueue_in(
-            conn, confirm_messages(self.settings, offer, request, team)
+            conn, [item for item in items if getattr(item.message, "to", None) != skip]
         )
 
     async def _end_in(

@@ -60,7 +60,12 @@ class TeamSms:
         actor = f"team:{team.id}:{phone}"
         try:
             _, request = await self.offers.answer(
-                offer.id, answer.action, via="sms", actor=actor, team_id=team.id
+                offer.id,
+                answer.action,
+                via="sms",
+                actor=actor,
+                team_id=team.id,
+                replied_from=phone,
             )
         except (Conflict, InvalidTransition) as err:
             log.warning("team answer refused: %s", err, extra={"message_sid": message_sid})

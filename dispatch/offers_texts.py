@@ -70,9 +70,15 @@ def spoken_number(number: str) -> str:
     return " ".join(number)
 
 
+def team_called(name: str) -> str:
+    """A team as it is named in a sentence: "Đội xuồng Vỹ Dạ" as is, "Vỹ Dạ" as "đội Vỹ Dạ"."""
+    return name if name.casefold().startswith("đội") else f"đội {name}"
+
+
 def offer_voice(team_name: str, request: RescueRequest) -> str:
+    called = team_called(team_name)
     return (
-        f"Đây là tổng đài cứu hộ. Đội {team_name}, có yêu cầu cứu hộ số"
+        f"Đây là tổng đài cứu hộ. {called[0].upper()}{called[1:]}, có yêu cầu cứu hộ số"
         f" {spoken_number(request.number)}. {_situation(request)}."
         f" Địa chỉ: {_place(request)}."
     )
@@ -135,10 +141,15 @@ def cannot_now(number: str, state: str) -> str:
 
 def team_on_the_way(number: str, team_name: str) -> str:
     return (
-        f"Đội cứu hộ {team_name} đã nhận yêu cầu số {number} và đang trên đường đến."
+        f"{_capital(team_called(team_name))} đã nhận yêu cầu cứu hộ số {number} và đang trên"
+        " đường đến."
         " Hãy giữ điện thoại bên mình, ở nơi cao và an toàn. Nếu tình hình thay đổi, nhắn tin"
         " lại cho số này."
     )
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def escalation_sms(number: str, failed: int, reason: str) -> str:

@@ -186,7 +186,7 @@ def recommend(requests: Sequence[OpenRequest], table: TeamTable) -> dict[int, Re
     closeness = _unit_vectors(lat, lon) @ table.vectors  # requests × teams: cos of the angle
     covered = _coverage(located, table)
     capable = _capable(located, table)
-    excluded = np.zeros_like(covered)
+    eligible = (table.on_duty & table.has_room)[None, :] & capable & covered
     pairs = [
         (row, table.index_of[team_id])
         for row, request in enumerate(located)
@@ -195,9 +195,7 @@ def recommend(requests: Sequence[OpenRequest], table: TeamTable) -> dict[int, Re
     ]
     if pairs:
         rows, columns = zip(*pairs, strict=True)
-        excluded[list(rows), list(columns)] = True
-    available = (table.on_duty & table.has_room)[None, :]
-    eligible = available & capable & covered & ~excluded
+        eligible[list(rows), list(columns)] = False  # offered before
     closeness = np.where(eligible, closeness, -2.0)
     best = np.argmax(closeness, axis=1)
     best_distance = _metres(closeness[np.arange(count), best])
@@ -208,7 +206,7 @@ def recommend(requests: Sequence[OpenRequest], table: TeamTable) -> dict[int, Re
         if among:
             answers[request.id] = _chosen(request, table, index, metres, among)
         else:
-            answers[request.id] = _nobody(request, table, capable[row], covered[row], excluded[row])
+            answers[request.id] = _nobody(request, table, capable[row], covered[row])
     return answers
 
 
@@ -290,8 +288,11 @@ def _nobody(
     table: TeamTable,
     capable: npt.NDArray[np.bool_],
     covered: npt.NDArray[np.bool_],
-    excluded: npt.NDArray[np.bool_],
 ) -> Recommendation:
+    excluded = np.zeros(len(table.teams), dtype=bool)
+    for team_id in request.excluded:
+        if team_id in table.index_of:
+            excluded[table.index_of[team_id]] = True
     skipped = Skipped(
         off_duty=int((~table.on_duty).sum()),
         full=int((table.on_duty & ~table.has_room).sum()),

@@ -198,7 +198,7 @@ async def test_the_team_app_answers_and_the_requester_is_told_the_team_not_its_p
         (f"dispatch:{created['id']}:on_the_way:%",),
     )
     (body,) = [json.loads(row["payload"])["body"] for row in told]
-    assert "Đội cứu hộ Đội xuồng Phú Hội đã nhận yêu cầu số 1001" in body
+    assert body.startswith("Đội xuồng Phú Hội đã nhận yêu cầu cứu hộ số 1001")
     assert "+8491100000" not in body
     # The team's members get the requester's phone.
     confirmed = await desk.rows(

@@ -47,6 +47,12 @@ async def test_an_sms_to_resolved(start_desk: StartDesk, real_clock: bool) -> No
     assert "Đã ghi nhận: đội nhận yêu cầu 1001" in reply
     assert CALLER in reply
     assert await desk.state(1) == "accepted"
+    # The other member is texted the details; the one who replied has them in the reply.
+    confirmed = await desk.rows(
+        "SELECT idempotency_key FROM outbox"
+        " WHERE idempotency_key LIKE 'dispatch:offer:1:accepted:%'"
+    )
+    assert confirmed == [{"idempotency_key": "dispatch:offer:1:accepted:+84911000002"}]
     status, reply = await desk.sim.sms(MEMBER, "nhận 1001")  # Twilio retried, or sent twice
     assert "Đã ghi nhận" in reply
     status, reply = await desk.sim.sms(MEMBER, "ĐẾN 1001")
@@ -64,7 +70,7 @@ async def test_an_sms_to_resolved(start_desk: StartDesk, real_clock: bool) -> No
     await eventually(lambda: len(told()) >= 2)  # on the way, resolved (the receipt was the reply)
     on_the_way = [body for body in told() if "đang trên đường đến" in body]
     assert on_the_way == [
-        "Đội cứu hộ Đội xuồng Phú Hội đã nhận yêu cầu số 1001 và đang trên đường đến."
+        "Đội xuồng Phú Hội đã nhận yêu cầu cứu hộ số 1001 và đang trên đường đến."
         " Hãy giữ điện thoại bên mình, ở nơi cao và an toàn. Nếu tình hình thay đổi, nhắn tin"
         " lại cho số này."
     ]
