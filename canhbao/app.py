@@ -33,7 +33,10 @@ from canhbao.health import HealthRegistry
 from canhbao.http import error_middleware, http_session_ctx
 from canhbao.logs import request_id_middleware
 from canhbao.offload import PoolLimits, ProcessPool
+from dispatch.events import REQUEST_CREATED
+from dispatch.teams_keys import DISPATCH_OFFERS
 from feeds.thresholds import THRESHOLD_CROSSED
+from hotline.keys import HOTLINE_SIGNATURES
 from notify import keys as notify_keys
 
 MAX_REQUEST_LINE = 65_536
@@ -86,6 +89,7 @@ def create_app(
     alerting.setup(app, config, ports=alerting_ports)
     # Before the hotline's context: the hotline creates rescue requests through dispatch.
     dispatch.setup(app, config, ports=dispatch_ports)
+    dispatch.setup_teams(app, config, forms=lambda: app[HOTLINE_SIGNATURES])
     hotline.setup(app, config, ports=hotline_ports, voice=lambda: app[notify_keys.VOICE])
     cameras.setup(app, config, ports=camera_ports)
     public.setup(app, config, ports=public_ports)
@@ -160,6 +164,7 @@ async def _durable_events_ctx(app: web.Application) -> AsyncIterator[None]:
     """Who acts on which durable event, then delivery from each one's cursor; stops first."""
     events = app[keys.EVENTS]
     events.subscribe("alerting.auto_draft", THRESHOLD_CROSSED, app[AUTO_DRAFTER].on_event)
+    events.subscribe("dispatch.auto_offer", REQUEST_CREATED, app[DISPATCH_OFFERS].on_created)
     await events.start()
     try:
         yield

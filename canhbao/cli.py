@@ -24,6 +24,7 @@ from canhbao.config import Config, choose_config_path, load_config
 from canhbao.db import Database, backup_database
 from canhbao.errors import CanhbaoError
 from canhbao.logs import configure_logging
+from dispatch import teams_cli
 from geofences import cli as geofences_cli
 
 log = logging.getLogger("canhbao")
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     auth_cli.add_commands(commands)
     geofences_cli.add_commands(commands)
+    teams_cli.add_commands(commands)
     return parser
 
 

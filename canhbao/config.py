@@ -20,6 +20,8 @@ from canhbao.config_sections import (
     CameraRetentionConfig,
     CamerasConfig,
     DeviceRateLimitConfig,
+    DispatchConfig,
+    DispatchOffersConfig,
     EaConfig,
     FeedPollConfig,
     FeedsConfig,
@@ -46,6 +48,8 @@ __all__ = [
     "CameraRetentionConfig",
     "CamerasConfig",
     "DeviceRateLimitConfig",
+    "DispatchConfig",
+    "DispatchOffersConfig",
     "EaConfig",
     "FeedPollConfig",
     "FeedsConfig",
@@ -173,6 +177,7 @@ class Config:
     hotline: HotlineConfig = HotlineConfig()
     cameras: CamerasConfig = CamerasConfig()
     public: PublicConfig = PublicConfig()
+    dispatch: DispatchConfig = DispatchConfig()
     # Where the file was read from; relative paths in it are relative to this folder.
     base_dir: Path = dataclasses.field(default=Path("."), metadata={"internal": True})
 

@@ -329,3 +329,23 @@ class PublicConfig:
     max_pages: int = 2000
     # The hotline as dialled from a phone in Vietnam (the tel: link and the button).
     hotline: str = "19001075"
+
+
+@dataclasses.dataclass(frozen=True)
+class DispatchOffersConfig:
+    """[dispatch.offers]: offering rescue requests to teams, timeouts and escalation."""
+
+    auto_offer: bool = True
+    ack_timeout_s: float = 180.0
+    max_failed_offers: int = 3
+    position_fresh_min: float = 15.0
+    voice: bool = False
+    duty_phones: tuple[str, ...] = ()
+    poll_interval_s: float = 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class DispatchConfig:
+    """[dispatch]: rescue dispatch (dispatch package)."""
+
+    offers: DispatchOffersConfig = DispatchOffersConfig()

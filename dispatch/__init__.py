@@ -20,8 +20,12 @@ from dispatch.metrics import dispatch_metrics
 from dispatch.photos import PHOTO_MAX_BYTES
 from dispatch.ports import DispatchPorts
 from dispatch.requests import Requests
+from dispatch.store.teams import MIGRATIONS as _TEAM_MIGRATIONS
+from dispatch.teams_setup import setup_teams
 
-MIGRATIONS: tuple[Migration, ...] = store.MIGRATIONS
+__all__ = ["MIGRATIONS", "setup", "setup_teams"]
+
+MIGRATIONS: tuple[Migration, ...] = (*store.MIGRATIONS, *_TEAM_MIGRATIONS)
 
 PortsFactory = Callable[[web.Application], DispatchPorts]
 

@@ -4,7 +4,9 @@
 - WarningCoverage: whether an issued Severe or Extreme warning covers a point (over alerting);
 - DeviceDirectory: the citizen app's device behind a public id and secret (over geofences'
   device registry: the app authenticates its SOS with the device secret);
-- MessageQueue: notify's outbox, written inside dispatch's own transaction.
+- MessageQueue: notify's outbox, written inside dispatch's own transaction;
+- SignedForms: a Twilio webhook's form, its signature checked (over the hotline's reader), for
+  the keypress of an offer call.
 
 The implementations are adapters built in the composition root (canhbao.adapters.dispatch);
 each translates its domain's errors into dispatch's (SourceUnavailable, NotAuthorised).
@@ -12,11 +14,12 @@ each translates its domain's errors into dispatch's (SourceUnavailable, NotAutho
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import aiosqlite
+from aiohttp import web
 
 from notify.models import OutboxItem
 
@@ -58,6 +61,12 @@ class DeviceDirectory(Protocol):
 class MessageQueue(Protocol):
     async def enqueue_in(self, conn: aiosqlite.Connection, items: Sequence[OutboxItem]) -> int:
         """Store the messages inside the caller's transaction; returns how many were new."""
+        ...
+
+
+class SignedForms(Protocol):
+    async def verify(self, request: web.Request) -> Mapping[str, str]:
+        """The webhook's form once its X-Twilio-Signature is checked (a 4xx ApiError if not)."""
         ...
 
 

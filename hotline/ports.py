@@ -4,7 +4,8 @@
 - WarningSource: warnings in force (over the alerting domain's issued alerts);
 - LocationSource: where a registered phone was last known to be (over the geofences registry);
 - RescueDesk: rescue requests (the dispatch domain owns them): the hotline creates them, adds
-  what callers say, and reads their state back to callers.
+  what callers say, and reads their state back to callers;
+- TeamReplies: rescue teams' SMS answers to offers (over dispatch's offers).
 
 The implementations are adapters built in the composition root (canhbao.app) from the other
 domains' public objects; each translates its domain's errors into SourceUnavailable.
@@ -108,6 +109,13 @@ class RescueDesk(Protocol):
         ...
 
 
+class TeamReplies(Protocol):
+    async def reply(self, phone: str, body: str, message_sid: str) -> str | None:
+        """The answer to a rescue team's SMS about an offer (`NHAN 1023`, `XONG 1023`, …), or
+        None when the text is not a team's (the hotline handles it as a citizen's)."""
+        ...
+
+
 @dataclass
 class HotlinePorts:
     """The sources together, as the hotline's flows share them."""
@@ -116,3 +124,5 @@ class HotlinePorts:
     warnings: WarningSource
     locations: LocationSource
     rescue: RescueDesk
+    # Rescue teams' SMS answers go to dispatch first (None: no teams, e.g. hotline tests).
+    teams: TeamReplies | None = None

@@ -32,6 +32,13 @@ class Sms:
         sender = form.get("From", "")
         sid = form.get("MessageSid") or form.get("SmsSid", "")
         actor = f"caller:{sender}"
+        teams = self.ctx.ports.teams
+        if teams is not None:
+            # A team's answer to an offer (NHAN 1023 …) is dispatch's; anything else is ours.
+            # Not run once per MessageSid: a retried answer is answered again, unchanged.
+            team_reply = await teams.reply(sender, body, sid)
+            if team_reply is not None:
+                return sms_reply(texts.Text(team_reply, team_reply))  # Vietnamese only
 
         desk = self.ctx.ports.rescue
         asks_status, number = parse_status_query(body)

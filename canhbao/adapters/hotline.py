@@ -14,6 +14,7 @@ from canhbao import keys
 from canhbao.adapters.dispatch import DispatchRescueDesk
 from canhbao.clock import Clock
 from dispatch.keys import DISPATCH_REQUESTS
+from dispatch.teams_keys import DISPATCH_TEAM_SMS
 from feeds import levels as feed_levels
 from feeds.errors import FeedError
 from feeds.keys import FEEDS
@@ -34,6 +35,7 @@ def hotline_ports(app: web.Application) -> HotlinePorts:
         warnings=AlertingWarnings(app[ALERTING]),
         locations=GeofencesLocations(app[GEOFENCES]),
         rescue=DispatchRescueDesk(app[DISPATCH_REQUESTS]),
+        teams=app[DISPATCH_TEAM_SMS],
     )
 
 

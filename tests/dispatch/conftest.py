@@ -22,7 +22,9 @@ async def rows(
     return [dict(r) for r in await app[keys.DB].fetch_all(sql, params)]
 
 
-# The geofences fixtures: Huế's wards imported (`hue`) and a device registered (`register`).
+# The teams and offers tests' fixture (tests/dispatch/teams_support.py); the geofences
+# fixtures: Huế's wards imported (`hue`) and a device registered (`register`).
+from tests.dispatch.teams_support import start_desk  # noqa: E402
 from tests.geofences.conftest import PHU_XUAN, hue, register  # noqa: E402
 
-__all__ = ["CALLER", "HUE", "PHU_XUAN", "hue", "register", "rows"]
+__all__ = ["CALLER", "HUE", "PHU_XUAN", "hue", "register", "rows", "start_desk"]

@@ -61,7 +61,7 @@ async def test_every_row_its_links_and_its_history_move(tmp_path: Path) -> None:
     await db.open()
     try:
         applied = await db.migrate(all_migrations())
-        assert [m.domain for m in applied] == ["dispatch"] * len(dispatch.MIGRATIONS)
+        assert [m.domain for m in applied] == ["dispatch"] * len(dispatch.store.MIGRATIONS)
         rows = await db.fetch_all(
             "SELECT id, number, state, caller, call_sid, people, vulnerabilities, accepted_at"
             " FROM dispatch_requests ORDER BY id"

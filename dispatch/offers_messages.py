@@ -1,0 +1,130 @@
+"""What an offer sends: a push to the team app, an SMS to each member, and (if configured) a
+call reading the request in Vietnamese that takes a keypress (1 accept, 2 decline). Pure: the
+items are enqueued by dispatch.offers in the offer's own transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from dispatch import offers_texts as texts
+from dispatch.models import RescueRequest
+from dispatch.store.offers import Offer
+from dispatch.teams import Team
+from notify.models import OutboxItem, PushMessage, SmsMessage, VoiceCall
+from notify.twiml import Speech, render
+
+# Offers go out ahead of warnings' fan-out (priority 0) and beside requesters' SMS (50).
+OFFER_PRIORITY = 80
+
+
+@dataclass(frozen=True)
+class OfferSettings:
+    ack_timeout: timedelta
+    max_failed_offers: int
+    auto_offer: bool
+    position_fresh_for: timedelta
+    voice: bool
+    sms_sender: str
+    public_base_url: str
+    voice_name: str
+
+
+def offer_messages(
+    settings: OfferSettings, speech: Speech, offer: Offer, request: RescueRequest, team: Team
+) -> list[OutboxItem]:
+    """The offer's push (to the team app), SMS (to each member) and, if configured, the call."""
+    minutes = max(1, round(settings.ack_timeout.total_seconds() / 60))
+    reference = f"dispatch:{request.number}"
+    not_after = offer.expires_at
+    items: list[OutboxItem] = []
+    if team.push_token:
+        items.append(
+            OutboxItem(
+                channel="push",
+                message=PushMessage(
+                    target_kind="token",
+                    target=team.push_token,
+                    title=texts.offer_push_title(request),
+                    body=texts.offer_push_body(request, minutes),
+                    data={
+                        "kind": "dispatch_offer",
+                        "offer_id": str(offer.id),
+                        "request_number": request.number,
+                        "expires_at": offer.expires_at.isoformat(),
+                    },
+                    tag=f"dispatch-offer-{offer.id}",
+                    ttl_s=int(settings.ack_timeout.total_seconds()),
+                ),
+                idempotency_key=f"dispatch:offer:{offer.id}:push",
+                reference=reference,
+                priority=OFFER_PRIORITY,
+                not_after=not_after,
+            )
+        )
+    body = texts.offer_sms(request, minutes)
+    for phone in team.phones:
+        items.append(
+            OutboxItem(
+                channel="sms",
+                message=SmsMessage(to=phone, body=body, sender=settings.sms_sender),
+                idempotency_key=f"dispatch:offer:{offer.id}:sms:{phone}",
+                reference=reference,
+                priority=OFFER_PRIORITY,
+                not_after=not_after,
+            )
+        )
+    if settings.voice and team.phones:
+        items.append(
+            OutboxItem(
+                channel="voice",
+                message=VoiceCall(
+                    to=team.phones[0],
+                    caller_id=settings.sms_sender,
+                    twiml=offer_call(settings, speech, offer, request, team),
+                    timeout_s=30,
+                ),
+                idempotency_key=f"dispatch:offer:{offer.id}:voice:{team.phones[0]}",
+                reference=reference,
+                priority=OFFER_PRIORITY,
+                not_after=not_after,
+            )
+        )
+    return items
+
+
+def offer_call(
+    settings: OfferSettings, speech: Speech, offer: Offer, request: RescueRequest, team: Team
+) -> str:
+    """The call's TwiML: the request read twice, keys 1 (accept) and 2 (decline)."""
+    base = settings.public_base_url.rstrip("/")
+    response = VoiceResponse()
+    gather = response.gather(
+        num_digits=1,
+        timeout=8,
+        action=f"{base}/twilio/dispatch/offers/{offer.id}/keypress",
+        method="POST",
+    )
+    for _ in range(2):
+        speech.say(gather, texts.offer_voice(team.name, request), texts.VOICE_KEYS)
+    speech.say(response, texts.VOICE_NO_KEY)
+    return render(response)
+
+
+def confirm_messages(
+    settings: OfferSettings, offer: Offer, request: RescueRequest, team: Team
+) -> list[OutboxItem]:
+    """The accepting team's members get the requester's phone and the map link by SMS."""
+    body = texts.accepted_for_team(request)
+    return [
+        OutboxItem(
+            channel="sms",
+            message=SmsMessage(to=phone, body=body, sender=settings.sms_sender),
+            idempotency_key=f"dispatch:offer:{offer.id}:accepted:{phone}",
+            reference=f"dispatch:{request.number}",
+            priority=OFFER_PRIORITY,
+        )
+        for phone in team.phones
+    ]
