@@ -113,11 +113,11 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
 
 
 async def _serve_processes(config: Config, config_path: Path) -> int:
-    # Only what sending needs: the web process imports (and checks, and migrates) the rest.
+    # What sending and the fan-out need: the web process checks and migrates the database.
     import notify
     from canhbao import keys
+    from canhbao.app import create_sender_app
     from canhbao.supervisor import ChildFailed, Supervisor
-    from notify.process import create_sender_app
 
     sender = create_sender_app(config)
     runner = web.AppRunner(sender)
