@@ -258,9 +258,7 @@ async def _until_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
             await asyncio.sleep(0.1)
 
 
-async def fan_out(
-    service: Service, fcm: str, token: str, identifier: str, version: int
-) -> Fanout:
+async def fan_out(service: Service, fcm: str, token: str, identifier: str, version: int) -> Fanout:
     """Issue the warning over HTTP, as an approver would; wait until FCM has accepted every
     message of its plan."""
     base = service.base
