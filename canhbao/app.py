@@ -14,12 +14,10 @@ import feeds
 import geofences
 import hotline
 import notify
-from alerting.fanout import fanout_ctx
 from alerting.keys import AUTO_DRAFTER
 from canhbao import auth, eventlog, keys, routes
 from canhbao.adapters.alerting import alerting_ports
 from canhbao.adapters.cameras import camera_ports
-from canhbao.adapters.fanout import stored_recipients
 from canhbao.adapters.geofences import OutboxTopicSender
 from canhbao.adapters.hotline import hotline_ports
 from canhbao.clock import Clock, SystemClock
@@ -33,7 +31,6 @@ from canhbao.logs import request_id_middleware
 from canhbao.offload import PoolLimits, ProcessPool
 from feeds.thresholds import THRESHOLD_CROSSED
 from notify import keys as notify_keys
-from notify import process as notify_process
 
 
 def all_migrations() -> tuple[Migration, ...]:
@@ -54,8 +51,8 @@ def create_app(
     config: Config, *, clock: Clock | None = None, remote_sender: notify.RemoteSender | None = None
 ) -> web.Application:
     """The web app. The outbox sender runs inside it, unless `remote_sender` links it to the
-    sender in another process (`canhbao serve`'s: create_sender_app), which then also runs the
-    fan-out runner."""
+    sender in another process (`canhbao serve`'s: notify.process.create_sender_app), which then
+    also runs the fan-out runner (canhbao.adapters.fanout.sender_fanout_ctx)."""
     app = web.Application(
         client_max_size=config.server.max_body_bytes,
         middlewares=[request_id_middleware, error_middleware, auth.auth_middleware],
@@ -83,22 +80,6 @@ def create_app(
     # After every domain's context: their subscribers exist before delivery starts.
     app.cleanup_ctx.append(_durable_events_ctx)
     routes.setup_routes(app)
-    return app
-
-
-def create_sender_app(config: Config, *, clock: Clock | None = None) -> web.Application:
-    """`canhbao serve`'s own process (README, "Processes"): the outbox sender and the fan-out
-    runner that enqueues issued warnings' later batches, both woken by the web process's kicks;
-    no routes, no device index."""
-    app = notify_process.create_sender_app(config, clock=clock)
-    app.cleanup_ctx.append(
-        fanout_ctx(
-            config,
-            stored_recipients,
-            lambda app: app[notify_keys.OUTBOX],
-            lambda app, kick: app[notify_keys.ON_KICK].append(kick),
-        )
-    )
     return app
 
 

@@ -11,7 +11,7 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -113,11 +113,11 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
 
 
 async def _serve_processes(config: Config, config_path: Path) -> int:
-    # What sending and the fan-out need: the web process checks and migrates the database.
+    # Only what sending needs: the web process imports (and checks, and migrates) the rest.
     import notify
     from canhbao import keys
-    from canhbao.app import create_sender_app
     from canhbao.supervisor import ChildFailed, Supervisor
+    from notify.process import create_sender_app
 
     sender = create_sender_app(config)
     runner = web.AppRunner(sender)
@@ -142,6 +142,9 @@ async def _serve_processes(config: Config, config_path: Path) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, supervisor.stop)
     running = asyncio.create_task(supervisor.run())
+    # The fan-out runner (alerting, geofences' store) also runs here; its modules load while the
+    # web process starts, rather than delaying its start.
+    fanout = asyncio.create_task(asyncio.to_thread(_sender_fanout_ctx, config))
     # The web process migrates the database; the sender starts once it is ready, so a start
     # does the same work in the same order as one process would (start-up, then recovery and
     # sending), and the two do not contend for the CPU and the database meanwhile.
@@ -149,6 +152,7 @@ async def _serve_processes(config: Config, config_path: Path) -> int:
     await asyncio.wait({running, ready}, return_when=asyncio.FIRST_COMPLETED)
     ready.cancel()
     if not supervisor.ready.is_set():
+        await asyncio.gather(fanout, return_exceptions=True)  # not needed: the thread's result
         try:
             await running  # it ended before the web process was ever ready, or a stop
         except ChildFailed as failed:
@@ -157,6 +161,7 @@ async def _serve_processes(config: Config, config_path: Path) -> int:
             raise
         return 0
     try:
+        sender.cleanup_ctx.append(await fanout)
         await runner.setup()
     except BaseException:
         supervisor.stop()
@@ -172,6 +177,12 @@ async def _serve_processes(config: Config, config_path: Path) -> int:
     finally:
         await runner.cleanup()
     return 0
+
+
+def _sender_fanout_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:
+    from canhbao.adapters.fanout import sender_fanout_ctx
+
+    return sender_fanout_ctx(config)
 
 
 def _web(args: argparse.Namespace, config: Config) -> int:

@@ -1,16 +1,20 @@
-"""Alerting's Recipients port over geofences' stored devices and contacts, for the fan-out
-runner in the outbox sender's process (which builds no device index)."""
+"""The fan-out runner in `canhbao serve`'s own process, beside the outbox sender: alerting's
+Recipients port over geofences' stored devices and contacts (that process builds no device
+index), and the context that runs it there (README, "Processes")."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from aiohttp import web
 
+from alerting.fanout import fanout_ctx
 from alerting.ports import ContactTarget, DeviceTarget
 from canhbao import keys
+from canhbao.config import Config
 from canhbao.db import Database
 from geofences import store as geofences_store
+from notify import keys as notify_keys
 
 
 class StoredRecipients:
@@ -33,5 +37,12 @@ class StoredRecipients:
         return [ContactTarget(*row) for row in found]
 
 
-def stored_recipients(app: web.Application) -> StoredRecipients:
-    return StoredRecipients(app[keys.DB])
+def sender_fanout_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:
+    """For the sender's app (notify.process.create_sender_app): the fan-out runner, over the
+    sender's outbox, woken by the web process's kicks."""
+    return fanout_ctx(
+        config,
+        lambda app: StoredRecipients(app[keys.DB]),
+        lambda app: app[notify_keys.OUTBOX],
+        lambda app, kick: app[notify_keys.ON_KICK].append(kick),
+    )
