@@ -161,21 +161,29 @@ async def _serve_processes(config: Config, config_path: Path) -> int:
             raise
         return 0
     try:
-        sender.cleanup_ctx.append(await fanout)
         await runner.setup()
     except BaseException:
         supervisor.stop()
         await asyncio.gather(running, return_exceptions=True)
         raise
     started.set()
+    # The sender sends at once; the fan-out runner joins it once its modules are loaded (on a
+    # busy machine that can be seconds later), and stops before the sender does.
+    fanout_runner: AsyncIterator[None] | None = None
     try:
+        fanout_runner = (await fanout)(sender)
+        await anext(fanout_runner)
         await running
     except ChildFailed as failed:
         if failed.code == 2:
             return 2  # as above
         raise
     finally:
-        await runner.cleanup()
+        try:
+            if fanout_runner is not None:
+                await anext(fanout_runner, None)
+        finally:
+            await runner.cleanup()
     return 0
 
 
