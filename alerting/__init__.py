@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from alerting import imports, jobs, routes, store
+from alerting import evidence, imports, jobs, routes, store
 from alerting import keys as alerting_keys
 from alerting.auto import AutoDrafter
 from alerting.delivery import Delivery
@@ -49,6 +49,7 @@ def setup(
     imports.check_config(settings)
     app.cleanup_ctx.append(functools.partial(_alerting_ctx, ports=ports, run_fanout=run_fanout))
     routes.setup_routes(app)
+    evidence.setup_routes(app)
 
 
 async def _alerting_ctx(
@@ -75,6 +76,7 @@ async def _alerting_ctx(
     )
     app[alerting_keys.ALERTING] = workflow
     app[alerting_keys.ALERTING_DELIVERY] = delivery
+    app[alerting_keys.ALERTING_EVIDENCE] = connected.evidence
     drafter = AutoDrafter(
         workflow, delivery.directory, config.alerting, config.geofences.outline_max_points
     )

@@ -8,6 +8,7 @@ from alerting.auto import AutoDrafter
 from alerting.delivery import Delivery
 from alerting.fanout import FanoutRunner
 from alerting.imports import Importer
+from alerting.ports import EvidenceSource
 from alerting.workflow import Workflow
 
 # The workflow: drafts, the two-person rule, issue, Update/Cancel, expiry.
@@ -21,3 +22,5 @@ ALERTING_FANOUT = web.AppKey("alerting_fanout", FanoutRunner)
 ALERTING_DELIVERY = web.AppKey("alerting_delivery", Delivery)
 # The running auto-drafter (canhbao.app subscribes it to threshold events in the durable log).
 AUTO_DRAFTER = web.AppKey("alerting_auto_drafter", AutoDrafter)
+# Camera stills offered and attached as a warning's evidence (filled by the composition root).
+ALERTING_EVIDENCE = web.AppKey("alerting_evidence", EvidenceSource)

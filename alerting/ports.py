@@ -8,6 +8,7 @@ another domain up in the app.
   implementation translates geofences' errors into alerting's (UnknownWards, InvalidArea).
 - Outbox: the durable outbox (notify) that sends a warning's messages, and its counts.
 - Sponsors: who vouched for an account lately (auth), for the two-person rule.
+- EvidenceSource: camera stills (cameras) offered for a warning's area and attached to it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy.typing as npt
 from aiohttp import web
 from shapely.geometry.base import BaseGeometry
 
-from alerting.models import Point
+from alerting.models import Point, Resource
 from notify.models import Encoded, OutboxItem
 
 IdArray = npt.NDArray[np.int64]  # device or contact ids, sorted and unique
@@ -145,6 +146,34 @@ class Sponsors(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class EvidenceStill:
+    """A camera's latest still, offered as evidence for a warning whose area holds the camera."""
+
+    still_id: int
+    camera_id: str
+    camera_name: str
+    watches: str  # the road or place the camera looks at
+    taken_at: datetime
+    url: str  # the public image
+    thumbnail_url: str
+    flags: tuple[str, ...]  # "frozen", "dark", "blurred", ... (a still to look at twice)
+
+
+class EvidenceSource(Protocol):
+    """Camera stills as a warning's evidence (cameras)."""
+
+    async def offer(self, area: Geometry) -> list[EvidenceStill]:
+        """The cameras inside the area, each with its latest still (none yet: left out)."""
+        ...
+
+    async def resource(self, still_id: int, language: str) -> Resource | None:
+        """The still as a CAP resource described in `language` (uri to the public image, size
+        and SHA-1 digest of its bytes), kept for good from now on; None if there is no such
+        still."""
+        ...
+
+
 @dataclass(frozen=True)
 class AlertingPorts:
     """Everything alerting receives from other domains, built by the composition root."""
@@ -152,6 +181,7 @@ class AlertingPorts:
     directory: Directory
     outbox: Outbox
     sponsors: Sponsors
+    evidence: EvidenceSource
 
 
 # Called when alerting's context starts (the other domains' contexts have run by then).

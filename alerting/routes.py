@@ -26,9 +26,10 @@ from alerting.errors import (
     TransitionRefused,
     UnknownWards,
 )
+from alerting.evidence import attach
 from alerting.imports import Importer, import_view
 from alerting.json_form import alert_from_dict, alert_to_dict, unknown_fields
-from alerting.keys import ALERTING, ALERTING_DELIVERY, ALERTING_IMPORTS
+from alerting.keys import ALERTING, ALERTING_DELIVERY, ALERTING_EVIDENCE, ALERTING_IMPORTS
 from alerting.models import LANGUAGE_VI, Alert, Area
 from alerting.ports import Directory
 from alerting.schemas import (
@@ -138,7 +139,7 @@ def _seen_version(request: web.Request, body: Any) -> int:
     return version
 
 
-TEMPLATE_BODY = frozenset({"template", "ward_codes", "area_desc", "values", "status"})
+TEMPLATE_BODY = frozenset({"template", "ward_codes", "area_desc", "values", "status", "evidence"})
 
 
 async def _draft_body(request: web.Request, workflow: Workflow, draft: DraftBody) -> Alert:
@@ -169,7 +170,7 @@ async def _draft_body(request: web.Request, workflow: Workflow, draft: DraftBody
                 msg_type="Alert",
                 infos=infos,
             )
-        body = draft.model_dump(mode="json", exclude_unset=True)
+        body = draft.model_dump(mode="json", exclude_unset=True, exclude={"evidence"})
         _refuse_unknown(unknown_fields(body))
         return alert_from_dict(
             {**body, "status": draft.status or workflow.settings.status}, sent=now
@@ -245,6 +246,7 @@ async def create_alert(request: web.Request, body: DraftBody) -> web.Response:
     """POST /api/v1/alerts: a new draft (CAP fields, or a template with values and wards)."""
     workflow = _workflow(request)
     alert = await _draft_body(request, workflow, body)
+    alert = await attach(alert, body.evidence, request.app[ALERTING_EVIDENCE])
     stored = await workflow.create(alert, require_principal(request).actor)
     return _staff_json(request, stored, 201)
 
@@ -291,6 +293,7 @@ async def edit_alert(
     """PUT /api/v1/alerts/{identifier}?version=N: replace a draft's content."""
     workflow = _workflow(request)
     alert = await _draft_body(request, workflow, body)
+    alert = await attach(alert, body.evidence, request.app[ALERTING_EVIDENCE])
     stored = await workflow.edit(
         path.identifier, alert, require_principal(request).actor, query.version
     )

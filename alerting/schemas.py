@@ -96,6 +96,8 @@ class AlertBody(ApiModel):
     incidents: Short = ""
     codes: Annotated[list[Short], Field(max_length=20)] = Field(default_factory=list)
     info: Annotated[list[CapInfo], Field(max_length=10)] = Field(default_factory=list)
+    # Camera stills to attach as CAP resources (ids from GET /api/v1/alerts/{id}/evidence).
+    evidence: Annotated[list[Id], Field(max_length=20)] = Field(default_factory=list)
 
 
 class TemplateBody(ApiModel):
@@ -109,6 +111,8 @@ class TemplateBody(ApiModel):
     ward_codes: Annotated[list[Annotated[str, Field(max_length=100)]], Field(max_length=1000)]
     area_desc: Annotated[str, Field(max_length=1000)] = ""
     status: Literal["Actual", "Exercise", "System", "Test", "Draft"] | None = None
+    # Camera stills to attach as CAP resources (ids from GET /api/v1/alerts/{id}/evidence).
+    evidence: Annotated[list[Id], Field(max_length=20)] = Field(default_factory=list)
 
 
 def _draft_kind(value: Any) -> str:
@@ -204,3 +208,31 @@ class SourceList(ResponseModel):
 
 class PublicAlerts(ResponseModel):
     alerts: list[dict[str, Any]]
+
+
+class EvidenceOffer(ResponseModel):
+    """A camera inside the alert's area with its latest still."""
+
+    still_id: int
+    camera_id: str
+    camera_name: str
+    watches: str
+    taken_at: str
+    url: str
+    thumbnail_url: str
+    flags: list[str]
+    attached: bool
+
+
+class AttachedResource(ResponseModel):
+    resourceDesc: str  # CAP's own name
+    mimeType: str  # CAP's own name
+    uri: str | None
+    size: int | None
+    digest: str | None
+
+
+class EvidenceList(ResponseModel):
+    identifier: str
+    offered: list[EvidenceOffer]
+    attached: list[AttachedResource]

@@ -200,6 +200,21 @@ class Still:
 
 
 @dataclass(frozen=True)
+class Validator:
+    """What a revalidation of an image is answered with: its strong ETag (the content hash;
+    "-t" for the thumbnail) and the headers of the answer, built once."""
+
+    sha256: str
+    etag: str
+    headers: Mapping[str, str]
+
+    @classmethod
+    def of(cls, sha256: str, thumbnail: bool, cache_control: str) -> Validator:
+        etag = f'"{sha256}{"-t" if thumbnail else ""}"'
+        return cls(sha256, etag, {"ETag": etag, "Cache-Control": cache_control})
+
+
+@dataclass(frozen=True)
 class Fetch:
     """The record of one fetch, whatever its outcome."""
 
@@ -318,6 +333,7 @@ class Kept:
     last_seen_at: datetime
     sha256: str
     stored_bytes: int  # image + thumbnail
+    pinned: bool = False  # a warning carries it as evidence
 
 
 @dataclass(frozen=True)
@@ -335,14 +351,15 @@ def plan_retention(
     policy: Policy,
 ) -> Plan:
     """Which stills to delete. A still seen while an issued warning covered its camera is kept
-    always; otherwise all from the last `keep_all`, then the first of each hour up to
-    `hourly`; then, past the disk cap, the oldest unprotected stills go first."""
+    always, and so is a still a warning carries as evidence; otherwise all from the last
+    `keep_all`, then the first of each hour up to `hourly`; then, past the disk cap, the
+    oldest unprotected stills go first."""
     delete: set[int] = set()
     protected: set[int] = set()
     reasons = {"age": 0, "hourly": 0, "disk": 0}
     hours_seen: set[tuple[str, datetime]] = set()
     for still in sorted(stills, key=lambda s: (s.camera_id, s.fetched_at, s.id)):
-        if _in_window(still, windows.get(still.camera_id, ())):
+        if still.pinned or _in_window(still, windows.get(still.camera_id, ())):
             protected.add(still.id)
             continue
         age = now - still.last_seen_at

@@ -4,7 +4,8 @@ the registry and fetch records for staff."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import functools
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -13,18 +14,26 @@ from aiohttp import web
 
 from cameras import store
 from cameras.errors import CameraConflict, CameraInvalid, CameraNotFound
-from cameras.evidence import cap_resource
+from cameras.evidence import evidence
 from cameras.files import ImageFiles
 from cameras.geometry import PlaceInvalid, distance_m, parse_point, parse_polygon
 from cameras.keys import CAMERAS
-from cameras.models import Camera, Still, build_camera
+from cameras.models import Camera, Still, Validator, build_camera
 from cameras.schemas import (
     CameraBody,
     CameraChange,
+    CameraList,
     CameraPath,
+    CameraRecord,
     CamerasQuery,
+    CameraView,
+    CapResourceView,
     FetchesQuery,
+    FetchList,
     ImagePath,
+    Polled,
+    Retired,
+    StillPage,
     StillPath,
     StillsQuery,
 )
@@ -42,7 +51,7 @@ MAX_RADIUS_M = 50_000
 # -- public ---------------------------------------------------------------------------------
 
 
-@endpoint()
+@endpoint(responses={200: CameraList})
 async def list_cameras(request: web.Request, query: CamerasQuery) -> web.Response:
     """Cameras with their latest still (URL, age), flags and whether a warning covers them.
 
@@ -73,7 +82,7 @@ async def list_cameras(request: web.Request, query: CamerasQuery) -> web.Respons
     return web.json_response({"cameras": [_camera_json(request, service, c) for c in cameras]})
 
 
-@endpoint()
+@endpoint(responses={200: CameraView})
 async def get_camera(request: web.Request, path: CameraPath) -> web.Response:
     """One camera as in the camera list."""
     service = request.app[CAMERAS]
@@ -81,7 +90,7 @@ async def get_camera(request: web.Request, path: CameraPath) -> web.Response:
     return web.json_response(_camera_json(request, service, camera))
 
 
-@endpoint()
+@endpoint(responses={200: StillPage})
 async def list_stills(request: web.Request, path: CameraPath, query: StillsQuery) -> web.Response:
     """A camera's stills, newest first, seen between `since` and `until` (ISO 8601 with a zone).
 
@@ -105,14 +114,49 @@ async def list_stills(request: web.Request, path: CameraPath, query: StillsQuery
 
 
 IMAGE_ANSWERS: dict[int, Any] = {200: None, 304: NO_CONTENT}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def _revalidated_first(*, latest: bool, thumbnail: bool) -> Callable[[Handler], Handler]:
+    """Answer a revalidation before anything else runs (a crowd of phones in a flood sends
+    little else): the ETag of a camera's latest still comes from the in-memory index its
+    poller keeps, with its headers built once per picture, and a stored image's ETag is its
+    own address. The path is only looked up, never parsed, here; whatever does not match
+    goes on to the typed endpoint, which validates it as before."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def revalidated(request: web.Request) -> web.StreamResponse:
+            tags = request.headers.get("If-None-Match")
+            if tags:
+                if latest:
+                    service = request.app[CAMERAS]
+                    found = service.latest_validator(request.match_info["camera_id"], thumbnail)
+                else:
+                    found = _immutable_validator(request.match_info["sha256"], thumbnail)
+                if found is not None and _matches(tags, found.etag):
+                    return web.Response(status=304, headers=found.headers)
+            return await handler(request)
+
+        return revalidated
+
+    return decorate
+
+
+def _immutable_validator(sha256: str, thumbnail: bool) -> Validator | None:
+    if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+        return None
+    return Validator.of(sha256, thumbnail, IMMUTABLE)
+
+
+@_revalidated_first(latest=True, thumbnail=False)
 @endpoint(responses=IMAGE_ANSWERS, response_types={200: "image/jpeg"})
 async def latest_still(request: web.Request, path: CameraPath) -> web.StreamResponse:
     """The camera's latest still (JPEG or PNG); revalidate with If-None-Match."""
     return await _latest(request, path.camera_id, thumbnail=False)
 
 
+@_revalidated_first(latest=True, thumbnail=True)
 @endpoint(responses=IMAGE_ANSWERS, response_types={200: "image/jpeg"})
 async def latest_thumbnail(request: web.Request, path: CameraPath) -> web.StreamResponse:
     """The camera's latest still as a 320-px-wide JPEG; revalidate with If-None-Match."""
@@ -132,12 +176,14 @@ async def _latest(request: web.Request, camera_id: str, *, thumbnail: bool) -> w
     return await _image(request, service, still.sha256, still.mime, thumbnail, cache)
 
 
+@_revalidated_first(latest=False, thumbnail=False)
 @endpoint(responses=IMAGE_ANSWERS, response_types={200: "image/jpeg"})
 async def image(request: web.Request, path: ImagePath) -> web.StreamResponse:
     """A stored still by its SHA-256 (immutable: cached for a year)."""
     return await _stored(request, path.sha256, thumbnail=False)
 
 
+@_revalidated_first(latest=False, thumbnail=True)
 @endpoint(responses=IMAGE_ANSWERS, response_types={200: "image/jpeg"})
 async def thumbnail(request: web.Request, path: ImagePath) -> web.StreamResponse:
     """A stored still's thumbnail by the still's SHA-256 (immutable: cached for a year)."""
@@ -160,10 +206,9 @@ async def _image(
     cache: str,
 ) -> web.StreamResponse:
     # The address is the content: the ETag is the hash, strong, and a match needs no I/O.
-    etag = f'"{sha256}{"-t" if thumbnail else ""}"'
-    headers = {"ETag": etag, "Cache-Control": cache}
-    if _matches(request.headers.get("If-None-Match", ""), etag):
-        return web.Response(status=304, headers=headers)
+    validator = Validator.of(sha256, thumbnail, cache)
+    if _matches(request.headers.get("If-None-Match", ""), validator.etag):
+        return web.Response(status=304, headers=validator.headers)
     if mime is None:
         mime = await store.image_mime(service.deps.db, sha256)
         if mime is None:
@@ -173,7 +218,7 @@ async def _image(
     if body is None:
         raise ApiError(404, "no_image", "no such image")
     content_type = "image/jpeg" if thumbnail else mime
-    return web.Response(body=body, content_type=content_type, headers=headers)
+    return web.Response(body=body, content_type=content_type, headers=validator.headers)
 
 
 def _matches(header: str, etag: str) -> bool:
@@ -189,7 +234,7 @@ def _matches(header: str, etag: str) -> bool:
 
 
 @require_roles(Role.admin)
-@endpoint(responses={201: None})
+@endpoint(responses={201: CameraRecord})
 async def create_camera(request: web.Request, body: CameraBody) -> web.Response:
     """Add a camera to the registry (audited). Credentials: `username` and `password_env`,
     the environment variable holding the password."""
@@ -199,7 +244,7 @@ async def create_camera(request: web.Request, body: CameraBody) -> web.Response:
 
 
 @require_roles(Role.admin)
-@endpoint()
+@endpoint(responses={200: CameraRecord})
 async def update_camera(request: web.Request, path: CameraPath, body: CameraChange) -> web.Response:
     """Change a camera's fields (audited); config.toml's cameras are changed there."""
     current = await _camera(request, path.camera_id)
@@ -212,7 +257,7 @@ async def update_camera(request: web.Request, path: CameraPath, body: CameraChan
 
 
 @require_roles(Role.admin)
-@endpoint()
+@endpoint(responses={200: Retired})
 async def retire_camera(request: web.Request, path: CameraPath) -> web.Response:
     """Remove a camera from the registry (audited); its stills follow retention as before."""
     service = request.app[CAMERAS]
@@ -226,7 +271,7 @@ async def retire_camera(request: web.Request, path: CameraPath) -> web.Response:
 
 
 @require_roles(Role.admin, Role.issuer)
-@endpoint()
+@endpoint(responses={200: Polled})
 async def poll_camera(request: web.Request, path: CameraPath) -> web.Response:
     """Fetch a still from the camera now; answers with the fetch's record."""
     service = request.app[CAMERAS]
@@ -245,24 +290,21 @@ async def poll_camera(request: web.Request, path: CameraPath) -> web.Response:
 
 
 @require_roles()
-@endpoint()
+@endpoint(responses={200: CapResourceView})
 async def still_cap_resource(request: web.Request, path: StillPath) -> web.Response:
     """A still as a CAP <resource>, to attach to a warning's info: resourceDesc, mimeType,
-    size, uri (our public image) and digest (SHA-1 of the bytes at uri, as CAP 1.2 asks)."""
+    size, uri (our public image) and digest (SHA-1 of the bytes at uri, as CAP 1.2 asks).
+    The still is kept for good from then on (retention spares evidence)."""
     service = request.app[CAMERAS]
-    still = await store.get_still(service.deps.db, path.still_id)
-    if still is None:
-        raise ApiError(404, "no_still", "no such still")
-    found = await store.get_camera(service.deps.db.reader, still.camera_id)
-    body = await asyncio.to_thread(service.deps.files.read, still.sha256)
-    if found is None or body is None:
-        raise ApiError(404, "no_still", "no such still")
     base = request.app[keys.CONFIG].server.public_base_url
-    return web.json_response(cap_resource(found[0], still, body, base).as_json())
+    resource = await evidence(service, path.still_id, base, "vi-VN")
+    if resource is None:
+        raise ApiError(404, "no_still", "no such still")
+    return web.json_response(resource.as_json())
 
 
 @require_roles()
-@endpoint()
+@endpoint(responses={200: FetchList})
 async def list_fetches(request: web.Request, path: CameraPath, query: FetchesQuery) -> web.Response:
     """The camera's latest fetches: time, HTTP status, bytes, duration, outcome and reason."""
     camera = await _camera(request, path.camera_id)

@@ -1,4 +1,5 @@
-"""The cameras API's request models (validated by canhbao.api, published in the OpenAPI).
+"""The cameras API's request and answer models (validated by canhbao.api, published in the
+OpenAPI).
 
 cameras.models.build_camera still checks every rule (URL, credentials, intervals) and names
 the field; these models bound the shape and size first.
@@ -6,12 +7,12 @@ the field; these models bound the shape and size first.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from cameras.models import AuthKind, Kind
-from canhbao.api import ApiModel, Finite, Id, Name, QueryModel, Timestamp
+from canhbao.api import ApiModel, Finite, Id, Name, QueryModel, ResponseModel, Timestamp
 
 Text = Annotated[str, Field(max_length=2000)]
 Host = Annotated[str, Field(max_length=253)]
@@ -86,3 +87,121 @@ class StillsQuery(QueryModel):
 
 class FetchesQuery(QueryModel):
     limit: Annotated[int, Field(ge=1, le=500)] = 50
+
+
+# -- answers ----------------------------------------------------------------------------------
+
+
+class WardView(ResponseModel):
+    code: str
+    name: str
+
+
+class FlagView(ResponseModel):
+    """A quality flag and since when it holds (UTC, ISO 8601)."""
+
+    flag: Literal["frozen", "dark", "uniform", "blurred", "unreachable"]
+    since: str
+    detail: str
+
+
+class StillView(ResponseModel):
+    id: int
+    fetched_at: str
+    last_seen_at: str
+    sha256: str
+    mime: str
+    width: int
+    height: int
+    bytes: int
+    url: str
+    thumbnail_url: str
+
+
+class LatestStill(StillView):
+    age_s: float
+    latest_url: str
+
+
+class CameraView(ResponseModel):
+    """A camera as everyone sees it: where, what it watches, its latest still and flags."""
+
+    id: str
+    name: str
+    lat: float
+    lon: float
+    watches: str
+    ward: WardView | None
+    latest: LatestStill | None
+    status: str  # the poll lifecycle's state ("ok", "failing", ...) or "disabled"
+    flags: list[FlagView]
+    under_warning: bool
+    distance_m: float | None = None  # with ?near=, from that point
+
+
+class CameraList(ResponseModel):
+    cameras: list[CameraView]
+
+
+class CameraRecord(ResponseModel):
+    """A camera's definition as staff set it (no secret: the password's variable name)."""
+
+    id: str
+    name: str
+    lat: float
+    lon: float
+    url: str
+    watches: str
+    kind: Kind
+    auth: AuthKind
+    username: str
+    password_env: str
+    interval_s: float
+    timeout_s: float
+    redirect_hosts: list[str]
+    enabled: bool
+    origin: Literal["config", "api"]
+    ward: WardView | None
+    status: str
+    flags: list[FlagView]
+    under_warning: bool
+
+
+class Retired(ResponseModel):
+    retired: str
+
+
+class StillPage(ResponseModel):
+    camera_id: str
+    stills: list[StillView]
+    next_before_id: int | None
+
+
+class FetchView(ResponseModel):
+    at: str
+    status: int | None
+    bytes: int
+    duration_ms: float
+    outcome: Literal["stored", "unchanged", "not_modified", "failed"]
+    reason: str
+    still_id: int | None
+
+
+class FetchList(ResponseModel):
+    camera_id: str
+    fetches: list[FetchView]
+
+
+class Polled(ResponseModel):
+    fetch: FetchView | None
+    camera: CameraView
+
+
+class CapResourceView(ResponseModel):
+    """A still as CAP 1.2's <resource> (CAP's own names)."""
+
+    resourceDesc: str
+    mimeType: str
+    size: int
+    uri: str
+    digest: str  # SHA-1 of the bytes at uri, hex

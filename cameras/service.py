@@ -16,7 +16,7 @@ import aiohttp
 from cameras import store
 from cameras.errors import CameraConflict, CameraError, CameraInvalid, CameraNotFound
 from cameras.fetching import CameraClient, Credentials
-from cameras.models import Camera, Plan, Policy, plan_retention
+from cameras.models import Camera, Plan, Policy, Validator, plan_retention
 from cameras.poller import CameraPoller, Polled, PollSettings, StoreDeps
 from cameras.ports import WardLocator, WarningCoverage
 from canhbao.audit import record_audit
@@ -70,6 +70,9 @@ class Cameras:
         self._coverage_at: datetime | None = None
         self._slots = asyncio.Semaphore(settings.max_concurrent)
         self._running: dict[str, asyncio.Task[Polled | None]] = {}
+        # The latest still's validator per (camera, thumbnail), rebuilt when the picture changes.
+        self._validators: dict[tuple[str, bool], Validator] = {}
+        self._latest_cache = f"public, max-age={settings.image_cache_s}"
 
     # -- registry -------------------------------------------------------------------------
 
@@ -199,6 +202,25 @@ class Cameras:
             raise CameraNotFound(camera_id)
         return found[0]
 
+    async def place_wards(self) -> list[str]:
+        """Place every camera in its ward again (areas are re-imported while we run); returns
+        the ids of those whose ward changed. A derived fact, so not audited."""
+        moved = []
+        for camera in await store.load_cameras(self.deps.db):
+            placed = await self._placed(camera)
+            if (placed.ward_code, placed.ward_name) != (camera.ward_code, camera.ward_name):
+                moved.append(placed)
+        if moved:
+            async with self.deps.db.transaction() as conn:
+                for camera in moved:
+                    await store.save_camera(conn, camera, self.clock.now())
+            for camera in moved:
+                poller = self.pollers.get(camera.id)
+                if poller is not None:
+                    poller.camera = camera
+            log.info("cameras placed in new wards", extra={"cameras": [c.id for c in moved]})
+        return [camera.id for camera in moved]
+
     # -- polling --------------------------------------------------------------------------
 
     def interval(self, camera: Camera) -> float:
@@ -226,6 +248,7 @@ class Cameras:
         now = self.clock.now()
         if self._coverage_at is None or now - self._coverage_at >= COVERAGE_EVERY:
             await self.refresh_coverage()
+            await self.place_wards()
         return [self.start_poll(camera_id) for camera_id in self.due(now)]
 
     def start_poll(self, camera_id: str) -> asyncio.Task[Polled | None]:
@@ -321,6 +344,19 @@ class Cameras:
         return plan
 
     # -- reading --------------------------------------------------------------------------
+
+    def latest_validator(self, camera_id: str, thumbnail: bool) -> Validator | None:
+        """The validator of the camera's latest still (from its poller's memory: no I/O), or
+        None when none is known in memory."""
+        poller = self.pollers.get(camera_id)
+        latest = poller.state.latest if poller is not None else None
+        if latest is None:
+            return None
+        found = self._validators.get((camera_id, thumbnail))
+        if found is None or found.sha256 != latest.sha256:
+            found = Validator.of(latest.sha256, thumbnail, self._latest_cache)
+            self._validators[(camera_id, thumbnail)] = found
+        return found
 
     def status(self, camera_id: str) -> dict[str, Any]:
         poller = self.pollers.get(camera_id)

@@ -84,6 +84,17 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX cameras_warning_windows_camera ON cameras_warning_windows (camera_id);
         """,
     ),
+    Migration(
+        domain="cameras",
+        version=2,
+        name="cameras_evidence",
+        sql="""
+        CREATE TABLE cameras_evidence (
+            still_id INTEGER PRIMARY KEY,
+            pinned_at TEXT NOT NULL
+        );
+        """,
+    ),
 )
 
 _STILL = (
@@ -320,6 +331,14 @@ async def get_still(db: Database, still_id: int) -> Still | None:
     return None if row is None else _still(row)
 
 
+async def pin_evidence(db: Database, still_id: int, now: datetime) -> None:
+    """Keep the still for good: a warning carries it as evidence (its uri must not die)."""
+    await db.execute(
+        "INSERT OR IGNORE INTO cameras_evidence (still_id, pinned_at) VALUES (?, ?)",
+        (still_id, utc_text(now)),
+    )
+
+
 async def image_mime(db: Database, sha256: str) -> str | None:
     row = await db.fetch_one("SELECT mime FROM cameras_images WHERE sha256 = ?", (sha256,))
     return None if row is None else str(row["mime"])
@@ -417,8 +436,9 @@ async def warning_windows(db: Database) -> dict[str, list[tuple[datetime, dateti
 async def kept_stills(db: Database) -> list[Kept]:
     rows = await db.fetch_all(
         "SELECT s.id, s.camera_id, s.fetched_at, s.last_seen_at, s.sha256,"
-        " i.bytes + i.thumbnail_bytes AS stored FROM cameras_stills s"
-        " JOIN cameras_images i USING (sha256)"
+        " i.bytes + i.thumbnail_bytes AS stored, e.still_id IS NOT NULL AS pinned"
+        " FROM cameras_stills s JOIN cameras_images i USING (sha256)"
+        " LEFT JOIN cameras_evidence e ON e.still_id = s.id"
     )
     return [
         Kept(
@@ -428,6 +448,7 @@ async def kept_stills(db: Database) -> list[Kept]:
             parse_utc(row["last_seen_at"]),
             row["sha256"],
             row["stored"],
+            bool(row["pinned"]),
         )
         for row in rows
     ]

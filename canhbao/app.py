@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 
 import alerting
 import cameras
+import dispatch
 import feeds
 import geofences
 import hotline
@@ -18,6 +19,7 @@ from alerting.keys import AUTO_DRAFTER
 from canhbao import auth, eventlog, keys, routes
 from canhbao.adapters.alerting import alerting_ports
 from canhbao.adapters.cameras import camera_ports
+from canhbao.adapters.dispatch import dispatch_ports
 from canhbao.adapters.geofences import OutboxTopicSender
 from canhbao.adapters.hotline import hotline_ports
 from canhbao.clock import Clock, SystemClock
@@ -43,6 +45,7 @@ def all_migrations() -> tuple[Migration, ...]:
         *geofences.MIGRATIONS,
         *alerting.MIGRATIONS,
         *hotline.MIGRATIONS,
+        *dispatch.MIGRATIONS,
         *cameras.MIGRATIONS,
     )
 
@@ -75,6 +78,8 @@ def create_app(
     feeds.setup(app, config)
     geofences.setup(app, config, topics=lambda: OutboxTopicSender(app[notify_keys.OUTBOX]))
     alerting.setup(app, config, ports=alerting_ports, run_fanout=remote_sender is None)
+    # Before the hotline's context: the hotline creates rescue requests through dispatch.
+    dispatch.setup(app, config, ports=dispatch_ports)
     hotline.setup(app, config, ports=hotline_ports, voice=lambda: app[notify_keys.VOICE])
     cameras.setup(app, config, ports=camera_ports)
     # After every domain's context: their subscribers exist before delivery starts.

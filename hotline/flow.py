@@ -112,6 +112,8 @@ class Context:
         except _AlreadyTaken:
             again = await store.step_response(self.db, sid, step)
             return again or self.twiml.empty()
+        if result.events:
+            self.ports.rescue.committed()
         for event in result.events:
             await self.bus.publish(event)
         if result.dial:

@@ -9,11 +9,17 @@ from datetime import datetime
 import aiosqlite
 
 from canhbao.clock import to_local
-from hotline import rescue, store, texts
+from hotline import store, texts
 from hotline.callbacks import CallbackTasks
 from hotline.flow import Context, Form, Step, fresh_location, opt_int
-from hotline.models import NewRescueRequest, RescueRequest, parse_people, parse_vulnerabilities
+from hotline.models import (
+    NewRescueRequest,
+    RescueRequestCreated,
+    parse_people,
+    parse_vulnerabilities,
+)
 from hotline.operators import OperatorDesk
+from hotline.ports import RescueTicket
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +69,7 @@ class RescueIntake:
                 address=location.description,
             )
             request = await self._create_request(conn, call, draft, now)
-            return Step(ctx.twiml.ask_people(), events=[rescue.event_for(request)])
+            return Step(ctx.twiml.ask_people(), events=[_created(request, draft)])
 
         return await ctx.once(form["CallSid"], "rescue-location", act)
 
@@ -73,9 +79,9 @@ class RescueIntake:
         call: store.CallRow,
         draft: NewRescueRequest,
         now: datetime,
-    ) -> RescueRequest:
-        request = await rescue.create_request(
-            conn, draft, at=now, actor=f"caller:{call.from_number}"
+    ) -> RescueTicket:
+        request = await self.ctx.ports.rescue.create(
+            conn, draft, actor=f"caller:{call.from_number}"
         )
         await store.update_call(conn, call.sid, now, rescue_request_id=request.id)
         log.info(
@@ -95,7 +101,7 @@ class RescueIntake:
                 source="call", caller=call.from_number, source_sid=call.sid, address=speech
             )
             request = await self._create_request(conn, call, draft, now)
-            return Step(ctx.twiml.record_address(), events=[rescue.event_for(request)])
+            return Step(ctx.twiml.record_address(), events=[_created(request, draft)])
 
         return await ctx.once(form["CallSid"], "rescue-address", act)
 
@@ -117,10 +123,9 @@ class RescueIntake:
                     at=now,
                 )
                 if call.rescue_request_id is not None:
-                    await rescue.update_details(
+                    await ctx.ports.rescue.add(
                         conn,
                         call.rescue_request_id,
-                        at=now,
                         actor=f"caller:{call.from_number}",
                         recording_url=url,
                     )
@@ -138,10 +143,9 @@ class RescueIntake:
         async def act(conn: aiosqlite.Connection, now: datetime) -> Step:
             call = await ctx.call(conn, form, now)
             if people is not None and call.rescue_request_id is not None:
-                await rescue.update_details(
+                await ctx.ports.rescue.add(
                     conn,
                     call.rescue_request_id,
-                    at=now,
                     actor=f"caller:{call.from_number}",
                     people=people,
                 )
@@ -163,12 +167,11 @@ class RescueIntake:
                     source="call", caller=call.from_number, source_sid=call.sid
                 )
                 request = await self._create_request(conn, call, draft, now)
-                events.append(rescue.event_for(request))
+                events.append(_created(request, draft))
             else:
-                request = await rescue.update_details(
+                request = await ctx.ports.rescue.add(
                     conn,
                     call.rescue_request_id,
-                    at=now,
                     actor=f"caller:{call.from_number}",
                     vulnerabilities=needs,
                 )
@@ -189,3 +192,7 @@ class RescueIntake:
             )
 
         return await ctx.once(form["CallSid"], "rescue-needs", act)
+
+
+def _created(request: RescueTicket, draft: NewRescueRequest) -> RescueRequestCreated:
+    return RescueRequestCreated.of(request.id, request.number, draft)

@@ -108,6 +108,12 @@ class Menu:
             lines.append(texts.WARNINGS_UNKNOWN)
         else:
             lines.append(texts.warnings_in_force([w.headline for w in warnings]))
+        # A caller with a request still being handled hears where it stands.
+        caller = form.get("From", "")
+        tickets = await ctx.ports.rescue.tickets_for(caller) if caller else []
+        lines.extend(
+            texts.request_status_spoken(t.number, t.state_words) for t in tickets if t.is_open
+        )
         now = ctx.clock.now()
         async with ctx.db.transaction() as conn:
             call = await ctx.call(conn, form, now)

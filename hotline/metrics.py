@@ -31,11 +31,6 @@ def hotline_metrics(
         ["kind", "status"],
         registry=registry,
     )
-    rescue_open = Gauge(
-        "hotline_rescue_requests_new",
-        "Rescue requests not yet triaged",
-        registry=registry,
-    )
 
     async def refresh() -> None:
         db = app[keys.DB]
@@ -47,6 +42,5 @@ def hotline_metrics(
         calls.clear()
         for kind, status, count in await store.count_calls_since(db, since):
             calls.labels(kind=kind, status=status).set(count)
-        rescue_open.set(await store.count_new_requests(db))
 
     return refresh

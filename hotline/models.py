@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Literal
 
-from canhbao.clock import to_local, utc_text
+from canhbao.clock import to_local
 
 
 class CallStatus(StrEnum):
@@ -119,81 +119,7 @@ def parse_people(digits: str) -> int | None:
     return count if 1 <= count <= PEOPLE_MAX else None
 
 
-class RequestStatus(StrEnum):
-    new = "new"
-    triaged = "triaged"
-    dispatched = "dispatched"
-    resolved = "resolved"
-    cancelled = "cancelled"
-
-
-# Dispatch (a later issue) takes requests from triaged on; staff may close one at any point.
-REQUEST_TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
-    RequestStatus.new: frozenset(
-        {RequestStatus.triaged, RequestStatus.dispatched, RequestStatus.cancelled}
-    ),
-    RequestStatus.triaged: frozenset({RequestStatus.dispatched, RequestStatus.cancelled}),
-    RequestStatus.dispatched: frozenset({RequestStatus.resolved, RequestStatus.cancelled}),
-    RequestStatus.resolved: frozenset(),
-    RequestStatus.cancelled: frozenset(),
-}
-
-# A request still being handled: more news from its caller is added to it.
-OPEN_REQUEST_STATUSES = (RequestStatus.new, RequestStatus.triaged, RequestStatus.dispatched)
-
-RequestSource = Literal["call", "sms", "app"]
-# Request numbers start here, so every one is four or more digits when read back.
-REQUEST_NUMBER_BASE = 1000
-
-
-def request_number(row_id: int) -> str:
-    """The short number read back to the caller: the row id offset to four digits or more."""
-    return str(REQUEST_NUMBER_BASE + row_id)
-
-
-@dataclass(frozen=True)
-class RescueRequest:
-    id: int
-    number: str
-    source: RequestSource
-    caller: str
-    source_sid: str | None
-    lat: float | None
-    lon: float | None
-    accuracy_m: float | None
-    location_source: str | None
-    address: str
-    recording_url: str | None
-    people: int | None
-    vulnerabilities: tuple[Vulnerability, ...]
-    status: RequestStatus
-    created_at: datetime
-    updated_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "number": self.number,
-            "source": self.source,
-            "caller": self.caller,
-            "source_sid": self.source_sid,
-            "location": None
-            if self.lat is None
-            else {
-                "lat": self.lat,
-                "lon": self.lon,
-                "accuracy_m": self.accuracy_m,
-                "source": self.location_source,
-            },
-            "address": self.address,
-            "recording_url": self.recording_url,
-            "people": self.people,
-            "vulnerabilities": [v.value for v in self.vulnerabilities],
-            "status": self.status.value,
-            "created_at": utc_text(self.created_at),
-            "created_at_local": to_local(self.created_at).isoformat(),
-            "updated_at": utc_text(self.updated_at),
-        }
+RequestSource = Literal["call", "sms"]
 
 
 @dataclass(frozen=True)
@@ -213,7 +139,9 @@ class NewRescueRequest:
 
 @dataclass(frozen=True)
 class RescueRequestCreated:
-    """Published on the bus once a request is committed; dispatch takes it from here."""
+    """Published on the in-process bus once the hotline's step that created a request through
+    dispatch (hotline.ports.RescueDesk) is committed; dispatch's own durable event
+    (dispatch.request_created) is written with the request itself."""
 
     request_id: int
     number: str
@@ -222,6 +150,12 @@ class RescueRequestCreated:
     lat: float | None
     lon: float | None
     address: str
+
+    @classmethod
+    def of(cls, request_id: int, number: str, draft: NewRescueRequest) -> RescueRequestCreated:
+        return cls(
+            request_id, number, draft.source, draft.caller, draft.lat, draft.lon, draft.address
+        )
 
 
 @dataclass(frozen=True)
@@ -264,6 +198,26 @@ def parse_sos(body: str) -> str | None:
     if match is None:
         return None
     return match.group(1).strip()
+
+
+# "TINH TRANG 1001", "Tình trạng: 1001", "tinh trang" (every request of the number): with or
+# without diacritics, any case, stray spaces.
+_STATUS_RE = re.compile(r"^\s*tinh\s*trang(?:\s*[:#.,\-]?\s*([0-9]{1,12}))?\s*[.!?]?\s*$")
+
+
+def without_marks(text: str) -> str:
+    """Lower case, Vietnamese marks removed (đ → d): "Tình Trạng" → "tinh trang"."""
+    decomposed = unicodedata.normalize("NFD", text.lower())
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return bare.replace("đ", "d")
+
+
+def parse_status_query(body: str) -> tuple[bool, str | None]:
+    """(is it a TINH TRANG query, the request number it names or None)."""
+    match = _STATUS_RE.match(without_marks(body))
+    if match is None:
+        return False, None
+    return True, match.group(1)
 
 
 def parse_sms_people(text: str) -> int | None:

@@ -2,7 +2,9 @@
 
 - FloodInfoSource: river levels at the key stations (implemented over the feeds domain);
 - WarningSource: warnings in force (over the alerting domain's issued alerts);
-- LocationSource: where a registered phone was last known to be (over the geofences registry).
+- LocationSource: where a registered phone was last known to be (over the geofences registry);
+- RescueDesk: rescue requests (the dispatch domain owns them): the hotline creates them, adds
+  what callers say, and reads their state back to callers.
 
 The implementations are adapters built in the composition root (canhbao.app) from the other
 domains' public objects; each translates its domain's errors into SourceUnavailable.
@@ -15,7 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-from hotline.models import KnownLocation
+import aiosqlite
+
+from hotline.models import KnownLocation, NewRescueRequest, Vulnerability
 
 
 @dataclass(frozen=True)
@@ -56,10 +60,59 @@ class LocationSource(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class RescueTicket:
+    """A rescue request as the hotline tells a caller about it."""
+
+    id: int
+    number: str
+    is_open: bool
+    # Vietnamese, as a caller should read or hear it ("đội cứu hộ đang trên đường đến").
+    state_words: str
+
+
+class RescueDesk(Protocol):
+    """Rescue requests, each call inside the hotline's own open transaction (the webhook step
+    and the request commit together)."""
+
+    async def create(
+        self, conn: aiosqlite.Connection, draft: NewRescueRequest, *, actor: str
+    ) -> RescueTicket:
+        """Store a new request (InvalidInput if the draft cannot be used)."""
+        ...
+
+    async def add(
+        self,
+        conn: aiosqlite.Connection,
+        request_id: int,
+        *,
+        actor: str,
+        recording_url: str | None = None,
+        people: int | None = None,
+        vulnerabilities: Sequence[Vulnerability] | None = None,
+        more_address: str | None = None,
+    ) -> RescueTicket:
+        """Add what the caller told us after the request was created."""
+        ...
+
+    async def open_for(self, conn: aiosqlite.Connection, phone: str) -> RescueTicket | None:
+        """The newest request this number may hear about that is still being handled."""
+        ...
+
+    async def tickets_for(self, phone: str, number: str | None = None) -> list[RescueTicket]:
+        """This number's newest requests (only `number` when given), newest first."""
+        ...
+
+    def committed(self) -> None:
+        """A transaction that created requests is over."""
+        ...
+
+
 @dataclass
 class HotlinePorts:
-    """The three sources together, as the hotline's flows share them."""
+    """The sources together, as the hotline's flows share them."""
 
     flood: FloodInfoSource
     warnings: WarningSource
     locations: LocationSource
+    rescue: RescueDesk

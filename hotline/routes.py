@@ -19,7 +19,7 @@ from canhbao.audit import record_audit
 from canhbao.auth import Role, current_principal, require_roles
 from canhbao.clock import LOCAL_TZ, parse_utc
 from canhbao.http import ApiError
-from hotline import reports, rescue, store
+from hotline import reports, store
 from hotline.errors import HotlineError, InvalidInput, InvalidTransition, NotFound
 from hotline.flow import Form
 from hotline.keys import HOTLINE, HOTLINE_SIGNATURES
@@ -35,8 +35,6 @@ from hotline.schemas import (
     OperatorBody,
     OperatorList,
     OperatorView,
-    RequestsQuery,
-    StatusBody,
 )
 from hotline.service import Hotline
 from notify.errors import InvalidMessage
@@ -403,38 +401,6 @@ async def _change_operator(
     return changed
 
 
-@require_roles(*STAFF)
-@endpoint()
-async def list_requests(request: web.Request, query: RequestsQuery) -> web.Response:
-    """Rescue requests, newest first; ?status= filters, ?before_id= pages."""
-    found = await rescue.list_requests(
-        request.app[keys.DB], status=query.status, limit=query.limit, before_id=query.before_id
-    )
-    return web.json_response({"rescue_requests": [r.to_json() for r in found]})
-
-
-@require_roles(*STAFF)
-@endpoint()
-async def get_request(request: web.Request, path: IdPath) -> web.Response:
-    """One rescue request."""
-    found = await rescue.get_request(request.app[keys.DB], path.id)
-    return web.json_response(found.to_json())
-
-
-@require_roles(*STAFF)
-@endpoint()
-async def change_request_status(
-    request: web.Request, path: IdPath, body: StatusBody
-) -> web.Response:
-    """Move a rescue request along its statuses (audited)."""
-    app = request.app
-    async with app[keys.DB].transaction() as conn:
-        changed = await rescue.change_status(
-            conn, path.id, body.status, at=app[keys.CLOCK].now(), actor=_actor(request)
-        )
-    return web.json_response(changed.to_json())
-
-
 def _staff(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Any:
     # functools.wraps keeps the roles and the models the OpenAPI document reads from it.
     @functools.wraps(handler)
@@ -467,6 +433,3 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post(f"{api}/operators", create_operator)
     app.router.add_put(f"{api}/operators/{{id}}", update_operator)
     app.router.add_delete(f"{api}/operators/{{id}}", delete_operator)
-    app.router.add_get(f"{api}/rescue-requests", list_requests)
-    app.router.add_get(f"{api}/rescue-requests/{{id}}", _staff(get_request))
-    app.router.add_patch(f"{api}/rescue-requests/{{id}}", _staff(change_request_status))

@@ -9,8 +9,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from canhbao.api import INT64_MAX, ApiModel, Id, Name, QueryModel, ResponseModel
-from hotline.models import RequestStatus
+from canhbao.api import ApiModel, Id, Name, QueryModel, ResponseModel
 
 Limit = Annotated[int, Field(ge=1, le=1000)]
 # An ISO date or time; without an offset it is Huế local time, as staff read it.
@@ -37,12 +36,6 @@ class CallbacksQuery(QueryModel):
     limit: Limit = 100
 
 
-class RequestsQuery(QueryModel):
-    status: RequestStatus | None = None
-    limit: Limit = 100
-    before_id: Annotated[int, Field(ge=1, le=INT64_MAX)] | None = None
-
-
 class CallPath(QueryModel):
     sid: Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -57,10 +50,6 @@ class NotesBody(ApiModel):
 
 class CloseBody(ApiModel):
     reason: Annotated[str, Field(min_length=1, max_length=1000)]
-
-
-class StatusBody(ApiModel):
-    status: RequestStatus
 
 
 class OperatorBody(ApiModel):

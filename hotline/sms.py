@@ -8,9 +8,15 @@ from datetime import datetime
 
 import aiosqlite
 
-from hotline import rescue, store, texts
+from hotline import texts
 from hotline.flow import Context, Form, Step
-from hotline.models import NewRescueRequest, parse_sms_people, parse_sos
+from hotline.models import (
+    NewRescueRequest,
+    RescueRequestCreated,
+    parse_sms_people,
+    parse_sos,
+    parse_status_query,
+)
 from hotline.twiml import sms_reply
 
 log = logging.getLogger(__name__)
@@ -27,14 +33,19 @@ class Sms:
         sid = form.get("MessageSid") or form.get("SmsSid", "")
         actor = f"caller:{sender}"
 
+        desk = self.ctx.ports.rescue
+        asks_status, number = parse_status_query(body)
+        if asks_status and sender:
+            # Read only: no step to record. Only the request's own phones hear its state.
+            return sms_reply(await self._status(sender, number))
+
         async def act(conn: aiosqlite.Connection, now: datetime) -> Step:
-            open_request = await store.open_request_for(conn, sender) if sender else None
+            open_request = await desk.open_for(conn, sender) if sender else None
             if open_request is not None:
                 words = body.strip() if text is None else text
-                request = await rescue.update_details(
+                request = await desk.add(
                     conn,
                     open_request.id,
-                    at=now,
                     actor=actor,
                     people=parse_sms_people(words),
                     more_address=words,
@@ -53,14 +64,22 @@ class Sms:
                 address=text,
                 people=parse_sms_people(text),
             )
-            request = await rescue.create_request(conn, draft, at=now, actor=actor)
+            request = await desk.create(conn, draft, actor=actor)
             log.info(
                 "rescue request created",
                 extra={"message_sid": sid, "request": request.number, "source": "sms"},
             )
             return Step(
                 sms_reply(texts.sms_request_created(request.number, bool(text))),
-                events=[rescue.event_for(request)],
+                events=[RescueRequestCreated.of(request.id, request.number, draft)],
             )
 
         return await self.ctx.once(sid, "sms", act)
+
+    async def _status(self, sender: str, number: str | None) -> texts.Text:
+        tickets = await self.ctx.ports.rescue.tickets_for(sender, number)
+        if not tickets:
+            return texts.sms_no_request(number)
+        ticket = tickets[0]
+        log.info("rescue request state asked by SMS", extra={"request": ticket.number})
+        return texts.sms_request_status(ticket.number, ticket.state_words)

@@ -349,6 +349,36 @@ def sms_request_updated(number: str) -> Text:
     )
 
 
+def sms_request_status(number: str, state_words: str) -> Text:
+    return Text(
+        f"Yêu cầu cứu hộ số {number}: {state_words}. Nếu nguy hiểm tăng, gọi 1900 1075.",
+        f"Rescue request {number}: {state_words}. If the danger grows, call 1900 1075.",
+    )
+
+
+def sms_no_request(number: str | None) -> Text:
+    if number:
+        return Text(
+            f"Không tìm thấy yêu cầu cứu hộ số {number} của số điện thoại này."
+            " Cần cứu hộ, nhắn: SOS <địa chỉ, số người> hoặc gọi 1900 1075.",
+            f"No rescue request {number} from this number. For a rescue, text SOS <address,"
+            " people> or call 1900 1075.",
+        )
+    return Text(
+        "Số điện thoại này chưa có yêu cầu cứu hộ nào. Cần cứu hộ, nhắn: SOS <địa chỉ, số"
+        " người> hoặc gọi 1900 1075.",
+        "This number has no rescue request. For a rescue, text SOS <address, people> or call"
+        " 1900 1075.",
+    )
+
+
+def request_status_spoken(number: str, state_words: str) -> Text:
+    return Text(
+        f"Yêu cầu cứu hộ số {doc_tung_so(number)} của quý vị: {state_words}.",
+        f"Your rescue request {number}: {state_words}.",
+    )
+
+
 SMS_HELP = Text(
     "Tổng đài cứu hộ 1900 1075. Cần cứu hộ, nhắn: SOS <địa chỉ, số người>. "
     "Ví dụ: SOS 12 Lê Lợi, Phú Hội, 3 người. Hoặc gọi 1900 1075.",

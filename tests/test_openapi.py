@@ -74,7 +74,7 @@ async def test_protected_routes_show_their_roles(app_client: AppClient) -> None:
     ):
         assert doc["paths"][path]["post"]["x-roles"] == ["dispatcher", "operator"]
     for method in ("get", "patch"):
-        operation = doc["paths"]["/api/v1/hotline/rescue-requests/{id}"][method]
+        operation = doc["paths"]["/api/v1/dispatch/requests/{id}"][method]
         assert operation["x-roles"] == ["dispatcher", "operator"]
     for template, operations in doc["paths"].items():
         if not template.startswith("/api/v1/") or "{" in template:

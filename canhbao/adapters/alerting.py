@@ -12,6 +12,7 @@ from alerting.errors import InvalidArea, UnknownWards
 from alerting.models import Point
 from alerting.ports import AlertingPorts, ContactTarget, DeviceTarget, Geometry, Plan
 from canhbao import keys
+from canhbao.adapters.cameras import CamerasEvidence
 from canhbao.auth.sponsors import approver_sponsors
 from canhbao.db import Database
 from geofences.areas import make_outline
@@ -28,6 +29,7 @@ def alerting_ports(app: web.Application) -> AlertingPorts:
         directory=GeofencesDirectory(app[GEOFENCES]),
         outbox=app[notify_keys.OUTBOX],
         sponsors=AuthSponsors(app[keys.DB]),
+        evidence=CamerasEvidence(app),
     )
 
 

@@ -1,4 +1,4 @@
-"""The hotline's ports (hotline.ports) over feeds, alerting and geofences."""
+"""The hotline's ports (hotline.ports) over feeds, alerting, geofences and dispatch."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from alerting.errors import AlertingError
 from alerting.keys import ALERTING
 from alerting.workflow import Workflow
 from canhbao import keys
+from canhbao.adapters.dispatch import DispatchRescueDesk
 from canhbao.clock import Clock
+from dispatch.keys import DISPATCH_REQUESTS
 from feeds import levels as feed_levels
 from feeds.errors import FeedError
 from feeds.keys import FEEDS
@@ -31,6 +33,7 @@ def hotline_ports(app: web.Application) -> HotlinePorts:
         flood=FeedsFloodInfo(app[FEEDS].pipeline, app[keys.CLOCK]),
         warnings=AlertingWarnings(app[ALERTING]),
         locations=GeofencesLocations(app[GEOFENCES]),
+        rescue=DispatchRescueDesk(app[DISPATCH_REQUESTS]),
     )
 
 

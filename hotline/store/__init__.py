@@ -3,8 +3,9 @@
 - schema: the migrations;
 - calls: the call log, recordings and answered webhook steps;
 - callbacks: callback tasks and attempts;
-- operators: the roster;
-- rescue: rescue requests' rows.
+- operators: the roster.
+
+Rescue requests belong to the dispatch domain (hotline.ports.RescueDesk).
 """
 
 from __future__ import annotations
@@ -60,14 +61,6 @@ from hotline.store.operators import (
     pending_operator_legs,
     update_operator,
 )
-from hotline.store.rescue import (
-    count_new_requests,
-    get_request,
-    insert_request,
-    list_requests,
-    open_request_for,
-    update_request,
-)
 from hotline.store.schema import (
     MIGRATIONS,
 )
@@ -85,7 +78,6 @@ __all__ = [
     "call_from_row",
     "claim_step",
     "count_calls_since",
-    "count_new_requests",
     "count_tasks_by_status",
     "deactivate_operator",
     "due_tasks",
@@ -94,19 +86,15 @@ __all__ = [
     "get_attempt",
     "get_call",
     "get_operator",
-    "get_request",
     "get_task",
     "idle_operators",
     "insert_attempt",
     "insert_operator",
-    "insert_request",
     "insert_task",
     "list_calls",
     "list_operators",
-    "list_requests",
     "list_tasks",
     "mark_offered",
-    "open_request_for",
     "open_task_for",
     "operator_json",
     "operator_values",
@@ -123,6 +111,5 @@ __all__ = [
     "time_or_none",
     "update_call",
     "update_operator",
-    "update_request",
     "waiting_calls",
 ]

@@ -124,6 +124,11 @@ def camera_config(tmp_path: Any) -> Callable[..., Config]:
                     "schedule": False,
                     "storage_dir": str(tmp_path / "stills"),
                     "timeout_s": 2.0,
+                    # Decode workers run niced (the serving process goes first): on this
+                    # shared machine under a load of ~10 their first job (importing Pillow
+                    # and numpy, then decoding) took over the 10 s default. The limit itself
+                    # is tested with its own tiny value.
+                    "decode_time_limit_s": 45.0,
                     "cameras": cameras,
                     **settings,
                 }

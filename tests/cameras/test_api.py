@@ -161,6 +161,17 @@ async def test_images_carry_strong_etags_and_answer_304(rig: RigFactory) -> None
     changed = await r.client.get("/api/v1/cameras/kl1/still", headers={"If-None-Match": f'"{sha}"'})
     assert changed.status == 200
     assert changed.headers["ETag"] != f'"{sha}"'
+    # The new picture's validator answers the next revalidation, thumbnail included, with
+    # the same headers a 200 carries.
+    for path, tag in (("still", changed.headers["ETag"]), ("thumbnail", None)):
+        full = await r.client.get(f"/api/v1/cameras/kl1/{path}")
+        assert full.status == 200
+        tag = tag or full.headers["ETag"]
+        again = await r.client.get(f"/api/v1/cameras/kl1/{path}", headers={"If-None-Match": tag})
+        assert again.status == 304, path
+        assert again.headers["ETag"] == full.headers["ETag"] == tag
+        assert again.headers["Cache-Control"] == full.headers["Cache-Control"]
+        assert "X-Request-Id" in again.headers
 
 
 @pytest.mark.parametrize(

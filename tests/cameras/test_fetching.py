@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -83,20 +84,34 @@ async def test_the_same_image_again_is_one_still_and_one_file(
     assert [f.outcome for f in await fetches(r, "kl1")] == ["unchanged", "stored"]
 
 
-async def test_conditional_requests_get_304_and_store_nothing(rig: RigFactory) -> None:
+MODIFIED = "Wed, 03 Dec 2025 13:05:00 GMT"
+
+
+@pytest.mark.parametrize(
+    ("validator", "header"), [("etag", "If-None-Match"), ("last_modified", "If-Modified-Since")]
+)
+async def test_conditional_requests_get_304_and_store_nothing(
+    rig: RigFactory, validator: str, header: str
+) -> None:
     r = await rig([camera_entry("kl1", "/snap.jpg")])
-    r.camera.still("/snap.jpg", jpeg(scene()), etag=True)
+    given: dict[str, Any] = {"etag": True} if validator == "etag" else {"last_modified": MODIFIED}
+    r.camera.still("/snap.jpg", jpeg(scene()), **given)
 
     assert await r.poll("kl1") == "stored"
     assert await r.poll("kl1") == "not_modified"
 
-    second = r.camera.requests_to("/snap.jpg")[1]
-    assert second.headers["If-None-Match"].startswith('"')
+    first, second = r.camera.requests_to("/snap.jpg")[:2]
+    assert header not in first.headers
+    assert second.headers[header] == (MODIFIED if validator == "last_modified" else first_etag(r))
     assert r.camera.not_modified == 1
     assert [(f.outcome, f.status) for f in await fetches(r, "kl1")] == [
         ("not_modified", 304),
         ("stored", 200),
     ]
+
+
+def first_etag(r: Rig) -> str:
+    return f'"{hashlib.sha256(r.camera.routes["/snap.jpg"].frames[0]).hexdigest()[:16]}"'
 
 
 async def test_a_png_is_stored(rig: RigFactory) -> None:
@@ -120,19 +135,22 @@ async def test_mjpeg_takes_the_first_frame_and_closes(rig: RigFactory) -> None:
     assert r.service.deps.files.read(still.sha256) == frames[0]
 
 
+@pytest.mark.parametrize("kind", ["snapshot", "onvif"])
 @pytest.mark.parametrize("auth", ["basic", "digest"])
 async def test_credentials_from_the_environment(
-    rig: RigFactory, monkeypatch: pytest.MonkeyPatch, auth: str
+    rig: RigFactory, monkeypatch: pytest.MonkeyPatch, auth: str, kind: str
 ) -> None:
+    # An ONVIF camera is fetched at the snapshot URI its GetSnapshotUri gave, usually behind
+    # digest auth.
     monkeypatch.setenv("KL1_PASSWORD", "mật-khẩu")
     entry = camera_entry(
-        "kl1", "/snap.jpg", auth=auth, username="admin", password_env="KL1_PASSWORD"
+        "kl1", "/snap.jpg", auth=auth, username="admin", password_env="KL1_PASSWORD", kind=kind
     )
     r = await rig([entry])
     r.camera.still("/snap.jpg", jpeg(scene()))
     r.camera.credentials("/snap.jpg", auth, "admin", "mật-khẩu")  # type: ignore[arg-type]
 
-    assert await r.poll("kl1") == "stored"
+    assert await r.poll("kl1") == "stored", await fetches(r, "kl1")
 
 
 @pytest.mark.parametrize("auth", ["basic", "digest"])

@@ -12,9 +12,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from cameras.keys import CAMERAS
 from canhbao.app import create_app
-from canhbao.clock import SystemClock, parse_utc
+from canhbao.clock import SystemClock, parse_utc, to_local
 from canhbao.config import Config
 from tests.cameras.conftest import camera_entry, jpeg, scene
+from tests.conftest import StaffFactory
 from tests.doubles.cameras import FakeCameraServer
 
 
@@ -22,6 +23,7 @@ async def test_polls_flags_paging_and_retention_under_the_real_clock(
     aiohttp_server: Callable[..., Awaitable[TestServer]],
     aiohttp_client: Callable[..., Awaitable[TestClient[web.Request, web.Application]]],
     camera_config: Callable[..., Config],
+    staff: StaffFactory,
 ) -> None:
     camera = FakeCameraServer()
     server = await aiohttp_server(camera.app)
@@ -55,3 +57,16 @@ async def test_polls_flags_paging_and_retention_under_the_real_clock(
 
     plan = await service.run_retention()
     assert plan.delete == frozenset()
+
+    # As evidence: described at the local (Asia/Ho_Chi_Minh) time the picture was taken.
+    lan = await staff(client, "lan", roles=["issuer"])
+    still_id = listed["latest"]["id"]
+    resource = await (await lan.get(f"/api/v1/camera-stills/{still_id}/cap-resource")).json()
+    taken = to_local(times[2])  # the latest still
+    assert (
+        f"lúc {taken:%H:%M} ngày {taken.day}/{taken.month}/{taken.year}"
+        in (resource["resourceDesc"])
+    )
+    assert await service.deps.db.fetch_one(
+        "SELECT 1 FROM cameras_evidence WHERE still_id = ?", (still_id,)
+    )

@@ -3,6 +3,7 @@ never a still taken while an issued warning covered the camera."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -51,6 +52,19 @@ def test_stills_in_a_warning_window_are_kept_whatever_their_age() -> None:
 
     assert plan.delete == {10, 11}
     assert plan.protected == 6
+
+
+def test_a_still_a_warning_carries_as_evidence_is_kept_whatever_its_age_or_the_cap() -> None:
+    now = T0 + timedelta(days=200)
+    old = [kept(1, T0), kept(2, T0 + timedelta(minutes=5))]
+    pinned = Kept(
+        3, "c", T0 + timedelta(minutes=10), T0 + timedelta(minutes=10), "c" * 64, 100, True
+    )
+    policy = Policy(keep_all=timedelta(days=7), hourly=timedelta(days=90), max_disk_bytes=0)
+    plan = plan_retention([*old, pinned], {}, now, policy)
+    assert plan.delete == {1, 2}
+    assert plan.protected == 1
+    assert plan.over_cap_bytes == 100
 
 
 def test_a_still_spanning_into_a_window_is_kept() -> None:
@@ -186,3 +200,36 @@ async def test_a_failing_warning_lookup_keeps_what_was_known(
     assert await store.open_windows(r.service.deps.db) == {
         "kl1": clock.now() - timedelta(minutes=1)
     }
+
+
+async def test_over_the_disk_cap_the_oldest_files_go_and_metrics_show_what_is_left(
+    rig: RigFactory, clock: ManualClock
+) -> None:
+    r = await rig([camera_entry("kl1", "/a.jpg")])
+    for seed in (1, 2, 3):
+        r.camera.still("/a.jpg", jpeg(scene(seed)))
+        await r.poll("kl1")
+        clock.advance(timedelta(minutes=5))
+    stills = await store.stills_between(r.service.deps.db, "kl1", None, None, None, 10)
+    root = r.service.deps.files.root
+
+    def size(sha: str) -> int:
+        return sum(p.stat().st_size for p in root.rglob(f"{sha}*") if p.is_file())
+
+    newest_two = size(stills[0].sha256) + size(stills[1].sha256)
+    retention = dataclasses.replace(r.service.settings.retention, max_disk_bytes=newest_two)
+    r.service.settings = dataclasses.replace(r.service.settings, retention=retention)
+
+    plan = await r.service.run_retention()
+
+    assert plan.delete == {stills[2].id}
+    assert plan.reasons == {"disk": 1}
+    on_disk = [p for p in root.rglob("*") if p.is_file()]
+    assert {p.name.removesuffix(".thumb") for p in on_disk} == {s.sha256 for s in stills[:2]}
+    metrics = await (await r.client.get("/metrics")).text()
+    assert f"canhbao_cameras_stored_bytes {float(sum(p.stat().st_size for p in on_disk))}" in (
+        metrics
+    )
+    assert "canhbao_cameras_stored_files 4.0" in metrics
+    assert 'canhbao_cameras_retention_deleted_total{what="files"} 2.0' in metrics
+    assert "canhbao_cameras_over_cap_bytes 0.0" in metrics

@@ -46,6 +46,7 @@ class CameraRoute:
     frames: list[bytes]
     content_type: str = "image/jpeg"
     etag: bool = False
+    last_modified: str = ""  # an HTTP date: sent as Last-Modified, If-Modified-Since it → 304
     fault: Fault | None = None
     auth: Literal["none", "basic", "digest"] = "none"
     username: str = ""
@@ -74,10 +75,17 @@ class FakeCameraServer:
     # -- scripting --------------------------------------------------------------------------
 
     def still(
-        self, path: str, body: bytes, *, content_type: str = "image/jpeg", etag: bool = False
+        self,
+        path: str,
+        body: bytes,
+        *,
+        content_type: str = "image/jpeg",
+        etag: bool = False,
+        last_modified: str = "",
     ) -> None:
-        """Serve `body` at `path`; with `etag`, an ETag (its hash) and 304s for it."""
-        self.routes[path] = CameraRoute("still", [body], content_type, etag)
+        """Serve `body` at `path`; with `etag`, an ETag (its hash) and 304s for it; with
+        `last_modified` (an HTTP date), that Last-Modified and 304s to If-Modified-Since it."""
+        self.routes[path] = CameraRoute("still", [body], content_type, etag, last_modified)
 
     def change(self, path: str, body: bytes) -> None:
         self.routes[path].frames = [body]
@@ -120,6 +128,11 @@ class FakeCameraServer:
             tag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
             headers["ETag"] = tag
             if request.headers.get("If-None-Match") == tag:
+                self.not_modified += 1
+                return web.Response(status=304, headers=headers)
+        if route.last_modified:
+            headers["Last-Modified"] = route.last_modified
+            if request.headers.get("If-Modified-Since") == route.last_modified:
                 self.not_modified += 1
                 return web.Response(status=304, headers=headers)
         route.served += 1

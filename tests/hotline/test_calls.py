@@ -6,9 +6,8 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from canhbao import keys
-from hotline.models import KnownLocation
+from hotline.models import KnownLocation, RescueRequestCreated
 from hotline.ports import StationLevel, WarningInForce
-from hotline.rescue import RescueRequestCreated
 from tests.hotline.conftest import CALLER, HOTLINE_NUMBER, OPERATOR_PHONE, PUBLIC_URL, StartLine
 
 GREETING_START = "Xin chào. Đây là Tổng đài cứu hộ"
@@ -103,7 +102,7 @@ async def test_rescue_without_a_known_location_speech_recording_people_and_needs
     assert "Có bao nhiêu người" in call.transcript
     await call.press("4#")
     await call.press("13#")
-    requests = await line.rows("SELECT * FROM hotline_rescue_requests")
+    requests = await line.rows("SELECT * FROM dispatch_requests")
     assert len(requests) == 1
     request = requests[0]
     assert request["source"] == "call"
@@ -158,7 +157,7 @@ async def test_rescue_with_a_known_location_offers_it(start_line: StartLine) -> 
     assert "Có bao nhiêu người" in call.transcript
     await call.press("2#")
     await call.press("#")
-    request = (await line.rows("SELECT * FROM hotline_rescue_requests"))[0]
+    request = (await line.rows("SELECT * FROM dispatch_requests"))[0]
     assert (request["lat"], request["lon"], request["accuracy_m"]) == (16.4637, 107.5909, 25.0)
     assert request["location_source"] == "device"
     assert request["people"] == 2

@@ -34,7 +34,7 @@ async def test_a_registered_phone_is_offered_its_ward(start_line: StartLine) -> 
     await call.press("1")
     await call.press("2#")
     await call.press("#")
-    request = (await line.rows("SELECT * FROM hotline_rescue_requests"))[0]
+    request = (await line.rows("SELECT * FROM dispatch_requests"))[0]
     assert (request["lon"], request["lat"]) == PHU_XUAN
     assert request["location_source"] == "device"
 

@@ -121,16 +121,23 @@ async def test_rescue_requests_are_listed_and_move_forward_only(
     line = await start_line()
     await line.sim.sms(CALLER, "SOS 7 Đinh Tiên Hoàng")
     dispatcher = await staff(line.client, "minh", roles=["dispatcher"])
-    (request,) = (await (await dispatcher.get("/api/v1/hotline/rescue-requests")).json())[
+    (request,) = (await (await dispatcher.get("/api/v1/dispatch/requests")).json())[
         "rescue_requests"
     ]
     assert request["address"] == "7 Đinh Tiên Hoàng"
-    assert request["status"] == "new"
-    path = f"/api/v1/hotline/rescue-requests/{request['id']}"
-    response = await dispatcher.patch(path, json={"status": "triaged"})
-    assert (await response.json())["status"] == "triaged"
-    assert (await dispatcher.patch(path, json={"status": "new"})).status == 409
-    assert (await dispatcher.get("/api/v1/hotline/rescue-requests/999")).status == 404
+    assert request["state"] == "new"
+    path = f"/api/v1/dispatch/requests/{request['id']}"
+    response = await dispatcher.post(f"{path}/state", json={"state": "triaged"})
+    assert (await response.json())["state"] == "triaged"
+    backwards = await dispatcher.post(f"{path}/state", json={"state": "new"})
+    assert backwards.status == 409
+    assert (await backwards.json())["error"]["allowed"] == [
+        "offered",
+        "cancelled",
+        "unfounded",
+        "duplicate",
+    ]
+    assert (await dispatcher.get("/api/v1/dispatch/requests/999")).status == 404
 
 
 async def test_metrics_show_callbacks_calls_and_new_rescue_requests(start_line: StartLine) -> None:
@@ -145,7 +152,7 @@ async def test_metrics_show_callbacks_calls_and_new_rescue_requests(start_line: 
     assert 'hotline_callbacks{status="open"} 1.0' in text
     assert 'hotline_callbacks{status="exhausted"} 0.0' in text
     assert 'hotline_calls_24h{kind="inbound",status="completed"} 1.0' in text
-    assert "hotline_rescue_requests_new 1.0" in text
+    assert 'dispatch_requests{state="new"} 1.0' in text
 
 
 async def test_roster_update_to_a_taken_phone_is_409_and_unknown_is_404(

@@ -190,7 +190,7 @@ async def test_a_people_count_of_thousands_of_digits(
     await call.silence()
     await call.press("9" * 5000)  # within the form's limits: read as no count at all
     assert "Nếu có người bị thương" in call.transcript
-    (request,) = await line.rows("SELECT people FROM hotline_rescue_requests")
+    (request,) = await line.rows("SELECT people FROM dispatch_requests")
     assert request == {"people": None}
     url = PUBLIC_URL + "/twilio/voice/rescue/people"
     status, _ = await line.sim.post(url, call.params(Digits="9" * 10_000))

@@ -37,7 +37,7 @@ async def test_unsigned_or_wrongly_signed_webhooks_get_403_and_a_log_line(
     assert "invalid_signature" in body
     assert any("Twilio webhook refused" in r.getMessage() for r in caplog.records)
     assert await line.rows("SELECT * FROM hotline_calls") == []
-    assert await line.rows("SELECT * FROM hotline_rescue_requests") == []
+    assert await line.rows("SELECT * FROM dispatch_requests") == []
 
 
 async def test_a_tampered_field_breaks_the_signature(start_line: StartLine) -> None:
@@ -95,7 +95,7 @@ async def test_a_retried_step_does_not_act_twice(start_line: StartLine) -> None:
     again = await line.sim.post(url, params)  # Twilio retrying after a dropped connection
     assert first == again
     assert first[0] == 200
-    assert len(await line.rows("SELECT * FROM hotline_rescue_requests")) == 1
+    assert len(await line.rows("SELECT * FROM dispatch_requests")) == 1
     # The first webhook of a call too: one greeting row, one call.
     await line.sim.post(PUBLIC_URL + "/twilio/voice", call.params())
     assert len(await line.rows("SELECT * FROM hotline_calls")) == 1
@@ -190,7 +190,7 @@ async def test_sms_sos_creates_a_request_and_replies_in_vietnamese(
     status, reply = await line.sim.sms(CALLER, body)
     assert status == 200
     assert reply.startswith("<?xml")
-    requests = await line.rows("SELECT number, source, address FROM hotline_rescue_requests")
+    requests = await line.rows("SELECT number, source, address FROM dispatch_requests")
     if created:
         (request,) = requests
         assert request["source"] == "sms"
@@ -205,7 +205,7 @@ async def test_a_repeated_sms_creates_one_request(start_line: StartLine) -> None
     first = await line.sim.sms(CALLER, "SOS 5 Nguyễn Huệ", sid="SM" + "4" * 32)
     again = await line.sim.sms(CALLER, "SOS 5 Nguyễn Huệ", sid="SM" + "4" * 32)
     assert first == again
-    assert len(await line.rows("SELECT * FROM hotline_rescue_requests")) == 1
+    assert len(await line.rows("SELECT * FROM dispatch_requests")) == 1
 
 
 async def test_the_fallback_url_keeps_the_caller_talking_to_someone(start_line: StartLine) -> None:

@@ -1,0 +1,46 @@
+"""What requesters read: Vietnamese first, with diacritics, short enough for one or two SMS."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from dispatch.models import State
+
+HOTLINE = "1900 1075"
+
+# How a state reads to the person who asked for help (never a team member's name or phone).
+STATE_WORDS: Mapping[State, str] = {
+    State.new: "đã tiếp nhận, đang chờ xử lý",
+    State.triaged: "đã được xem xét, đang tìm đội cứu hộ",
+    State.offered: "đang chờ đội cứu hộ xác nhận",
+    State.accepted: "đã có đội cứu hộ nhận",
+    State.en_route: "đội cứu hộ đang trên đường đến",
+    State.on_scene: "đội cứu hộ đã đến nơi",
+    State.resolved: "đã hoàn thành",
+    State.cancelled: "đã hủy",
+    State.unfounded: "đã đóng (không cần cứu hộ)",
+    State.duplicate: "đã gộp vào một yêu cầu khác",
+}
+
+
+def received(number: str) -> str:
+    return (
+        f"Tổng đài cứu hộ {HOTLINE} đã nhận yêu cầu số {number}. Đội cứu hộ sẽ được điều đến"
+        f" sớm nhất. Giữ điện thoại bên mình; nếu nguy hiểm tăng, gọi {HOTLINE}."
+        f" Nhắn TINH TRANG {number} để biết tình trạng."
+    )
+
+
+def resolved(number: str) -> str:
+    return f"Yêu cầu cứu hộ số {number} đã hoàn thành. Nếu quý vị vẫn cần giúp đỡ, gọi {HOTLINE}."
+
+
+def status(number: str, state: State) -> str:
+    return f"Yêu cầu cứu hộ số {number}: {STATE_WORDS[state]}."
+
+
+def merged(number: str, into: str) -> str:
+    return (
+        f"Yêu cầu cứu hộ số {number} đã được gộp với yêu cầu số {into}. Nhắn TINH TRANG {into}"
+        " để biết tình trạng."
+    )
