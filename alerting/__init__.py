@@ -25,9 +25,12 @@ MIGRATIONS: tuple[Migration, ...] = store.MIGRATIONS
 _OID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 
 
-def setup(app: web.Application, config: Config, *, ports: PortsFactory) -> None:
+def setup(
+    app: web.Application, config: Config, *, ports: PortsFactory, run_fanout: bool = True
+) -> None:
     """Check the [alerting] config; add the workflow's context and the routes. `ports` builds
-    what alerting needs from other domains once their contexts have started."""
+    what alerting needs from other domains once their contexts have started. Without
+    `run_fanout`, another process runs the fan-out runner (alerting.fanout.fanout_ctx)."""
     settings = config.alerting
     if not _OID.match(settings.identifier_prefix):
         raise ConfigError("alerting.identifier_prefix: digits separated by dots (an OID)")
@@ -44,12 +47,14 @@ def setup(app: web.Application, config: Config, *, ports: PortsFactory) -> None:
     if unknown:
         raise ConfigError(f"alerting.two_person_statuses: unknown status {sorted(unknown)[0]!r}")
     imports.check_config(settings)
-    app.cleanup_ctx.append(functools.partial(_alerting_ctx, ports=ports))
+    app.cleanup_ctx.append(functools.partial(_alerting_ctx, ports=ports, run_fanout=run_fanout))
     routes.setup_routes(app)
     evidence.setup_routes(app)
 
 
-async def _alerting_ctx(app: web.Application, *, ports: PortsFactory) -> AsyncIterator[None]:
+async def _alerting_ctx(
+    app: web.Application, *, ports: PortsFactory, run_fanout: bool
+) -> AsyncIterator[None]:
     config = app[keys.CONFIG]
     connected = ports(app)
     delivery = Delivery(
@@ -88,12 +93,14 @@ async def _alerting_ctx(app: web.Application, *, ports: PortsFactory) -> AsyncIt
         max_instances=1,
         coalesce=True,
     )
-    runner = FanoutRunner(
-        delivery, app[keys.DB], app[keys.CLOCK], app[keys.HEALTH], app[keys.METRICS]
-    )
-    app[keys.METRIC_REFRESHERS].append(runner.refresh_metrics)
-    app[alerting_keys.ALERTING_FANOUT] = runner
-    runner.start()
+    runner = None
+    if run_fanout:
+        runner = FanoutRunner(
+            delivery, app[keys.DB], app[keys.CLOCK], app[keys.HEALTH], app[keys.METRICS]
+        )
+        app[keys.METRIC_REFRESHERS].append(runner.refresh_metrics)
+        app[alerting_keys.ALERTING_FANOUT] = runner
+        runner.start()
     importer = imports.build_importer(app, workflow)
     app[alerting_keys.ALERTING_IMPORTS] = importer
     # Imports that ran out while we were down are marked now, as alerts are.
@@ -102,5 +109,6 @@ async def _alerting_ctx(app: web.Application, *, ports: PortsFactory) -> AsyncIt
     yield
     for import_job in import_jobs:
         import_job.remove()
-    await runner.stop()
+    if runner is not None:
+        await runner.stop()
     job.remove()

@@ -29,7 +29,7 @@ from alerting import store
 from alerting.audience import AUDIENCE_ONLY, audience_plan, marked
 from alerting.errors import InvalidAlert
 from alerting.models import LANGUAGE_EN, LANGUAGE_VI, Alert, Area, Geocode, Info, cap_time
-from alerting.ports import DeviceLanguage, Directory, Geometry, IdArray, Outbox
+from alerting.ports import DeviceLanguage, Directory, Geometry, IdArray, Outbox, Recipients
 from canhbao.clock import Clock
 from canhbao.db import Database
 from notify.models import (
@@ -66,19 +66,230 @@ class Prepared:
     contacts_done: int
 
 
-class Delivery:
+class FanoutBatches:
+    """A fan-out's later batches: enqueues an issued alert's remaining recipients, BATCH at a
+    time, each batch in one transaction with the fan-out's progress, so a crash resumes where
+    the last commit left it (and the idempotency keys make a batch enqueued twice a no-op).
+
+    Needs only Recipients (devices and contacts by id), not the device index: `canhbao serve`
+    runs it in the outbox sender's process (README, "Processes"), so the web process's requests
+    never wait behind a 100,000-device enqueue.
+    """
+
+    # Rows a batch transaction writes. Each holds the writer lock, which both processes' writes
+    # (a webhook's call record, a send's outcome) wait for: 1,000 outbox rows took 110-330 ms
+    # to insert on the shared 2-core machine, 250 rows 10-60 ms (inserting into the copy of a
+    # fanned-out database; bench flood_night). Per batch, the fan-out row and the targets are
+    # read again: about a millisecond, 400 times for 100,000 devices.
+    BATCH = 250
+
+    def __init__(
+        self,
+        recipients: Recipients,
+        outbox: Outbox,
+        db: Database,
+        clock: Clock,
+        *,
+        sms_sender: str,
+        public_base_url: str,
+        voice: str,
+        voice_for_vulnerable: bool = True,
+    ) -> None:
+        self._recipients = recipients
+        self._outbox = outbox
+        self._db = db
+        self._clock = clock
+        self._sms_sender = sms_sender
+        self._base = public_base_url.rstrip("/")
+        self._voice = voice_for_vulnerable
+        self._speech = Speech(voice)
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_fanout(self, listener: Callable[[], None]) -> None:
+        """Call `listener` when an issue leaves recipients to enqueue (the runner wakes)."""
+        self._listeners.append(listener)
+
+    async def pending(self) -> list[str]:
+        """Identifiers of fan-outs with recipients still to enqueue, oldest first."""
+        async with self._db.transaction() as conn:
+            return await store.pending_fanouts(conn)
+
+    async def continue_fanout(self, identifier: str) -> bool:
+        """Enqueue the next batch of an issued alert's recipients; True while more remain.
+
+        A fan-out whose alert was superseded or expired meanwhile stops: what replaced it has
+        its own fan-out, and a warning no longer in force is not worth a first delivery.
+        """
+        fanout = await store.get_fanout(self._db, identifier)
+        stored = await store.get_alert(self._db.reader, identifier)
+        if fanout is None or stored is None or fanout.finished_at is not None:
+            return False
+        now = self._clock.now()
+        state, alert = stored.state, stored.alert
+        if state != "issued":
+            async with self._db.transaction() as conn:
+                await store.advance_fanout(
+                    conn, fanout, fanout.devices_done, fanout.contacts_done, now, state
+                )
+            log.warning(
+                "alert fan-out stopped",
+                extra={
+                    "identifier": identifier,
+                    "state": state,
+                    "devices_left": len(fanout.device_ids) // 8 - fanout.devices_done,
+                },
+            )
+            return False
+        device_ids = np.frombuffer(fanout.device_ids, dtype="<i8")
+        contact_ids = np.frombuffer(fanout.contact_ids, dtype="<i8")
+        devices = device_ids[fanout.devices_done : fanout.devices_done + self.BATCH]
+        contacts = contact_ids[fanout.contacts_done : fanout.contacts_done + self.BATCH]
+        # Encoded before the write lock is taken: the lock is held only for the insert.
+        messages = self._messages(alert, fanout.chain)
+        rows = self._outbox.encode(await self._batch(alert, messages, devices, contacts))
+        devices_done = fanout.devices_done + int(devices.size)
+        contacts_done = fanout.contacts_done + int(contacts.size)
+        finished = devices_done == device_ids.size and contacts_done == contact_ids.size
+        async with self._db.transaction() as conn:
+            moved = await store.advance_fanout(
+                conn,
+                fanout,
+                devices_done,
+                contacts_done,
+                now if finished else None,
+                "complete" if finished else None,
+            )
+            if moved:
+                await self._outbox.enqueue_in(conn, rows)
+        if finished and moved:
+            log.info(
+                "alert fan-out complete",
+                extra={
+                    "identifier": identifier,
+                    "devices": devices_done,
+                    "contacts": contacts_done,
+                },
+            )
+        return not finished or not moved
+
+    def _condition(self, alert: Alert, message: PushMessage, condition: str) -> OutboxItem:
+        digest = hashlib.sha1(condition.encode()).hexdigest()[:16]  # noqa: S324  # a key, not security
+        return OutboxItem(
+            "push",
+            replace(message, target_kind="condition", target=condition),
+            idempotency_key=f"{alert.identifier}:condition:{digest}",
+            reference=alert.identifier,
+            priority=PRIORITY_TOPIC,
+            not_after=alert.expires,
+        )
+
+    def _messages(self, alert: Alert, chain: str) -> dict[str, PushMessage]:
+        now = self._clock.now()
+        return {
+            lang: self._push(alert, info, chain, now) for lang, info in _languages(alert).items()
+        }
+
+    async def _batch(
+        self,
+        alert: Alert,
+        messages: dict[str, PushMessage],
+        device_ids: IdArray,
+        contact_ids: IdArray,
+    ) -> list[OutboxItem]:
+        """Outbox items for these devices (by token) and contacts (SMS, voice if vulnerable)."""
+        identifier = alert.identifier
+        by_language = _languages(alert)
+        vi = by_language["vi"]
+        items: list[OutboxItem] = []
+        for device in await self._recipients.devices(device_ids.tolist()):
+            items.append(
+                OutboxItem(
+                    "push",
+                    replace(messages.get(device.language, messages["vi"]), target=device.token),
+                    idempotency_key=f"{identifier}:push:{device.device_id}",
+                    reference=identifier,
+                    priority=PRIORITY_DIRECT,
+                    not_after=alert.expires,
+                )
+            )
+        for contact in await self._recipients.contacts(contact_ids.tolist()):
+            info = by_language.get(contact.language, vi)
+            items.append(
+                OutboxItem(
+                    "sms",
+                    SmsMessage(to=contact.phone, body=sms_text(info), sender=self._sms_sender),
+                    idempotency_key=f"{identifier}:sms:{contact.phone}",
+                    reference=identifier,
+                    priority=PRIORITY_DIRECT,
+                    not_after=alert.expires,
+                )
+            )
+            if self._voice and contact.vulnerable and alert.msg_type != "Cancel":
+                items.append(
+                    OutboxItem(
+                        "voice",
+                        VoiceCall(
+                            to=contact.phone,
+                            caller_id=self._sms_sender,
+                            twiml=twiml(vi, self._speech),
+                        ),
+                        idempotency_key=f"{identifier}:voice:{contact.phone}",
+                        reference=identifier,
+                        priority=PRIORITY_DIRECT,
+                        not_after=alert.expires,
+                    )
+                )
+        return items
+
+    def _push(self, alert: Alert, info: Info, chain: str, now: datetime) -> PushMessage:
+        expires = alert.expires or now
+        data = {
+            "identifier": alert.identifier,
+            "msgType": alert.msg_type,
+            "severity": info.severity,
+            "expires": cap_time(expires),
+            "chain": chain,
+            "url": f"{self._base}/cap/alerts/{alert.identifier}.xml",
+        }
+        wards = sorted({code for area in info.areas for code in area.ward_codes})
+        if wards:
+            data["wards"] = " ".join(wards)
+        polygons = [p for area in info.areas for p in area.polygons]
+        if len(polygons) == 1:
+            data["polygon"] = " ".join(f"{lat:.4f},{lon:.4f}" for lat, lon in polygons[0])
+        body = f"{info.description} {info.instruction}".strip()
+        message = PushMessage(
+            target_kind="token",
+            target="",
+            title=info.headline,
+            body=body,
+            data=data,
+            # Per chain: an Update replaces the warning it updates, on the phone and in FCM's
+            # queue; a repeated send after a crash replaces itself (a tag is per device).
+            collapse_key=chain,
+            tag=chain,
+            ttl_s=max(0, int((expires - now).total_seconds())),
+            high_priority=True,
+        )
+        if message.payload_size() > FCM_PAYLOAD_LIMIT and "polygon" in data:
+            # The app can read the polygon from the CAP document at `url`.
+            del data["polygon"]
+            message = replace(message, data=data)
+        while message.payload_size() > FCM_PAYLOAD_LIMIT:
+            message = replace(message, body=message.body[: len(message.body) * 3 // 4] + "…")
+        return message
+
+
+class Delivery(FanoutBatches):
     """Implements the workflow's FanOut port over a Directory and the notify outbox.
 
     Issuing commits the conditions and the first FIRST_DEVICES tokens and FIRST_CONTACTS
-    contacts with the alert, so the first sends start at once; `continue_fanout` enqueues the
-    rest, BATCH at a time, each batch in one transaction with the fan-out's progress, so a
-    crash resumes where the last commit left it (and the idempotency keys make a batch
-    enqueued twice a no-op).
+    contacts with the alert, so the first sends start at once; `continue_fanout` (or the same
+    FanoutBatches in the sender's process) enqueues the rest.
     """
 
     FIRST_DEVICES = 2_000
     FIRST_CONTACTS = 500
-    BATCH = 1_000  # rows a batch transaction writes: short, so finished sends record promptly
 
     def __init__(
         self,
@@ -92,19 +303,12 @@ class Delivery:
         voice: str,
         voice_for_vulnerable: bool = True,
     ) -> None:
+        super().__init__(
+            directory, outbox, db, clock, sms_sender=sms_sender,
+            public_base_url=public_base_url, voice=voice,
+            voice_for_vulnerable=voice_for_vulnerable,
+        )  # fmt: skip
         self.directory = directory
-        self._outbox = outbox
-        self._db = db
-        self._clock = clock
-        self._sms_sender = sms_sender
-        self._base = public_base_url.rstrip("/")
-        self._voice = voice_for_vulnerable
-        self._speech = Speech(voice)
-        self._listeners: list[Callable[[], None]] = []
-
-    def on_fanout(self, listener: Callable[[], None]) -> None:
-        """Call `listener` when an issue leaves recipients to enqueue (the runner wakes)."""
-        self._listeners.append(listener)
 
     def geometry(self, alert: Alert) -> Geometry:
         """The alert's area as one lon/lat geometry: its polygons and its wards."""
@@ -253,176 +457,6 @@ class Delivery:
         return await self._outbox.withdraw_in(
             conn, identifier, "SUPERSEDED", f"superseded by {by} before it was sent"
         )
-
-    async def pending(self) -> list[str]:
-        """Identifiers of fan-outs with recipients still to enqueue, oldest first."""
-        async with self._db.transaction() as conn:
-            return await store.pending_fanouts(conn)
-
-    async def continue_fanout(self, identifier: str) -> bool:
-        """Enqueue the next batch of an issued alert's recipients; True while more remain.
-
-        A fan-out whose alert was superseded or expired meanwhile stops: what replaced it has
-        its own fan-out, and a warning no longer in force is not worth a first delivery.
-        """
-        fanout = await store.get_fanout(self._db, identifier)
-        stored = await store.get_alert(self._db.reader, identifier)
-        if fanout is None or stored is None or fanout.finished_at is not None:
-            return False
-        now = self._clock.now()
-        state, alert = stored.state, stored.alert
-        if state != "issued":
-            async with self._db.transaction() as conn:
-                await store.advance_fanout(
-                    conn, fanout, fanout.devices_done, fanout.contacts_done, now, state
-                )
-            log.warning(
-                "alert fan-out stopped",
-                extra={
-                    "identifier": identifier,
-                    "state": state,
-                    "devices_left": len(fanout.device_ids) // 8 - fanout.devices_done,
-                },
-            )
-            return False
-        device_ids = np.frombuffer(fanout.device_ids, dtype="<i8")
-        contact_ids = np.frombuffer(fanout.contact_ids, dtype="<i8")
-        devices = device_ids[fanout.devices_done : fanout.devices_done + self.BATCH]
-        contacts = contact_ids[fanout.contacts_done : fanout.contacts_done + self.BATCH]
-        # Encoded before the write lock is taken: the lock is held only for the insert.
-        messages = self._messages(alert, fanout.chain)
-        rows = self._outbox.encode(await self._batch(alert, messages, devices, contacts))
-        devices_done = fanout.devices_done + int(devices.size)
-        contacts_done = fanout.contacts_done + int(contacts.size)
-        finished = devices_done == device_ids.size and contacts_done == contact_ids.size
-        async with self._db.transaction() as conn:
-            moved = await store.advance_fanout(
-                conn,
-                fanout,
-                devices_done,
-                contacts_done,
-                now if finished else None,
-                "complete" if finished else None,
-            )
-            if moved:
-                await self._outbox.enqueue_in(conn, rows)
-        if finished and moved:
-            log.info(
-                "alert fan-out complete",
-                extra={
-                    "identifier": identifier,
-                    "devices": devices_done,
-                    "contacts": contacts_done,
-                },
-            )
-        return not finished or not moved
-
-    def _condition(self, alert: Alert, message: PushMessage, condition: str) -> OutboxItem:
-        digest = hashlib.sha1(condition.encode()).hexdigest()[:16]  # noqa: S324  # a key, not security
-        return OutboxItem(
-            "push",
-            replace(message, target_kind="condition", target=condition),
-            idempotency_key=f"{alert.identifier}:condition:{digest}",
-            reference=alert.identifier,
-            priority=PRIORITY_TOPIC,
-            not_after=alert.expires,
-        )
-
-    def _messages(self, alert: Alert, chain: str) -> dict[str, PushMessage]:
-        now = self._clock.now()
-        return {
-            lang: self._push(alert, info, chain, now) for lang, info in _languages(alert).items()
-        }
-
-    async def _batch(
-        self,
-        alert: Alert,
-        messages: dict[str, PushMessage],
-        device_ids: IdArray,
-        contact_ids: IdArray,
-    ) -> list[OutboxItem]:
-        """Outbox items for these devices (by token) and contacts (SMS, voice if vulnerable)."""
-        identifier = alert.identifier
-        by_language = _languages(alert)
-        vi = by_language["vi"]
-        items: list[OutboxItem] = []
-        for device in await self.directory.devices(device_ids.tolist()):
-            items.append(
-                OutboxItem(
-                    "push",
-                    replace(messages.get(device.language, messages["vi"]), target=device.token),
-                    idempotency_key=f"{identifier}:push:{device.device_id}",
-                    reference=identifier,
-                    priority=PRIORITY_DIRECT,
-                    not_after=alert.expires,
-                )
-            )
-        for contact in await self.directory.contacts(contact_ids.tolist()):
-            info = by_language.get(contact.language, vi)
-            items.append(
-                OutboxItem(
-                    "sms",
-                    SmsMessage(to=contact.phone, body=sms_text(info), sender=self._sms_sender),
-                    idempotency_key=f"{identifier}:sms:{contact.phone}",
-                    reference=identifier,
-                    priority=PRIORITY_DIRECT,
-                    not_after=alert.expires,
-                )
-            )
-            if self._voice and contact.vulnerable and alert.msg_type != "Cancel":
-                items.append(
-                    OutboxItem(
-                        "voice",
-                        VoiceCall(
-                            to=contact.phone,
-                            caller_id=self._sms_sender,
-                            twiml=twiml(vi, self._speech),
-                        ),
-                        idempotency_key=f"{identifier}:voice:{contact.phone}",
-                        reference=identifier,
-                        priority=PRIORITY_DIRECT,
-                        not_after=alert.expires,
-                    )
-                )
-        return items
-
-    def _push(self, alert: Alert, info: Info, chain: str, now: datetime) -> PushMessage:
-        expires = alert.expires or now
-        data = {
-            "identifier": alert.identifier,
-            "msgType": alert.msg_type,
-            "severity": info.severity,
-            "expires": cap_time(expires),
-            "chain": chain,
-            "url": f"{self._base}/cap/alerts/{alert.identifier}.xml",
-        }
-        wards = sorted({code for area in info.areas for code in area.ward_codes})
-        if wards:
-            data["wards"] = " ".join(wards)
-        polygons = [p for area in info.areas for p in area.polygons]
-        if len(polygons) == 1:
-            data["polygon"] = " ".join(f"{lat:.4f},{lon:.4f}" for lat, lon in polygons[0])
-        body = f"{info.description} {info.instruction}".strip()
-        message = PushMessage(
-            target_kind="token",
-            target="",
-            title=info.headline,
-            body=body,
-            data=data,
-            # Per chain: an Update replaces the warning it updates, on the phone and in FCM's
-            # queue; a repeated send after a crash replaces itself (a tag is per device).
-            collapse_key=chain,
-            tag=chain,
-            ttl_s=max(0, int((expires - now).total_seconds())),
-            high_priority=True,
-        )
-        if message.payload_size() > FCM_PAYLOAD_LIMIT and "polygon" in data:
-            # The app can read the polygon from the CAP document at `url`.
-            del data["polygon"]
-            message = replace(message, data=data)
-        while message.payload_size() > FCM_PAYLOAD_LIMIT:
-            message = replace(message, body=message.body[: len(message.body) * 3 // 4] + "…")
-        return message
 
 
 def _languages(alert: Alert) -> dict[str, Info]:

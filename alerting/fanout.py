@@ -3,6 +3,9 @@
 Woken when an issue leaves recipients to enqueue, and at start, when it resumes whatever a
 stopped or killed process left half done. Pending fan-outs take turns a batch at a time, so an
 Update issued during a large warning's fan-out does not wait for it to finish.
+
+Under `canhbao serve` it runs in the outbox sender's process (`fanout_ctx`, woken by the web
+process's kick over the link); with `create_app` alone, in the app's own process.
 """
 
 from __future__ import annotations
@@ -10,12 +13,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator, Callable
 
+from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
 
 from alerting import store
-from alerting.delivery import Delivery
+from alerting.delivery import FanoutBatches
+from alerting.ports import Outbox, Recipients
+from canhbao import keys
 from canhbao.clock import Clock
+from canhbao.config import Config
 from canhbao.db import Database
 from canhbao.health import HealthRegistry
 
@@ -28,7 +36,7 @@ HEALTH = "alerting.fanout"
 class FanoutRunner:
     def __init__(
         self,
-        delivery: Delivery,
+        delivery: FanoutBatches,
         db: Database,
         clock: Clock,
         health: HealthRegistry,
@@ -115,3 +123,37 @@ class FanoutRunner:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(RETRY_S):
                     await self._kick.wait()
+
+
+def fanout_ctx(
+    config: Config,
+    recipients: Callable[[web.Application], Recipients],
+    outbox: Callable[[web.Application], Outbox],
+    wake: Callable[[web.Application, Callable[[], None]], None],
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context running the fan-out runner alone, for the outbox sender's process:
+    `wake(app, kick)` registers what wakes it (rows enqueued by the web process)."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        batches = FanoutBatches(
+            recipients(app),
+            outbox(app),
+            app[keys.DB],
+            app[keys.CLOCK],
+            sms_sender=config.telephony.hotline_number,
+            public_base_url=config.server.public_base_url,
+            voice=config.hotline.voice,
+            voice_for_vulnerable=config.alerting.voice_for_vulnerable,
+        )
+        runner = FanoutRunner(
+            batches, app[keys.DB], app[keys.CLOCK], app[keys.HEALTH], app[keys.METRICS]
+        )
+        app[keys.METRIC_REFRESHERS].append(runner.refresh_metrics)
+        wake(app, runner.kick)
+        runner.start()
+        try:
+            yield
+        finally:
+            await runner.stop()
+
+    return ctx

@@ -70,7 +70,18 @@ class Plan(Protocol):
         ...
 
 
-class Directory(Protocol):
+class Recipients(Protocol):
+    """How to reach devices and phone-only contacts by id: all a fan-out's later batches need
+    (alerting.fanout runs them in the outbox sender's process, which has no device index)."""
+
+    async def devices(self, device_ids: Sequence[int]) -> list[DeviceTarget]:
+        """Push targets of these devices (those that lost their token are left out)."""
+        ...
+
+    async def contacts(self, contact_ids: Sequence[int]) -> list[ContactTarget]: ...
+
+
+class Directory(Recipients, Protocol):
     """Who is where: the areas, devices and phone-only contacts a warning can reach.
 
     Ward codes the catalogue does not know raise UnknownWards; an area targeting cannot use
@@ -97,12 +108,6 @@ class Directory(Protocol):
         """CAP polygons ((lat, lon), closed) of at most `max_points` points in all that
         cover these wards."""
         ...
-
-    async def devices(self, device_ids: Sequence[int]) -> list[DeviceTarget]:
-        """Push targets of these devices (those that lost their token are left out)."""
-        ...
-
-    async def contacts(self, contact_ids: Sequence[int]) -> list[ContactTarget]: ...
 
 
 class Outbox(Protocol):

@@ -146,8 +146,9 @@ def webhook_load(base: str, workdir: Path, name: str) -> Iterator[list[Sample]]:
 # -- the service -------------------------------------------------------------------------------
 
 
-async def approved_warning(database: Path) -> tuple[str, str]:
-    """An approver's bearer token and the approved, not yet issued, 100,000-device warning."""
+async def approved_warning(database: Path) -> tuple[str, str, int]:
+    """An approver's bearer token and the approved, not yet issued, 100,000-device warning (its
+    identifier and the version the approver saw)."""
     db = Database(database)
     await db.open()
     try:
@@ -158,8 +159,8 @@ async def approved_warning(database: Path) -> tuple[str, str]:
         workflow = Workflow(db, clock, Settings.from_config(AlertingConfig(), ""))
         stored = await workflow.create(flood_alert(), actor="user:bench-issuer")
         await workflow.submit(stored.identifier, actor="user:bench-issuer")
-        await workflow.approve(stored.identifier, actor="user:bench-approver")
-        return secret, stored.identifier
+        approved = await workflow.approve(stored.identifier, actor="user:bench-approver")
+        return secret, stored.identifier, approved.version
     finally:
         await db.close()
 
@@ -257,7 +258,7 @@ async def _until_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
             await asyncio.sleep(0.1)
 
 
-async def fan_out(service: Service, fcm: str, token: str, identifier: str) -> Fanout:
+async def fan_out(service: Service, fcm: str, token: str, identifier: str, version: int) -> Fanout:
     """Issue the warning over HTTP, as an approver would; wait until FCM has accepted every
     message of its plan."""
     base = service.base
@@ -268,11 +269,14 @@ async def fan_out(service: Service, fcm: str, token: str, identifier: str) -> Fa
         issuing = asyncio.ensure_future(
             session.post(
                 f"{base}/api/v1/alerts/{identifier}/issue",
-                headers={"Authorization": f"Bearer {token}"},
+                headers={"Authorization": f"Bearer {token}", "If-Match": f'"{version}"'},
             )
         )
         # The double is another process: polling its counter is the only way to see it.
-        while await _accepted(session, fcm) == before:  # noqa: ASYNC110  # see above
+        while await _accepted(session, fcm) == before:
+            if issuing.done() and issuing.result().status != 200:  # refused: nothing will come
+                answer = issuing.result()
+                raise RuntimeError(f"issue failed: {answer.status} {await answer.text()}")
             await asyncio.sleep(0.002)
         first = time.monotonic() - issued
         async with await issuing as response:
@@ -318,8 +322,8 @@ def main() -> None:
         alone_db = workdir / "alone.sqlite3"
         shutil.copyfile(template, serving_db)
         shutil.copyfile(template, alone_db)
-        token, identifier = asyncio.run(approved_warning(serving_db))
-        alone_token, alone_identifier = asyncio.run(approved_warning(alone_db))
+        token, identifier, version = asyncio.run(approved_warning(serving_db))
+        alone_token, alone_identifier, alone_version = asyncio.run(approved_warning(alone_db))
 
         with serve(workdir, serving_db, fcm, credentials) as service:
             cpu_before = service.cpu_s()
@@ -329,10 +333,12 @@ def main() -> None:
             with webhook_load(service.base, workdir, "fanout") as during_samples:
                 time.sleep(WARMUP_S + SETTLE_S)
                 load_before = os.getloadavg()[0]
-                fanout = asyncio.run(fan_out(service, fcm, token, identifier))
+                fanout = asyncio.run(fan_out(service, fcm, token, identifier, version))
                 load_after = os.getloadavg()[0]
         with serve(workdir, alone_db, fcm, credentials) as service:
-            alone_fanout = asyncio.run(fan_out(service, fcm, alone_token, alone_identifier))
+            alone_fanout = asyncio.run(
+                fan_out(service, fcm, alone_token, alone_identifier, alone_version)
+            )
 
     first_alone = alone_samples[0].started if alone_samples else 0.0
     alone = [s for s in alone_samples if s.started >= first_alone + WARMUP_S]

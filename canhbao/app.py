@@ -61,7 +61,8 @@ def create_app(
     config: Config, *, clock: Clock | None = None, remote_sender: notify.RemoteSender | None = None
 ) -> web.Application:
     """The web app. The outbox sender runs inside it, unless `remote_sender` links it to the
-    sender in another process (`canhbao serve`'s: notify.process.create_sender_app)."""
+    sender in another process (`canhbao serve`'s: notify.process.create_sender_app), which then
+    also runs the fan-out runner (canhbao.adapters.fanout.sender_fanout_ctx)."""
     app = web.Application(
         client_max_size=config.server.max_body_bytes,
         middlewares=[request_id_middleware, error_middleware, auth.auth_middleware],
@@ -86,7 +87,7 @@ def create_app(
     notify.setup(app, config, remote=remote_sender)
     feeds.setup(app, config)
     geofences.setup(app, config, topics=lambda: OutboxTopicSender(app[notify_keys.OUTBOX]))
-    alerting.setup(app, config, ports=alerting_ports)
+    alerting.setup(app, config, ports=alerting_ports, run_fanout=remote_sender is None)
     # Before the hotline's context: the hotline creates rescue requests through dispatch.
     dispatch.setup(app, config, ports=dispatch_ports)
     dispatch.setup_teams(app, config, forms=lambda: app[HOTLINE_SIGNATURES])

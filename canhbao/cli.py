@@ -11,7 +11,7 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -144,6 +144,9 @@ async def _serve_processes(config: Config, config_path: Path) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, supervisor.stop)
     running = asyncio.create_task(supervisor.run())
+    # The fan-out runner (alerting, geofences' store) also runs here; its modules load while the
+    # web process starts, rather than delaying its start.
+    fanout = asyncio.create_task(asyncio.to_thread(_sender_fanout_ctx, config))
     # The web process migrates the database; the sender starts once it is ready, so a start
     # does the same work in the same order as one process would (start-up, then recovery and
     # sending), and the two do not contend for the CPU and the database meanwhile.
@@ -151,6 +154,7 @@ async def _serve_processes(config: Config, config_path: Path) -> int:
     await asyncio.wait({running, ready}, return_when=asyncio.FIRST_COMPLETED)
     ready.cancel()
     if not supervisor.ready.is_set():
+        await asyncio.gather(fanout, return_exceptions=True)  # not needed: the thread's result
         try:
             await running  # it ended before the web process was ever ready, or a stop
         except ChildFailed as failed:
@@ -165,15 +169,30 @@ async def _serve_processes(config: Config, config_path: Path) -> int:
         await asyncio.gather(running, return_exceptions=True)
         raise
     started.set()
+    # The sender sends at once; the fan-out runner joins it once its modules are loaded (on a
+    # busy machine that can be seconds later), and stops before the sender does.
+    fanout_runner: AsyncIterator[None] | None = None
     try:
+        fanout_runner = (await fanout)(sender)
+        await anext(fanout_runner)
         await running
     except ChildFailed as failed:
         if failed.code == 2:
             return 2  # as above
         raise
     finally:
-        await runner.cleanup()
+        try:
+            if fanout_runner is not None:
+                await anext(fanout_runner, None)
+        finally:
+            await runner.cleanup()
     return 0
+
+
+def _sender_fanout_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:
+    from canhbao.adapters.fanout import sender_fanout_ctx
+
+    return sender_fanout_ctx(config)
 
 
 def _web(args: argparse.Namespace, config: Config) -> int:

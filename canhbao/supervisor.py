@@ -150,6 +150,9 @@ class Supervisor:
         finally:
             theirs.close()
         self._process = process
+        # Before the child can answer anything: a new web process must not show the dead one's
+        # "failing" as its own state while it starts.
+        self._report_running(process.pid, False)
         reader, writer = await asyncio.open_connection(sock=ours)
         link = asyncio.create_task(self._on_link(reader, writer), name=f"{self.name}-link")
         ready = False

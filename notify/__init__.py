@@ -94,12 +94,20 @@ async def _sender_ctx(app: web.Application) -> AsyncIterator[None]:
     database = app[shell_keys.DB].path
     with _sender_lock(database.with_name(database.name + "-sender.lock")):
         async with _running_worker(app) as worker:
+            others = app.get(keys.ON_KICK, [])
+            refreshers = app[shell_keys.METRIC_REFRESHERS]
+
+            def kick() -> None:
+                worker.kick()
+                for listener in others:
+                    listener()
+
+            async def refresh() -> None:
+                for refresher in refreshers:
+                    await refresher()
+
             app[SENDER_END] = SenderEnd(
-                health,
-                app[shell_keys.METRICS],
-                app[shell_keys.BUS],
-                worker.kick,
-                worker.refresh_metrics,
+                health, app[shell_keys.METRICS], app[shell_keys.BUS], kick, refresh
             )
             yield
 

@@ -18,6 +18,7 @@ from canhbao.config import Config
 from canhbao.db import Database
 from canhbao.events import EventBus
 from canhbao.http import http_session_ctx
+from notify import keys as notify_keys
 from notify.sender_link import WatchedHealth
 
 
@@ -35,6 +36,7 @@ def create_sender_app(config: Config, *, clock: Clock | None = None) -> web.Appl
     ProcessCollector(namespace="outbox_sender", registry=registry)
     app[keys.METRICS] = registry
     app[keys.METRIC_REFRESHERS] = []
+    app[notify_keys.ON_KICK] = []
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(http_session_ctx)
     notify.setup_sender(app, config)
