@@ -33,6 +33,7 @@ from canhbao.logs import request_id_middleware
 from canhbao.offload import PoolLimits, ProcessPool
 from feeds.thresholds import THRESHOLD_CROSSED
 from notify import keys as notify_keys
+from notify.events import PushTokenRejected
 
 
 def all_migrations() -> tuple[Migration, ...]:
@@ -152,6 +153,13 @@ async def _durable_events_ctx(app: web.Application) -> AsyncIterator[None]:
     """Who acts on which durable event, then delivery from each one's cursor; stops first."""
     events = app[keys.EVENTS]
     events.subscribe("alerting.auto_draft", THRESHOLD_CROSSED, app[AUTO_DRAFTER].on_event)
+
+    async def look_now(event: PushTokenRejected) -> None:
+        # The sender published it after committing it to the log (here, or in serve's process
+        # over the link): subscribers read it now. The log, not this, is what a crash keeps.
+        events.committed()
+
+    app[keys.BUS].subscribe(PushTokenRejected, look_now)
     await events.start()
     try:
         yield

@@ -20,6 +20,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import aiosqlite
@@ -76,6 +77,22 @@ class EventType(Generic[E]):
     decode: Callable[[Mapping[str, Any]], E]
 
 
+async def append(
+    conn: aiosqlite.Connection, event_type: EventType[E], events: Sequence[E], at: datetime
+) -> None:
+    """Store events inside the caller's open transaction, from a process that delivers none
+    (the outbox sender's): the process that delivers them reads them at its next start, or at
+    once when it is told (EventLog.committed())."""
+    if not events:
+        return
+    name, encode = event_type.name, event_type.encode
+    created_at = utc_text(at)
+    await conn.executemany(
+        "INSERT INTO event_log (type, payload, created_at) VALUES (?, ?, ?)",
+        [(name, _ENCODE(encode(event)), created_at) for event in events],
+    )
+
+
 Handler = Callable[[E], Awaitable[object]]
 
 
@@ -125,14 +142,7 @@ class EventLog:
         self, conn: aiosqlite.Connection, event_type: EventType[E], events: Sequence[E]
     ) -> None:
         """Store events inside the caller's open transaction; call committed() after it."""
-        if not events:
-            return
-        name, encode = event_type.name, event_type.encode
-        created_at = utc_text(self._clock.now())
-        await conn.executemany(
-            "INSERT INTO event_log (type, payload, created_at) VALUES (?, ?, ?)",
-            [(name, _ENCODE(encode(event)), created_at) for event in events],
-        )
+        await append(conn, event_type, events, self._clock.now())
 
     def committed(self) -> None:
         """The transaction that appended events is over: subscribers look for them now."""
