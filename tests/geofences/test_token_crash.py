@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 
 from tests.doubles.processes import free_port, start_fcm_double, stop
+from tests.feeds import test_event_crash as event_crash
 from tests.feeds.test_event_crash import health, query, run_cli, serve, until
 from tests.geofences.conftest import PHU_XUAN, fcm_token
 
@@ -27,18 +28,10 @@ SUBSCRIBER = "geofences.drop_token"
 
 
 def config_text(port: int, fcm_port: int) -> str:
-    return f"""
-[server]
-host = "127.0.0.1"
-port = {port}
-shutdown_timeout_s = 2.0
-
-[database]
-path = "canhbao.sqlite3"
-
-[feeds]
-schedule = false
-
+    """The threshold-event crash test's serve, with FCM (the double) and quick topic flushes."""
+    return (
+        event_crash.config_text(port)
+        + f"""
 [geofences]
 topic_flush_interval_s = 0.2
 
@@ -48,11 +41,8 @@ provider = "firebase"
 [push.firebase]
 project_id = "{PROJECT}"
 endpoint = "http://127.0.0.1:{fcm_port}"
-
-[log]
-level = "INFO"
-format = "json"
 """
+    )
 
 
 def device_token(database: Path, device_id: str) -> str | None:
