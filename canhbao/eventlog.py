@@ -61,8 +61,8 @@ MIGRATIONS: tuple[Migration, ...] = (
 # Events read from the log at a time, per subscriber.
 BATCH = 100
 # One encoder for every payload: json.dumps with any option builds a new encoder per call,
-# which cost more than the encoding of a small event; compact, as nobody reads the rows by eye.
-_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# which cost more than the encoding of a small event. The rows' text stays as it was.
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 # Backoff of a failing handler: doubles from the first delay up to the cap.
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 300.0
