@@ -38,6 +38,7 @@ from dispatch.teams_keys import DISPATCH_OFFERS
 from feeds.thresholds import THRESHOLD_CROSSED
 from hotline.keys import HOTLINE_SIGNATURES
 from notify import keys as notify_keys
+from notify.events import PushTokenRejected
 
 MAX_REQUEST_LINE = 65_536
 
@@ -166,6 +167,13 @@ async def _durable_events_ctx(app: web.Application) -> AsyncIterator[None]:
     events = app[keys.EVENTS]
     events.subscribe("alerting.auto_draft", THRESHOLD_CROSSED, app[AUTO_DRAFTER].on_event)
     events.subscribe("dispatch.auto_offer", REQUEST_CREATED, app[DISPATCH_OFFERS].on_created)
+
+    async def look_now(event: PushTokenRejected) -> None:
+        # The sender published it after committing it to the log (here, or in serve's process
+        # over the link): subscribers read it now. The log, not this, is what a crash keeps.
+        events.committed()
+
+    app[keys.BUS].subscribe(PushTokenRejected, look_now)
     await events.start()
     try:
         yield

@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import aiosqlite
@@ -168,6 +169,9 @@ _INSERT_READING = (
 )
 
 
+_READING_KEY = itemgetter(0, 1, 2)  # feeds_readings' primary key: station, parameter, instant
+
+
 async def write_readings(
     conn: aiosqlite.Connection, rows: Sequence[tuple[Any, ...]], *, new: bool = False
 ) -> None:
@@ -185,6 +189,9 @@ async def write_readings(
     """
     if not rows:
         return
+    # In key order: SQLite then inserts into neighbouring pages rather than seeking across the
+    # table's B-tree for every row (a batch comes in time order: every station per instant).
+    rows = sorted(rows, key=_READING_KEY)
     if new:
         try:
             await conn.executemany(_INSERT_READING, rows)

@@ -16,6 +16,7 @@ One small state machine, `step`, serves every kind of level:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,6 +59,10 @@ class ThresholdEvent:
         return "up" if self.to_level > self.from_level else "down"
 
 
+# A batch's events share a few instants: each is formatted once (a datetime hashes by instant).
+_instant_text = functools.lru_cache(maxsize=256)(utc_text)
+
+
 def _encode(event: ThresholdEvent) -> dict[str, Any]:
     t = event.thresholds
     return {
@@ -66,7 +71,7 @@ def _encode(event: ThresholdEvent) -> dict[str, Any]:
         "from_level": event.from_level,
         "to_level": event.to_level,
         "value": event.value,
-        "observed_at": utc_text(event.observed_at),
+        "observed_at": _instant_text(event.observed_at),
         "station_name": event.station_name,
         "river": event.river,
         "thresholds": None if t is None else [t.bao_dong1, t.bao_dong2, t.bao_dong3, t.historic],

@@ -24,7 +24,7 @@ from geofences.keys import DEVICE_RATE_LIMITER, GEOFENCES
 from geofences.ports import TopicSender
 from geofences.ratelimit import RateLimiter
 from geofences.seed import seed_hue_wards
-from notify.events import PushTokenRejected
+from notify.events import PUSH_TOKEN_REJECTED, PushTokenRejected
 
 MIGRATIONS: tuple[Migration, ...] = store.MIGRATIONS
 
@@ -93,9 +93,10 @@ async def _geofences_ctx(
     )
 
     async def drop_token(event: PushTokenRejected) -> None:
+        # From the durable event log, at least once: a token already dropped is left alone.
         await registry.drop_token(event.token, event.code)
 
-    app[shell_keys.BUS].subscribe(PushTokenRejected, drop_token)
+    app[shell_keys.EVENTS].subscribe("geofences.drop_token", PUSH_TOKEN_REJECTED, drop_token)
 
     indexed = Gauge(
         "canhbao_geofences_devices_indexed",

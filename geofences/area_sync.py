@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
+import aiosqlite
 import numpy as np
 
 from canhbao.audit import record_audit
@@ -22,6 +24,42 @@ log = logging.getLogger(__name__)
 
 # Devices moved into their new areas per transaction after an import.
 REASSIGN_CHUNK = 5_000
+
+
+async def save_import(
+    conn: aiosqlite.Connection,
+    plan: ImportPlan,
+    *,
+    topic_prefix: str,
+    source: str,
+    actor: str,
+    now: datetime,
+) -> tuple[int, int]:
+    """Store an import's areas and its audit record in the caller's transaction, for the API
+    and the CLI alike; returns (added, updated). LookupError: a parent code no area has."""
+    repairs: dict[str, list[str]] = {}
+    for repair in plan.repairs:
+        code = next(a.code for a in plan.areas if a.name == repair.name)
+        repairs.setdefault(code, []).append(repair.describe())
+    added, updated = await store.save_areas(
+        conn, plan.areas, topic_prefix=topic_prefix, source=source, repairs=repairs, now=now
+    )
+    await record_audit(
+        conn,
+        at=now,
+        actor=actor,
+        action="areas.import",
+        entity="areas",
+        entity_id=source,
+        before=None,
+        after={
+            "added": added,
+            "updated": updated,
+            "codes": [area.code for area in plan.areas],
+            "repairs": [repair.describe() for repair in plan.repairs],
+        },
+    )
+    return added, updated
 
 
 class AreaSync:
@@ -47,34 +85,15 @@ class AreaSync:
 
     async def import_areas(self, plan: ImportPlan, source: str, actor: str) -> dict[str, Any]:
         """Store an import (all or nothing), then put devices and contacts in their new areas."""
-        repairs: dict[str, list[str]] = {}
-        for repair in plan.repairs:
-            code = next(a.code for a in plan.areas if a.name == repair.name)
-            repairs.setdefault(code, []).append(repair.describe())
         try:
             async with self._db.transaction() as conn:
-                added, updated = await store.save_areas(
+                added, updated = await save_import(
                     conn,
-                    plan.areas,
+                    plan,
                     topic_prefix=self._state.settings.topic_prefix,
                     source=source,
-                    repairs=repairs,
-                    now=self._clock.now(),
-                )
-                await record_audit(
-                    conn,
-                    at=self._clock.now(),
                     actor=actor,
-                    action="areas.import",
-                    entity="areas",
-                    entity_id=source,
-                    before=None,
-                    after={
-                        "added": added,
-                        "updated": updated,
-                        "codes": [area.code for area in plan.areas],
-                        "repairs": [repair.describe() for repair in plan.repairs],
-                    },
+                    now=self._clock.now(),
                 )
         except LookupError as err:
             raise UnknownArea([str(err.args[0])]) from None

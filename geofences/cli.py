@@ -13,12 +13,11 @@ import getpass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from canhbao.audit import record_audit
 from canhbao.clock import SystemClock
 from canhbao.config import Config
 from canhbao.db import Database
 from canhbao.errors import CanhbaoError
-from geofences import store
+from geofences.area_sync import save_import
 from geofences.areas import ImportOptions, ImportPlan, prepare_import, read_document
 from geofences.errors import GeofenceError
 from geofences.seed import HUE_OPTIONS, HUE_WARDS, hue_options
@@ -140,33 +139,14 @@ async def _store(config: Config, plan: ImportPlan, source: str) -> tuple[int, in
     await db.open()
     try:
         await db.migrate(all_migrations())
-        repairs: dict[str, list[str]] = {}
-        for repair in plan.repairs:
-            code = next(area.code for area in plan.areas if area.name == repair.name)
-            repairs.setdefault(code, []).append(repair.describe())
         async with db.transaction() as conn:
-            added, updated = await store.save_areas(
+            added, updated = await save_import(
                 conn,
-                plan.areas,
+                plan,
                 topic_prefix=config.geofences.topic_prefix,
                 source=source,
-                repairs=repairs,
-                now=clock.now(),
-            )
-            await record_audit(
-                conn,
-                at=clock.now(),
                 actor=f"cli:{getpass.getuser()}",
-                action="areas.import",
-                entity="areas",
-                entity_id=source,
-                before=None,
-                after={
-                    "added": added,
-                    "updated": updated,
-                    "codes": [area.code for area in plan.areas],
-                    "repairs": list(repairs.values()),
-                },
+                now=clock.now(),
             )
     finally:
         await db.close()

@@ -22,8 +22,10 @@ from typing import Any, Literal, get_args
 
 import aiosqlite
 
+from canhbao import eventlog
 from canhbao.clock import Clock, parse_utc, utc_text
 from canhbao.db import Database, Migration
+from notify.events import PUSH_TOKEN_REJECTED, PushTokenRejected
 from notify.models import (
     Channel,
     Encoded,
@@ -341,8 +343,13 @@ class Outbox:
             for row in rows
         ]
 
-    async def record(self, outcomes: Iterable[Outcome]) -> int:
-        """Write outcomes for rows still `sending`, all in one transaction; returns rows changed."""
+    async def record(
+        self, outcomes: Iterable[Outcome], rejected: Sequence[PushTokenRejected] = ()
+    ) -> int:
+        """Write outcomes for rows still `sending`, all in one transaction; returns rows changed.
+
+        `rejected`: the tokens FCM refused for good in these sends, stored in the durable event
+        log in the same transaction (the device registry drops them from there)."""
         now = self._clock.now()
         now_text = utc_text(now)
         rows = [
@@ -360,9 +367,14 @@ class Outbox:
         ]
         if not rows:
             return 0
-        return await self._db.write(
-            _RECORD, {"now": now_text, "rows": json.dumps(rows, ensure_ascii=False)}
-        )
+        values = {"now": now_text, "rows": json.dumps(rows, ensure_ascii=False)}
+        if not rejected:
+            return await self._db.write(_RECORD, values)
+        async with self._db.transaction() as conn:
+            async with conn.execute(_RECORD, values) as cursor:
+                changed = cursor.rowcount
+            await eventlog.append(conn, PUSH_TOKEN_REJECTED, rejected, now)
+        return changed
 
     async def release(self, row_ids: Iterable[int]) -> int:
         """Put claimed rows whose send never started back to queued, attempts unchanged."""

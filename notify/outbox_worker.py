@@ -417,7 +417,7 @@ class OutboxWorker:
             # Every outcome journaled so far is in `outcomes` (or recorded before).
             journaled = self._journal.switch() if self._journal is not None else None
             try:
-                await self._outbox.record(outcomes)
+                await self._outbox.record(outcomes, events)
             except BaseException:
                 # Keep them: the next flush tries again, and they are never lost silently.
                 self._outcomes[:0] = outcomes

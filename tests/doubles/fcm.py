@@ -528,6 +528,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--project", default="canhbao-test", help="the Firebase project id")
     parser.add_argument("--record", type=Path, help="append accepted messages here as JSON lines")
     parser.add_argument("--public-key", type=Path, help="PEM key that JWT assertions must match")
+    parser.add_argument(
+        "--unregistered", action="append", default=[], help="a token FCM has forgotten (repeat)"
+    )
     args = parser.parse_args(argv)
     with contextlib.ExitStack() as stack:
         record = (
@@ -537,6 +540,7 @@ def main(argv: list[str] | None = None) -> None:
         double = FcmDouble(args.project, keep=False, record=record)
         if args.public_key:
             double.trust_key(args.public_key.read_bytes())
+        double.unregistered.update(args.unregistered)
         asyncio.run(_serve(double, args.port))
 
 

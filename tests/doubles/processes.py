@@ -77,11 +77,11 @@ async def start_double(
 
 
 async def start_fcm_double(
-    workdir: Path, project: str
+    workdir: Path, project: str, *extra: str
 ) -> tuple[asyncio.subprocess.Process, int, Path]:
     """The FCM double in its own process, recording to workdir/fcm.jsonl, and a service-account
     file (workdir/sa.json) whose key it trusts and whose token_uri names it; returns (process,
-    port, that file)."""
+    port, that file). `extra`: more of its options (--unregistered TOKEN)."""
     # The double must trust the key, and the account's token_uri must name the double's port:
     # write the key first, then point token_uri at the started double.
     credentials = write_service_account(workdir / "sa.json", "http://127.0.0.1:1/token", project)
@@ -94,6 +94,7 @@ async def start_fcm_double(
         project,
         "--public-key",
         str(public_key),
+        *extra,
     )
     info = json.loads(credentials.read_text(encoding="utf-8"))
     info["token_uri"] = f"http://127.0.0.1:{port}/token"

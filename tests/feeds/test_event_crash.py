@@ -73,8 +73,21 @@ def query(database: Path, sql: str, params: tuple[object, ...] = ()) -> list[sql
         connection.close()
 
 
-async def serve(workdir: Path, config: Path, base_url: str, run: int) -> Process:
-    app = await start_serve(workdir, config, {}, f"serve-{run}")
+async def run_cli(workdir: Path, config: Path, *args: str) -> None:
+    """`canhbao ARGS --config CONFIG` to its end (it migrates the database first)."""
+    done = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "canhbao", *args, "--config", str(config),
+        cwd=workdir, env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, errors = await done.communicate()
+    assert done.returncode == 0, errors.decode()
+
+
+async def serve(
+    workdir: Path, config: Path, base_url: str, run: int, env: dict[str, str] | None = None
+) -> Process:
+    app = await start_serve(workdir, config, env or {}, f"serve-{run}")
     async with asyncio.timeout(DEADLINE_S):
         while await health(base_url) is None:
             if app.process.returncode is not None:
@@ -119,13 +132,7 @@ async def test_sigkill_between_the_event_commit_and_the_draft_then_the_draft_aft
     config = tmp_path / "config.toml"
     config.write_text(config_text(port), encoding="utf-8")
     database = tmp_path / "canhbao.sqlite3"
-    loaded = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "canhbao", "areas", "load-hue", "--config", str(config),
-        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    _, errors = await loaded.communicate()
-    assert loaded.returncode == 0, errors.decode()
+    await run_cli(tmp_path, config, "areas", "load-hue")
     db = Database(database)
     await db.open()
     try:

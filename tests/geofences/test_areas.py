@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
 import math
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -398,6 +400,14 @@ def test_cli_refuses_bad_geometry_in_one_line_with_exit_2(
     assert "feature 0 (Nơ): invalid geometry: Self-intersection" in error
     assert cli_main([*args, "--repair"]) == 0
     assert "repaired: feature 0 (Nơ): Self-intersection" in capsys.readouterr().out
+    # Audited as the API audits an import (one code path): the repairs as the report words them.
+    with contextlib.closing(sqlite3.connect(tmp_path / "canhbao.sqlite3")) as connection:
+        (after,) = connection.execute(
+            "SELECT \"after\" FROM audit_log WHERE action = 'areas.import'"
+        ).fetchone()
+    repairs = json.loads(after)["repairs"]
+    assert len(repairs) == 1
+    assert repairs[0].startswith("feature 0 (Nơ): Self-intersection")
     assert cli_main([*args, "--repair", "--parent", "nowhere"]) == 2
     assert "--parent nowhere: no area has this code" in capsys.readouterr().err
 

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 import shapely
 
-from canhbao import keys
+from canhbao import eventlog, keys
 from canhbao.cli import main as cli_main
 from canhbao.clock import ManualClock, utc_text
 from canhbao.config import load_config
 from geofences import jobs
 from geofences.ratelimit import RateLimiter
-from notify.events import PushTokenRejected
+from notify.events import PUSH_TOKEN_REJECTED, PushTokenRejected
 from tests.conftest import AppClient, make_config
 from tests.geofences.conftest import (
     PHU_XUAN,
@@ -280,7 +280,16 @@ async def test_a_token_fcm_rejects_is_dropped_and_can_be_replaced(
 ) -> None:
     answer = await register(hue, at=PHU_XUAN, areas=["hue.vy-da"])
     assert hue.app is not None
-    await hue.app[keys.BUS].publish(PushTokenRejected(answer["token"], "UNREGISTERED"))
+    rejected = PushTokenRejected(answer["token"], "UNREGISTERED")
+    # As the sender records it: in the durable event log with the send's outcome (twice here:
+    # delivery is at least once), then the same event on the bus to say the log has news.
+    for _ in range(2):
+        async with hue.app[keys.DB].transaction() as conn:
+            await eventlog.append(conn, PUSH_TOKEN_REJECTED, [rejected], datetime.now(UTC))
+    await hue.app[keys.BUS].publish(rejected)
+    await hue.app[keys.EVENTS].settled()
+    health = hue.app[keys.HEALTH].components["events.geofences.drop_token"]
+    assert health.status == "ok"
     path = f"/api/v1/devices/{answer['device_id']}"
     device = await (await hue.get(path, headers={SECRET: answer["secret"]})).json()
     assert device["has_token"] is False

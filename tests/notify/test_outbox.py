@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from canhbao import keys
+from canhbao import eventlog, keys
 from canhbao.app import create_app
 from canhbao.clock import ManualClock, parse_utc
 from canhbao.config import OutboxConfig
@@ -25,7 +26,7 @@ from canhbao.health import HealthRegistry
 from notify import keys as notify_keys
 from notify import outbox as outbox_module
 from notify.errors import DeliveryDeferred, DeliveryRejected, InvalidMessage, ProviderUnavailable
-from notify.events import PushTokenRejected
+from notify.events import PUSH_TOKEN_REJECTED, PushTokenRejected
 from notify.journal import SentJournal
 from notify.models import (
     OutboxItem,
@@ -166,11 +167,18 @@ class FakeTime:
         self.now = max(self.now, target)
 
 
+async def logged_rejections(db: Database) -> list[dict[str, str]]:
+    rows = await db.fetch_all(
+        "SELECT payload FROM event_log WHERE type = ? ORDER BY id", (PUSH_TOKEN_REJECTED.name,)
+    )
+    return [json.loads(row[0]) for row in rows]
+
+
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
     database = Database(tmp_path / "outbox.sqlite3")
     await database.open()
-    await database.migrate(outbox_module.MIGRATIONS)
+    await database.migrate((*eventlog.MIGRATIONS, *outbox_module.MIGRATIONS))
     yield database
     await database.close()
 
@@ -469,6 +477,8 @@ async def test_a_refused_token_fails_the_row_and_is_published(
     assert stored["topic-2"]["status"] == "failed"
     # Only a token target names a device to drop; a topic has no token.
     assert rig.bus_events == [PushTokenRejected(push(1).target, code)]
+    # Stored for the device registry with the outcome, not only told on the bus.
+    assert await logged_rejections(db) == [{"token": push(1).target, "code": code}]
     assert rig.sample("outbox_messages_total", channel="push", outcome="failed") == 2
     assert rig.health.components["outbox"].status == "ok"  # a refusal is the message's fault
 
@@ -493,6 +503,7 @@ async def test_an_invalid_message_fails_without_retry(
         "too long",
     )
     assert rig.bus_events == []
+    assert await logged_rejections(db) == []
 
 
 async def test_topic_change_failures_are_kept_and_refused_tokens_published(
@@ -506,6 +517,7 @@ async def test_topic_change_failures_are_kept_and_refused_tokens_published(
     assert row["status"] == "sent"
     assert row["last_error"] == "1 of 2 tokens failed: UNREGISTERED: 1"
     assert rig.bus_events == [PushTokenRejected(TOKEN + "1", "UNREGISTERED")]
+    assert await logged_rejections(db) == [{"token": TOKEN + "1", "code": "UNREGISTERED"}]
 
 
 async def test_an_unexpected_error_is_retried_and_logged_with_the_row_id(
