@@ -389,6 +389,28 @@ def spec_of(handler: Any) -> Spec | None:
     return None
 
 
+def answer(
+    model: type[ResponseModel],
+    data: Any,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    """`data` (a dict, or the model itself) served as the answer model the route declares.
+
+    Validated: a handler whose dict does not fit what the OpenAPI promises (a None where a
+    string is declared, a missing field, a datetime where text is) fails here, in its tests,
+    rather than in a client; what the model does not declare is not served, and an optional
+    field the handler left out stays out (rather than becoming null).
+    """
+    value = data if isinstance(data, model) else model.model_validate(data)
+    return web.Response(
+        body=value.model_dump_json(by_alias=True, exclude_unset=True),
+        status=status,
+        headers=headers,
+        content_type="application/json",
+    )
+
+
 async def read_json(request: web.Request) -> Any:
     """The request's JSON body, bounded as decode_json bounds it (for a handler that reads a
     free-form body itself), or a 4xx."""
