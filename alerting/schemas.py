@@ -206,8 +206,150 @@ class SourceList(ResponseModel):
     sources: list[dict[str, Any]]
 
 
+class PlanTotals(ResponseModel):
+    devices: int
+    by_topic: int
+    by_token: int
+    by_sms: int
+
+
+class PlanView(ResponseModel):
+    """Who an alert reaches: recomputed for a draft, frozen at issue (with the messages
+    enqueued per route); a Test or Exercise alert's plan is its test audience."""
+
+    frozen: bool
+    totals: PlanTotals
+    conditions: list[str]  # FCM topic conditions
+    areas: list[dict[str, Any]]  # per area: code, name, coverage, topic, counts per route
+    computed_at: str | None = None
+    bleed_m: float | None = None
+    max_location_age_s: float | None = None
+    unattributed: dict[str, int] | None = None  # by route: in the polygon, in no known area
+    messages: dict[str, int] | None = None  # per route: condition, token, sms
+    test_audience: bool | None = None
+
+
+class FanoutProgress(ResponseModel):
+    devices: int
+    devices_enqueued: int
+    contacts: int
+    contacts_enqueued: int
+    started_at: str
+    finished_at: str | None
+    outcome: str | None
+
+
+class DeliveryRoutes(ResponseModel):
+    condition: dict[str, int]  # ward-topic conditions, by status
+    token: dict[str, int]  # device tokens, by status
+
+
+class DeliveryReport(ResponseModel):
+    """What became of an alert's messages: targeted, fan-out progress, per channel and status,
+    push by route, failures by error code, tokens removed as unregistered."""
+
+    identifier: str
+    targeted: dict[str, int]
+    messages: dict[str, int]
+    fanout: FanoutProgress | None  # None before issue
+    channels: dict[str, dict[str, int]]  # channel → status → count
+    routes: DeliveryRoutes
+    failures: dict[str, dict[str, int]]  # channel → error code → count
+    removed: int
+
+
+class ImportView(ResponseModel):
+    """An imported CAP alert: its key, state and the gist of its first (or Vietnamese) block;
+    `alert` (CAP fields) and `xml` (the document as received) in the one-import answer."""
+
+    id: int
+    sender: str
+    identifier: str
+    sent: str
+    msgType: str  # CAP's own name
+    status: str
+    state: str
+    expires: str | None
+    reissued_as: str | None
+    imported_at: str
+    source_url: str
+    references: list[str]
+    languages: list[str]
+    event: str
+    headline: str
+    severity: str
+    urgency: str
+    certainty: str
+    areas: list[str]
+    alert: dict[str, Any] | None = None
+    xml: str | None = None
+
+
+class TestMemberView(ResponseModel):
+    __test__ = False  # not a pytest class, whatever its name
+
+    id: int
+    kind: Literal["device", "phone"]
+    address: str
+    language: str
+    label: str
+    enrolled_by: str
+    enrolled_at: str
+
+
+class TestMemberList(ResponseModel):
+    __test__ = False
+
+    members: list[TestMemberView]
+
+
+class PublicArea(ResponseModel):
+    areaDesc: str  # CAP's own name
+    wards: list[str]
+    polygons: list[list[list[float]]]  # [lat, lon] pairs, as CAP writes them
+
+
+class PublicResource(ResponseModel):
+    description: str
+    mimeType: str
+    uri: str
+
+
+class PublicAlertView(ResponseModel):
+    """An issued message as the citizen app shows it: one info block, in the device's
+    language when we have it (the block's fields are absent when it has none)."""
+
+    identifier: str
+    sender: str
+    sent: str
+    status: str
+    msgType: str  # CAP's own name
+    references: list[str]
+    language: str | None = None
+    event: str | None = None
+    urgency: str | None = None
+    severity: str | None = None
+    certainty: str | None = None
+    responseType: list[str] | None = None  # CAP's own name
+    headline: str | None = None
+    description: str | None = None
+    instruction: str | None = None
+    senderName: str | None = None  # CAP's own name
+    contact: str | None = None
+    web: str | None = None
+    effective: str | None = None
+    expires: str | None = None
+    parameters: dict[str, str] | None = None
+    areas: list[PublicArea] | None = None
+    resources: list[PublicResource] | None = None
+
+
+class PublicAlert(PublicAlertView):
+    state: str  # issued, or what ended it (updated, cancelled, expired)
+
+
 class PublicAlerts(ResponseModel):
-    alerts: list[dict[str, Any]]
+    alerts: list[PublicAlertView]
 
 
 class EvidenceOffer(ResponseModel):
