@@ -404,7 +404,7 @@ def answer(
     """
     value = data if isinstance(data, model) else model.model_validate(data)
     return web.Response(
-        body=value.model_dump_json(by_alias=True, exclude_unset=True),
+        text=value.model_dump_json(by_alias=True, exclude_unset=True),
         status=status,
         headers=headers,
         content_type="application/json",
