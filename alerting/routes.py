@@ -120,7 +120,7 @@ def _staff_json(request: web.Request, stored: StoredAlert, status: int = 200) ->
         "problems": workflow.readiness(stored.alert) if stored.state == "draft" else [],
     }
     # The version to send back with submit, approve or issue (If-Match, or body "version").
-    return web.json_response(body, status=status, headers={"ETag": f'"{stored.version}"'})
+    return answer(AlertView, body, status=status, headers={"ETag": f'"{stored.version}"'})
 
 
 def _seen_version(request: web.Request, body: Any) -> int:
@@ -266,7 +266,8 @@ async def list_alerts(request: web.Request, query: StatesQuery) -> web.Response:
     if unknown:
         raise ApiError(400, "invalid_query", f"state must be among {', '.join(store.STATES)}")
     alerts = await store.list_alerts(request.app[keys.DB], states)
-    return web.json_response(
+    return answer(
+        AlertList,
         {
             "alerts": [
                 {
@@ -277,7 +278,7 @@ async def list_alerts(request: web.Request, query: StatesQuery) -> web.Response:
                 }
                 for a in alerts
             ]
-        }
+        },
     )
 
 
@@ -410,11 +411,12 @@ async def list_imports(request: web.Request, query: ImportsQuery) -> web.Respons
         )
     limit, before = query.limit, query.before
     found = await store.list_imports(request.app[keys.DB], states, limit, before)
-    return web.json_response(
+    return answer(
+        ImportList,
         {
             "imports": [import_view(item) for item in found],
             "next_before": found[-1].id if len(found) == limit else None,
-        }
+        },
     )
 
 
@@ -452,7 +454,7 @@ async def import_sources(request: web.Request) -> web.Response:
     and documents refused since start, and when it is next polled while backing off.
     """
     sources = _importer(request).sources.values()
-    return web.json_response({"sources": [source.state.as_json() for source in sources]})
+    return answer(SourceList, {"sources": [source.state.as_json() for source in sources]})
 
 
 def _audience(request: web.Request) -> TestAudience:

@@ -182,28 +182,41 @@ class LanguageQuery(QueryModel):
 # -- answers ----------------------------------------------------------------------------------
 
 
-class AlertView(ResponseModel):
-    """An alert as staff see it: its workflow state and version, CAP content and plan."""
+class AlertSummary(ResponseModel):
+    """An alert's workflow fields (alerting.store.StoredAlert.summary)."""
 
     identifier: str
     state: str
-    version: int
-    alert: dict[str, Any]
-    plan: dict[str, Any] | None
-    problems: list[Any]
+    msgType: str  # CAP's own name
+    status: str
+    chain: str
+    hazard: str | None  # what an auto-draft follows (e.g. a station's river band)
+    origin: str
+    author: str
+    editors: list[str]  # everyone who wrote or changed its content (none may approve it)
+    submitted_by: str | None
+    approved_by: str | None
+    issued_by: str | None
+    comment: str
+    superseded_by: str | None
+    withdrawn_reason: str | None
+    version: int  # what submit, approve and issue send back
+
+
+class AlertView(AlertSummary):
+    """An alert as staff see it: its workflow state and version, CAP content and plan."""
+
+    alert: dict[str, Any]  # CAP fields, as a draft body sends them
+    plan: dict[str, Any] | None  # frozen at issue (GET .../plan shows it)
+    problems: list[str]  # what keeps a draft from being submitted
+
+
+class AlertListItem(AlertSummary):
+    headline: str
 
 
 class AlertList(ResponseModel):
-    alerts: list[dict[str, Any]]
-
-
-class ImportList(ResponseModel):
-    imports: list[dict[str, Any]]
-    next_before: int | None
-
-
-class SourceList(ResponseModel):
-    sources: list[dict[str, Any]]
+    alerts: list[AlertListItem]
 
 
 class PlanTotals(ResponseModel):
@@ -256,6 +269,29 @@ class DeliveryReport(ResponseModel):
     routes: DeliveryRoutes
     failures: dict[str, dict[str, int]]  # channel → error code → count
     removed: int
+
+
+class ImportSourceState(ResponseModel):
+    """An upstream CAP feed's polling state and what it brought."""
+
+    name: str
+    status: Literal["idle", "ok", "failing"]
+    last_attempt_at: str | None
+    last_success_at: str | None
+    last_error: str
+    last_error_at: str | None
+    failing_since: str | None
+    consecutive_failures: int
+    next_attempt_at: str | None
+    kind: str
+    url: str
+    imported: int
+    refused: int
+    last_refused: str
+
+
+class SourceList(ResponseModel):
+    sources: list[ImportSourceState]
 
 
 class ImportView(ResponseModel):
@@ -378,3 +414,8 @@ class EvidenceList(ResponseModel):
     identifier: str
     offered: list[EvidenceOffer]
     attached: list[AttachedResource]
+
+
+class ImportList(ResponseModel):
+    imports: list[ImportView]
+    next_before: int | None
