@@ -12,6 +12,7 @@ from pydantic import Discriminator, Field, Tag
 
 from canhbao.api import (
     INT64_MAX,
+    AnswerTime,
     ApiModel,
     Finite,
     Id,
@@ -234,7 +235,7 @@ class PlanView(ResponseModel):
     totals: PlanTotals
     conditions: list[str]  # FCM topic conditions
     areas: list[dict[str, Any]]  # per area: code, name, coverage, topic, counts per route
-    computed_at: str | None = None
+    computed_at: AnswerTime | None = None
     bleed_m: float | None = None
     max_location_age_s: float | None = None
     unattributed: dict[str, int] | None = None  # by route: in the polygon, in no known area
@@ -247,8 +248,8 @@ class FanoutProgress(ResponseModel):
     devices_enqueued: int
     contacts: int
     contacts_enqueued: int
-    started_at: str
-    finished_at: str | None
+    started_at: AnswerTime
+    finished_at: AnswerTime | None
     outcome: str | None
 
 
@@ -276,13 +277,13 @@ class ImportSourceState(ResponseModel):
 
     name: str
     status: Literal["idle", "ok", "failing"]
-    last_attempt_at: str | None
-    last_success_at: str | None
+    last_attempt_at: AnswerTime | None
+    last_success_at: AnswerTime | None
     last_error: str
-    last_error_at: str | None
-    failing_since: str | None
+    last_error_at: AnswerTime | None
+    failing_since: AnswerTime | None
     consecutive_failures: int
-    next_attempt_at: str | None
+    next_attempt_at: AnswerTime | None
     kind: str
     url: str
     imported: int
@@ -301,13 +302,13 @@ class ImportView(ResponseModel):
     id: int
     sender: str
     identifier: str
-    sent: str
+    sent: AnswerTime
     msgType: str  # CAP's own name
     status: str
     state: str
-    expires: str | None
+    expires: AnswerTime | None
     reissued_as: str | None
-    imported_at: str
+    imported_at: AnswerTime
     source_url: str
     references: list[str]
     languages: list[str]
@@ -330,7 +331,7 @@ class TestMemberView(ResponseModel):
     language: str
     label: str
     enrolled_by: str
-    enrolled_at: str
+    enrolled_at: AnswerTime
 
 
 class TestMemberList(ResponseModel):
@@ -357,7 +358,7 @@ class PublicAlertView(ResponseModel):
 
     identifier: str
     sender: str
-    sent: str
+    sent: AnswerTime
     status: str
     msgType: str  # CAP's own name
     references: list[str]
@@ -373,8 +374,8 @@ class PublicAlertView(ResponseModel):
     senderName: str | None = None  # CAP's own name
     contact: str | None = None
     web: str | None = None
-    effective: str | None = None
-    expires: str | None = None
+    effective: AnswerTime | None = None
+    expires: AnswerTime | None = None
     parameters: dict[str, str] | None = None
     areas: list[PublicArea] | None = None
     resources: list[PublicResource] | None = None

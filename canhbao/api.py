@@ -157,6 +157,22 @@ FastTimestamp = Annotated[
         pattern=r"^(19|2[01])[0-9]{2}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+(Z|z|[+-][0-9]{2}:?[0-9]{2})$",
     ),
 ]
+_ANSWER_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _answer_time(value: str) -> str:
+    if not _ANSWER_TIME.fullmatch(value):
+        raise ValueError(f"not an RFC 3339 time with its zone: {value!r}")
+    return value
+
+
+# A time in an answer, as canhbao.clock.utc_text, isoformat() and CAP write it (RFC 3339, with
+# its zone): published as format date-time, which schemathesis checks.
+AnswerTime = Annotated[
+    str, AfterValidator(_answer_time), WithJsonSchema({"type": "string", "format": "date-time"})
+]
 Name = Annotated[str, Field(max_length=200)]  # a name or a short label
 Line = Annotated[str, Field(max_length=1_000)]  # one line of text: an address, a reason
 

@@ -10,6 +10,7 @@ from typing_extensions import TypedDict
 
 from canhbao.api import (
     INT64_MAX,
+    AnswerTime,
     ApiModel,
     FastTimestamp,
     Finite,
@@ -143,9 +144,9 @@ class ReadingView(ResponseModel):
     parameter: Parameter
     value: float | None
     unit: str
-    observed_at: str
-    observed_at_local: str
-    ingested_at: str
+    observed_at: AnswerTime
+    observed_at_local: AnswerTime
+    ingested_at: AnswerTime
     flag: int  # QARTOD: 1 good, 2 not evaluated, 3 suspect, 4 failed, 9 missing
     reasons: list[str]
     source: str
@@ -173,7 +174,7 @@ class RiverView(ResponseModel):
     margin: Margin | None
     cap_do_rui_ro: int | None  # river-flood risk level
     value: float | None = None
-    observed_at: str | None = None
+    observed_at: AnswerTime | None = None
     band_name: str | None = None
 
 
@@ -227,14 +228,14 @@ class StationList(ResponseModel):
 
 
 class SeriesPoint(ResponseModel):
-    t: str
+    t: AnswerTime
     value: float | None
     flag: int
     reasons: list[str] | None = None  # only when QC said something
 
 
 class BucketPoint(ResponseModel):
-    t: str  # the bucket's start
+    t: AnswerTime  # the bucket's start
     value: float
     min: float
     max: float
@@ -247,8 +248,8 @@ class Series(ResponseModel):
     station_id: str
     parameter: Parameter
     unit: str
-    since: str
-    until: str
+    since: AnswerTime
+    until: AnswerTime
     downsampled: bool
     points: list[BucketPoint] | list[SeriesPoint]
     bucket_s: int | None = None
@@ -260,8 +261,8 @@ class Revision(ResponseModel):
     value: float | None
     flag: int
     source: str
-    ingested_at: str
-    superseded_at: str | None
+    ingested_at: AnswerTime
+    superseded_at: AnswerTime | None
 
 
 class Revisions(ResponseModel):
@@ -280,8 +281,8 @@ class EventView(ResponseModel):
     to: int
     direction: Literal["up", "down"]
     value: float | None
-    observed_at: str
-    created_at: str
+    observed_at: AnswerTime
+    created_at: AnswerTime
     from_name: str | None = None  # river bands only
     to_name: str | None = None
 
@@ -293,13 +294,13 @@ class EventList(ResponseModel):
 class SourceState(ResponseModel):
     name: str
     status: Literal["idle", "ok", "failing"]
-    last_attempt_at: str | None
-    last_success_at: str | None
+    last_attempt_at: AnswerTime | None
+    last_success_at: AnswerTime | None
     last_error: str
-    last_error_at: str | None
-    failing_since: str | None
+    last_error_at: AnswerTime | None
+    failing_since: AnswerTime | None
     consecutive_failures: int
-    next_attempt_at: str | None
+    next_attempt_at: AnswerTime | None
     readings_accepted: int
     quirks: list[str]
 
@@ -315,7 +316,7 @@ class CatalogueStation(ResponseModel):
     lat: float | None
     lon: float | None
     details: dict[str, Any]  # what the upstream says of it, as it says it
-    seen_at: str
+    seen_at: AnswerTime
 
 
 class Catalogue(ResponseModel):

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from canhbao.api import (
     INT64_MAX,
+    AnswerTime,
     ApiModel,
     Finite,
     Id,
@@ -203,7 +204,7 @@ class PlanArea(ResponseModel):
 class PlanPreview(ResponseModel):
     """Who a warning for the polygon would reach, per area and route."""
 
-    computed_at: str
+    computed_at: AnswerTime
     bleed_m: float
     max_location_age_s: float
     totals: PlanTotals

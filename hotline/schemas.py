@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from canhbao.api import ApiModel, Id, Name, QueryModel, ResponseModel
+from canhbao.api import AnswerTime, ApiModel, Id, Name, QueryModel, ResponseModel
 
 Limit = Annotated[int, Field(ge=1, le=1000)]
 # An ISO date or time; without an offset it is Huế local time, as staff read it.
@@ -89,11 +89,11 @@ class CallView(ResponseModel):
     from_: str = Field(alias="from")
     to: str
     status: str | None  # Twilio's call status; None until Twilio reports one
-    received_at: str
-    answered_at: str | None
-    ended_at: str | None
-    enqueued_at: str | None
-    dequeued_at: str | None
+    received_at: AnswerTime
+    answered_at: AnswerTime | None
+    ended_at: AnswerTime | None
+    enqueued_at: AnswerTime | None
+    dequeued_at: AnswerTime | None
     queue_wait_s: float | None
     duration_s: int | None
     menu_path: list[str]
@@ -107,7 +107,7 @@ class CallView(ResponseModel):
 
 class CallList(ResponseModel):
     calls: list[CallView]
-    next_before: str | None  # the `before` that pages on
+    next_before: AnswerTime | None  # the `before` that pages on
 
 
 class Recording(ResponseModel):
@@ -116,7 +116,7 @@ class Recording(ResponseModel):
     url: str
     duration_s: int | None
     status: str
-    created_at: str
+    created_at: AnswerTime
 
 
 class CallDetail(CallView):
@@ -162,10 +162,10 @@ class CallbackView(ResponseModel):
     rescue_request_id: int | None = None
     status: str  # open, calling, reached, exhausted, closed
     attempts: int
-    next_attempt_at: str | None
-    created_at: str
-    updated_at: str
-    closed_at: str | None
+    next_attempt_at: AnswerTime | None
+    created_at: AnswerTime
+    updated_at: AnswerTime
+    closed_at: AnswerTime | None
     closed_by: str | None
     close_reason: str | None
 
@@ -176,8 +176,8 @@ class CallbackAttempt(ResponseModel):
     call_sid: str | None
     outcome: str
     answered_by: str | None
-    started_at: str
-    ended_at: str | None
+    started_at: AnswerTime
+    ended_at: AnswerTime | None
     error: str | None
 
 
