@@ -40,7 +40,8 @@ def _validator(model: Any) -> Any:
     validator = _VALIDATORS.get(model)
     if validator is None:
         schema = _closed(TypeAdapter(model).json_schema(mode="serialization"))
-        validator = _VALIDATORS[model] = jsonschema_rs.validator_for(schema)
+        # Formats too (date-time), as schemathesis checks them.
+        validator = _VALIDATORS[model] = jsonschema_rs.validator_for(schema, validate_formats=True)
     return validator
 
 
