@@ -128,7 +128,7 @@ class CallNotes(ResponseModel):
     notes: str
 
 
-class FigureShares(ResponseModel):
+class CallFigureShares(ResponseModel):
     """Inbound calls, and the shares of them answered within the target (None: no calls)."""
 
     calls: int
@@ -141,15 +141,15 @@ class FigureShares(ResponseModel):
     callbacks_reached: int
 
 
-class DayFigures(FigureShares):
+class CallDayFigures(CallFigureShares):
     day: str  # a local (Asia/Ho_Chi_Minh) date
 
 
 class Figures(ResponseModel):
     answer_target_s: float
     answer_norm: float  # the emergency-centre norm for the share answered within the target
-    days: list[DayFigures]
-    total: FigureShares
+    days: list[CallDayFigures]
+    total: CallFigureShares
 
 
 class CallbackView(ResponseModel):
