@@ -29,12 +29,12 @@ from hotline.schemas import (
     CallbacksQuery,
     CallbackView,
     CallDetail,
+    CallFigures,
     CallList,
     CallNotes,
     CallPath,
     CallsQuery,
     CloseBody,
-    Figures,
     FiguresQuery,
     IdPath,
     NotesBody,
@@ -253,7 +253,7 @@ async def annotate_call(request: web.Request, path: CallPath, body: NotesBody) -
 
 
 @require_roles(*STAFF)
-@endpoint(responses={200: Figures})
+@endpoint(responses={200: CallFigures})
 async def figures(request: web.Request, query: FiguresQuery) -> web.Response:
     """GET /api/v1/hotline/figures?days=7: per local day and in total."""
     days = query.days
@@ -262,7 +262,7 @@ async def figures(request: web.Request, query: FiguresQuery) -> web.Response:
     db = request.app[keys.DB]
     calls = [store.call_from_row(row) for row in await store.figures_rows(db, since, now)]
     attempts = await store.attempt_rows(db, since, now)
-    return answer(Figures, reports.figures(calls, attempts))
+    return answer(CallFigures, reports.figures(calls, attempts))
 
 
 @require_roles(*STAFF)

@@ -145,7 +145,7 @@ class CallDayFigures(CallFigureShares):
     day: str  # a local (Asia/Ho_Chi_Minh) date
 
 
-class Figures(ResponseModel):
+class CallFigures(ResponseModel):
     answer_target_s: float
     answer_norm: float  # the emergency-centre norm for the share answered within the target
     days: list[CallDayFigures]
