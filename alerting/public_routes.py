@@ -19,11 +19,12 @@ from alerting.models import LANGUAGE_VI, covers_point, in_force
 from alerting.schemas import (
     AlertPath,
     LanguageQuery,
+    PublicAlert,
     PublicAlerts,
     PublicQuery,
 )
 from canhbao import keys
-from canhbao.api import endpoint
+from canhbao.api import answer, endpoint
 from canhbao.http import ApiError
 
 
@@ -112,12 +113,13 @@ async def public_alerts(request: web.Request, query: PublicQuery) -> web.Respons
         found = [a for a in issued if covers_point(a.alert, lon, lat)]
     else:
         raise ApiError(400, "invalid_query", "give lat and lon, or area")
-    return web.json_response(
-        {"alerts": [public_view(a.alert, language) for a in found if in_force(a.alert, now)]}
+    return answer(
+        PublicAlerts,
+        {"alerts": [public_view(a.alert, language) for a in found if in_force(a.alert, now)]},
     )
 
 
-@endpoint()
+@endpoint(responses={200: PublicAlert})
 async def public_alert(request: web.Request, path: AlertPath, query: LanguageQuery) -> web.Response:
     """GET /api/v1/public/alerts/{identifier}: one issued message, in the device's language."""
     found = await store.get_alert(request.app[keys.DB].reader, path.identifier)
@@ -125,7 +127,7 @@ async def public_alert(request: web.Request, path: AlertPath, query: LanguageQue
         raise ApiError(404, "alert_not_found", "no issued alert with that identifier")
     view = public_view(found.alert, _language(request, query.lang))
     view["state"] = found.state
-    return web.json_response(view)
+    return answer(PublicAlert, view)
 
 
 # -- the test audience ---------------------------------------------------------------------------

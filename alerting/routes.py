@@ -36,23 +36,28 @@ from alerting.schemas import (
     AlertList,
     AlertPath,
     AlertView,
+    DeliveryReport,
     DraftBody,
     ImportList,
     ImportPath,
     ImportsQuery,
+    ImportView,
+    PlanView,
     RejectBody,
     SourceList,
     StatesQuery,
     TemplateBody,
     TestMemberBody,
+    TestMemberList,
     TestMemberPath,
+    TestMemberView,
     VersionQuery,
 )
 from alerting.store import StoredAlert
 from alerting.templates import TEMPLATES, compose, unknown_values
 from alerting.workflow import Workflow
 from canhbao import keys
-from canhbao.api import endpoint, read_json, refuse
+from canhbao.api import answer, endpoint, read_json, refuse
 from canhbao.auth import Role, require_principal, require_roles
 from canhbao.http import ApiError
 
@@ -115,7 +120,7 @@ def _staff_json(request: web.Request, stored: StoredAlert, status: int = 200) ->
         "problems": workflow.readiness(stored.alert) if stored.state == "draft" else [],
     }
     # The version to send back with submit, approve or issue (If-Match, or body "version").
-    return web.json_response(body, status=status, headers={"ETag": f'"{stored.version}"'})
+    return answer(AlertView, body, status=status, headers={"ETag": f'"{stored.version}"'})
 
 
 def _seen_version(request: web.Request, body: Any) -> int:
@@ -261,7 +266,8 @@ async def list_alerts(request: web.Request, query: StatesQuery) -> web.Response:
     if unknown:
         raise ApiError(400, "invalid_query", f"state must be among {', '.join(store.STATES)}")
     alerts = await store.list_alerts(request.app[keys.DB], states)
-    return web.json_response(
+    return answer(
+        AlertList,
         {
             "alerts": [
                 {
@@ -272,7 +278,7 @@ async def list_alerts(request: web.Request, query: StatesQuery) -> web.Response:
                 }
                 for a in alerts
             ]
-        }
+        },
     )
 
 
@@ -342,32 +348,33 @@ def _transition(name: str, *roles: Role) -> Handler:
 
 @require_roles(*STAFF)
 @_errors
-@endpoint()
+@endpoint(responses={200: PlanView})
 async def plan_alert(request: web.Request, path: AlertPath) -> web.Response:
     """GET /api/v1/alerts/{identifier}/plan: who it would reach (frozen once issued)."""
     workflow = _workflow(request)
     stored = await workflow.get(path.identifier)
     if stored.plan is not None:
-        return web.json_response({"frozen": True, **stored.plan})
+        return answer(PlanView, {"frozen": True, **stored.plan})
     if stored.alert.status in AUDIENCE_ONLY:
         # Whoever is in its area, a Test or Exercise alert reaches the test audience only.
         plan = audience_plan(await _audience(request).members())
-        return web.json_response({"frozen": False, **plan})
+        return answer(PlanView, {"frozen": False, **plan})
     if workflow.fanout is None:
         raise ApiError(503, "no_targeting", "targeting is not available")
-    return web.json_response({"frozen": False, **workflow.fanout.preview(stored.alert)})
+    return answer(PlanView, {"frozen": False, **workflow.fanout.preview(stored.alert)})
 
 
 @require_roles(*STAFF)
 @_errors
-@endpoint()
+@endpoint(responses={200: DeliveryReport})
 async def delivery_counts(request: web.Request, path: AlertPath) -> web.Response:
     """GET /api/v1/alerts/{identifier}/delivery: targeted; fan-out progress; per channel and
     status; failures by error code; tokens removed as unregistered."""
     stored = await _workflow(request).get(path.identifier)
     plan = stored.plan or {}
     fanout = await store.get_fanout(request.app[keys.DB], stored.identifier)
-    return web.json_response(
+    return answer(
+        DeliveryReport,
         {
             "identifier": stored.identifier,
             "targeted": plan.get("totals", {}),
@@ -376,7 +383,7 @@ async def delivery_counts(request: web.Request, path: AlertPath) -> web.Response
             "fanout": fanout.progress() if fanout else None,
             # Per channel and status; push by route (ward-topic conditions, device tokens).
             **await request.app[ALERTING_DELIVERY].report(stored.identifier),
-        }
+        },
     )
 
 
@@ -404,21 +411,22 @@ async def list_imports(request: web.Request, query: ImportsQuery) -> web.Respons
         )
     limit, before = query.limit, query.before
     found = await store.list_imports(request.app[keys.DB], states, limit, before)
-    return web.json_response(
+    return answer(
+        ImportList,
         {
             "imports": [import_view(item) for item in found],
             "next_before": found[-1].id if len(found) == limit else None,
-        }
+        },
     )
 
 
 @require_roles(*STAFF)
 @_errors
-@endpoint()
+@endpoint(responses={200: ImportView})
 async def get_import(request: web.Request, path: ImportPath) -> web.Response:
     """GET /api/v1/imports/{id}: one imported alert, its CAP fields and the document received."""
     found = await _importer(request).get(path.id)
-    return web.json_response(import_view(found, with_document=True))
+    return answer(ImportView, import_view(found, with_document=True))
 
 
 @require_roles(Role.issuer)
@@ -446,7 +454,7 @@ async def import_sources(request: web.Request) -> web.Response:
     and documents refused since start, and when it is next polled while backing off.
     """
     sources = _importer(request).sources.values()
-    return web.json_response({"sources": [source.state.as_json() for source in sources]})
+    return answer(SourceList, {"sources": [source.state.as_json() for source in sources]})
 
 
 def _audience(request: web.Request) -> TestAudience:
@@ -454,16 +462,16 @@ def _audience(request: web.Request) -> TestAudience:
 
 
 @require_roles(Role.admin)
-@endpoint(responses={200: None})
+@endpoint(responses={200: TestMemberList})
 async def list_test_audience(request: web.Request) -> web.Response:
     """GET /api/v1/alerting/test-audience: the devices and phones a Test alert reaches."""
     members = await _audience(request).members()
-    return web.json_response({"members": [m.as_json() for m in members]})
+    return answer(TestMemberList, {"members": [m.as_json() for m in members]})
 
 
 @require_roles(Role.admin)
 @_errors
-@endpoint(refuse_body=_refuse_draft, responses={201: None})
+@endpoint(refuse_body=_refuse_draft, responses={201: TestMemberView})
 async def enrol_test_member(request: web.Request, body: TestMemberBody) -> web.Response:
     """POST /api/v1/alerting/test-audience {kind: device|phone, address, language, label}:
     enrol a test device (its FCM token) or phone (E.164); audited."""
@@ -471,16 +479,16 @@ async def enrol_test_member(request: web.Request, body: TestMemberBody) -> web.R
         body.kind, body.address, require_principal(request).actor,
         language=body.language, label=body.label,
     )  # fmt: skip
-    return web.json_response(member.as_json(), status=201)
+    return answer(TestMemberView, member.as_json(), status=201)
 
 
 @require_roles(Role.admin)
 @_errors
-@endpoint(responses={200: None})
+@endpoint(responses={200: TestMemberView})
 async def remove_test_member(request: web.Request, path: TestMemberPath) -> web.Response:
     """DELETE /api/v1/alerting/test-audience/{id}: remove a member; audited."""
     member = await _audience(request).remove(path.id, require_principal(request).actor)
-    return web.json_response(member.as_json())
+    return answer(TestMemberView, member.as_json())
 
 
 def setup_routes(app: web.Application) -> None:

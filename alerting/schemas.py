@@ -12,6 +12,7 @@ from pydantic import Discriminator, Field, Tag
 
 from canhbao.api import (
     INT64_MAX,
+    AnswerTime,
     ApiModel,
     Finite,
     Id,
@@ -182,32 +183,210 @@ class LanguageQuery(QueryModel):
 # -- answers ----------------------------------------------------------------------------------
 
 
-class AlertView(ResponseModel):
-    """An alert as staff see it: its workflow state and version, CAP content and plan."""
+class AlertSummary(ResponseModel):
+    """An alert's workflow fields (alerting.store.StoredAlert.summary)."""
 
     identifier: str
     state: str
-    version: int
-    alert: dict[str, Any]
-    plan: dict[str, Any] | None
-    problems: list[Any]
+    msgType: str  # CAP's own name
+    status: str
+    chain: str
+    hazard: str | None  # what an auto-draft follows (e.g. a station's river band)
+    origin: str
+    author: str
+    editors: list[str]  # everyone who wrote or changed its content (none may approve it)
+    submitted_by: str | None
+    approved_by: str | None
+    issued_by: str | None
+    comment: str
+    superseded_by: str | None
+    withdrawn_reason: str | None
+    version: int  # what submit, approve and issue send back
+
+
+class AlertView(AlertSummary):
+    """An alert as staff see it: its workflow state and version, CAP content and plan."""
+
+    alert: dict[str, Any]  # CAP fields, as a draft body sends them
+    plan: dict[str, Any] | None  # frozen at issue (GET .../plan shows it)
+    problems: list[str]  # what keeps a draft from being submitted
+
+
+class AlertListItem(AlertSummary):
+    headline: str
 
 
 class AlertList(ResponseModel):
-    alerts: list[dict[str, Any]]
+    alerts: list[AlertListItem]
 
 
-class ImportList(ResponseModel):
-    imports: list[dict[str, Any]]
-    next_before: int | None
+class PlanTotals(ResponseModel):
+    devices: int
+    by_topic: int
+    by_token: int
+    by_sms: int
+
+
+class PlanView(ResponseModel):
+    """Who an alert reaches: recomputed for a draft, frozen at issue (with the messages
+    enqueued per route); a Test or Exercise alert's plan is its test audience."""
+
+    frozen: bool
+    totals: PlanTotals
+    conditions: list[str]  # FCM topic conditions
+    areas: list[dict[str, Any]]  # per area: code, name, coverage, topic, counts per route
+    computed_at: AnswerTime | None = None
+    bleed_m: float | None = None
+    max_location_age_s: float | None = None
+    unattributed: dict[str, int] | None = None  # by route: in the polygon, in no known area
+    messages: dict[str, int] | None = None  # per route: condition, token, sms
+    test_audience: bool | None = None
+
+
+class FanoutProgress(ResponseModel):
+    devices: int
+    devices_enqueued: int
+    contacts: int
+    contacts_enqueued: int
+    started_at: AnswerTime
+    finished_at: AnswerTime | None
+    outcome: str | None
+
+
+class DeliveryRoutes(ResponseModel):
+    condition: dict[str, int]  # ward-topic conditions, by status
+    token: dict[str, int]  # device tokens, by status
+
+
+class DeliveryReport(ResponseModel):
+    """What became of an alert's messages: targeted, fan-out progress, per channel and status,
+    push by route, failures by error code, tokens removed as unregistered."""
+
+    identifier: str
+    targeted: dict[str, int]
+    messages: dict[str, int]
+    fanout: FanoutProgress | None  # None before issue
+    channels: dict[str, dict[str, int]]  # channel → status → count
+    routes: DeliveryRoutes
+    failures: dict[str, dict[str, int]]  # channel → error code → count
+    removed: int
+
+
+class ImportSourceState(ResponseModel):
+    """An upstream CAP feed's polling state and what it brought."""
+
+    name: str
+    status: Literal["idle", "ok", "failing"]
+    last_attempt_at: AnswerTime | None
+    last_success_at: AnswerTime | None
+    last_error: str
+    last_error_at: AnswerTime | None
+    failing_since: AnswerTime | None
+    consecutive_failures: int
+    next_attempt_at: AnswerTime | None
+    kind: str
+    url: str
+    imported: int
+    refused: int
+    last_refused: str
 
 
 class SourceList(ResponseModel):
-    sources: list[dict[str, Any]]
+    sources: list[ImportSourceState]
+
+
+class ImportView(ResponseModel):
+    """An imported CAP alert: its key, state and the gist of its first (or Vietnamese) block;
+    `alert` (CAP fields) and `xml` (the document as received) in the one-import answer."""
+
+    id: int
+    sender: str
+    identifier: str
+    sent: AnswerTime
+    msgType: str  # CAP's own name
+    status: str
+    state: str
+    expires: AnswerTime | None
+    reissued_as: str | None
+    imported_at: AnswerTime
+    source_url: str
+    references: list[str]
+    languages: list[str]
+    event: str
+    headline: str
+    severity: str
+    urgency: str
+    certainty: str
+    areas: list[str]
+    alert: dict[str, Any] | None = None
+    xml: str | None = None
+
+
+class TestMemberView(ResponseModel):
+    __test__ = False  # not a pytest class, whatever its name
+
+    id: int
+    kind: Literal["device", "phone"]
+    address: str
+    language: str
+    label: str
+    enrolled_by: str
+    enrolled_at: AnswerTime
+
+
+class TestMemberList(ResponseModel):
+    __test__ = False
+
+    members: list[TestMemberView]
+
+
+class PublicArea(ResponseModel):
+    areaDesc: str  # CAP's own name
+    wards: list[str]
+    polygons: list[list[list[float]]]  # [lat, lon] pairs, as CAP writes them
+
+
+class PublicResource(ResponseModel):
+    description: str
+    mimeType: str
+    uri: str
+
+
+class PublicAlertView(ResponseModel):
+    """An issued message as the citizen app shows it: one info block, in the device's
+    language when we have it (the block's fields are absent when it has none)."""
+
+    identifier: str
+    sender: str
+    sent: AnswerTime
+    status: str
+    msgType: str  # CAP's own name
+    references: list[str]
+    language: str | None = None
+    event: str | None = None
+    urgency: str | None = None
+    severity: str | None = None
+    certainty: str | None = None
+    responseType: list[str] | None = None  # CAP's own name
+    headline: str | None = None
+    description: str | None = None
+    instruction: str | None = None
+    senderName: str | None = None  # CAP's own name
+    contact: str | None = None
+    web: str | None = None
+    effective: AnswerTime | None = None
+    expires: AnswerTime | None = None
+    parameters: dict[str, str] | None = None
+    areas: list[PublicArea] | None = None
+    resources: list[PublicResource] | None = None
+
+
+class PublicAlert(PublicAlertView):
+    state: str  # issued, or what ended it (updated, cancelled, expired)
 
 
 class PublicAlerts(ResponseModel):
-    alerts: list[dict[str, Any]]
+    alerts: list[PublicAlertView]
 
 
 class EvidenceOffer(ResponseModel):
@@ -236,3 +415,8 @@ class EvidenceList(ResponseModel):
     identifier: str
     offered: list[EvidenceOffer]
     attached: list[AttachedResource]
+
+
+class ImportList(ResponseModel):
+    imports: list[ImportView]
+    next_before: int | None

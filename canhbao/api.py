@@ -157,6 +157,22 @@ FastTimestamp = Annotated[
         pattern=r"^(19|2[01])[0-9]{2}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+(Z|z|[+-][0-9]{2}:?[0-9]{2})$",
     ),
 ]
+_ANSWER_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _answer_time(value: str) -> str:
+    if not _ANSWER_TIME.fullmatch(value):
+        raise ValueError(f"not an RFC 3339 time with its zone: {value!r}")
+    return value
+
+
+# A time in an answer, as canhbao.clock.utc_text, isoformat() and CAP write it (RFC 3339, with
+# its zone): published as format date-time, which schemathesis checks.
+AnswerTime = Annotated[
+    str, AfterValidator(_answer_time), WithJsonSchema({"type": "string", "format": "date-time"})
+]
 Name = Annotated[str, Field(max_length=200)]  # a name or a short label
 Line = Annotated[str, Field(max_length=1_000)]  # one line of text: an address, a reason
 
@@ -387,6 +403,28 @@ def spec_of(handler: Any) -> Spec | None:
             return spec
         handler = getattr(handler, "__wrapped__", None)
     return None
+
+
+def answer(
+    model: type[ResponseModel],
+    data: Any,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    """`data` (a dict, or the model itself) served as the answer model the route declares.
+
+    Validated: a handler whose dict does not fit what the OpenAPI promises (a None where a
+    string is declared, a missing field, a datetime where text is) fails here, in its tests,
+    rather than in a client; what the model does not declare is not served, and an optional
+    field the handler left out stays out (rather than becoming null).
+    """
+    value = data if isinstance(data, model) else model.model_validate(data)
+    return web.Response(
+        text=value.model_dump_json(by_alias=True, exclude_unset=True),
+        status=status,
+        headers=headers,
+        content_type="application/json",
+    )
 
 
 async def read_json(request: web.Request) -> Any:

@@ -13,7 +13,7 @@ import pydantic
 from aiohttp import web
 
 from canhbao import keys
-from canhbao.api import endpoint
+from canhbao.api import answer, endpoint
 from canhbao.audit import record_audit
 from canhbao.auth import Role, require_principal, require_roles
 from canhbao.clock import parse_utc, utc_text
@@ -24,15 +24,24 @@ from feeds.errors import IngestRejected, StationInvalid
 from feeds.keys import FEEDS
 from feeds.models import UNITS, FetchResult, Parameter, Reading, Station
 from feeds.schemas import (
+    Catalogue,
+    EventList,
     EventsQuery,
     IngestBatch,
+    IngestReport,
     ReadingRow,
+    Revisions,
     RevisionsQuery,
+    Series,
     SeriesQuery,
+    SourceList,
     SourcePath,
     StationBody,
     StationChange,
+    StationFields,
+    StationList,
     StationPath,
+    StationView,
 )
 from feeds.sources import INGEST, SOURCE_NAMES
 from feeds.stations import as_fields, build_station
@@ -70,7 +79,7 @@ def _refuse_reading(err: pydantic.ValidationError) -> ApiError:
 # -- public ---------------------------------------------------------------------------------
 
 
-@endpoint()
+@endpoint(responses={200: StationList})
 async def list_stations(request: web.Request) -> web.Response:
     """Stations with their latest readings, báo động band, trend, rain, wind and status.
 
@@ -79,17 +88,18 @@ async def list_stations(request: web.Request) -> web.Response:
     runtime = request.app[FEEDS]
     stations = sorted(runtime.pipeline.stations.values(), key=lambda s: s.id)
     latest = await _latest(request.app)
-    return web.json_response(
-        {"stations": [await _summary(request, station, *latest) for station in stations]}
+    return answer(
+        StationList,
+        {"stations": [await _summary(request, station, *latest) for station in stations]},
     )
 
 
-@endpoint()
+@endpoint(responses={200: StationView})
 async def get_station(request: web.Request, path: StationPath) -> web.Response:
     """One station as in the station list."""
     station = _station(request, path.station_id)
     latest = await _latest(request.app)
-    return web.json_response(await _summary(request, station, *latest))
+    return answer(StationView, await _summary(request, station, *latest))
 
 
 async def _latest(
@@ -144,7 +154,7 @@ async def _summary(
     )
 
 
-@endpoint()
+@endpoint(responses={200: Series})
 async def station_readings(
     request: web.Request, path: StationPath, query: SeriesQuery
 ) -> web.Response:
@@ -178,7 +188,7 @@ async def station_readings(
     if count <= max_points:
         readings = await store.readings_between(db, station.id, parameter, since, until)
         body.update(downsampled=False, points=[_point(r) for r in readings])
-        return web.json_response(body)
+        return answer(Series, body)
     bucket_s = math.ceil((until - since).total_seconds() / max_points)
     buckets = await store.downsampled(db, station.id, parameter, since, until, bucket_s)
     body.update(
@@ -196,7 +206,7 @@ async def station_readings(
             for b in buckets
         ],
     )
-    return web.json_response(body)
+    return answer(Series, body)
 
 
 def _point(reading: Reading) -> dict[str, Any]:
@@ -210,7 +220,7 @@ def _point(reading: Reading) -> dict[str, Any]:
     return point
 
 
-@endpoint()
+@endpoint(responses={200: Revisions})
 async def reading_revisions(
     request: web.Request, path: StationPath, query: RevisionsQuery
 ) -> web.Response:
@@ -225,7 +235,8 @@ async def reading_revisions(
     if not current:
         raise ApiError(404, "not_found", "no reading at that time")
     rows = await store.revisions_of(db, station.id, parameter, observed_at)
-    return web.json_response(
+    return answer(
+        Revisions,
         {
             "current": reading_json(current[0]),
             "revisions": [
@@ -239,11 +250,11 @@ async def reading_revisions(
                 }
                 for row in rows
             ],
-        }
+        },
     )
 
 
-@endpoint()
+@endpoint(responses={200: EventList})
 async def list_events(request: web.Request, query: EventsQuery) -> web.Response:
     """Threshold events, newest first; filter by `station` and `since`, at most `limit`."""
     since = _time(query.since, "since")
@@ -251,7 +262,7 @@ async def list_events(request: web.Request, query: EventsQuery) -> web.Response:
     rows = await store.list_events(
         request.app[keys.DB], station_id=query.station, since=since, limit=query.limit
     )
-    return web.json_response({"events": [_event_json(row, stations) for row in rows]})
+    return answer(EventList, {"events": [_event_json(row, stations) for row in rows]})
 
 
 def _event_json(row: Any, stations: Mapping[str, Station]) -> dict[str, Any]:
@@ -275,23 +286,25 @@ def _event_json(row: Any, stations: Mapping[str, Station]) -> dict[str, Any]:
     return body
 
 
-@endpoint()
+@endpoint(responses={200: SourceList})
 async def list_sources(request: web.Request) -> web.Response:
     """Each polled source's state: last success and error, failures in a row, readings."""
     pollers = request.app[FEEDS].pollers
-    return web.json_response(
-        {"sources": [poller.state.as_json() for _, poller in sorted(pollers.items())]}
+    return answer(
+        SourceList,
+        {"sources": [poller.state.as_json() for _, poller in sorted(pollers.items())]},
     )
 
 
-@endpoint()
+@endpoint(responses={200: Catalogue})
 async def source_catalogue(request: web.Request, path: SourcePath) -> web.Response:
     """The stations an upstream lists, to pick from when adding a station."""
     name = path.name
     if name not in SOURCE_NAMES:
         raise ApiError(404, "not_found", f"no source {name!r}")
     rows = await store.list_catalogue(request.app[keys.DB], name)
-    return web.json_response(
+    return answer(
+        Catalogue,
         {
             "source": name,
             "stations": [
@@ -306,7 +319,7 @@ async def source_catalogue(request: web.Request, path: SourcePath) -> web.Respon
                 }
                 for row in rows
             ],
-        }
+        },
     )
 
 
@@ -314,7 +327,7 @@ async def source_catalogue(request: web.Request, path: SourcePath) -> web.Respon
 
 
 @require_roles(Role.admin)
-@endpoint(responses={201: None})
+@endpoint(responses={201: StationFields})
 async def create_station(request: web.Request, body: StationBody) -> web.Response:
     """Add a station (admin; audited). Its thresholds are checked; 409 if the id exists."""
     station = _build(body.model_dump(mode="json", exclude_unset=True))
@@ -326,11 +339,11 @@ async def create_station(request: web.Request, body: StationBody) -> web.Respons
             raise ApiError(409, "station_exists", f"station {station.id} exists; PATCH it")
         await _save(conn, station, now, principal.actor, "feeds.station.create", None)
     await _reload(app)
-    return web.json_response(as_fields(station), status=201)
+    return answer(StationFields, as_fields(station), status=201)
 
 
 @require_roles(Role.admin)
-@endpoint()
+@endpoint(responses={200: StationFields})
 async def update_station(
     request: web.Request, path: StationPath, body: StationChange
 ) -> web.Response:
@@ -348,7 +361,7 @@ async def update_station(
         station = _build({**as_fields(current), **changes})
         await _save(conn, station, now, principal.actor, "feeds.station.update", current)
     await _reload(app)
-    return web.json_response(as_fields(station))
+    return answer(StationFields, as_fields(station))
 
 
 def _build(fields: Mapping[str, Any]) -> Station:
@@ -389,7 +402,11 @@ async def _reload(app: web.Application) -> None:
 
 
 @require_roles(Role.gauge)
-@endpoint(raw_bodies={kind: {"type": "string"} for kind in CSV_TYPES}, refuse_body=_refuse_reading)
+@endpoint(
+    responses={200: IngestReport},
+    raw_bodies={kind: {"type": "string"} for kind in CSV_TYPES},
+    refuse_body=_refuse_reading,
+)
 async def ingest_readings(
     request: web.Request, body: IngestBatch | list[ReadingRow] | None
 ) -> web.Response:
@@ -427,14 +444,15 @@ async def ingest_readings(
     report = await runtime.pipeline.ingest(
         INGEST, FetchResult(observations=tuple(observations)), by_station_id=True
     )
-    return web.json_response(
+    return answer(
+        IngestReport,
         {
             "accepted": report.accepted,
             "revised": report.revised,
             "duplicates": report.duplicates,
             "flags": {str(flag): count for flag, count in sorted(report.flags.items())},
             "events": len(report.events),
-        }
+        },
     )
 
 

@@ -15,7 +15,7 @@ import shapely
 from aiohttp import web
 
 from canhbao import keys
-from canhbao.api import NO_CONTENT, endpoint
+from canhbao.api import NO_CONTENT, answer, endpoint
 from canhbao.auth import Role, require_principal, require_roles
 from canhbao.csvfile import CsvRefused
 from canhbao.http import ApiError, error_response
@@ -43,12 +43,17 @@ from geofences.models import (
     parse_update,
 )
 from geofences.schemas import (
+    AreaDetail,
+    AreaImport,
     AreaList,
     AreaPath,
     AreaQuery,
     AreasQuery,
     ContactBody,
+    ContactList,
     ContactPath,
+    ContactSaved,
+    ContactsImport,
     ContactsImportQuery,
     ContactsQuery,
     DeviceChange,
@@ -57,6 +62,7 @@ from geofences.schemas import (
     DeviceView,
     ImportQuery,
     PlanBody,
+    PlanPreview,
     RegisteredDevice,
 )
 from geofences.work import parse_geometry_off_loop, prepare_import_off_loop
@@ -251,7 +257,7 @@ async def list_areas(request: web.Request, query: AreasQuery) -> web.Response:
 
 
 @citizen
-@endpoint()
+@endpoint(responses={200: AreaDetail})
 async def get_area(request: web.Request, path: AreaPath, query: AreaQuery) -> web.Response:
     """One area with its CAP outline (GeoJSON, at most 250 points); ?geometry=true adds the
     imported geometry."""
@@ -273,7 +279,7 @@ async def get_area(request: web.Request, path: AreaPath, query: AreaQuery) -> we
     }
     if query.geometry:
         body["geometry"] = json.loads(shapely.to_geojson(geometry))
-    return web.json_response(body)
+    return answer(AreaDetail, body)
 
 
 async def _read_capped(request: web.Request, limit: int) -> bytes:
@@ -333,7 +339,7 @@ GEOJSON = {"type": "object", "description": "a GeoJSON FeatureCollection, Featur
 
 @staff(Role.admin)
 @endpoint(
-    responses={200: None, 201: None},
+    responses={200: AreaImport, 201: AreaImport},
     raw_bodies={"application/json": GEOJSON, "application/geo+json": GEOJSON},
 )
 async def import_areas(request: web.Request, query: ImportQuery) -> web.Response:
@@ -360,11 +366,11 @@ async def import_areas(request: web.Request, query: ImportQuery) -> web.Response
     plan = await prepare_import_off_loop(pool, raw, settings.max_import_bytes, options)
     actor = require_principal(request).actor
     report = await registry.import_areas(plan, source=query.source, actor=actor)
-    return web.json_response(report, status=201 if report["added"] else 200)
+    return answer(AreaImport, report, status=201 if report["added"] else 200)
 
 
 @staff(Role.issuer, Role.approver)
-@endpoint()
+@endpoint(responses={200: PlanPreview})
 async def preview_plan(request: web.Request, body: PlanBody) -> web.Response:
     """Who a warning for this polygon would reach, per area and route, before anyone approves."""
     registry = request.app[GEOFENCES]
@@ -376,11 +382,11 @@ async def preview_plan(request: web.Request, body: PlanBody) -> web.Response:
         request.app[keys.OFFLOAD], document, settings.max_warning_vertices
     )
     plan = registry.plan(geometry, options)
-    return web.json_response(plan.summary())
+    return answer(PlanPreview, plan.summary())
 
 
 @staff(Role.admin)
-@endpoint(raw_bodies={"text/csv": {"type": "string"}})
+@endpoint(responses={200: ContactsImport}, raw_bodies={"text/csv": {"type": "string"}})
 async def import_contacts(request: web.Request, query: ContactsImportQuery) -> web.Response:
     """POST a CSV of phone-only contacts; ?skip_invalid=true imports the good rows anyway."""
     registry = request.app[GEOFENCES]
@@ -404,18 +410,19 @@ async def import_contacts(request: web.Request, query: ContactsImportQuery) -> w
     added, updated = await registry.save_contacts(
         ready, actor=require_principal(request).actor, action="contacts.import"
     )
-    return web.json_response(
+    return answer(
+        ContactsImport,
         {
             "added": added,
             "updated": updated,
             "skipped": {str(row): reasons for row, reasons in sorted(errors.items())},
             "ignored_columns": list(parsed.ignored_columns),
-        }
+        },
     )
 
 
 @staff(Role.admin)
-@endpoint(responses={200: None, 201: None})
+@endpoint(responses={200: ContactSaved, 201: ContactSaved})
 async def add_contact(request: web.Request, body: ContactBody) -> web.Response:
     """Add (or update, by phone) one phone-only contact."""
     registry = request.app[GEOFENCES]
@@ -445,11 +452,11 @@ async def add_contact(request: web.Request, body: ContactBody) -> web.Response:
     added, _ = await registry.save_contacts(
         [(contact, area_id)], actor=require_principal(request).actor, action="contacts.save"
     )
-    return web.json_response({"added": added}, status=201 if added else 200)
+    return answer(ContactSaved, {"added": added}, status=201 if added else 200)
 
 
 @staff(Role.admin, Role.operator)
-@endpoint()
+@endpoint(responses={200: ContactList})
 async def list_contacts(request: web.Request, query: ContactsQuery) -> web.Response:
     """Phone-only contacts, by id; ?area=CODE, ?after=ID and ?limit=N (at most 1000)."""
     registry = request.app[GEOFENCES]
@@ -471,7 +478,8 @@ async def list_contacts(request: web.Request, query: ContactsQuery) -> web.Respo
         }
         for row in rows
     ]
-    return web.json_response({"contacts": contacts, "next_after": rows[-1]["id"] if rows else None})
+    next_after = rows[-1]["id"] if rows else None
+    return answer(ContactList, {"contacts": contacts, "next_after": next_after})
 
 
 @staff(Role.admin)

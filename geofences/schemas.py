@@ -6,12 +6,13 @@ citizen app's errors name); these models bound their shape and size first.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from canhbao.api import (
     INT64_MAX,
+    AnswerTime,
     ApiModel,
     Finite,
     Id,
@@ -160,3 +161,81 @@ class AreaSummary(ResponseModel):
 
 class AreaList(ResponseModel):
     areas: list[AreaSummary]
+
+
+class AreaDetail(AreaSummary):
+    """One area with its CAP outline (GeoJSON); `geometry` only when asked for."""
+
+    vertices: int
+    outline_points: int
+    outline: dict[str, Any]  # a GeoJSON geometry
+    repairs: list[str]  # what make_valid changed when it was imported
+    geometry: dict[str, Any] | None = None  # a GeoJSON geometry
+
+
+class AreaImport(ResponseModel):
+    """What an import did: areas added and updated, vertices read, repairs made."""
+
+    added: int
+    updated: int
+    areas: int
+    vertices: int
+    repairs: list[str]
+    notes: list[str]  # values read in a way the operator should know about
+
+
+class PlanTotals(ResponseModel):
+    devices: int
+    by_topic: int
+    by_token: int
+    by_sms: int
+
+
+class PlanArea(ResponseModel):
+    code: str
+    name: str
+    coverage: Literal["whole", "partial", "bleed"]
+    topic: str | None
+    by_topic: int
+    by_token: int
+    by_sms: int
+
+
+class PlanPreview(ResponseModel):
+    """Who a warning for the polygon would reach, per area and route."""
+
+    computed_at: AnswerTime
+    bleed_m: float
+    max_location_age_s: float
+    totals: PlanTotals
+    conditions: list[str]  # FCM topic conditions, at most 5 topics each
+    areas: list[PlanArea]
+    unattributed: dict[str, int]  # by route: located inside the polygon, in no known area
+
+
+class ContactsImport(ResponseModel):
+    added: int
+    updated: int
+    skipped: dict[str, list[str]]  # by CSV row: why it was not imported
+    ignored_columns: list[str]
+
+
+class ContactSaved(ResponseModel):
+    added: int  # 1 when new, 0 when the phone's contact was updated
+
+
+class ContactView(ResponseModel):
+    id: int
+    name: str
+    phone: str
+    address: str
+    lat: float | None
+    lon: float | None
+    area: str | None
+    vulnerable: bool
+    language: str
+
+
+class ContactList(ResponseModel):
+    contacts: list[ContactView]
+    next_after: int | None

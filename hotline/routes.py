@@ -14,7 +14,7 @@ import aiosqlite
 from aiohttp import web
 
 from canhbao import keys
-from canhbao.api import NO_CONTENT, endpoint
+from canhbao.api import NO_CONTENT, answer, endpoint
 from canhbao.audit import record_audit
 from canhbao.auth import Role, current_principal, require_roles
 from canhbao.clock import LOCAL_TZ, parse_utc
@@ -25,7 +25,13 @@ from hotline.flow import Form
 from hotline.keys import HOTLINE, HOTLINE_SIGNATURES
 from hotline.models import Operator, parse_shift_time
 from hotline.schemas import (
+    CallbackList,
     CallbacksQuery,
+    CallbackView,
+    CallDetail,
+    CallFigures,
+    CallList,
+    CallNotes,
     CallPath,
     CallsQuery,
     CloseBody,
@@ -189,13 +195,13 @@ async def _filtered_calls(
 
 
 @require_roles(*STAFF)
-@endpoint()
+@endpoint(responses={200: CallList})
 async def list_calls(request: web.Request, query: CallsQuery) -> web.Response:
     """GET /api/v1/hotline/calls?since&until&kind&status&number&limit&before: newest first."""
     limit = query.limit
     calls = await _filtered_calls(request, query, limit)
     next_before = calls[-1].to_json()["received_at"] if len(calls) == limit else None
-    return web.json_response({"calls": [c.to_json() for c in calls], "next_before": next_before})
+    return answer(CallList, {"calls": [c.to_json() for c in calls], "next_before": next_before})
 
 
 @require_roles(*STAFF)
@@ -209,7 +215,7 @@ async def calls_csv(request: web.Request, query: CallsQuery) -> web.Response:
 
 
 @require_roles(*STAFF)
-@endpoint()
+@endpoint(responses={200: CallDetail})
 async def get_call(request: web.Request, path: CallPath) -> web.Response:
     """One call with its recordings."""
     db = request.app[keys.DB]
@@ -218,11 +224,11 @@ async def get_call(request: web.Request, path: CallPath) -> web.Response:
         raise ApiError(404, "not_found", "no such call")
     body = call.to_json()
     body["recordings"] = await store.recordings_of(db, call.sid)
-    return web.json_response(body)
+    return answer(CallDetail, body)
 
 
 @require_roles(*STAFF)
-@endpoint()
+@endpoint(responses={200: CallNotes})
 async def annotate_call(request: web.Request, path: CallPath, body: NotesBody) -> web.Response:
     """PATCH /api/v1/hotline/calls/{sid} {"notes": "..."}: an operator's notes, audited."""
     notes = body.notes
@@ -243,11 +249,11 @@ async def annotate_call(request: web.Request, path: CallPath, body: NotesBody) -
             before={"notes": call.notes},
             after={"notes": notes},
         )
-    return web.json_response({"sid": call.sid, "notes": notes})
+    return answer(CallNotes, {"sid": call.sid, "notes": notes})
 
 
 @require_roles(*STAFF)
-@endpoint()
+@endpoint(responses={200: CallFigures})
 async def figures(request: web.Request, query: FiguresQuery) -> web.Response:
     """GET /api/v1/hotline/figures?days=7: per local day and in total."""
     days = query.days
@@ -256,41 +262,42 @@ async def figures(request: web.Request, query: FiguresQuery) -> web.Response:
     db = request.app[keys.DB]
     calls = [store.call_from_row(row) for row in await store.figures_rows(db, since, now)]
     attempts = await store.attempt_rows(db, since, now)
-    return web.json_response(reports.figures(calls, attempts))
+    return answer(CallFigures, reports.figures(calls, attempts))
 
 
 @require_roles(*STAFF)
-@endpoint()
+@endpoint(responses={200: CallbackList})
 async def list_callbacks(request: web.Request, query: CallbacksQuery) -> web.Response:
     """Callback tasks with their attempts, newest first; ?status= filters."""
     db = request.app[keys.DB]
     tasks = await store.list_tasks(db, status=query.status, limit=query.limit)
-    return web.json_response(
+    return answer(
+        CallbackList,
         {
             "callbacks": [
                 {**t.to_json(), "attempts_log": await store.attempts_of(db, t.id)} for t in tasks
             ]
-        }
+        },
     )
 
 
 @require_roles(*STAFF)
-@endpoint()
+@endpoint(responses={200: CallbackView})
 async def start_callback(request: web.Request, path: IdPath) -> web.Response:
     """An operator takes a callback task."""
     task = await request.app[HOTLINE].start_task(path.id, _actor(request))
-    return web.json_response(task.to_json())
+    return answer(CallbackView, task.to_json())
 
 
 @require_roles(*STAFF)
-@endpoint()
+@endpoint(responses={200: CallbackView})
 async def close_callback(request: web.Request, path: IdPath, body: CloseBody) -> web.Response:
     """Close a callback task, saying why."""
     reason = body.reason.strip()
     if not reason:
         raise ApiError(422, "invalid_body", "reason: is required", field="reason")
     task = await request.app[HOTLINE].close_task(path.id, _actor(request), reason)
-    return web.json_response(task.to_json())
+    return answer(CallbackView, task.to_json())
 
 
 @require_roles(*STAFF)
@@ -298,7 +305,7 @@ async def close_callback(request: web.Request, path: IdPath, body: CloseBody) ->
 async def list_operators(request: web.Request) -> web.Response:
     """Every operator, with their shift."""
     operators = await store.list_operators(request.app[keys.DB])
-    return web.json_response({"operators": [store.operator_json(o) for o in operators]})
+    return answer(OperatorList, {"operators": [store.operator_json(o) for o in operators]})
 
 
 def _operator_body(body: OperatorBody) -> dict[str, Any]:
@@ -338,7 +345,7 @@ async def create_operator(request: web.Request, body: OperatorBody) -> web.Respo
     except sqlite3.IntegrityError:
         raise ApiError(409, "conflict", "an operator with this phone exists") from None
     assert operator is not None  # noqa: S101  # just written
-    return web.json_response(store.operator_json(operator), status=201)
+    return answer(OperatorView, store.operator_json(operator), status=201)
 
 
 @require_roles(Role.admin)
@@ -353,7 +360,7 @@ async def update_operator(request: web.Request, path: IdPath, body: OperatorBody
         lambda conn, operator_id, now: store.update_operator(conn, operator_id, values, now),
         after=values,
     )
-    return web.json_response(store.operator_json(operator))
+    return answer(OperatorView, store.operator_json(operator))
 
 
 @require_roles(Role.admin)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from canhbao.app import create_app
 from canhbao.auth.middleware import CSRF_HEADER, SESSION_COOKIE, accounts_for
 from canhbao.clock import ManualClock
 from canhbao.config import Config, DatabaseConfig, parse_config
+from tests.answers import check_answers
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -52,15 +53,22 @@ def app_client(
     aiohttp_client: Callable[..., Awaitable[TestClient[web.Request, web.Application]]],
     config: Config,
     clock: ManualClock,
-) -> AppClient:
-    """Start the real app (create_app) on a real SQLite file; `app_client(config=...)` overrides."""
+) -> Iterator[AppClient]:
+    """Start the real app (create_app) on a real SQLite file; `app_client(config=...)` overrides.
+
+    Every success answer is checked against the model its route declares (tests/answers.py).
+    """
+    problems: list[str] = []
 
     async def start(
         config: Config = config, clock: ManualClock = clock
     ) -> TestClient[web.Request, web.Application]:
-        return await aiohttp_client(create_app(config, clock=clock))
+        app = create_app(config, clock=clock)
+        check_answers(app, problems)
+        return await aiohttp_client(app)
 
-    return start
+    yield start
+    assert not problems, "answers outside their declared models:\n" + "\n".join(problems)
 
 
 # --- staff and machine credentials (auth) ---------------------------------------------------

@@ -65,6 +65,7 @@ class UserView(ResponseModel):
     username: str
     display_name: str
     roles: list[str]
+    pending_roles: list[str]  # granted, awaiting a second admin's confirmation
     created_at: str
     disabled_at: str | None
     locked_until: str | None
