@@ -40,11 +40,11 @@ from alerting.schemas import (
     DraftBody,
     ImportList,
     ImportPath,
+    ImportSourceList,
     ImportsQuery,
     ImportView,
     PlanView,
     RejectBody,
-    SourceList,
     StatesQuery,
     TemplateBody,
     TestMemberBody,
@@ -446,7 +446,7 @@ async def reissue_import(request: web.Request, path: ImportPath) -> web.Response
 
 
 @require_roles(*STAFF)
-@endpoint(responses={200: SourceList})
+@endpoint(responses={200: ImportSourceList})
 async def import_sources(request: web.Request) -> web.Response:
     """GET /api/v1/imports/sources: each enabled upstream's state.
 
@@ -454,7 +454,7 @@ async def import_sources(request: web.Request) -> web.Response:
     and documents refused since start, and when it is next polled while backing off.
     """
     sources = _importer(request).sources.values()
-    return answer(SourceList, {"sources": [source.state.as_json() for source in sources]})
+    return answer(ImportSourceList, {"sources": [source.state.as_json() for source in sources]})
 
 
 def _audience(request: web.Request) -> TestAudience:

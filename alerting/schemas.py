@@ -291,7 +291,7 @@ class ImportSourceState(ResponseModel):
     last_refused: str
 
 
-class SourceList(ResponseModel):
+class ImportSourceList(ResponseModel):
     sources: list[ImportSourceState]
 
 

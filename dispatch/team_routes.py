@@ -22,6 +22,7 @@ from dispatch.keys import DISPATCH_REQUESTS
 from dispatch.models import request_number
 from dispatch.recommend import Recommendation
 from dispatch.routes import domain_errors
+from dispatch.schemas import RequestView
 from dispatch.store.offers import Offer
 from dispatch.teams import (
     Team,
@@ -40,7 +41,6 @@ from dispatch.teams_schemas import (
     AnswerBody,
     DutyBody,
     EscalationList,
-    ImportView,
     OfferBody,
     OfferIdPath,
     OfferList,
@@ -50,6 +50,7 @@ from dispatch.teams_schemas import (
     ReassignBody,
     RecommendationList,
     RecommendationView,
+    RosterImportView,
     TeamBody,
     TeamIdPath,
     TeamList,
@@ -175,7 +176,7 @@ ROSTER_TYPES = {
 
 
 @require_roles(Role.dispatcher)
-@endpoint(responses={200: ImportView}, raw_bodies=ROSTER_TYPES)
+@endpoint(responses={200: RosterImportView}, raw_bodies=ROSTER_TYPES)
 async def import_teams(request: web.Request) -> web.Response:
     limit = 20 * 1024 * 1024
     if request.content_length is not None and request.content_length > limit:
@@ -243,7 +244,7 @@ async def reassign(request: web.Request, path: TeamIdPath, body: ReassignBody) -
 
 
 @require_roles(Role.dispatcher)
-@endpoint(responses={200: None})
+@endpoint(responses={200: RequestView})
 async def release(request: web.Request, path: TeamIdPath) -> web.Response:
     actor = _actor(request)
     found = await request.app[DISPATCH_OFFERS].release(path.id, actor=actor, claimant=actor)

@@ -118,7 +118,7 @@ class TeamToken(ResponseModel):
     token: str
 
 
-class ImportView(ResponseModel):
+class RosterImportView(ResponseModel):
     created: list[str]
     updated: list[str]
 

@@ -184,7 +184,7 @@ class AreaImport(ResponseModel):
     notes: list[str]  # values read in a way the operator should know about
 
 
-class PlanTotals(ResponseModel):
+class TargetingTotals(ResponseModel):
     devices: int
     by_topic: int
     by_token: int
@@ -207,7 +207,7 @@ class PlanPreview(ResponseModel):
     computed_at: AnswerTime
     bleed_m: float
     max_location_age_s: float
-    totals: PlanTotals
+    totals: TargetingTotals
     conditions: list[str]  # FCM topic conditions, at most 5 topics each
     areas: list[PlanArea]
     unattributed: dict[str, int]  # by route: located inside the polygon, in no known area

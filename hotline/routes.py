@@ -36,7 +36,7 @@ from hotline.schemas import (
     CallsQuery,
     CloseBody,
     FiguresQuery,
-    IdPath,
+    HotlineIdPath,
     NotesBody,
     OperatorBody,
     OperatorList,
@@ -283,7 +283,7 @@ async def list_callbacks(request: web.Request, query: CallbacksQuery) -> web.Res
 
 @require_roles(*STAFF)
 @endpoint(responses={200: CallbackView})
-async def start_callback(request: web.Request, path: IdPath) -> web.Response:
+async def start_callback(request: web.Request, path: HotlineIdPath) -> web.Response:
     """An operator takes a callback task."""
     task = await request.app[HOTLINE].start_task(path.id, _actor(request))
     return answer(CallbackView, task.to_json())
@@ -291,7 +291,9 @@ async def start_callback(request: web.Request, path: IdPath) -> web.Response:
 
 @require_roles(*STAFF)
 @endpoint(responses={200: CallbackView})
-async def close_callback(request: web.Request, path: IdPath, body: CloseBody) -> web.Response:
+async def close_callback(
+    request: web.Request, path: HotlineIdPath, body: CloseBody
+) -> web.Response:
     """Close a callback task, saying why."""
     reason = body.reason.strip()
     if not reason:
@@ -350,7 +352,9 @@ async def create_operator(request: web.Request, body: OperatorBody) -> web.Respo
 
 @require_roles(Role.admin)
 @endpoint(responses={200: OperatorView})
-async def update_operator(request: web.Request, path: IdPath, body: OperatorBody) -> web.Response:
+async def update_operator(
+    request: web.Request, path: HotlineIdPath, body: OperatorBody
+) -> web.Response:
     """Replace an operator's details (audited)."""
     values = _operator_body(body)
     operator = await _change_operator(
@@ -365,7 +369,7 @@ async def update_operator(request: web.Request, path: IdPath, body: OperatorBody
 
 @require_roles(Role.admin)
 @endpoint(responses={204: NO_CONTENT})
-async def delete_operator(request: web.Request, path: IdPath) -> web.Response:
+async def delete_operator(request: web.Request, path: HotlineIdPath) -> web.Response:
     """Operators are deactivated, not deleted: the call log keeps pointing at them."""
     await _change_operator(
         request, path.id, "operator.deactivate", store.deactivate_operator, after={"active": False}

@@ -40,7 +40,7 @@ class CallPath(QueryModel):
     sid: Annotated[str, Field(min_length=1, max_length=64)]
 
 
-class IdPath(QueryModel):
+class HotlineIdPath(QueryModel):
     id: Id
 
 

@@ -4,9 +4,11 @@ OpenAPI document, so schemathesis (tests/test_schemathesis.py) and every test th
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 from typing import Any
 
+import pydantic
 from aiohttp import web
 
 from canhbao.api import ResponseModel, answer, endpoint, spec_of
@@ -132,3 +134,34 @@ async def test_answers_are_checked_against_their_models(aiohttp_client: Any) -> 
     assert len(problems) == 2
     assert problems[0].startswith("GET /type → 200: count:")
     assert "a status the route does not declare" in problems[1]
+
+
+def _models_in(kind: Any, seen: set[Any]) -> None:
+    """Every pydantic model `kind` names, itself and through its fields, into `seen`."""
+    if kind is None or kind in seen:
+        return
+    if isinstance(kind, type) and issubclass(kind, pydantic.BaseModel):
+        seen.add(kind)
+        for field in kind.model_fields.values():
+            _models_in(field.annotation, seen)
+        return
+    for arg in typing.get_args(kind):
+        _models_in(arg, seen)
+
+
+def test_no_two_models_share_a_name_in_the_document(tmp_path: Path) -> None:
+    """The document files schemas by class name: two classes of one name overwrote each other
+    silently (dispatch's `Figures` once stood for the hotline's, and schemathesis checked one
+    route's answers against the other's schema)."""
+    seen: set[Any] = set()
+    for _method, _path, route in _api_routes(create_app(make_config(tmp_path))):
+        spec = spec_of(route.handler)
+        if spec is None:
+            continue
+        for kind in (spec.body, spec.query, spec.path, *spec.responses.values()):
+            _models_in(kind, seen)
+    by_name: dict[str, set[str]] = {}
+    for model in seen:
+        by_name.setdefault(model.__name__, set()).add(f"{model.__module__}.{model.__qualname__}")
+    shared = {name: sorted(where) for name, where in by_name.items() if len(where) > 1}
+    assert not shared, f"rename one of each: {shared}"
