@@ -151,6 +151,15 @@ class Pipeline:
         points = await store.recent_points(self._db, station_id, Parameter.water_level, since)
         return [point for point in points if point[0] <= now]
 
+    async def recent_rainfall(
+        self, station_id: str, since: datetime
+    ) -> list[tuple[datetime, float]]:
+        """A rain gauge's non-failing amounts (mm, each fallen over its interval ending at its
+        time) observed from `since` up to now, oldest first: what the public pages total."""
+        now = self._clock.now()
+        points = await store.recent_points(self._db, station_id, Parameter.rainfall, since)
+        return [point for point in points if point[0] <= now]
+
     async def ingest(
         self, source: str, result: FetchResult, *, by_station_id: bool = False
     ) -> IngestReport:

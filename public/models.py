@@ -8,10 +8,12 @@ import io
 import math
 import unicodedata
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from canhbao.clock import to_local
-from public.ports import Language, PublicWard
+from feeds import levels as feed_levels
+from public.ports import Language, PublicWard, RainSeries
 
 LANGUAGES: tuple[Language, ...] = ("vi", "en")
 QUERY_MAX = 100  # characters of a search kept; the rest is cut, never refused
@@ -116,6 +118,75 @@ def csv_of_levels(station_id: str, points: Sequence[tuple[datetime, float]]) -> 
                 at.isoformat(timespec="seconds"),
                 to_local(at).isoformat(timespec="seconds"),
                 f"{value:.3f}",
+            ]
+        )
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class RainSummary:
+    """What a page says of the rain at a gauge over the 24 h to `now`."""
+
+    gauge_id: str
+    gauge_name: str
+    distance_km: float
+    observed: bool  # False: no amount reported at all (unknown, never "no rain")
+    total_24h: float
+    total_3h: float
+    rain_class: int  # index into texts.RAIN_CLASSES
+    intense: bool  # over 100 mm in 3 h
+    hourly: tuple[tuple[datetime, float], ...]  # 24 hours, each (its end, mm), oldest first
+
+
+def rain_class(total_24h: float) -> int:
+    """0 no rain, 1 light (under 16 mm), 2-4 mưa vừa / mưa to / mưa rất to."""
+    category = feed_levels.rain_category_24h(total_24h)
+    if category:
+        return 1 + int(category)
+    return 1 if total_24h > 0 else 0
+
+
+def rain_summary(rain: RainSeries, now: datetime) -> RainSummary:
+    """Totals over 24 h and 3 h to `now` and one bar per hour (amounts counted in the hour their
+    interval ends, by the hour ending after them)."""
+    start, recent = now - timedelta(hours=24), now - timedelta(hours=3)
+    amounts = [(at, mm) for at, mm in rain.amounts if start < at <= now]
+    last = now.replace(minute=0, second=0, microsecond=0)
+    if last < now:
+        last += timedelta(hours=1)
+    ends = [last - timedelta(hours=23 - i) for i in range(24)]
+    bars = [0.0] * 24
+    for at, mm in amounts:
+        # The bar of the first hour mark at or after `at`.
+        index = 23 - int((last - at) // timedelta(hours=1))
+        bars[max(index, 0)] += mm
+    total = sum(mm for _, mm in amounts)
+    total_3h = sum(mm for at, mm in amounts if at > recent)
+    return RainSummary(
+        rain.gauge.id,
+        rain.gauge.name,
+        rain.distance_km,
+        bool(amounts),
+        total,
+        total_3h,
+        rain_class(total),
+        feed_levels.intense_rain(total_3h),
+        tuple(zip(ends, bars, strict=True)),
+    )
+
+
+def csv_of_rain(station_id: str, points: Sequence[tuple[datetime, float]]) -> str:
+    """A gauge's rain: one row per amount, UTC and local times, millimetres."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["station_id", "observed_at_utc", "observed_at_local", "rainfall_mm"])
+    for at, value in points:
+        writer.writerow(
+            [
+                station_id,
+                at.isoformat(timespec="seconds"),
+                to_local(at).isoformat(timespec="seconds"),
+                f"{value:.1f}",
             ]
         )
     return out.getvalue()

@@ -15,7 +15,7 @@ import shapely
 from canhbao.clock import Clock
 from canhbao.config import Config
 from feeds import levels as feed_levels
-from feeds.models import Station
+from feeds.models import Parameter, Station
 from public import models, svg, texts
 from public.cache import Page, PageCache, Rendered
 from public.errors import SourceUnavailable
@@ -35,6 +35,7 @@ class StationRow:
     trend: str | None
     margin: feed_levels.Margin | None  # to the next band; None past the last or unbanded
     fresh: bool
+    rain: models.RainSummary | None = None  # at the station, or at the nearest gauge
 
 
 class Pages:
@@ -159,6 +160,7 @@ class Pages:
         if series is None:
             return self.not_found(language)
         row = _row(series, now)
+        rain = row.rain
         thresholds = series.station.thresholds
         chart = svg.level_chart(
             series.levels,
@@ -186,6 +188,14 @@ class Pages:
                     (models.short_time(at), models.number(v, language))
                     for at, v in list(series.levels)[-12:][::-1]
                 ],
+                rain_chart=(
+                    svg.rain_chart(
+                        rain.hourly, models.short_time, lambda v: models.number(v, language, 1)
+                    )
+                    if rain is not None and rain.observed
+                    else None
+                ),
+                levels=bool(series.levels) or series.rain is None,
             )
         )
 
@@ -194,6 +204,11 @@ class Pages:
         series = await self.ports.stations.series(station_id, now - DAY)
         if series is None:
             return None
+        if series.rain is not None and series.rain.gauge.id == series.station.id:
+            # A rain gauge's data is its rain.
+            return Rendered(
+                models.csv_of_rain(series.station.id, series.rain.amounts), content_type="text/csv"
+            )
         return Rendered(
             models.csv_of_levels(series.station.id, series.levels), content_type="text/csv"
         )
@@ -305,6 +320,8 @@ class Pages:
             "trend": ui[f"trend_{row.trend}"] if row.trend else "",
             "margin": _margin_words(row, language),
             "fresh": row.fresh,
+            "rain": _rain_view(row.rain, language) if row.rain is not None else None,
+            "gauge": Parameter.rainfall in row.station.parameters,
         }
 
     def _camera_view(self, camera: Any, language: Language) -> dict[str, Any]:
@@ -317,7 +334,11 @@ class Pages:
             "image": camera.image_path,
             "thumbnail": camera.thumbnail_path,
             "seen": models.local_time(camera.seen_at, language) if camera.seen_at else "",
-            "flags": camera.flags,
+            "flags": [
+                texts.CAMERA_FLAGS[language][flag]
+                for flag in camera.flags
+                if flag in texts.CAMERA_FLAGS[language]
+            ],
         }
 
     async def _station_rows(self, stations: Sequence[Station]) -> list[StationRow]:
@@ -334,8 +355,9 @@ class Pages:
 
 def _row(series: StationSeries, now: datetime) -> StationRow:
     station = series.station
+    rain = models.rain_summary(series.rain, now) if series.rain is not None else None
     if not series.levels:
-        return StationRow(station, None, None, None, None, None, False)
+        return StationRow(station, None, None, None, None, None, False, rain)
     observed_at, value = series.levels[-1]
     thresholds = station.thresholds
     band = feed_levels.band(value, thresholds) if thresholds is not None else None
@@ -349,7 +371,32 @@ def _row(series: StationSeries, now: datetime) -> StationRow:
         trend.direction if trend else None,
         margin,
         now - observed_at <= FRESH,
+        rain,
     )
+
+
+def _rain_view(rain: models.RainSummary, language: Language) -> dict[str, Any]:
+    """The rain in words: the class is always named, so colour never carries it alone."""
+    ui = texts.UI[language]
+    words = texts.RAIN_CLASSES[language][rain.rain_class]
+    if rain.intense:
+        words += f", {texts.INTENSE_RAIN[language]}"
+    return {
+        "observed": rain.observed,
+        "total": ui["rain_total"].format(mm=models.number(rain.total_24h, language, 1)),
+        "recent": ui["rain_3h"].format(mm=models.number(rain.total_3h, language, 1)),
+        "words": words,
+        # The shade of the rain's class, as the alarm bands are shaded (.b0 to .b3).
+        "shade": max(rain.rain_class - 1, 0),
+        "at": (
+            ui["rain_at"].format(
+                name=rain.gauge_name, km=models.number(rain.distance_km, language, 1)
+            )
+            if rain.distance_km > 0
+            else ""
+        ),
+        "gauge_id": rain.gauge_id,
+    }
 
 
 def _margin_words(row: StationRow, language: Language) -> str:

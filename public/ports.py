@@ -20,6 +20,8 @@ from typing import Literal, Protocol
 from feeds.models import Station
 
 Language = Literal["vi", "en"]
+# A river station's page shows the rain of the nearest gauge no farther than this.
+RAIN_NEAR_KM = 30.0
 # (lon, lat) rings: GeoJSON's order, as the map projects them.
 Ring = tuple[tuple[float, float], ...]
 
@@ -74,11 +76,23 @@ class PublicWard:
 
 
 @dataclass(frozen=True)
+class RainSeries:
+    """Rain near a station: the gauge (the station itself when it is one, else the nearest rain
+    gauge), how far it is, and its good amounts over the last day (mm per interval ending at
+    each time), oldest first."""
+
+    gauge: Station
+    distance_km: float
+    amounts: Sequence[tuple[datetime, float]] = field(default=())
+
+
+@dataclass(frozen=True)
 class StationSeries:
-    """A station and its good water levels over the last day, oldest first."""
+    """A station and its good water levels over the last day, oldest first, and rain near it."""
 
     station: Station
     levels: Sequence[tuple[datetime, float]] = field(default=())
+    rain: RainSeries | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +130,8 @@ class StationSource(Protocol):
         ...
 
     async def series(self, station_id: str, since: datetime) -> StationSeries | None:
-        """The station's good water levels from `since` to now; None for an unknown id."""
+        """The station's good water levels from `since` to now, and the rain at it or at the
+        nearest rain gauge (within RAIN_NEAR_KM); None for an unknown id."""
         ...
 
     def version(self) -> Hashable:

@@ -1,4 +1,4 @@
-"""The pictures we draw ourselves (no tile server, no script): the ward map and the 24 h chart.
+"""The pictures we draw ourselves (no tile server, no script): the ward map and the 24 h charts.
 
 Pure: geometry in, numbers and path strings out; the templates write the SVG elements, so
 every name in them is escaped like the rest of the page.
@@ -162,6 +162,66 @@ def level_chart(
         for v in (step * k for k in range(math.ceil(low / step), math.floor(high / step) + 1))
     )
     return ChartView(CHART_WIDTH, CHART_HEIGHT, polyline, lines, x_ticks, y_ticks, left, bottom)
+
+
+RAIN_HEIGHT = 150
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str  # the hour and its amount, for a <title> a screen reader or a finger can read
+
+
+@dataclass(frozen=True)
+class RainChartView:
+    width: int
+    height: int
+    bars: tuple[Bar, ...]
+    x_ticks: tuple[Tick, ...]
+    y_ticks: tuple[Tick, ...]
+    left: float
+    bottom: float
+
+
+def rain_chart(
+    hourly: Sequence[tuple[datetime, float]],
+    hour_label: Callable[[datetime], str],
+    number_label: Callable[[float], str],
+) -> RainChartView:
+    """One bar per hour (each hour's end and its millimetres), oldest at the left."""
+    left, right, top, bottom = 48.0, CHART_WIDTH - 8.0, 10.0, RAIN_HEIGHT - 26.0
+    high = max((mm for _, mm in hourly), default=0.0)
+    step = _nice_step(max(high, 5.0) / 4)
+    high = step * math.ceil(max(high, 5.0) / step)
+    slot = (right - left) / max(len(hourly), 1)
+
+    def y(value: float) -> float:
+        return bottom - (bottom - top) * value / high
+
+    bars = tuple(
+        Bar(
+            round(left + i * slot + 1, 1),
+            round(y(mm), 1),
+            round(slot - 2, 1),
+            round(bottom - y(mm), 1),
+            f"{hour_label(end)}: {number_label(mm)} mm",
+        )
+        for i, (end, mm) in enumerate(hourly)
+    )
+    x_ticks = tuple(
+        Tick(round(left + (i + 1) * slot, 1), hour_label(end))
+        for i, (end, _) in enumerate(hourly)
+        if i % 6 == 5
+    )
+    y_ticks = tuple(
+        Tick(round(y(v), 1), number_label(v))
+        for v in (step * k for k in range(round(high / step) + 1))
+    )
+    return RainChartView(CHART_WIDTH, RAIN_HEIGHT, bars, x_ticks, y_ticks, left, bottom)
 
 
 def _nice_step(raw: float) -> float:

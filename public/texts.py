@@ -67,6 +67,14 @@ UI: Mapping[Language, Mapping[str, str]] = {
         "chart_desc": "Biểu đồ mực nước 24 giờ qua, với các đường báo động I, II, III.",
         "csv": "Tải số liệu (CSV)",
         "rain": "Mưa",
+        "rain_title": "Mưa 24 giờ qua",
+        "rain_total": "{mm} mm trong 24 giờ qua",
+        "rain_3h": "{mm} mm trong 3 giờ qua",
+        "rain_at": "Đo tại trạm {name}, cách {km} km",
+        "rain_none": "Chưa có số liệu mưa trong 24 giờ qua",
+        "rain_chart": "Lượng mưa từng giờ, 24 giờ qua",
+        "rain_chart_desc": "Biểu đồ cột lượng mưa từng giờ (mm) trong 24 giờ qua.",
+        "rain_csv": "Tải số liệu mưa (CSV)",
         "distance": "cách {km} km",
         "no_cameras": "Chưa có camera nào.",
         "no_still": "Chưa có ảnh",
@@ -140,6 +148,14 @@ UI: Mapping[Language, Mapping[str, str]] = {
         "chart_desc": "Chart of the level over the last 24 hours, with alarm levels I, II, III.",
         "csv": "Download the data (CSV)",
         "rain": "Rain",
+        "rain_title": "Rain over the last 24 hours",
+        "rain_total": "{mm} mm in the last 24 hours",
+        "rain_3h": "{mm} mm in the last 3 hours",
+        "rain_at": "Measured at {name} station, {km} km away",
+        "rain_none": "No rain data in the last 24 hours",
+        "rain_chart": "Rain each hour, last 24 hours",
+        "rain_chart_desc": "Bar chart of the rain each hour (mm) over the last 24 hours.",
+        "rain_csv": "Download the rain data (CSV)",
         "distance": "{km} km away",
         "no_cameras": "No cameras yet.",
         "no_still": "No picture yet",
@@ -170,6 +186,35 @@ BANDS: Mapping[Language, tuple[str, ...]] = {
 NEXT_BANDS: Mapping[Language, tuple[str, ...]] = {
     "vi": ("", "báo động I", "báo động II", "báo động III", "mức lũ lịch sử"),
     "en": ("", "alarm level I", "alarm level II", "alarm level III", "the historic flood"),
+}
+
+# Rain over 24 h in words (QĐ 18/2021 classes: mưa vừa 16-50 mm, mưa to 51-100, mưa rất to
+# over 100), indexed by public.models.rain_class: none, light, then feeds' RainCategory 1-3.
+RAIN_CLASSES: Mapping[Language, tuple[str, ...]] = {
+    "vi": ("Không mưa", "Mưa nhỏ", "Mưa vừa", "Mưa to", "Mưa rất to"),
+    "en": ("No rain", "Light rain", "Moderate rain", "Heavy rain", "Very heavy rain"),
+}
+INTENSE_RAIN: Mapping[Language, str] = {
+    "vi": "mưa cường độ lớn (trên 100 mm trong 3 giờ)",
+    "en": "intense rain (over 100 mm in 3 hours)",
+}
+
+# A camera's flags (cameras.models.FLAGS) as a citizen is told them beside its picture.
+CAMERA_FLAGS: Mapping[Language, Mapping[str, str]] = {
+    "vi": {
+        "frozen": "Ảnh không đổi từ lâu: camera có thể đang bị treo",
+        "dark": "Ảnh quá tối",
+        "uniform": "Ảnh không rõ (một màu)",
+        "blurred": "Ảnh bị mờ",
+        "unreachable": "Camera đang mất kết nối; đây là ảnh gần nhất",
+    },
+    "en": {
+        "frozen": "The picture has not changed for a while: the camera may be stuck",
+        "dark": "The picture is too dark",
+        "uniform": "The picture shows nothing (one colour)",
+        "blurred": "The picture is blurred",
+        "unreachable": "The camera cannot be reached; this is its latest picture",
+    },
 }
 
 SEVERITIES: Mapping[Language, Mapping[str, str]] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable
 from datetime import datetime
 from typing import Literal
@@ -22,19 +23,22 @@ from canhbao import keys
 from canhbao.db import Database
 from feeds.errors import FeedError
 from feeds.keys import FEEDS
-from feeds.models import Station
+from feeds.models import Parameter, Station
 from feeds.pipeline import Pipeline
 from feeds.thresholds import EventKind
 from geofences.devices import DeviceRegistry
 from geofences.index import AreaCatalog
 from geofences.keys import GEOFENCES
 from public.errors import SourceUnavailable
+from public.models import distance_km
 from public.ports import (
+    RAIN_NEAR_KM,
     Language,
     PublicCamera,
     PublicPorts,
     PublicWard,
     PublicWarning,
+    RainSeries,
     Ring,
     StationSeries,
     WarningText,
@@ -142,11 +146,36 @@ class FeedsStations:
         station = self._pipeline.stations.get(station_id)
         if station is None:
             return None
+        gauge = self._rain_gauge(station)
         try:
-            levels = await self._pipeline.recent_water_levels(station_id, since)
+            levels = (
+                await self._pipeline.recent_water_levels(station_id, since)
+                if Parameter.water_level in station.parameters
+                else []
+            )
+            rain = (
+                RainSeries(
+                    gauge[0], gauge[1], await self._pipeline.recent_rainfall(gauge[0].id, since)
+                )
+                if gauge is not None
+                else None
+            )
         except FeedError as err:
-            raise SourceUnavailable(f"water levels of {station_id}: {err}") from err
-        return StationSeries(station, levels)
+            raise SourceUnavailable(f"readings of {station_id}: {err}") from err
+        return StationSeries(station, levels, rain)
+
+    def _rain_gauge(self, station: Station) -> tuple[Station, float] | None:
+        """The station itself if it gauges rain, else the nearest rain gauge in RAIN_NEAR_KM."""
+        if Parameter.rainfall in station.parameters:
+            return station, 0.0
+        here = (station.lon, station.lat)
+        near = [
+            (distance_km(here, (other.lon, other.lat)), other)
+            for other in self._pipeline.stations.values()
+            if Parameter.rainfall in other.parameters
+        ]
+        distance, gauge = min(near, key=lambda pair: pair[0], default=(math.inf, None))
+        return (gauge, distance) if gauge is not None and distance <= RAIN_NEAR_KM else None
 
     def version(self) -> Hashable:
         # The registry and each river's confirmed band: a band change rebuilds at once; other
@@ -240,7 +269,12 @@ class CameraStills:
         return found
 
     def version(self) -> Hashable:
+        # A new still or a flag raised or cleared rebuilds the camera page.
         return tuple(
-            (camera_id, poller.state.latest.sha256 if poller.state.latest else None)
+            (
+                camera_id,
+                poller.state.latest.sha256 if poller.state.latest else None,
+                tuple(sorted(poller.state.flags)),
+            )
             for camera_id, poller in sorted(self._service.pollers.items())
         )
