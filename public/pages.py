@@ -190,7 +190,9 @@ class Pages:
                 ],
                 rain_chart=(
                     svg.rain_chart(
-                        rain.hourly, models.short_time, lambda v: models.number(v, language, 1)
+                        rain.hourly,
+                        models.short_time,
+                        lambda v: models.number(v, language, 0 if v.is_integer() else 1),
                     )
                     if rain is not None and rain.observed
                     else None
