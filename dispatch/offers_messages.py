@@ -10,7 +10,7 @@ from datetime import timedelta
 from twilio.twiml.voice_response import VoiceResponse
 
 from dispatch import offers_texts as texts
-from dispatch.models import RescueRequest
+from dispatch.models import RescueRequest, request_number
 from dispatch.store.offers import Offer
 from dispatch.teams import Team
 from notify.models import OutboxItem, PushMessage, SmsMessage, VoiceCall
@@ -128,3 +128,46 @@ def confirm_messages(
         )
         for phone in team.phones
     ]
+
+
+def withdrawn_messages(
+    settings: OfferSettings, offer: Offer, request: RescueRequest, team: Team
+) -> list[OutboxItem]:
+    """The team told its offer (or job) is withdrawn: by push to the team app (the same tag as
+    the offer, so it replaces the offer's notification) and by SMS to each member."""
+    duplicate_of = request_number(request.duplicate_of) if request.duplicate_of else None
+    body = texts.withdrawn_for_team(request.number, request.state, duplicate_of)
+    reference = f"dispatch:{request.number}"
+    items: list[OutboxItem] = []
+    if team.push_token:
+        items.append(
+            OutboxItem(
+                channel="push",
+                message=PushMessage(
+                    target_kind="token",
+                    target=team.push_token,
+                    title=texts.withdrawn_title(request.number),
+                    body=body,
+                    data={
+                        "kind": "dispatch_offer_withdrawn",
+                        "offer_id": str(offer.id),
+                        "request_number": request.number,
+                    },
+                    tag=f"dispatch-offer-{offer.id}",
+                ),
+                idempotency_key=f"dispatch:offer:{offer.id}:withdrawn:push",
+                reference=reference,
+                priority=OFFER_PRIORITY,
+            )
+        )
+    items.extend(
+        OutboxItem(
+            channel="sms",
+            message=SmsMessage(to=phone, body=body, sender=settings.sms_sender),
+            idempotency_key=f"dispatch:offer:{offer.id}:withdrawn:{phone}",
+            reference=reference,
+            priority=OFFER_PRIORITY,
+        )
+        for phone in team.phones
+    )
+    return items
