@@ -41,12 +41,14 @@ from dispatch.models import (
     open_order,
 )
 from dispatch.ports import DispatchPorts, Ward
-from notify.models import OutboxItem, SmsMessage
+from notify.models import OutboxItem, PushMessage, SmsMessage
 
 log = logging.getLogger(__name__)
 
 ENTITY = "rescue_request"
 DEFAULT_CLAIM = timedelta(minutes=10)
+# What requesters are told goes out beside offers (80) and ahead of warnings' fan-out (0).
+REQUESTER_PRIORITY = 50
 
 
 @dataclass(frozen=True)
@@ -178,19 +180,47 @@ class Requests:
     async def tell_in(
         self, conn: aiosqlite.Connection, request: RescueRequest, what: str, body: str
     ) -> int:
-        """Queue one SMS per phone of the request, inside the caller's transaction (each once:
-        the key names the request, the news and the phone)."""
+        """Queue one SMS per phone of the request and, when it came from the app, a push to
+        that device (its token as it is now), inside the caller's transaction; each once: the
+        key names the request, the news and the phone (or the push)."""
+        reference = f"dispatch:{request.number}"
         items = [
             OutboxItem(
                 channel="sms",
                 message=SmsMessage(to=phone, body=body, sender=self.sms_sender),
                 idempotency_key=f"dispatch:{request.id}:{what}:{phone}",
-                reference=f"dispatch:{request.number}",
-                priority=50,
+                reference=reference,
+                priority=REQUESTER_PRIORITY,
             )
             for phone in request.phones
             if phone.startswith("+")
         ]
+        token = (
+            await self.ports.push_tokens.push_token(conn, request.device_id)
+            if request.device_id
+            else None
+        )
+        if token:
+            items.append(
+                OutboxItem(
+                    channel="push",
+                    message=PushMessage(
+                        target_kind="token",
+                        target=token,
+                        title=texts.push_title(request.number),
+                        body=body,
+                        data={
+                            "kind": "rescue_request",
+                            "news": what.split(":", 1)[0],
+                            "request_number": request.number,
+                        },
+                        tag=f"dispatch-{request.number}-{what}",
+                    ),
+                    idempotency_key=f"dispatch:{request.id}:{what}:push",
+                    reference=reference,
+                    priority=REQUESTER_PRIORITY,
+                )
+            )
         return await self.ports.messages.enqueue_in(conn, items) if items else 0
 
     # -- reading -----------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dispatch.models import State
+from dispatch.models import RescueRequest, State, request_number
 
 HOTLINE = "1900 1075"
 
@@ -21,6 +21,19 @@ STATE_WORDS: Mapping[State, str] = {
     State.unfounded: "đã đóng (không cần cứu hộ)",
     State.duplicate: "đã gộp vào một yêu cầu khác",
 }
+
+
+def state_words(request: RescueRequest) -> str:
+    """Where the request stands, as its requester reads or hears it (a merged one names the
+    request it went into: that is the number to ask about)."""
+    if request.state is State.duplicate and request.duplicate_of is not None:
+        return f"đã gộp vào yêu cầu số {request_number(request.duplicate_of)}"
+    return STATE_WORDS[request.state]
+
+
+def push_title(number: str) -> str:
+    """The title of a push to the requester's app (its body is the SMS's words)."""
+    return f"Yêu cầu cứu hộ số {number}"
 
 
 def received(number: str) -> str:
