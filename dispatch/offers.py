@@ -327,7 +327,7 @@ class Offers:
         failed = await store.count_failed(conn, request.id)
         if failed >= self.settings.max_failed_offers:
             await self.escalations.escalate_in(
-                conn, request, failed, f"{failed} lần mời không có đội nhận"
+                conn, request, failed, "các đội được mời đều từ chối hoặc không trả lời kịp"
             )
             return request
         if not self.settings.auto_offer:

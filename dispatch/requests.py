@@ -146,7 +146,8 @@ class Requests:
         await duplicates.propose_in(conn, request, now, "dispatch")
         # An SMS request is answered by the hotline's own reply to that SMS (its TwiML).
         if draft.source != "sms":
-            await self.tell_in(conn, request, "received", texts.received(request.number))
+            body = texts.received(request.number, by_sms=bool(request.phones))
+            await self.tell_in(conn, request, "received", body)
         log.info(
             "rescue request created",
             extra={"request": request.number, "source": request.source, "ward": request.ward_code},

@@ -36,11 +36,17 @@ def push_title(number: str) -> str:
     return f"Yêu cầu cứu hộ số {number}"
 
 
-def received(number: str) -> str:
+def received(number: str, *, by_sms: bool = True) -> str:
+    """The receipt; `by_sms`: the request has a phone that may text TINH TRANG (an app request
+    without one is told to look in the app instead)."""
+    ask = (
+        f"Nhắn TINH TRANG {number} để biết tình trạng."
+        if by_sms
+        else "Xem tình trạng yêu cầu trong ứng dụng."
+    )
     return (
         f"Tổng đài cứu hộ {HOTLINE} đã nhận yêu cầu số {number}. Đội cứu hộ sẽ được điều đến"
-        f" sớm nhất. Giữ điện thoại bên mình; nếu nguy hiểm tăng, gọi {HOTLINE}."
-        f" Nhắn TINH TRANG {number} để biết tình trạng."
+        f" sớm nhất. Giữ điện thoại bên mình; nếu nguy hiểm tăng, gọi {HOTLINE}. {ask}"
     )
 
 

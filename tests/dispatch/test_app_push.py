@@ -43,6 +43,12 @@ async def test_an_app_requester_is_told_by_push_and_sms(
     assert received["notification"]["body"].startswith(
         f"Tổng đài cứu hộ 1900 1075 đã nhận yêu cầu số {number}."
     )
+    # Only a phone on the request can text TINH TRANG; without one, the app shows the state.
+    assert received["notification"]["body"].endswith(
+        "Xem tình trạng yêu cầu trong ứng dụng."
+        if phone is None
+        else f"Nhắn TINH TRANG {number} để biết tình trạng."
+    )
     assert on_the_way["notification"]["body"].startswith(
         f"Đội xuồng Phú Hội đã nhận yêu cầu cứu hộ số {number} và đang trên đường đến."
     )
