@@ -27,9 +27,14 @@ log = logging.getLogger(__name__)
 # Never wait less than this: an event loop may wake a hair before the deadline it was armed
 # for, which is then a short wait again, not a busy loop.
 MIN_WAIT_S = 0.001
+# After a failed round (the database busy or failing): look again this soon, not a whole look.
+RETRY_S = 5.0
 
 
 class DeadlineTimer:
+    """The one task that times offers out (see the module's docstring); started and stopped
+    by the teams' context."""
+
     def __init__(
         self,
         db: Database,
@@ -98,6 +103,7 @@ class DeadlineTimer:
                         wait, self.armed_for = max(MIN_WAIT_S, left), deadline
             except Exception:
                 log.exception("offer deadlines round failed")
+                wait = min(wait, RETRY_S)
             async with self._round_done:
                 self._expired[round_number] = expired
                 self._expired.pop(round_number - 8, None)
