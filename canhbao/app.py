@@ -17,13 +17,14 @@ import hotline
 import notify
 import public
 from alerting.keys import AUTO_DRAFTER
-from canhbao import auth, eventlog, keys, routes
+from canhbao import auth, eventlog, keys, routes, stream_routes, stream_store
 from canhbao.adapters.alerting import alerting_ports
 from canhbao.adapters.cameras import camera_ports
 from canhbao.adapters.dispatch import dispatch_ports
 from canhbao.adapters.geofences import OutboxTopicSender
 from canhbao.adapters.hotline import hotline_ports
 from canhbao.adapters.public import public_ports
+from canhbao.adapters.stream import close_streams, stream_ctx
 from canhbao.clock import Clock, SystemClock
 from canhbao.config import Config
 from canhbao.db import Database, Migration
@@ -55,6 +56,7 @@ def all_migrations() -> tuple[Migration, ...]:
         *hotline.MIGRATIONS,
         *dispatch.MIGRATIONS,
         *cameras.MIGRATIONS,
+        *stream_store.MIGRATIONS,
     )
 
 
@@ -97,6 +99,11 @@ def create_app(
     public.setup(app, config, ports=public_ports)
     # After every domain's context: their subscribers exist before delivery starts.
     app.cleanup_ctx.append(_durable_events_ctx)
+    # The staff live stream (README "Live events and simulators"): follows what every domain
+    # audits or logs, in any process; its streams end first at shutdown.
+    app.cleanup_ctx.append(stream_ctx)
+    app.on_shutdown.append(close_streams)
+    stream_routes.setup_routes(app)
     routes.setup_routes(app)
     return app
 

@@ -162,6 +162,18 @@ class OffloadConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class StreamConfig:
+    """[stream]: the staff live stream, /api/v1/events/stream (canhbao.stream)."""
+
+    poll_s: float = 0.2
+    keepalive_s: float = 15.0
+    client_queue: int = 256
+    keep_events: int = 50_000
+    keep_hours: float = 48.0
+    delivery_interval_s: float = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -178,6 +190,7 @@ class Config:
     cameras: CamerasConfig = CamerasConfig()
     public: PublicConfig = PublicConfig()
     dispatch: DispatchConfig = DispatchConfig()
+    stream: StreamConfig = StreamConfig()
     # Where the file was read from; relative paths in it are relative to this folder.
     base_dir: Path = dataclasses.field(default=Path("."), metadata={"internal": True})
 
@@ -237,6 +250,9 @@ def check_config(config: Config) -> None:
         "push_per_minute",
         minimum=1,
     )
+    require_positive(config.stream, "stream", "poll_s", "keepalive_s", "delivery_interval_s")
+    require_positive(config.stream, "stream", "client_queue", "keep_events", minimum=1)
+    require_positive(config.stream, "stream", "keep_hours")
 
 
 def require_positive(

@@ -126,6 +126,16 @@ def _responses(spec: Spec, schemas: dict[str, Any]) -> dict[str, Any]:
         content_type = spec.response_types.get(status, "application/json")
         if content_type != "application/json":
             schema: dict[str, Any] = {"type": "string"}
+            if model is not None:
+                # A stream's items (server-sent events' data): named in the components, so a
+                # generated client has their types; x-itemSchema as OpenAPI 3.2's itemSchema.
+                responses[str(status)] = {
+                    "description": "success",
+                    "content": {
+                        content_type: {"schema": schema, "x-itemSchema": _item(model, schemas)}
+                    },
+                }
+                continue
         elif model is None:
             schema = {"type": "object"}
         else:
@@ -135,6 +145,16 @@ def _responses(spec: Spec, schemas: dict[str, Any]) -> dict[str, Any]:
             "content": {content_type: {"schema": schema}},
         }
     return responses
+
+
+def _item(model: Any, schemas: dict[str, Any]) -> dict[str, Any]:
+    """A stream item's schema, kept in the components under its title."""
+    schema = _schema(model, "serialization", schemas)
+    name = schema.get("title")
+    if "$ref" in schema or not name:
+        return schema
+    schemas[name] = schema
+    return {"$ref": _REF.format(model=name)}
 
 
 def _operation(route: web.AbstractRoute, template: str, schemas: dict[str, Any]) -> dict[str, Any]:
