@@ -16,6 +16,7 @@ import geofences
 import hotline
 import notify
 import public
+import simulator
 from alerting.keys import AUTO_DRAFTER
 from canhbao import auth, eventlog, keys, routes, stream_routes, stream_store
 from canhbao.adapters.alerting import alerting_ports
@@ -24,6 +25,7 @@ from canhbao.adapters.dispatch import dispatch_ports
 from canhbao.adapters.geofences import OutboxTopicSender
 from canhbao.adapters.hotline import hotline_ports
 from canhbao.adapters.public import public_ports
+from canhbao.adapters.simulator import simulator_ports
 from canhbao.adapters.stream import close_streams, stream_ctx
 from canhbao.clock import Clock, SystemClock
 from canhbao.config import Config
@@ -97,6 +99,7 @@ def create_app(
     hotline.setup(app, config, ports=hotline_ports, voice=lambda: app[notify_keys.VOICE])
     cameras.setup(app, config, ports=camera_ports)
     public.setup(app, config, ports=public_ports)
+    simulator.setup(app, config, ports=simulator_ports(app))
     # After every domain's context: their subscribers exist before delivery starts.
     app.cleanup_ctx.append(_durable_events_ctx)
     # The staff live stream (README "Live events and simulators"): follows what every domain

@@ -199,6 +199,29 @@ async def list_local_messages(
     ]
 
 
+async def local_topics_of(db: Database, token: str) -> frozenset[str]:
+    """The topics the Local push provider has this token subscribed to."""
+    rows = await db.fetch_all("SELECT topic FROM notify_local_topics WHERE token = ?", (token,))
+    return frozenset(str(row["topic"]) for row in rows)
+
+
+async def local_pushes_for(db: Database, token: str, limit: int) -> list[dict[str, Any]]:
+    """Recorded pushes a device may have received, newest first: those to its token, and
+    every push to a topic or a condition (the caller checks the device's topics)."""
+    rows = await db.fetch_all(
+        """
+        SELECT id, body, created_at FROM notify_local_messages
+        WHERE channel = 'push' AND (target = ? OR json_extract(body, '$.target_kind') != 'token')
+        ORDER BY id DESC LIMIT ?
+        """,
+        (token, limit),
+    )
+    return [
+        {"id": row["id"], "message": json.loads(row["body"]), "created_at": row["created_at"]}
+        for row in rows
+    ]
+
+
 def _encode(message: PushMessage | TopicChange | SmsMessage | VoiceCall) -> str:
     fields = {f.name: getattr(message, f.name) for f in dataclasses.fields(message)}
     return json.dumps(fields, ensure_ascii=False, default=_plain)

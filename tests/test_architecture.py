@@ -31,6 +31,7 @@ DOMAINS = (
     "cameras",
     "public",
     "exercises",
+    "simulator",
 )
 PACKAGES = (SHELL, *DOMAINS)
 # The composition root: create_app, the command line, and the adapters create_app builds to join

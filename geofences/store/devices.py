@@ -147,6 +147,15 @@ async def push_token_of(conn: aiosqlite.Connection, public_id: str) -> str | Non
     return next((str(row[0]) for row in rows if row[0] is not None), None)
 
 
+async def newest_devices(conn: aiosqlite.Connection, limit: int) -> list[DeviceRow]:
+    """The most recently registered devices, newest first (the Local phone simulator's list)."""
+    rows = await conn.execute_fetchall(
+        f"SELECT {_DEVICE_COLUMNS} FROM geofences_devices ORDER BY id DESC LIMIT ?",  # noqa: S608  # constant column list
+        (limit,),
+    )
+    return [_device(row) for row in rows]
+
+
 async def device_by_token(conn: aiosqlite.Connection, token: str) -> DeviceRow | None:
     rows = await conn.execute_fetchall(
         f"SELECT {_DEVICE_COLUMNS} FROM geofences_devices WHERE token = ?",  # noqa: S608  # constant column list
