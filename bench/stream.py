@@ -30,8 +30,8 @@ from canhbao.stream import StreamEvent
 from canhbao.stream_catalogue import STAFF
 
 CONSOLES = 200
-EVENTS = 40
-EVERY_S = 0.05
+EVENTS = 30
+EVERY_S = 0.25
 TARGET_P99_MS = 200.0
 
 

@@ -240,11 +240,23 @@ class Subscription:
         self.queue.put_nowait(None)
 
     async def next(self, quiet_s: float) -> bytes | None:
-        """The next frame, a keep-alive after `quiet_s` quiet seconds, or None at the end."""
+        """The frames ready now, written at once (one write for a burst, not one per frame);
+        a keep-alive after `quiet_s` quiet seconds; None at the end."""
         try:
-            return await asyncio.wait_for(self.queue.get(), quiet_s)
+            first = await asyncio.wait_for(self.queue.get(), quiet_s)
         except TimeoutError:
             return _KEEPALIVE
+        if first is None:
+            return None
+        ready = [first]
+        while not self.queue.empty():
+            more = self.queue.get_nowait()
+            if more is None:
+                # The end: what came before it still goes out; the next call ends.
+                self.queue.put_nowait(None)
+                break
+            ready.append(more)
+        return b"".join(ready) if len(ready) > 1 else first
 
 
 class StreamHub:

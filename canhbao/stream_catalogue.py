@@ -50,7 +50,6 @@ RESCUE_TYPES = (
 AUDIENCES: dict[str, frozenset[str]] = {
     "station.band": STAFF,
     "source.health": STAFF,
-    "camera.flagged": STAFF,
     **dict.fromkeys(ALERT_WORKFLOW_TYPES, ALERTING),
     **dict.fromkeys(ALERT_OUT_TYPES, STAFF),
     "delivery.progress": ALERTING,
@@ -59,6 +58,7 @@ AUDIENCES: dict[str, frozenset[str]] = {
     "operator.changed": HOTLINE,
     "callback.opened": HOTLINE,
     "callback.closed": HOTLINE,
+    "callback.exhausted": HOTLINE,
     "call.menu": HOTLINE,
     "call.queued": HOTLINE,
     "call.left": HOTLINE,
@@ -113,7 +113,10 @@ class AlertEvent(_Event):
 
 
 class DeliveryProgressEvent(_Event):
-    """How far an issued warning's messages have gone (at most twice a second per warning)."""
+    """How far an issued warning's messages have gone (at most every `[stream]
+    delivery_interval_s` per warning): `failed` counts failed and dead messages (given up),
+    `pending` those queued or being sent; targeted is the plan's messages, or more if the
+    outbox holds more (retries are one message)."""
 
     type: Literal["delivery.progress"]
     identifier: str
@@ -176,9 +179,10 @@ class OperatorEvent(_Event):
 
 
 class CallbackEvent(_Event):
-    """A callback task to a missed caller was opened again or closed."""
+    """A callback task to a missed caller was opened again, ran out of attempts (an operator
+    must follow up), or was closed."""
 
-    type: Literal["callback.opened", "callback.closed"]
+    type: Literal["callback.opened", "callback.exhausted", "callback.closed"]
     task_id: int
     status: str
     reason: str | None = None
@@ -190,26 +194,21 @@ class CallEvent(_Event):
 
     type: Literal["call.menu", "call.queued", "call.left"]
     call_sid: str
-    status: str | None = None
+    caller: str | None = Field(None, description="the caller's number (operators see calls)")
+    status: str | None = Field(None, description="for call.left: how it ended")
     queue_position: int | None = None
     wait_s: float | None = None
 
 
 class SourceHealthEvent(_Event):
-    """A feed source, camera poller or worker changed health (failing, recovered)."""
+    """A component in /healthz changed state: a feed source (`feeds.<name>`), a camera
+    (`cameras.<id>`: unreachable), the outbox, an event subscriber, ... (ok, degraded, failing,
+    stopped)."""
 
     type: Literal["source.health"]
     component: str
     status: str
     detail: str = ""
-
-
-class CameraFlagEvent(_Event):
-    """A camera's quality flags changed (frozen, dark, uniform, blurred, unreachable)."""
-
-    type: Literal["camera.flagged"]
-    camera_id: int
-    flags: list[str]
 
 
 class StreamResetEvent(_Event):
@@ -229,7 +228,6 @@ StreamEventData = Annotated[
     | CallbackEvent
     | CallEvent
     | SourceHealthEvent
-    | CameraFlagEvent
     | StreamResetEvent,
     Field(discriminator="type", title="StreamEventData"),
 ]

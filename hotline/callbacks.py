@@ -103,6 +103,17 @@ class CallbackTasks:
         delay = next_attempt_delay(self.ctx.settings.callback_delays_min, task.attempts)
         if delay is None:
             await store.set_task(conn, task.id, now, status="exhausted", next_attempt_at=None)
+            # Audited with the change: the staff console's live stream reads it from the log.
+            await record_audit(
+                conn,
+                at=now,
+                actor="system:hotline",
+                action="callback.exhausted",
+                entity="callback_task",
+                entity_id=str(task.id),
+                before={"status": task.status},
+                after={"status": "exhausted", "attempts": task.attempts},
+            )
             log.warning(
                 "callback attempts exhausted; an operator must follow up",
                 extra={"task_id": task.id, "call_sid": sid},

@@ -10,6 +10,7 @@ import aiosqlite
 
 from hotline import store, texts
 from hotline.errors import SourceUnavailable
+from hotline.events import CallMoved
 from hotline.flow import Context, Form, Query, Step, fresh_location, int_or
 from hotline.models import KnownLocation
 from hotline.ports import WarningInForce
@@ -53,7 +54,10 @@ class Menu:
             )
             # A callback promised earlier stays open: only an operator talking to the caller
             # closes it (Queue.connect), not a new call that may end in the menu again.
-            return Step(ctx.twiml.greeting(1, headline))
+            return Step(
+                ctx.twiml.greeting(1, headline),
+                events=[CallMoved(form["CallSid"], "menu", caller=caller)],
+            )
 
         sid = form["CallSid"]
         log.info("incoming call", extra={"call_sid": sid, "severe_warning": bool(headline)})

@@ -10,6 +10,7 @@ import aiosqlite
 
 from hotline import store, texts
 from hotline.callbacks import CallbackTasks
+from hotline.events import CallMoved
 from hotline.flow import Context, Form, Query, Step, int_or, opt_int, party
 from hotline.models import expected_wait_minutes
 from hotline.operators import OperatorDesk
@@ -38,7 +39,11 @@ class Queue:
             )
             if call.enqueued_at is None:
                 await store.update_call(conn, call.sid, now, enqueued_at=now)
-            return Step(ctx.twiml.enqueue(ctx.settings.queue_name, *lines), dial=True)
+            return Step(
+                ctx.twiml.enqueue(ctx.settings.queue_name, *lines),
+                events=[CallMoved(call.sid, "queued", caller=call.from_number)],
+                dial=True,
+            )
 
         return await ctx.once(form["CallSid"], "queue", act)
 
@@ -47,6 +52,8 @@ class Queue:
         position = int_or(form.get("QueuePosition"), 1)
         waited = int_or(form.get("QueueTime"), 0)
         average = int_or(form.get("AvgQueueTime"), 0)
+        moved = CallMoved(form["CallSid"], "queued", position=position, waited_s=float(waited))
+        await ctx.bus.publish(moved)
         on_duty = len(await self.desk.on_duty())
         if not on_duty:
             # Nobody to wait for: never "you are next"; the way out, and 114/115, at once.
@@ -103,7 +110,15 @@ class Queue:
             await store.append_path(conn, call.sid, "voicemail", now)
             return Step(ctx.twiml.voicemail())
 
-        return await ctx.once(form["CallSid"], "queue-done", act)
+        twiml = await ctx.once(form["CallSid"], "queue-done", act)
+        left = CallMoved(
+            form["CallSid"],
+            "left",
+            waited_s=None if waited is None else float(waited),
+            status=result,
+        )
+        await ctx.bus.publish(left)
+        return twiml
 
     async def connect(self, form: Form) -> str:
         """Twilio runs this on the waiting caller's leg as an operator's <Dial><Queue> takes it."""

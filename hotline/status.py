@@ -11,6 +11,7 @@ import aiosqlite
 from hotline import store
 from hotline.callbacks import CallbackTasks
 from hotline.errors import NotFound
+from hotline.events import CallMoved
 from hotline.flow import Context, Form, Query, opt_int
 from hotline.models import CallStatus, attempt_outcome
 
@@ -76,6 +77,8 @@ class StatusCallbacks:
                     await self.tasks.abandoned(conn, updated, now)
             elif updated.outcome is None:
                 await self.tasks.abandoned(conn, updated, now)
+        if updated.kind == "inbound":
+            await ctx.bus.publish(CallMoved(sid, "left", status=status.value))
         if dial:
             ctx.request_dial()
 

@@ -18,13 +18,13 @@ from simulator.phone import PhoneSimulator
 from simulator.ports import WebhooksFor
 from simulator.schemas import (
     CallBody,
-    CallPath,
     CallTurn,
     DeviceList,
-    DevicePath,
     DigitsBody,
     NotificationList,
     PageQuery,
+    SimulatedCallPath,
+    SimulatedDevicePath,
     SmsBody,
     SmsReply,
 )
@@ -121,7 +121,7 @@ async def list_devices(request: web.Request, query: PageQuery) -> web.Response:
 @require_roles(*STAFF)
 @endpoint(responses={200: NotificationList})
 async def device_notifications(
-    request: web.Request, path: DevicePath, query: PageQuery
+    request: web.Request, path: SimulatedDevicePath, query: PageQuery
 ) -> web.Response:
     """What the Local push provider delivered to one device, newest first: to its token, and to
     the topics (or topic conditions) it is subscribed to."""
@@ -170,7 +170,9 @@ async def start_call(request: web.Request, body: CallBody) -> web.Response:
 
 @require_roles(*STAFF)
 @endpoint(responses={200: CallTurn})
-async def press_digits(request: web.Request, path: CallPath, body: DigitsBody) -> web.Response:
+async def press_digits(
+    request: web.Request, path: SimulatedCallPath, body: DigitsBody
+) -> web.Response:
     """Keys pressed (or words said) on a simulated call; both empty: the caller stays silent."""
     _on(request, 1, "call")
     webhooks = request.app[WEBHOOKS](request)
@@ -179,7 +181,7 @@ async def press_digits(request: web.Request, path: CallPath, body: DigitsBody) -
 
 @require_roles(*STAFF)
 @endpoint(responses={200: CallTurn})
-async def hang_up(request: web.Request, path: CallPath) -> web.Response:
+async def hang_up(request: web.Request, path: SimulatedCallPath) -> web.Response:
     """The caller hangs up: the queue's action (if queued) and the status callback, as Twilio."""
     _on(request, 1, "call")
     webhooks = request.app[WEBHOOKS](request)

@@ -14,11 +14,11 @@ Caller = Annotated[
 ]
 
 
-class DevicePath(QueryModel):
+class SimulatedDevicePath(QueryModel):
     device_id: Annotated[str, Field(min_length=1, max_length=100)]
 
 
-class CallPath(QueryModel):
+class SimulatedCallPath(QueryModel):
     sid: Annotated[str, Field(pattern=r"^CA[0-9a-f]{32}$")]
 
 

@@ -58,8 +58,13 @@ class SseReader:
 
     async def until(self, event: str, wait_s: float = 10.0) -> Frame:
         """The next frame of type `event`, skipping others."""
+        return (await self.through(event, wait_s))[-1]
+
+    async def through(self, event: str, wait_s: float = 10.0) -> list[Frame]:
+        """Every frame up to and including the next of type `event`."""
+        frames: list[Frame] = []
         async with asyncio.timeout(wait_s):
             while True:
-                found = await self.next(wait_s)
-                if found.event == event:
-                    return found
+                frames.append(await self.next(wait_s))
+                if frames[-1].event == event:
+                    return frames

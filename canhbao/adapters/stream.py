@@ -17,7 +17,9 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from alerting.keys import ALERTING
 from canhbao import keys, stream_store
+from canhbao.adapters.stream_live import LiveSources, call_moved
 from canhbao.db import Database
 from canhbao.stream import StreamEvent, StreamHub, StreamRecorder, StreamSettings
 from canhbao.stream_catalogue import (
@@ -31,6 +33,8 @@ from canhbao.stream_catalogue import (
     _Event,
 )
 from canhbao.stream_routes import HUB, RECORDER, SETTINGS
+from hotline.events import CallMoved
+from notify import keys as notify_keys
 
 log = logging.getLogger(__name__)
 
@@ -137,10 +141,17 @@ def _operator(row: stream_store.SourceRow) -> OperatorEvent:
     )
 
 
+_CALLBACKS = {
+    "callback.start": "callback.opened",
+    "callback.close": "callback.closed",
+    "callback.exhausted": "callback.exhausted",
+}
+
+
 def _callback(row: stream_store.SourceRow) -> CallbackEvent:
     after = row.payload
     return CallbackEvent(
-        type="callback.opened" if row.kind == "callback.start" else "callback.closed",
+        type=_CALLBACKS[row.kind],  # type: ignore[arg-type]  # one of the Literal's values
         at=row.at,
         task_id=int(row.entity_id),
         status=str(after.get("status", "")),
@@ -156,6 +167,7 @@ AUDIT_TRANSLATIONS: dict[str, Callable[[stream_store.SourceRow], _Event]] = {
     "operator.*": _operator,
     "callback.start": _callback,
     "callback.close": _callback,
+    "callback.exhausted": _callback,
 }
 
 
@@ -189,15 +201,17 @@ EVENT_TRANSLATIONS: dict[str, Callable[[stream_store.SourceRow], _Event]] = {
 
 def _stream_event(model: _Event) -> StreamEvent:
     kind: str = getattr(model, "type")  # noqa: B009  # each model declares its own Literal type
-    data: dict[str, Any] = model.model_dump(mode="json", exclude={"type"})
+    data: dict[str, Any] = model.model_dump(mode="json", exclude={"type"}, exclude_none=True)
     return StreamEvent(kind, AUDIENCES[kind], data)
 
 
 @dataclass
 class AuditSource:
-    """The audit log's rows the stream translates (alert workflow, rescue, offers, hotline)."""
+    """The audit log's rows the stream translates (alert workflow, rescue, offers, hotline);
+    `issued` hears of every warning that went out (its delivery is watched)."""
 
     name: str = "audit_log"
+    issued: Callable[[str], None] | None = None
 
     async def newest(self, db: Database) -> int:
         return await stream_store.newest_audit(db)
@@ -206,7 +220,12 @@ class AuditSource:
         position, rows = await stream_store.read_audit(
             db, after, tuple(AUDIT_TRANSLATIONS), READ_LIMIT
         )
-        return position, _translate(rows, _translation)
+        events = _translate(rows, _translation)
+        if self.issued is not None:
+            for event in events:
+                if event.type in _ISSUED.values():
+                    self.issued(str(event.data["identifier"]))
+        return position, events
 
 
 @dataclass
@@ -259,19 +278,38 @@ async def stream_ctx(app: web.Application) -> AsyncIterator[None]:
         keep_hours=config.keep_hours,
     )
     db, clock = app[keys.DB], app[keys.CLOCK]
-    recorder = StreamRecorder(db, clock, settings, [AuditSource(), EventLogSource()])
+    audit = AuditSource()
+    recorder = StreamRecorder(db, clock, settings, [audit, EventLogSource()])
     hub = StreamHub(db, clock, settings)
     recorder.written.append(hub.wake)
+    workflow, outbox = app[ALERTING], app[notify_keys.OUTBOX]
+
+    async def counts(identifier: str) -> Mapping[str, object]:
+        # One grouped count over the outbox's (reference, channel, status) index.
+        return {"channels": await outbox.counts(identifier)}
+
+    async def targeted(identifier: str) -> int:
+        plan = (await workflow.get(identifier)).plan or {}
+        messages = plan.get("messages") or {}
+        return sum(int(n) for n in messages.values()) if isinstance(messages, dict) else 0
+
+    live = LiveSources(
+        recorder, clock, app[keys.HEALTH], counts, targeted, config.delivery_interval_s
+    )
+    audit.issued = live.watch
+    app[keys.BUS].subscribe(CallMoved, call_moved(recorder, clock))
     app[RECORDER] = recorder
     app[HUB] = hub
     app[SETTINGS] = settings
     await hub.start()
     await recorder.start()
+    live.start()
     job = app[keys.SCHEDULER].add_job(hub.prune, "interval", minutes=PRUNE_MINUTES)
     try:
         yield
     finally:
         job.remove()
+        await live.stop()
         await hub.stop()
         await recorder.stop()
 
