@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -37,6 +38,8 @@ ADMIN = "admin"
 PAGE = 500
 # Events emitted in-process and not yet stored; past it the oldest go (logged, counted).
 MAX_BUFFER = 10_000
+# Positions moved over rows the stream does not show are stored at most this often.
+POSITIONS_EVERY_S = 5.0
 
 
 class StreamError(CanhbaoError):
@@ -97,6 +100,9 @@ class StreamRecorder:
         self._settings = settings
         self._sources = list(sources)
         self._positions: dict[str, int] = {}
+        # The positions as last stored, and when.
+        self._stored: dict[str, int] = {}
+        self._stored_at = 0.0
         self._buffer: list[StreamEvent] = []
         self._dropped = 0
         self._wake = asyncio.Event()
@@ -120,6 +126,7 @@ class StreamRecorder:
 
     async def start(self) -> None:
         stored = await stream_store.positions(self._db)
+        self._stored = dict(stored)
         for source in self._sources:
             self._positions[source.name] = stored.get(source.name, await source.newest(self._db))
         self._task = asyncio.create_task(self._run(), name="stream.recorder")
@@ -161,8 +168,17 @@ class StreamRecorder:
                 if position != after:
                     moved[source.name] = position
                 events.extend(found)
-            if not events and not moved:
+            if not events and not self._due(moved):
+                # Only rows the stream does not show were passed: the positions move in memory
+                # and are stored with the next events (or within POSITIONS_EVERY_S), so a busy
+                # event log never costs a write per poll.
+                self._positions.update(moved)
                 return 0
+            moved = {
+                name: position
+                for name, position in self._positions.items()
+                if self._stored.get(name) != position
+            } | moved
             now = self._clock.now()
             rows = [
                 (
@@ -181,9 +197,14 @@ class StreamRecorder:
             self._buffer[:0] = emitted[-MAX_BUFFER:]
             raise
         self._positions.update(moved)
+        self._stored.update(moved)
+        self._stored_at = time.monotonic()
         for callback in self.written:
             callback()
         return len(events)
+
+    def _due(self, moved: Mapping[str, int]) -> bool:
+        return bool(moved) and time.monotonic() - self._stored_at >= POSITIONS_EVERY_S
 
 
 # -- the hub: one tail of the table, many consoles ---------------------------------------------
@@ -271,7 +292,6 @@ class StreamHub:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.position = 0
-        self.delivered: list[Callable[[int], Awaitable[None] | None]] = []
 
     @property
     def connected(self) -> int:

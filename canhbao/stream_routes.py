@@ -84,7 +84,8 @@ async def event_stream(request: web.Request, query: StreamQuery) -> web.StreamRe
             if data is None:
                 break
             await response.write(data)
-    except (ConnectionResetError, ConnectionError):
+    except ConnectionError:
+        # The console went away (or was dropped as too slow): it resumes with Last-Event-ID.
         pass
     finally:
         hub.unsubscribe(subscription)

@@ -82,9 +82,9 @@ def _turn(turn: Turn) -> web.Response:
     )
 
 
-async def _calling(work: Awaitable[Turn]) -> web.Response:
+async def _calling(work: Awaitable[Turn]) -> Turn:
     try:
-        return _turn(await work)
+        return await work
     except UnknownCall as err:
         raise ApiError(404, "not_found", str(err)) from None
     except CallOver as err:
@@ -163,9 +163,9 @@ async def start_call(request: web.Request, body: CallBody) -> web.Response:
     auth token); the prompts the caller hears and what the call waits for."""
     _on(request, 1, "call")
     webhooks = request.app[WEBHOOKS](request)
-    response = await _calling(request.app[CALLS].start(body.from_, webhooks))
-    await _audit(request, "call", "", {"from": body.from_})
-    return response
+    turn = await _calling(request.app[CALLS].start(body.from_, webhooks))
+    await _audit(request, "call", turn.call_sid, {"from": body.from_})
+    return _turn(turn)
 
 
 @require_roles(*STAFF)
@@ -176,7 +176,9 @@ async def press_digits(
     """Keys pressed (or words said) on a simulated call; both empty: the caller stays silent."""
     _on(request, 1, "call")
     webhooks = request.app[WEBHOOKS](request)
-    return await _calling(request.app[CALLS].press(path.sid, body.digits, body.speech, webhooks))
+    return _turn(
+        await _calling(request.app[CALLS].press(path.sid, body.digits, body.speech, webhooks))
+    )
 
 
 @require_roles(*STAFF)
@@ -185,7 +187,9 @@ async def hang_up(request: web.Request, path: SimulatedCallPath) -> web.Response
     """The caller hangs up: the queue's action (if queued) and the status callback, as Twilio."""
     _on(request, 1, "call")
     webhooks = request.app[WEBHOOKS](request)
-    return await _calling(request.app[CALLS].hang_up(path.sid, webhooks))
+    turn = await _calling(request.app[CALLS].hang_up(path.sid, webhooks))
+    await _audit(request, "hangup", turn.call_sid, {})
+    return _turn(turn)
 
 
 @require_roles(*STAFF)

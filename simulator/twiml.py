@@ -64,6 +64,9 @@ def read(document: str) -> list[Verb]:
         root = etree.fromstring(raw, _parser())
     except etree.XMLSyntaxError as err:
         raise WebhookFailed(f"not TwiML: {err}") from None
+    docinfo = root.getroottree().docinfo
+    if docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise WebhookFailed("not TwiML: a document type declaration")
     if root.tag != "Response":
         raise WebhookFailed(f"not TwiML: the root is <{root.tag}>")
     verbs: list[Verb] = []

@@ -15,7 +15,11 @@ from canhbao.db import Database
 from geofences.store import devices as device_store
 from hotline.signature import SIGNATURE_HEADER, webhook_auth_token
 from notify.local import local_pushes_for, local_topics_of
+from simulator.errors import WebhookFailed
 from simulator.ports import Device, RecordedPush, SimulatorPorts, WebhookAnswer
+
+# Twilio gives a webhook 15 s before it calls the fallback URL.
+WEBHOOK_TIMEOUT_S = 15.0
 
 
 def _device(row: device_store.DeviceRow) -> Device:
@@ -85,13 +89,18 @@ class SignedWebhooks:
 
     async def post(self, url: str, form: Mapping[str, str]) -> WebhookAnswer:
         signature = self._validator.compute_signature(url, dict(form))
-        async with self._session.post(
-            self._local + url[len(self._base) :],
-            data=dict(form),
-            headers={SIGNATURE_HEADER: signature},
-            allow_redirects=False,
-        ) as response:
-            return WebhookAnswer(response.status, response.content_type, await response.text())
+        try:
+            async with self._session.post(
+                self._local + url[len(self._base) :],
+                data=dict(form),
+                headers={SIGNATURE_HEADER: signature},
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT_S),
+            ) as response:
+                body = await response.text()
+                return WebhookAnswer(response.status, response.content_type, body)
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise WebhookFailed(f"{url}: {type(err).__name__}: {err}") from err
 
 
 def _listening(request: web.Request) -> str:

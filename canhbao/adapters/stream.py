@@ -288,10 +288,17 @@ async def stream_ctx(app: web.Application) -> AsyncIterator[None]:
         # One grouped count over the outbox's (reference, channel, status) index.
         return {"channels": await outbox.counts(identifier)}
 
+    planned: dict[str, int] = {}
+
     async def targeted(identifier: str) -> int:
-        plan = (await workflow.get(identifier)).plan or {}
-        messages = plan.get("messages") or {}
-        return sum(int(n) for n in messages.values()) if isinstance(messages, dict) else 0
+        # The plan is frozen when the warning is issued: read once.
+        if identifier not in planned:
+            plan = (await workflow.get(identifier)).plan or {}
+            messages = plan.get("messages") or {}
+            planned[identifier] = (
+                sum(int(n) for n in messages.values()) if isinstance(messages, dict) else 0
+            )
+        return planned[identifier]
 
     live = LiveSources(
         recorder, clock, app[keys.HEALTH], counts, targeted, config.delivery_interval_s

@@ -165,3 +165,25 @@ async def test_only_staff_use_the_simulators_and_each_use_is_audited(
     await call(boss)
     audited = await rows(client, "SELECT actor, action FROM audit_log WHERE entity = 'simulator'")
     assert audited == [{"actor": "user:boss", "action": "simulator.call"}]
+
+
+async def test_leaving_the_queue_for_voicemail_with_nothing_recorded_ends_with_a_promise(
+    app_client: AppClient, staff: StaffFactory
+) -> None:
+    client = await app_client()
+    tuan = await staff(client, "tuan", roles=["operator"])
+    started = await call(tuan)
+    sid = started["call_sid"]
+    await press(tuan, sid, "3")
+    # 2: voicemail. The wait music's <Leave> takes the caller out of the queue; the queue's
+    # action (QueueResult=leave) answers with the voicemail prompt and a <Record>.
+    voicemail = await press(tuan, sid, "2")
+    assert voicemail["status"] == "in-progress"
+    assert voicemail["expects"] == "recording"
+    assert any("lời nhắn sau tiếng bíp" in p for p in voicemail["prompts"])
+    # Nothing recorded: Twilio goes on to the <Redirect>, which promises a callback and ends.
+    ended = await press(tuan, sid)
+    assert ended["status"] == "completed"
+    assert any("sẽ gọi lại" in p for p in ended["prompts"])
+    callbacks = await (await tuan.get("/api/v1/hotline/callbacks")).json()
+    assert [c["status"] for c in callbacks["callbacks"]] == ["open"]
