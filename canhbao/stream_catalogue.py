@@ -50,6 +50,7 @@ RESCUE_TYPES = (
 AUDIENCES: dict[str, frozenset[str]] = {
     "station.band": STAFF,
     "source.health": STAFF,
+    "camera.flagged": STAFF,
     **dict.fromkeys(ALERT_WORKFLOW_TYPES, ALERTING),
     **dict.fromkeys(ALERT_OUT_TYPES, STAFF),
     "delivery.progress": ALERTING,
@@ -211,6 +212,15 @@ class SourceHealthEvent(_Event):
     detail: str = ""
 
 
+class CameraFlagEvent(_Event):
+    """A camera's quality flags changed (frozen, dark, uniform, blurred, unreachable): the
+    flags it holds now (empty: all cleared)."""
+
+    type: Literal["camera.flagged"]
+    camera_id: str
+    flags: list[str]
+
+
 class StreamResetEvent(_Event):
     """The events after the console's Last-Event-ID were pruned: reload the views, go on."""
 
@@ -228,6 +238,7 @@ StreamEventData = Annotated[
     | CallbackEvent
     | CallEvent
     | SourceHealthEvent
+    | CameraFlagEvent
     | StreamResetEvent,
     Field(discriminator="type", title="StreamEventData"),
 ]

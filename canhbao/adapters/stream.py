@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from alerting.keys import ALERTING
+from cameras.keys import CAMERAS
 from canhbao import keys, stream_store
 from canhbao.adapters.stream_live import LiveSources, call_moved
 from canhbao.db import Database
@@ -300,8 +301,19 @@ async def stream_ctx(app: web.Application) -> AsyncIterator[None]:
             )
         return planned[identifier]
 
+    cameras = app[CAMERAS]
+
+    def camera_flags() -> dict[str, frozenset[str]]:
+        return {cid: frozenset(p.state.flags) for cid, p in cameras.pollers.items()}
+
     live = LiveSources(
-        recorder, clock, app[keys.HEALTH], counts, targeted, config.delivery_interval_s
+        recorder,
+        clock,
+        app[keys.HEALTH],
+        counts,
+        targeted,
+        config.delivery_interval_s,
+        camera_flags,
     )
     audit.issued = live.watch
     app[keys.BUS].subscribe(CallMoved, call_moved(recorder, clock))

@@ -1,5 +1,6 @@
 """The live stream's in-process sources: calls moving through the hotline (its bus events), a
-warning's delivery progress, and components' health, each emitted into the stream's recorder.
+warning's delivery progress, components' health and cameras' flags, each emitted into the
+stream's recorder.
 
 Delivery progress is read, not pushed: the sends happen in serve's process, which writes their
 outcomes to the outbox; this watcher reads an issued warning's counts at most every
@@ -20,7 +21,13 @@ from dataclasses import dataclass, field
 from canhbao.clock import Clock, utc_text
 from canhbao.health import HealthRegistry
 from canhbao.stream import StreamEvent, StreamRecorder
-from canhbao.stream_catalogue import AUDIENCES, CallEvent, DeliveryProgressEvent, SourceHealthEvent
+from canhbao.stream_catalogue import (
+    AUDIENCES,
+    CallEvent,
+    CameraFlagEvent,
+    DeliveryProgressEvent,
+    SourceHealthEvent,
+)
 from hotline.events import CallMoved
 
 log = logging.getLogger(__name__)
@@ -37,7 +44,9 @@ _STAGES = {"menu": "call.menu", "queued": "call.queued", "left": "call.left"}
 DeliveryReport = Callable[[str], Awaitable[Mapping[str, object]]]
 
 
-def _event(model: CallEvent | DeliveryProgressEvent | SourceHealthEvent) -> StreamEvent:
+def _event(
+    model: CallEvent | DeliveryProgressEvent | SourceHealthEvent | CameraFlagEvent,
+) -> StreamEvent:
     data = model.model_dump(mode="json", exclude={"type"}, exclude_none=True)
     return StreamEvent(model.type, AUDIENCES[model.type], data)
 
@@ -98,6 +107,7 @@ class LiveSources:
         report: DeliveryReport,
         targeted: Callable[[str], Awaitable[int]],
         interval_s: float,
+        camera_flags: Callable[[], Mapping[str, frozenset[str]]] = dict,
     ) -> None:
         self._recorder = recorder
         self._clock = clock
@@ -107,6 +117,8 @@ class LiveSources:
         self._interval_s = interval_s
         self._watched: dict[str, _Watched] = {}
         self._health_seen: dict[str, str] = {}
+        self._camera_flags = camera_flags
+        self._flags_seen: dict[str, frozenset[str]] = {}
         self._task: asyncio.Task[None] | None = None
         self._next_read = 0.0
 
@@ -116,6 +128,7 @@ class LiveSources:
 
     def start(self) -> None:
         self._health_seen = {n: s.status for n, s in self._health.components.items()}
+        self._flags_seen = dict(self._camera_flags())
         self._task = asyncio.create_task(self._run(), name="stream.live")
 
     async def stop(self) -> None:
@@ -130,6 +143,7 @@ class LiveSources:
             await asyncio.sleep(self._interval_s)
             try:
                 self.check_health()
+                self.check_cameras()
                 await self.check_delivery()
             except Exception:
                 log.exception("stream: live sources failed; trying again")
@@ -148,6 +162,23 @@ class LiveSources:
                             component=name,
                             status=state.status,
                             detail=state.detail[:500],
+                        )
+                    )
+                )
+
+    def check_cameras(self) -> None:
+        """The cameras' flags, as their pollers hold them in this process (no reads)."""
+        for camera_id, flags in self._camera_flags().items():
+            before = self._flags_seen.get(camera_id, frozenset())
+            self._flags_seen[camera_id] = flags
+            if flags != before:
+                self._recorder.emit(
+                    _event(
+                        CameraFlagEvent(
+                            type="camera.flagged",
+                            at=utc_text(self._clock.now()),
+                            camera_id=camera_id,
+                            flags=sorted(flags),
                         )
                     )
                 )

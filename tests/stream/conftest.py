@@ -1,10 +1,8 @@
-"""Stream fixtures: device registration (geofences) and the hotline on its Twilio double."""
+"""Stream fixtures: device registration (geofences), the hotline on its Twilio double, a
+fake camera (cameras)."""
 
-from tests.geofences.conftest import register  # a fixture, used by name
-from tests.hotline.conftest import (  # fixtures, used by name
-    double_server,
-    start_line,
-    twilio_env,
-)
+from tests.cameras.conftest import camera_config, rig
+from tests.geofences.conftest import register
+from tests.hotline.conftest import double_server, start_line, twilio_env
 
-__all__ = ["double_server", "register", "start_line", "twilio_env"]
+__all__ = ["camera_config", "double_server", "register", "rig", "start_line", "twilio_env"]

@@ -12,6 +12,7 @@ from canhbao import keys
 from geofences.keys import GEOFENCES
 from tests.alerting.test_delivery import INSIDE_SQUARE, body
 from tests.alerting.test_workflow import draft, issue, step
+from tests.cameras.conftest import RigFactory, black_frame, camera_entry, jpeg, scene
 from tests.conftest import AppClient, StaffFactory, StaffLogin, make_config
 from tests.geofences.conftest import Register, load_hue
 from tests.hotline.conftest import StartLine
@@ -157,3 +158,19 @@ async def test_callbacks_that_ran_out_are_seen_by_operators(
     exhausted = await stream.until("callback.exhausted")
     assert exhausted.data["status"] == "exhausted"
     assert exhausted.data["actor"] == "system:hotline"
+
+
+async def test_a_camera_turning_dark_and_back_is_seen(
+    rig: RigFactory, staff: StaffFactory, tmp_path: Path
+) -> None:
+    r = await rig([camera_entry("kl1", "/snap.jpg")])
+    tuan = await staff(r.client, "tuan", roles=["dispatcher"])
+    stream = await open_stream(tuan)
+    r.camera.still("/snap.jpg", black_frame())
+    assert await r.poll("kl1") == "stored"
+    dark = await stream.until("camera.flagged")
+    assert dark.data == {**dark.data, "camera_id": "kl1", "flags": ["dark", "uniform"]}
+    r.camera.still("/snap.jpg", jpeg(scene()))
+    assert await r.poll("kl1") == "stored"
+    cleared = await stream.until("camera.flagged")
+    assert cleared.data["flags"] == []
