@@ -40,6 +40,8 @@ PAGE = 500
 MAX_BUFFER = 10_000
 # Positions moved over rows the stream does not show are stored at most this often.
 POSITIONS_EVERY_S = 5.0
+# How long stopping waits for the recorder's last flush.
+STOP_WAIT_S = 5.0
 
 
 class StreamError(CanhbaoError):
@@ -108,6 +110,7 @@ class StreamRecorder:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+        self._stopping = False
         self.written: list[Callable[[], None]] = []
 
     def emit(self, event: StreamEvent) -> None:
@@ -132,16 +135,24 @@ class StreamRecorder:
         self._task = asyncio.create_task(self._run(), name="stream.recorder")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        """Store what is pending, then stop. The task is asked to end after its flush rather
+        than cancelled: a cancel landing in the middle of a write transaction's BEGIN would
+        leave the app's one writer connection inside a transaction while others wait on it."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), STOP_WAIT_S)
+        except TimeoutError:
+            log.warning("stream recorder did not stop in time; cancelled")
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        with contextlib.suppress(Exception):
-            await self.flush()
+                await task
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._settings.poll_s)
             self._wake.clear()
