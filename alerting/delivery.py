@@ -150,7 +150,8 @@ class FanoutBatches:
         devices_done = fanout.devices_done + int(devices.size)
         contacts_done = fanout.contacts_done + int(contacts.size)
         finished = devices_done == device_ids.size and contacts_done == contact_ids.size
-        async with self._db.transaction() as conn:
+
+        async def write_batch(conn: aiosqlite.Connection) -> bool:
             moved = await store.advance_fanout(
                 conn,
                 fanout,
@@ -161,6 +162,12 @@ class FanoutBatches:
             )
             if moved:
                 await self._outbox.enqueue_in(conn, rows)
+            return moved
+
+        # Whole in the writer's thread: the writers' lock is held for the insert alone, not
+        # also for this (busy) process's event loop between statements, which the web
+        # process's hotline writes would wait for (README, "Processes").
+        moved = await self._db.transact(write_batch)
         if finished and moved:
             log.info(
                 "alert fan-out complete",
