@@ -34,6 +34,7 @@ from canhbao.clock import Clock
 from canhbao.db import Database
 from notify.models import (
     FCM_PAYLOAD_LIMIT,
+    Encoded,
     OutboxItem,
     PushMessage,
     SmsMessage,
@@ -64,6 +65,9 @@ class Prepared:
     contact_ids: bytes
     devices_done: int
     contacts_done: int
+    # `items` as outbox rows, encoded while preparing: the issue transaction holds the web
+    # process's writer (every hotline call waits for it), so it only inserts them.
+    rows: Encoded | None = None
 
 
 class FanoutBatches:
@@ -385,6 +389,7 @@ class Delivery(FanoutBatches):
             contact_ids.tobytes(),
             int(first_devices.size),
             int(first_contacts.size),
+            self._outbox.encode(items),
         )
 
     async def _prepare_test(self, alert: Alert, chain: str) -> Prepared:
@@ -420,7 +425,9 @@ class Delivery(FanoutBatches):
 
     async def commit(self, conn: aiosqlite.Connection, prepared: Prepared) -> dict[str, Any]:
         """Enqueue the first batch and record the frozen targets, in the issue transaction."""
-        added = await self._outbox.enqueue_in(conn, prepared.items)
+        added = await self._outbox.enqueue_in(
+            conn, prepared.rows if prepared.rows is not None else prepared.items
+        )
         now = self._clock.now()
         finished = prepared.devices_done * 8 == len(prepared.device_ids) and (
             prepared.contacts_done * 8 == len(prepared.contact_ids)
