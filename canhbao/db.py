@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import fcntl
 import logging
 import os
@@ -291,8 +292,12 @@ class Database:
             if fd is None:
                 raise RuntimeError("database is not open")
             # aiosqlite's own way into its thread (each of its calls goes through it); no public
-            # call runs a function there. tests/test_db.py covers what relies on it.
-            result = await conn._execute(_locked, conn._conn, fd, job, *args)  # type: ignore[no-untyped-call]  # aiosqlite leaves it unannotated
+            # call runs a function there. tests/test_db_transact.py covers what relies on it.
+            # In the caller's context: what a body logs carries the request's id.
+            context = contextvars.copy_context()
+            result = await conn._execute(  # type: ignore[no-untyped-call]  # unannotated there
+                context.run, _locked, conn._conn, fd, job, *args
+            )
             return cast(T, result)
 
     async def execute(self, sql: str, params: Params = ()) -> int:
@@ -417,7 +422,8 @@ def _locked(raw: sqlite3.Connection, fd: int, job: Callable[..., T], *args: Any)
         try:
             result = job(raw, *args)
         except BaseException:
-            raw.execute("ROLLBACK")
+            if raw.in_transaction:  # some errors (a full disk) have rolled it back already
+                raw.execute("ROLLBACK")
             raise
         try:
             raw.execute("COMMIT")
@@ -446,7 +452,7 @@ def _run_returning(raw: sqlite3.Connection, sql: str, params: Params) -> list[sq
 
 def _run_body(raw: sqlite3.Connection, body: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
     # The stores' functions are typed for aiosqlite's connection; _InThread answers the calls
-    # they make on it (tests/test_db.py runs them through both).
+    # they make on it (tests/test_db_transact.py runs store-style code through it).
     awaitable = body(cast(aiosqlite.Connection, _InThread(raw)))
     coroutine = cast(Coroutine[Any, Any, T], awaitable)
     try:

@@ -14,6 +14,7 @@ import aiosqlite
 import pytest
 
 from canhbao.db import Database
+from canhbao.logs import request_id_var
 
 SCHEMA = "CREATE TABLE things (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)"
 
@@ -141,3 +142,17 @@ async def test_transact_waits_for_a_writer_in_another_process(db: Database) -> N
         assert await task == 1
     finally:
         os.close(fd)
+
+
+async def test_a_body_runs_in_the_callers_context(db: Database) -> None:
+    """What a body logs carries the request's id, though it runs in the writer's thread."""
+    token = request_id_var.set("req-42")
+    try:
+
+        async def seen(conn: aiosqlite.Connection) -> str | None:
+            await conn.execute("INSERT INTO things (name) VALUES ('ctx')")
+            return request_id_var.get()
+
+        assert await db.transact(seen) == "req-42"
+    finally:
+        request_id_var.reset(token)
