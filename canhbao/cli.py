@@ -118,7 +118,7 @@ async def _serve_processes(config: Config, config_path: Path) -> int:
     # Only what sending needs: the web process imports (and checks, and migrates) the rest.
     import notify
     from canhbao import keys
-    from canhbao.supervisor import ChildFailed, Supervisor, lower_priority
+    from canhbao.supervisor import ChildFailed, Supervisor
     from notify.process import create_sender_app
 
     sender = create_sender_app(config)
@@ -137,9 +137,6 @@ async def _serve_processes(config: Config, config_path: Path) -> int:
         sender[keys.CLOCK],
         stop_timeout_s=config.server.shutdown_timeout_s + 5.0,
     )
-    # Sending and enqueueing are bulk work: on a machine short of CPU, requests go first. The
-    # web process keeps its priority (the supervisor starts it from a thread made before this).
-    lower_priority(SENDER_NICENESS)
     started = asyncio.Event()
     loop = asyncio.get_running_loop()
     # SIGTERM/SIGINT: the web process stops first (finishing its requests), then the sender
@@ -190,9 +187,6 @@ async def _serve_processes(config: Config, config_path: Path) -> int:
         finally:
             await runner.cleanup()
     return 0
-
-
-SENDER_NICENESS = 10  # the scheduler then gives the web process ~10x the sender's CPU share
 
 
 def _sender_fanout_ctx(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -17,11 +17,9 @@ import logging
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -76,12 +74,7 @@ class Supervisor:
         self._stop_timeout_s = stop_timeout_s
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()  # set when a child first says READY
-        self._process: _Child | None = None
-        # Children are started from this thread, made now, before serve's own thread lowers its
-        # priority (lower_priority): on Linux a nice value belongs to a thread and a child
-        # inherits the one of the thread that started it, and a process may not raise its own.
-        self._spawner = ThreadPoolExecutor(1, thread_name_prefix=f"spawn-{name}")
-        self._spawner.submit(int).result()
+        self._process: asyncio.subprocess.Process | None = None
         self._restarts = 0
         self._last_restart: str = ""
         self._restarted_at = clock.now() - 2 * RECENT
@@ -145,10 +138,13 @@ class Supervisor:
         """One child's life: (whether it said READY, its exit code)."""
         ours, theirs = socket.socketpair()
         try:
-            process = await _Child.start(
-                self._spawner,
-                [*self._argv, "--link-fd", str(theirs.fileno())],
+            process = await asyncio.create_subprocess_exec(
+                *self._argv,
+                "--link-fd",
+                str(theirs.fileno()),
                 pass_fds=(theirs.fileno(),),
+                stdout=asyncio.subprocess.PIPE,
+                stdin=asyncio.subprocess.DEVNULL,
                 env={**os.environ, PARENT_ENV: str(os.getpid())},
             )
         finally:
@@ -195,7 +191,6 @@ class Supervisor:
             code = await process.wait()
             return ready, code
         finally:
-            process.close()
             self._up.labels(self.name).set(0)
             self._process = None
             writer.close()
@@ -218,7 +213,7 @@ class Supervisor:
             at=self._clock.now(), critical=False,
         )  # fmt: skip
 
-    async def _terminate(self, process: _Child) -> None:
+    async def _terminate(self, process: asyncio.subprocess.Process) -> None:
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM)
         try:
@@ -229,65 +224,6 @@ class Supervisor:
                         extra={"child": self.name})  # fmt: skip
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
-
-
-class _Child:
-    """A child process started from the spawner thread: its stdout as a StreamReader, its exit
-    awaited once (asyncio.create_subprocess_exec would start it from the loop's thread)."""
-
-    def __init__(self, popen: subprocess.Popen[bytes], stdout: asyncio.StreamReader) -> None:
-        self._popen = popen
-        self.stdout = stdout
-        self._pipe: asyncio.BaseTransport | None = None
-        self._exit = asyncio.ensure_future(asyncio.to_thread(popen.wait))
-
-    @classmethod
-    async def start(
-        cls, spawner: ThreadPoolExecutor, argv: list[str], *, pass_fds: tuple[int, ...],
-        env: dict[str, str],
-    ) -> _Child:  # fmt: skip
-        loop = asyncio.get_running_loop()
-        popen = await loop.run_in_executor(spawner, _popen, argv, pass_fds, env)
-        assert popen.stdout is not None  # noqa: S101  # stdout=PIPE above
-        reader = asyncio.StreamReader(loop=loop)
-        child = cls(popen, reader)
-        child._pipe, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader, loop=loop), popen.stdout
-        )
-        return child
-
-    @property
-    def pid(self) -> int:
-        return self._popen.pid
-
-    async def wait(self) -> int:
-        return await asyncio.shield(self._exit)
-
-    def send_signal(self, signum: int) -> None:
-        if self._popen.returncode is None:
-            self._popen.send_signal(signum)
-
-    def kill(self) -> None:
-        self.send_signal(signal.SIGKILL)
-
-    def close(self) -> None:
-        if self._pipe is not None:
-            self._pipe.close()
-
-
-def _popen(
-    argv: list[str], pass_fds: tuple[int, ...], env: dict[str, str]
-) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(  # noqa: S603  # our own command line (sys.executable -m canhbao ...)
-        argv, pass_fds=pass_fds, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
-    )
-
-
-def lower_priority(niceness: int) -> None:
-    """Lower the calling thread's CPU priority, and so that of the threads it starts from now
-    on (Linux: a nice value is per thread); children a Supervisor made before starts keep theirs."""
-    with contextlib.suppress(OSError):  # nothing to gain where it is refused
-        os.setpriority(os.PRIO_PROCESS, 0, os.getpriority(os.PRIO_PROCESS, 0) + niceness)
 
 
 def _exit_reason(code: int) -> str:

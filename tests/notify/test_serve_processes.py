@@ -17,7 +17,6 @@ import aiohttp
 import numpy as np
 import pytest
 
-from canhbao.cli import SENDER_NICENESS
 from tests.alerting.test_fanout_crash import (
     DEADLINE_S,
     World,
@@ -64,12 +63,6 @@ async def metrics(world: World) -> str:
         return await response.text()
 
 
-def niceness(pid: int) -> int:
-    """The nice value of a process's main thread (/proc/PID/stat, field 19)."""
-    stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-    return int(stat.rsplit(")", 1)[1].split()[16])
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 async def test_web_process_killed_mid_fanout_is_restarted_and_every_device_reached_once(
@@ -78,7 +71,6 @@ async def test_web_process_killed_mid_fanout_is_restarted_and_every_device_reach
     app: Process = await serve(world, 1)
     try:
         (web,) = children(app.process.pid)
-        assert niceness(web) == os.getpriority(os.PRIO_PROCESS, 0)
         async with (
             aiohttp.ClientSession() as session,
             session.post(
@@ -123,10 +115,6 @@ async def test_web_process_killed_mid_fanout_is_restarted_and_every_device_reach
                 await asyncio.sleep(0.05)
         (again,) = children(app.process.pid)
         assert again != web
-        # Requests go first on a machine short of CPU: the sender (serve's own thread) yields,
-        # the web process keeps the priority it was started with, also once started again.
-        assert niceness(app.process.pid) == os.getpriority(os.PRIO_PROCESS, 0) + SENDER_NICENESS
-        assert niceness(again) == os.getpriority(os.PRIO_PROCESS, 0)
         _, body = await healthz(world)
         web_state = body["components"]["process.web"]  # type: ignore[index]  # JSON
         assert web_state["status"] == "degraded"
