@@ -1,0 +1,57 @@
+// Stations: each with its latest level and báo động band (in words), rain and source status.
+import { api, unwrap } from "../api/client";
+import { formatNumber, formatTime } from "../format";
+import { bandColour } from "../geo";
+import { useLoad } from "../hooks";
+import { bandWords, lang, t } from "../i18n";
+import { Loading } from "./parts";
+
+export function Stations() {
+  const language = lang.value;
+  const list = useLoad(() => unwrap(api.GET("/api/v1/stations")).then((r) => r.stations), [], ["station", "source"]);
+  return (
+    <section aria-labelledby="stations-title">
+      <h1 id="stations-title">{t("stations")}</h1>
+      {!list.data ? (
+        <Loading error={list.error} />
+      ) : (
+        <table class="list">
+          <thead>
+            <tr>
+              <th scope="col">{t("stations")}</th>
+              <th scope="col">{t("level")}</th>
+              <th scope="col">{t("band")}</th>
+              <th scope="col">{t("status")}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.data.map((s) => {
+              const river = s.water_level;
+              return (
+                <tr key={s.id}>
+                  <td>
+                    {s.name}
+                    {s.river ? ` (${s.river})` : ""}
+                  </td>
+                  <td>
+                    {river?.value === null || river?.value === undefined
+                      ? "—"
+                      : `${formatNumber(river.value, language, 2)} m · ${formatTime(river.observed_at, language)}`}
+                  </td>
+                  <td>
+                    <span class="dot" style={{ background: bandColour(river?.band ?? null) }} aria-hidden="true" />{" "}
+                    {river ? bandWords(river.band, language) : "—"}
+                  </td>
+                  <td>
+                    {s.status}
+                    {s.status_reason ? `: ${s.status_reason}` : ""}
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
