@@ -4,11 +4,15 @@ import { formatNumber, formatTime } from "../format";
 import { bandColour } from "../geo";
 import { useLoad } from "../hooks";
 import { bandWords, lang, t } from "../i18n";
+import { useState } from "preact/hooks";
 import { Loading } from "./parts";
+import { StationChart } from "./StationChart";
 
 export function Stations() {
   const language = lang.value;
   const list = useLoad(() => unwrap(api.GET("/api/v1/stations")).then((r) => r.stations), [], ["station", "source"]);
+  const [chosen, setChosen] = useState<string | null>(null);
+  const station = list.data?.find((s) => s.id === chosen) ?? list.data?.[0];
   return (
     <section aria-labelledby="stations-title">
       <h1 id="stations-title">{t("stations")}</h1>
@@ -30,8 +34,10 @@ export function Stations() {
               return (
                 <tr key={s.id}>
                   <td>
-                    {s.name}
-                    {s.river ? ` (${s.river})` : ""}
+                    <button type="button" class="link" aria-pressed={station?.id === s.id} onClick={() => setChosen(s.id)}>
+                      {s.name}
+                      {s.river ? ` (${s.river})` : ""}
+                    </button>
                   </td>
                   <td>
                     {river?.value === null || river?.value === undefined
@@ -52,6 +58,7 @@ export function Stations() {
           </tbody>
         </table>
       )}
+      {station && <StationChart station={station} />}
     </section>
   );
 }
