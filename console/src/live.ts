@@ -51,6 +51,15 @@ export const connected = signal(false);
 
 const handlers = new Set<{ prefixes: string[]; handler: Handler }>();
 let source: EventSource | null = null;
+let lastId = 0;
+let retry: ReturnType<typeof setTimeout> | null = null;
+const REOPEN_MS = 3000;
+
+/** The stream's URL: after a stream the browser gave up on (an HTTP error, not a dropped
+ * connection, which EventSource resumes itself with Last-Event-ID), resume from the last id. */
+export function streamUrl(after: number): string {
+  return after > 0 ? `${STREAM_URL}?last_event_id=${after}` : STREAM_URL;
+}
 
 /** Parse one frame's data; a frame that is not our JSON is dropped, never thrown. */
 export function parseFrame(name: string, lastEventId: string, data: string): LiveEvent | null {
@@ -72,25 +81,39 @@ export function matches(type: string, prefixes: string[]): boolean {
 function dispatch(name: string, message: MessageEvent<string>): void {
   const event = parseFrame(name, message.lastEventId, message.data);
   if (!event) return;
+  if (event.id > lastId) lastId = event.id;
   for (const entry of handlers) if (matches(event.type, entry.prefixes)) entry.handler(event);
 }
 
 export function startLive(): void {
   if (source || typeof EventSource === "undefined") return;
-  source = new EventSource(STREAM_URL, { withCredentials: true });
-  source.onopen = () => {
+  const opened = new EventSource(streamUrl(lastId), { withCredentials: true });
+  source = opened;
+  opened.onopen = () => {
     connected.value = true;
   };
-  source.onerror = () => {
+  opened.onerror = () => {
     connected.value = false;
+    // CONNECTING: the browser retries by itself. CLOSED: it gave up (a 5xx, a restart that
+    // answered 503): open a new stream a little later, from the last id seen.
+    if (opened.readyState === EventSource.CLOSED && source === opened) {
+      source = null;
+      retry = setTimeout(() => {
+        retry = null;
+        startLive();
+      }, REOPEN_MS);
+    }
   };
-  source.onmessage = (m) => dispatch("message", m);
-  for (const name of EVENT_TYPES) source.addEventListener(name, (m) => dispatch(name, m));
+  opened.onmessage = (m) => dispatch("message", m);
+  for (const name of EVENT_TYPES) opened.addEventListener(name, (m) => dispatch(name, m));
 }
 
 export function stopLive(): void {
+  if (retry) clearTimeout(retry);
+  retry = null;
   source?.close();
   source = null;
+  lastId = 0; // the next user starts from now: events are filtered by who is asking
   connected.value = false;
 }
 

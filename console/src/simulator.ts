@@ -10,12 +10,13 @@ export interface SimDevice {
 }
 
 export interface SimNotification {
-  title?: string;
-  body?: string;
-  language?: string;
-  recorded_at?: string;
-  created_at?: string;
-  at?: string;
+  id: number;
+  title: string;
+  body: string;
+  language: string;
+  arrived_at: string;
+  identifier?: string | null;
+  via?: string;
   [field: string]: unknown;
 }
 
@@ -24,6 +25,8 @@ export interface SimCall {
   prompts: string[];
   expects?: string;
   status?: string;
+  queue_position?: number | null;
+  wait_s?: number | null;
   [field: string]: unknown;
 }
 
@@ -73,6 +76,6 @@ export function hangUp(sid: string): Promise<SimCall> {
   return json<SimCall>("POST", `${BASE}/calls/${encodeURIComponent(sid)}/hangup`, {});
 }
 
-export function sendSms(from: string, body: string): Promise<Record<string, unknown>> {
+export function sendSms(from: string, body: string): Promise<{ replies: string[] }> {
   return json("POST", `${BASE}/sms`, { from, body });
 }

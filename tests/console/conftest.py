@@ -66,8 +66,22 @@ class Service:
         except urllib.error.HTTPError as err:
             return err.code, json.loads(err.read() or b"null")
 
+    def login(self, username: str) -> dict[str, str]:
+        """The headers a staff member's API calls carry: the session cookie and the CSRF token."""
+        data = json.dumps({"username": username, "password": PASSWORD}).encode()
+        request = urllib.request.Request(  # noqa: S310  # a loopback URL we built
+            self.base + "/api/v1/auth/login",
+            data=data,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310  # loopback
+            cookie = response.headers["Set-Cookie"].split(";", 1)[0]
+            csrf = json.loads(response.read())["csrf_token"]
+        return {"Cookie": cookie, "X-CSRF-Token": csrf}
 
-def _canhbao(config: Path, *args: str, stdin: str | None = None) -> None:
+
+def canhbao_cli(config: Path, *args: str, stdin: str | None = None) -> None:
     subprocess.run(  # our own CLI with arguments we built
         [sys.executable, "-m", "canhbao", *args, "--config", str(config)],
         input=stdin,
@@ -92,14 +106,14 @@ def service(tmp_path: Path) -> Iterator[Service]:
         '[database]\npath = "db/canhbao.sqlite3"\n[geofences]\nfirst_start_hue_wards = true\n',
         encoding="utf-8",
     )
-    _canhbao(config, "migrate")
+    canhbao_cli(config, "migrate")
     for name, roles, display in (
         ("lan", ("issuer", "approver"), "Nguyễn Thị Lan"),
         ("minh", ("approver",), "Trần Văn Minh"),
         ("hai", ("operator", "dispatcher"), "Lê Thị Hải"),
     ):
         flags = [part for role in roles for part in ("--role", role)]
-        _canhbao(
+        canhbao_cli(
             config,
             "user",
             "add",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.console.conftest import PASSWORD, Service, log_in, open_console
+from tests.console.conftest import PASSWORD, Service, canhbao_cli, log_in, open_console
 
 pytestmark = pytest.mark.slow
 
@@ -110,6 +110,17 @@ async def test_draw_submit_refuse_author_approve_issue(
     await expect(minh.get_by_test_id("cap-xml")).to_contain_text("<msgType>Alert</msgType>")
     await minh.screenshot(path=str(artifacts / "warning-issued.png"), full_page=True)
 
+    # lan's session ends on the server (a password reset ends every session): her next
+    # request is refused, the console says so on the login page, and sends her back after it.
+    canhbao_cli(
+        service.config, "user", "reset-password", "lan", "--password-stdin", stdin=PASSWORD + "\n"
+    )
+    await lan.get_by_role("link", name="Trạm đo").click()
+    await expect(lan.get_by_text("Phiên làm việc đã hết, hãy đăng nhập lại.")).to_be_visible()
+    await expect(lan).to_have_url(re.compile(r"/console/login\?next=%2Fstations"))
+    await log_in(lan, "lan")
+    await expect(lan).to_have_url(service.base + "/console/stations")
+    await expect(lan.get_by_role("heading", name="Trạm đo", level=1)).to_be_visible()
+
     for page in (lan, minh):
         assert page.elsewhere == []  # type: ignore[attr-defined]  # nothing from another host
-    assert PASSWORD  # the same password for every account of the fixture

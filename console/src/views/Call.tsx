@@ -36,8 +36,7 @@ export function Call() {
     setError(null);
     try {
       const answer = await sendSms(from, sms);
-      const reply = (answer.reply ?? answer.replies ?? answer.body ?? "") as unknown;
-      setSmsAnswer(Array.isArray(reply) ? reply.join("\n") : String(reply || (language === "vi" ? "Đã gửi." : "Sent.")));
+      setSmsAnswer(answer.replies.length ? answer.replies.join("\n") : language === "vi" ? "Đã gửi." : "Sent.");
     } catch (err) {
       setError(err instanceof Error ? err.message : String(err));
     }
@@ -79,7 +78,12 @@ export function Call() {
               </li>
             ))}
           </ol>
-          {call?.status && <p class="muted">{call.status}</p>}
+          {call?.status && (
+            <p class="muted" data-testid="call-status">
+              {call.status}
+              {call.queue_position ? ` · ${language === "vi" ? "vị trí trong hàng chờ" : "place in the queue"} ${call.queue_position}` : ""}
+            </p>
+          )}
           <form onSubmit={sendText}>
             <h2>{t("smsBox")}</h2>
             <label>

@@ -18,7 +18,7 @@ function Notifications({ id }: { id: string }) {
           <strong>{n.title}</strong>
           <p>{n.body}</p>
           <p class="muted">
-            {n.language} · {formatTime(n.recorded_at ?? n.created_at ?? n.at ?? null, language)}
+            {n.language} · {formatTime(n.arrived_at, language)}
           </p>
         </li>
       ))}
