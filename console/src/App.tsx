@@ -13,6 +13,7 @@ import { Hotline } from "./views/Hotline";
 import { Phone } from "./views/Phone";
 import { Call } from "./views/Call";
 import { Stations } from "./views/Stations";
+import { Rescue } from "./views/Rescue";
 
 export function Link(props: { href: string; children: preact.ComponentChildren; class?: string }) {
   return (
@@ -41,6 +42,7 @@ function View({ path }: { path: string }) {
   if (path === "/phone") return <Phone />;
   if (path === "/call") return <Call />;
   if (path === "/stations") return <Stations />;
+  if (path === "/rescue") return <Rescue />;
   return <p role="alert">404: {path}</p>;
 }
 
@@ -86,6 +88,7 @@ export function App() {
           {hasRole("issuer", "approver") && <Link href="/warnings">{t("warnings")}</Link>}
           <Link href="/stations">{t("stations")}</Link>
           {hasRole("operator", "dispatcher") && <Link href="/hotline">{t("hotline")}</Link>}
+          {hasRole("operator", "dispatcher") && <Link href="/rescue">{t("rescue")}</Link>}
           <Link href="/phone">{t("phone")}</Link>
           <Link href="/call">{t("call")}</Link>
         </nav>

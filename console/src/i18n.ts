@@ -36,6 +36,7 @@ const WORDS = {
   warnings: ["Cảnh báo", "Warnings"],
   stations: ["Trạm đo", "Stations"],
   hotline: ["Tổng đài", "Hotline"],
+  rescue: ["Cứu hộ", "Rescue"],
   phone: ["Điện thoại (mô phỏng)", "Phone (simulator)"],
   call: ["Gọi thử (mô phỏng)", "Call (simulator)"],
   needsPerson: ["Cần người xử lý ngay", "Needs a person now"],
