@@ -12,7 +12,9 @@ from playwright.async_api import Browser, Page, expect
 
 from tests.console.conftest import PASSWORD, Service, canhbao_cli, log_in, open_console
 
-pytestmark = pytest.mark.slow
+# A guard against a hang, not a wait: starting `canhbao serve` (migrate, three accounts, Huế's
+# wards) and Chromium took over 60 s at a load average of 16 on this shared 2-core machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 def _register_devices(service: Service) -> int:
