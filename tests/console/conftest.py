@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
@@ -93,19 +93,55 @@ def canhbao_cli(config: Path, *args: str, stdin: str | None = None) -> None:
     )
 
 
+def _serve(tmp_path: Path, settings: str) -> tuple[subprocess.Popen[str], str, IO[str]]:
+    """Start `canhbao serve` on a free port and wait for /healthz. The port is picked just
+    before the start and another is tried if something took it meanwhile (an outgoing
+    connection of another test can be given the same port while the wards load)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for _ in range(3):
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        (tmp_path / "config.toml").write_text(
+            f'[server]\nport = {port}\npublic_base_url = "{base}"\n{settings}', encoding="utf-8"
+        )
+        log_file = (tmp_path / "serve.log").open("w")
+        process = subprocess.Popen(  # our own CLI
+            [sys.executable, "-m", "canhbao", "serve", "--config", str(tmp_path / "config.toml")],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while process.poll() is None and time.monotonic() < deadline:
+            try:
+                status, _ = Service(base, tmp_path, process).call("GET", "/healthz")
+                if status in (200, 503) and process.poll() is None:
+                    return process, base, log_file
+            except OSError:
+                pass
+            time.sleep(0.1)  # waiting for another process to listen, not for our own work
+        log_file.close()
+        log = (tmp_path / "serve.log").read_text(encoding="utf-8")
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if "address already in use" not in log:
+            raise AssertionError(f"canhbao serve did not start:\n{log[-3000:]}")
+    raise AssertionError("canhbao serve found no free port in three tries")
+
+
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Service]:
     """`canhbao serve` on a free port, with lan (issuer and approver), minh (approver) and
     hai (operator); Local push and telephony; Huế's wards loaded at first start."""
     assert (CONSOLE_DIST / "index.html").is_file(), "the console is not built: `make console`"
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[server]\nport = {port}\npublic_base_url = "{base}"\n'
-        '[database]\npath = "db/canhbao.sqlite3"\n[geofences]\nfirst_start_hue_wards = true\n',
-        encoding="utf-8",
+    settings = (
+        '[database]\npath = "db/canhbao.sqlite3"\n[geofences]\nfirst_start_hue_wards = true\n'
     )
+    config = tmp_path / "config.toml"
+    config.write_text(settings, encoding="utf-8")
     canhbao_cli(config, "migrate")
     for name, roles, display in (
         ("lan", ("issuer", "approver"), "Nguyễn Thị Lan"),
@@ -124,31 +160,9 @@ def service(tmp_path: Path) -> Iterator[Service]:
             "--password-stdin",
             stdin=PASSWORD + "\n",
         )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    log_file = (tmp_path / "serve.log").open("w")
-    process = subprocess.Popen(  # our own CLI
-        [sys.executable, "-m", "canhbao", "serve", "--config", str(config)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log_file,
-        text=True,
-    )
-    running = Service(base, config, process)
+    process, base, log_file = _serve(tmp_path, settings)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                status, _ = running.call("GET", "/healthz")
-                if status in (200, 503):
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                log = (tmp_path / "serve.log").read_text(encoding="utf-8")[-3000:]
-                raise AssertionError(f"canhbao serve did not start:\n{log}")
-            time.sleep(0.1)  # waiting for another process to listen, not for our own work
-        yield running
+        yield Service(base, config, process)
     finally:
         process.terminate()
         try:

@@ -117,12 +117,13 @@ async def test_draw_submit_refuse_author_approve_issue(
     canhbao_cli(
         service.config, "user", "reset-password", "lan", "--password-stdin", stdin=PASSWORD + "\n"
     )
-    await lan.get_by_role("link", name="Trạm đo").click()
+    await lan.get_by_role("link", name="Cảnh báo", exact=True).click()
     await expect(lan.get_by_text("Phiên làm việc đã hết, hãy đăng nhập lại.")).to_be_visible()
-    await expect(lan).to_have_url(re.compile(r"/console/login\?next=%2Fstations"))
+    await expect(lan).to_have_url(re.compile(r"/console/login\?next=%2Fwarnings"))
     await log_in(lan, "lan")
-    await expect(lan).to_have_url(service.base + "/console/stations")
-    await expect(lan.get_by_role("heading", name="Trạm đo", level=1)).to_be_visible()
+    await expect(lan).to_have_url(service.base + "/console/warnings")
+    await expect(lan.get_by_role("heading", name="Cảnh báo", level=1)).to_be_visible()
+    await expect(lan.get_by_role("heading", name="Đã phát (1)")).to_be_visible()
 
     for page in (lan, minh):
         assert page.elsewhere == []  # type: ignore[attr-defined]  # nothing from another host
