@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import attrgetter
 
+import aiosqlite
+
 from canhbao.clock import Clock, utc_text
 from canhbao.db import Database
 from canhbao.eventlog import EventLog
@@ -65,6 +67,19 @@ class IngestReport:
     flags: Counter[int] = field(default_factory=Counter)
     events: list[ThresholdEvent] = field(default_factory=list)
     unmatched_ids: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class _Writes:
+    """A batch worked out in memory: what its transaction writes, and what it did."""
+
+    report: IngestReport
+    changed: dict[tuple[str, EventKind], LevelState]
+    new_rows: list[tuple[object, ...]]  # at instants nothing is stored at yet
+    other_rows: list[tuple[object, ...]]  # revisions, re-deliveries, backfill
+    moved: dict[tuple[str, EventKind], LevelState]  # level states to store
+    result: FetchResult  # its forecasts and catalogue
+    now: datetime
 
 
 class Pipeline:
@@ -173,6 +188,11 @@ class Pipeline:
         memory on top of it. Should that COMMIT fail, memory is forgotten and the later batch
         is worked out again from the database. Events reach the bus after their batch commits,
         in the order the batches committed.
+
+        A batch holds the lock only to be checked in memory and to open its transaction (which
+        waits for the batch before to commit); its rows are written after the lock is freed, so
+        the next batch is checked while SQLite inserts them. A failed write is undone like a
+        failed COMMIT.
         """
         published: asyncio.Event | None = None
         previous: asyncio.Event | None = None
@@ -180,20 +200,30 @@ class Pipeline:
         try:
             async with contextlib.AsyncExitStack() as transaction:
                 async with self._lock:
-                    report, changed = await self._work_out(
-                        transaction, source, result, by_station_id
-                    )
+                    conn, writes = await self._work_out(transaction, source, result, by_station_id)
+                    report, changed = writes.report, writes.changed
+                    # What the database holds until this batch commits (no later batch moves
+                    # a level before then: it opens its transaction first).
+                    undo = {key: self._levels.get(key) for key in changed}
                     self._levels.update(changed)
                     generation = self._generation
                     previous, published = self._published, asyncio.Event()
                     landed = self._landing = asyncio.Event()
                     self._published = published
-                # Leaving this block commits, with the lock already free for the next batch.
+                # The lock is free: the next batch is checked while this one is written (in
+                # the database's thread) and committed on leaving this block.
+                await self._write(conn, source, writes)
         except BaseException:
             if landed is not None and published is not None:
-                # The COMMIT failed (a batch that failed before it forgot memory already).
+                # The writes or the COMMIT failed (a batch that failed before it forgot
+                # memory already).
                 landed.set()
                 if generation == self._generation:
+                    for key, state in undo.items():
+                        if state is None:
+                            del self._levels[key]
+                        else:
+                            self._levels[key] = state
                     self._forget()
                 try:
                     if previous is not None:
@@ -218,8 +248,8 @@ class Pipeline:
         source: str,
         result: FetchResult,
         by_station_id: bool,
-    ) -> tuple[IngestReport, dict[tuple[str, EventKind], LevelState]]:
-        """Check a batch in memory and write it inside `transaction` (uncommitted)."""
+    ) -> tuple[aiosqlite.Connection, _Writes]:
+        """Check a batch in memory and open `transaction` for its writes."""
         while True:
             if self._forgotten:
                 await self._landed()
@@ -275,10 +305,10 @@ class Pipeline:
         source: str,
         result: FetchResult,
         by_station_id: bool,
-    ) -> tuple[IngestReport, dict[tuple[str, EventKind], LevelState]] | None:
-        """Work out a batch and write it inside `transaction`, which the caller commits; returns
-        what it did and the level states it moved, or None when memory was forgotten meanwhile
-        (the batch before failed to commit) and nothing was written."""
+    ) -> tuple[aiosqlite.Connection, _Writes] | None:
+        """Work out a batch and open `transaction` (the caller writes and commits); returns the
+        open connection and what to write, or None when memory was forgotten meanwhile (the
+        batch before failed to commit)."""
         now = self._clock.now()
         received_at = result.received_at or now
         report = IngestReport()
@@ -417,27 +447,31 @@ class Pipeline:
                 if state is not self._levels.get(key, _AT_REST):
                     changed[key] = state
 
-        # This waits for the batch before to commit.
-        conn = await transaction.enter_async_context(self._db.transaction())
-        if generation != self._generation:
-            return None
-        await store.write_readings(conn, new_rows, new=True)
-        await store.write_readings(conn, other_rows)
-        if events:
-            await store.insert_events(conn, events, now)
-            # The durable copy other domains act on, committed with the readings that cause it.
-            await self._events.append(conn, THRESHOLD_CROSSED, events)
         # Only states whose level or pending level moved are written: last_at alone moves with
         # every reading, and after a restart readings already stored are skipped as duplicates
         # before they reach a level anyway.
         moved = {k: v for k, v in changed.items() if level_moved(self._levels.get(k), v)}
-        if moved:
-            await store.save_levels(conn, moved)
+        # This waits for the batch before to commit.
+        conn = await transaction.enter_async_context(self._db.transaction())
+        if generation != self._generation:
+            return None
+        return conn, _Writes(report, changed, new_rows, other_rows, moved, result, now)
+
+    async def _write(self, conn: aiosqlite.Connection, source: str, writes: _Writes) -> None:
+        """A worked-out batch's rows, inside its open transaction."""
+        report, now, result = writes.report, writes.now, writes.result
+        await store.write_readings(conn, writes.new_rows, new=True)
+        await store.write_readings(conn, writes.other_rows)
+        if report.events:
+            await store.insert_events(conn, report.events, now)
+            # The durable copy other domains act on, committed with the readings that cause it.
+            await self._events.append(conn, THRESHOLD_CROSSED, report.events)
+        if writes.moved:
+            await store.save_levels(conn, writes.moved)
         if result.forecasts:
             report.forecasts = await store.replace_forecasts(conn, source, result.forecasts, now)
         if result.catalogue:
             await store.upsert_catalogue(conn, source, result.catalogue, now)
-        return report, changed
 
     def _shares(
         self,
