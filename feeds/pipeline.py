@@ -4,9 +4,9 @@ Every source (polled, replayed or pushed) ends here. One batch is one transactio
 revisions, level states and events commit together, the events also in the durable event log
 (canhbao.eventlog) that other domains consume from; they reach the in-process bus after that.
 Each series keeps its recent non-failing points in memory (loaded from the database on first
-use) so QC and rain totals need no query per reading. A batch's COMMIT runs while the next batch
-is checked (Pipeline.ingest says how a failed one is undone); the per-reading loop avoids
-objects and lookups it can (bench.feeds measures it).
+use) so QC and rain totals need no query per reading. A batch's rows are written and committed
+while the next batch is checked (Pipeline.ingest says how a failed one is undone); the
+per-reading loop avoids objects and lookups it can (bench.feeds measures it).
 """
 
 from __future__ import annotations
@@ -183,16 +183,11 @@ class Pipeline:
         `by_station_id`: the observations name our station ids (pushes, replays), not the
         upstream's.
 
-        Batches from concurrent callers overlap by one step: while one batch's COMMIT runs in
-        the database thread (SQLite releases the GIL for it), the next is already checked in
-        memory on top of it. Should that COMMIT fail, memory is forgotten and the later batch
-        is worked out again from the database. Events reach the bus after their batch commits,
-        in the order the batches committed.
-
-        A batch holds the lock only to be checked in memory and to open its transaction (which
-        waits for the batch before to commit); its rows are written after the lock is freed, so
-        the next batch is checked while SQLite inserts them. A failed write is undone like a
-        failed COMMIT.
+        Batches from concurrent callers overlap by one step: a batch holds the lock only to be
+        checked in memory and to open its transaction, so while its rows are written and
+        committed in the database thread (SQLite releases the GIL), the next is checked on top
+        of it. Should a write or the COMMIT fail, memory is forgotten and the later batch is
+        worked out again. Events reach the bus after their batch commits, in commit order.
         """
         published: asyncio.Event | None = None
         previous: asyncio.Event | None = None
