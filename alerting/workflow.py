@@ -46,7 +46,7 @@ from alerting.models import (
     problems,
     with_times,
 )
-from alerting.ports import Sponsors
+from alerting.ports import Json, Sponsors
 from alerting.store import Origin, StoredAlert
 from alerting.templates import unfilled
 from canhbao.audit import record_audit
@@ -106,7 +106,7 @@ class FanOut(Protocol):
         """Raise as preview would for an area targeting cannot use, without planning."""
         ...
 
-    def preview(self, alert: Alert) -> dict[str, Any]:
+    def preview(self, alert: Alert) -> Json:
         """The targeting plan's summary, as staff see it before approving."""
         ...
 
@@ -114,7 +114,7 @@ class FanOut(Protocol):
         """Resolve recipients and build the messages (no writes)."""
         ...
 
-    async def commit(self, conn: aiosqlite.Connection, prepared: Prepared) -> dict[str, Any]:
+    async def commit(self, conn: aiosqlite.Connection, prepared: Prepared) -> Json:
         """Enqueue the prepared messages in the issue transaction; returns the frozen plan."""
         ...
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import types
@@ -367,6 +368,9 @@ def _convert(kind: Any, value: Any, path: str) -> Any:
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{path}: expected a number, got {_describe(value)}")
+        if not math.isfinite(value):
+            # TOML has nan and inf; no setting means either (a NaN passes every `<= 0` check).
+            raise ConfigError(f"{path}: expected a finite number, got {value}")
         return float(value)
     if kind is str:
         if not isinstance(value, str):
