@@ -11,6 +11,9 @@ from offering a request to its messages being sent through the outbox.
    record what they send), a request offered to a team (its push and two SMS committed with
    the offer), timed until every message of the offer is marked sent; beside a single SMS
    enqueued straight into the outbox and timed the same way (the outbox's own latency).
+3. Deadline → timed out: 20 offers on the real clock, deadlines 0.1 s apart, timed out by the
+   deadline timer (dispatch.deadlines); beside the former job that looked every 2 s, on the
+   same app in the same run: how late each offer was timed out.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from dispatch.keys import DISPATCH_REQUESTS
 from dispatch.models import NewRequest, Water
 from dispatch.recommend import OpenRequest, TeamTable, recommend, recommend_naive
 from dispatch.teams import Coverage, Member, Team, TeamDraft
-from dispatch.teams_keys import DISPATCH_OFFERS, DISPATCH_TEAMS
+from dispatch.teams_keys import DISPATCH_DEADLINES, DISPATCH_OFFERS, DISPATCH_TEAMS
 from notify import keys as notify_keys
 from notify.models import OutboxItem, SmsMessage
 
@@ -216,9 +219,118 @@ async def bench_offer_latency() -> None:
     )
 
 
+DEADLINE_OFFERS = 20
+DEADLINE_ACK_S = 1.0
+DEADLINE_SPREAD_S = 0.1  # between two offers: their deadlines fall 0.1 s apart
+OLD_POLL_S = 2.0  # the former deadline job's interval (before the timer)
+
+
+async def _lateness(app: web.Application, first_offer: int) -> list[float]:
+    rows = await app[keys.DB].fetch_all(
+        "SELECT expires_at, ended_at FROM dispatch_offers WHERE id >= ? AND status = 'timed_out'",
+        (first_offer,),
+    )
+    return [
+        (
+            datetime.fromisoformat(r["ended_at"]) - datetime.fromisoformat(r["expires_at"])
+        ).total_seconds()
+        * 1000
+        for r in rows
+    ]
+
+
+async def _offer_batch(app: web.Application) -> int:
+    """DEADLINE_OFFERS requests offered DEADLINE_SPREAD_S apart; the first offer's id."""
+    requests, offers = app[DISPATCH_REQUESTS], app[DISPATCH_OFFERS]
+    first = 0
+    for index in range(DEADLINE_OFFERS):
+        request = await requests.create(
+            NewRequest(source="operator", lat=16.4637, lon=107.5909, water=Water.roof),
+            actor="bench",
+        )
+        offer = await offers.offer(request.id, index + 1, actor="bench")
+        first = first or offer.id
+        await asyncio.sleep(DEADLINE_SPREAD_S)
+    return first
+
+
+async def _all_timed_out(app: web.Application, first_offer: int) -> list[float]:
+    """Each offer's lateness in ms, once all of the batch timed out."""
+    while True:
+        late = await _lateness(app, first_offer)
+        if len(late) >= DEADLINE_OFFERS:
+            return late
+        await asyncio.sleep(0.05)
+
+
+async def bench_deadline_lateness() -> None:
+    """How late an unanswered offer times out, on the real clock: the deadline timer beside the
+    former job that looked every 2 s, on the same app in the same run."""
+    with tempfile.TemporaryDirectory() as directory:
+        config = parse_config(
+            {
+                "database": {"path": str(Path(directory) / "bench.sqlite3")},
+                "log": {"level": "WARNING"},
+                "dispatch": {
+                    "offers": {
+                        "auto_offer": False,
+                        "ack_timeout_s": DEADLINE_ACK_S,
+                        "poll_interval_s": 3600.0,
+                    }
+                },
+            }
+        )
+        app = create_app(config)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        try:
+            for index in range(DEADLINE_OFFERS):
+                await app[DISPATCH_TEAMS].create(
+                    TeamDraft(
+                        name=f"Đội {index}",
+                        base_lat=16.46,
+                        base_lon=107.59,
+                        capabilities=frozenset({"boat"}),
+                        capacity=2,
+                        members=(Member("An", f"+849110{index:05d}"),),
+                    ),
+                    actor="bench",
+                )
+            first = await _offer_batch(app)
+            timer_ms = await _all_timed_out(app, first)
+
+            # The former way: the timer stopped, a job calling expire_due every 2 s.
+            await app[DISPATCH_DEADLINES].stop()
+
+            async def poll() -> None:
+                while True:
+                    await asyncio.sleep(OLD_POLL_S)
+                    await app[DISPATCH_OFFERS].expire_due()
+
+            poller = asyncio.create_task(poll())
+            try:
+                first = await _offer_batch(app)
+                poll_ms = await _all_timed_out(app, first)
+            finally:
+                poller.cancel()
+        finally:
+            await runner.cleanup()
+    print(
+        f"offer deadline → timed out ({DEADLINE_OFFERS} offers, real clock): timer median"
+        f" {statistics.median(timer_ms):.1f} ms, max {max(timer_ms):.1f} ms late"
+    )
+    ratio = statistics.median(poll_ms) / statistics.median(timer_ms)
+    print(
+        f"  a look every {OLD_POLL_S:.0f} s (the former job): median"
+        f" {statistics.median(poll_ms):.0f} ms, max {max(poll_ms):.0f} ms late"
+        f" (poll/timer median ratio {ratio:.0f}×)"
+    )
+
+
 def main() -> None:
     bench_recommendation()
     asyncio.run(bench_offer_latency())
+    asyncio.run(bench_deadline_lateness())
 
 
 if __name__ == "__main__":

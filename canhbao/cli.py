@@ -17,6 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from canhbao import __version__
+from canhbao.adapters.exercises import scenario_context
 from canhbao.auth import cli as auth_cli
 from canhbao.auth.first_admin import FIRST_ADMIN_LINK
 from canhbao.auth.first_admin import announcement as first_admin_announcement
@@ -25,6 +26,7 @@ from canhbao.db import Database, backup_database
 from canhbao.errors import CanhbaoError
 from canhbao.logs import configure_logging
 from dispatch import teams_cli
+from exercises import cli as exercises_cli
 from geofences import cli as geofences_cli
 
 log = logging.getLogger("canhbao")
@@ -84,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     auth_cli.add_commands(commands)
     geofences_cli.add_commands(commands)
     teams_cli.add_commands(commands)
+    exercises_cli.add_commands(commands, scenario_context)
     return parser
 
 

@@ -341,7 +341,7 @@ class DispatchOffersConfig:
     position_fresh_min: float = 15.0
     voice: bool = False
     duty_phones: tuple[str, ...] = ()
-    poll_interval_s: float = 2.0
+    poll_interval_s: float = 30.0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,13 +7,12 @@ import asyncio
 import dataclasses
 import logging
 
-from canhbao.audit import record_audit
 from canhbao.imagefiles import ImageFiles
 from dispatch import store
 from dispatch.errors import Conflict, NotFound
 from dispatch.models import NewRequest, RescueRequest, request_id_of
 from dispatch.photos import PHOTOS_PER_REQUEST, Photo, check_photo
-from dispatch.requests import ENTITY, Requests
+from dispatch.requests import Requests, record_change_in
 
 log = logging.getLogger(__name__)
 
@@ -74,16 +73,14 @@ class AppIntake:
             )
             if added:
                 detail = {"sha256": photo.sha256, "width": photo.width, "height": photo.height}
-                await store.add_history(conn, request.id, now, actor, "photo", detail=detail)
-                await record_audit(
+                await record_change_in(
                     conn,
-                    at=now,
-                    actor=actor,
-                    action="rescue_request.photo",
-                    entity=ENTITY,
-                    entity_id=str(request.id),
-                    before=None,
-                    after=detail,
+                    request.id,
+                    now,
+                    actor,
+                    "photo",
+                    detail=detail,
+                    audit=("photo", None, detail),
                 )
             changed = await requests.load(conn, request.id)
         log.info("rescue request photo", extra={"request": number, "sha256": photo.sha256})

@@ -6,9 +6,7 @@ until a team accepts it or a dispatcher acts. In the escalating transaction: the
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
 
 import aiosqlite
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -16,9 +14,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from canhbao.audit import record_audit
 from canhbao.clock import Clock, utc_text
 from canhbao.db import Database
-from canhbao.eventlog import EventLog, EventType
+from canhbao.eventlog import EventLog
 from canhbao.health import HealthRegistry
 from dispatch import offers_texts as texts
+from dispatch.events import REQUEST_ESCALATED, RequestEscalated
 from dispatch.models import RescueRequest
 from dispatch.ports import MessageQueue
 from dispatch.store import offers as store
@@ -29,42 +28,6 @@ log = logging.getLogger(__name__)
 HEALTH_NAME = "dispatch.escalations"
 # Escalation SMS go before anything else in the outbox.
 ESCALATION_PRIORITY = 90
-
-
-@dataclass(frozen=True)
-class RequestEscalated:
-    """No team took a request: the console shows it, the duty dispatchers were texted."""
-
-    request_id: int
-    number: str
-    failed_offers: int
-    reason: str
-    at: str  # UTC, ISO 8601
-
-
-def _encode(event: RequestEscalated) -> Mapping[str, Any]:
-    return {
-        "request_id": event.request_id,
-        "number": event.number,
-        "failed_offers": event.failed_offers,
-        "reason": event.reason,
-        "at": event.at,
-    }
-
-
-def _decode(payload: Mapping[str, Any]) -> RequestEscalated:
-    return RequestEscalated(
-        request_id=int(payload["request_id"]),
-        number=str(payload["number"]),
-        failed_offers=int(payload["failed_offers"]),
-        reason=str(payload["reason"]),
-        at=str(payload["at"]),
-    )
-
-
-REQUEST_ESCALATED: EventType[RequestEscalated] = EventType(
-    "dispatch.request_escalated", _encode, _decode
-)
 
 
 class Escalations:

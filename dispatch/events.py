@@ -1,12 +1,30 @@
-"""The durable events the dispatch domain writes, with their cause's transaction."""
+"""The durable events the dispatch domain writes, with their cause's transaction: a request
+received (auto offer follows it) and a request escalated (the console shows it). Each is a
+frozen dataclass whose fields are JSON values, stored and read back field by field."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from canhbao.eventlog import EventType
+
+_Event = TypeVar("_Event")
+
+
+def dataclass_event(name: str, kind: type[_Event]) -> EventType[_Event]:
+    """The event type `name` for the dataclass `kind`: its payload is the fields by name."""
+    names = tuple(f.name for f in dataclasses.fields(kind))  # type: ignore[arg-type]  # a dataclass, checked by fields()
+
+    def encode(event: _Event) -> Mapping[str, Any]:
+        return {field: getattr(event, field) for field in names}
+
+    def decode(payload: Mapping[str, Any]) -> _Event:
+        return kind(**{field: payload.get(field) for field in names})
+
+    return EventType(name, encode, decode)
 
 
 @dataclass(frozen=True)
@@ -22,28 +40,16 @@ class RequestCreated:
     priority: str
 
 
-def _encode(event: RequestCreated) -> Mapping[str, Any]:
-    return {
-        "request_id": event.request_id,
-        "number": event.number,
-        "source": event.source,
-        "lat": event.lat,
-        "lon": event.lon,
-        "ward_code": event.ward_code,
-        "priority": event.priority,
-    }
+@dataclass(frozen=True)
+class RequestEscalated:
+    """No team took a request: the console shows it, the duty dispatchers were texted."""
+
+    request_id: int
+    number: str
+    failed_offers: int
+    reason: str
+    at: str  # UTC, ISO 8601
 
 
-def _decode(payload: Mapping[str, Any]) -> RequestCreated:
-    return RequestCreated(
-        request_id=int(payload["request_id"]),
-        number=str(payload["number"]),
-        source=str(payload["source"]),
-        lat=payload.get("lat"),
-        lon=payload.get("lon"),
-        ward_code=payload.get("ward_code"),
-        priority=str(payload["priority"]),
-    )
-
-
-REQUEST_CREATED: EventType[RequestCreated] = EventType("dispatch.request_created", _encode, _decode)
+REQUEST_CREATED = dataclass_event("dispatch.request_created", RequestCreated)
+REQUEST_ESCALATED = dataclass_event("dispatch.request_escalated", RequestEscalated)

@@ -73,7 +73,9 @@ class Merger:
             if not kept.is_open:
                 raise Conflict(f"rescue request {kept.number} is {kept.state.value}")
             # The absorbed one must be allowed to become a duplicate (InvalidTransition names
-            # what it may become otherwise), and neither may be another dispatcher's.
+            # what it may become otherwise), and neither may be another dispatcher's. It points
+            # at the kept one first: a team whose offer it withdraws is told which.
+            await store.update_request(conn, absorbed.id, now, duplicate_of=kept.id)
             await requests.transition_in(
                 conn,
                 absorbed.id,
@@ -91,6 +93,7 @@ class Merger:
             await requests.tell_in(
                 conn, absorbed, f"merged:{kept.id}", texts.merged(absorbed.number, kept.number)
             )
+        requests.committed()
         return merged
 
     async def _absorb(
@@ -137,7 +140,6 @@ class Merger:
         await store.add_phones(conn, kept.id, absorbed.phones)
         await store.copy_photos(conn, absorbed.id, kept.id)
         await store.copy_history(conn, absorbed.id, kept.id)
-        await store.update_request(conn, absorbed.id, now, duplicate_of=kept.id)
         await store.add_history(
             conn, kept.id, now, actor, "merge", detail={"absorbed": absorbed.number}
         )

@@ -15,6 +15,7 @@ Deadlines are stored with the offer: a restarted process times out what fell due
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -30,7 +31,12 @@ from dispatch.errors import Conflict, InvalidInput, NotAuthorised, NotFound
 from dispatch.escalation import Escalations
 from dispatch.events import RequestCreated
 from dispatch.models import RescueRequest, State
-from dispatch.offers_messages import OfferSettings, confirm_messages, offer_messages
+from dispatch.offers_messages import (
+    OfferSettings,
+    confirm_messages,
+    offer_messages,
+    withdrawn_messages,
+)
 from dispatch.recommend import OpenRequest, Recommendation, TeamTable, needs_for, recommend
 from dispatch.requests import Requests
 from dispatch.store import offers as store
@@ -63,6 +69,10 @@ class Offers:
         self.escalations = escalations
         self.settings = settings
         self.speech = Speech(settings.voice_name)
+        # Set after every transaction that changed requests or offers: the deadline timer
+        # (dispatch.deadlines) looks again, its next deadline may have moved.
+        self.changed = asyncio.Event()
+        requests.watchers.append(self)
 
     # -- recommending ------------------------------------------------------------------------
 
@@ -255,6 +265,10 @@ class Offers:
                 raise Conflict(
                     f"offer {offer.id} is {offer.status}: the team does not hold the job"
                 )
+            if action == "done":
+                # Ended before the request is resolved: the team's own answer, not a closing
+                # by a dispatcher (which would tell the team its job was withdrawn).
+                await store.set_status(conn, offer.id, "done", at=now, expect=("accepted",))
             targets = {
                 "en_route": (State.en_route,),
                 "on_scene": (State.on_scene,),
@@ -271,8 +285,6 @@ class Offers:
                     claimant=claimant,
                     detail={"offer_id": offer.id, "team": offer.team_name, "via": via},
                 )
-            if action == "done":
-                await store.set_status(conn, offer.id, "done", at=now, expect=("accepted",))
         after = await store.get_offer(conn, offer.id)
         assert after is not None  # noqa: S101  # read in this transaction
         await _audit(conn, now, actor, f"dispatch_offer.{action}", after, via=via)
@@ -315,7 +327,7 @@ class Offers:
         failed = await store.count_failed(conn, request.id)
         if failed >= self.settings.max_failed_offers:
             await self.escalations.escalate_in(
-                conn, request, failed, f"{failed} lần mời không có đội nhận"
+                conn, request, failed, "các đội được mời đều từ chối hoặc không trả lời kịp"
             )
             return request
         if not self.settings.auto_offer:
@@ -328,6 +340,47 @@ class Offers:
             conn, request, choice.team, actor=SYSTEM, claimant=None, reason=choice.reason
         )
         return await self.requests.load(conn, request.id)
+
+    # -- a request changed by other hands ----------------------------------------------------
+
+    async def state_changed_in(
+        self, conn: aiosqlite.Connection, before: RescueRequest, after: RescueRequest, actor: str
+    ) -> None:
+        """A request that goes back to waiting for a team or closes (cancelled, unfounded,
+        merged as a duplicate, resolved by a dispatcher) ends its team's live offer: withdrawn
+        (done when resolved), the team told, its place freed, its deadline dropped. The offer
+        flow's own changes (a decline, a timeout, the team's done) end their offer first."""
+        if after.is_open and after.state is not State.triaged:
+            return
+        offer = await store.live_offer(conn, after.id)
+        if offer is not None:
+            await self._withdraw_in(conn, offer, after, actor=actor)
+
+    def committed(self) -> None:
+        self.changed.set()
+
+    async def _withdraw_in(
+        self, conn: aiosqlite.Connection, offer: Offer, request: RescueRequest, *, actor: str
+    ) -> None:
+        now = self.clock.now()
+        status: OfferStatus = "done" if request.state is State.resolved else "withdrawn"
+        await self._end_in(conn, offer, status, now=now, actor=actor)
+        team = await _team(conn, offer.team_id)
+        await self.requests.ports.messages.enqueue_in(
+            conn, withdrawn_messages(self.settings, offer, request, team)
+        )
+        ended = await store.get_offer(conn, offer.id)
+        assert ended is not None  # noqa: S101  # read in this transaction
+        await _audit(conn, now, actor, "dispatch_offer.withdraw", ended, state=request.state.value)
+        log.info(
+            "offer withdrawn",
+            extra={
+                "offer_id": offer.id,
+                "request": request.number,
+                "team_id": offer.team_id,
+                "state": request.state.value,
+            },
+        )
 
     # -- by hand -----------------------------------------------------------------------------
 
@@ -347,8 +400,8 @@ class Offers:
         offer = await store.live_offer(conn, request_id)
         if offer is None:
             raise Conflict(f"request {request.number} is not offered to any team")
-        await self._end_in(conn, offer, "withdrawn", now=now, actor=actor)
         if request.state in (State.offered, State.accepted, State.en_route):
+            # The change withdraws the offer and tells the team (state_changed_in).
             request = await self.requests.transition_in(
                 conn,
                 request_id,
@@ -357,6 +410,9 @@ class Offers:
                 claimant=claimant,
                 detail={"offer_id": offer.id, "team": offer.team_name, "released": True},
             )
+        else:
+            self.requests.check_claim(request, claimant, now)
+            await self._withdraw_in(conn, offer, request, actor=actor)
         ended = await store.get_offer(conn, offer.id)
         assert ended is not None  # noqa: S101  # read in this transaction
         await _audit(conn, now, actor, "dispatch_offer.release", ended)

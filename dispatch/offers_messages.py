@@ -4,13 +4,14 @@ items are enqueued by dispatch.offers in the offer's own transaction."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from twilio.twiml.voice_response import VoiceResponse
 
 from dispatch import offers_texts as texts
-from dispatch.models import RescueRequest
+from dispatch.models import RescueRequest, request_number
 from dispatch.store.offers import Offer
 from dispatch.teams import Team
 from notify.models import OutboxItem, PushMessage, SmsMessage, VoiceCall
@@ -37,45 +38,29 @@ def offer_messages(
 ) -> list[OutboxItem]:
     """The offer's push (to the team app), SMS (to each member) and, if configured, the call."""
     minutes = max(1, round(settings.ack_timeout.total_seconds() / 60))
-    reference = f"dispatch:{request.number}"
-    not_after = offer.expires_at
-    items: list[OutboxItem] = []
-    if team.push_token:
-        items.append(
-            OutboxItem(
-                channel="push",
-                message=PushMessage(
-                    target_kind="token",
-                    target=team.push_token,
-                    title=texts.offer_push_title(request),
-                    body=texts.offer_push_body(request, minutes),
-                    data={
-                        "kind": "dispatch_offer",
-                        "offer_id": str(offer.id),
-                        "request_number": request.number,
-                        "expires_at": offer.expires_at.isoformat(),
-                    },
-                    tag=f"dispatch-offer-{offer.id}",
-                    ttl_s=int(settings.ack_timeout.total_seconds()),
-                ),
-                idempotency_key=f"dispatch:offer:{offer.id}:push",
-                reference=reference,
-                priority=OFFER_PRIORITY,
-                not_after=not_after,
-            )
-        )
-    body = texts.offer_sms(request, minutes)
-    for phone in team.phones:
-        items.append(
-            OutboxItem(
-                channel="sms",
-                message=SmsMessage(to=phone, body=body, sender=settings.sms_sender),
-                idempotency_key=f"dispatch:offer:{offer.id}:sms:{phone}",
-                reference=reference,
-                priority=OFFER_PRIORITY,
-                not_after=not_after,
-            )
-        )
+    items = _to_team(
+        settings,
+        team,
+        request,
+        f"dispatch:offer:{offer.id}",
+        push=PushMessage(
+            target_kind="token",
+            target=team.push_token or "",
+            title=texts.offer_push_title(request),
+            body=texts.offer_push_body(request, minutes),
+            data={
+                "kind": "dispatch_offer",
+                "offer_id": str(offer.id),
+                "request_number": request.number,
+                "expires_at": offer.expires_at.isoformat(),
+            },
+            tag=f"dispatch-offer-{offer.id}",
+            ttl_s=int(settings.ack_timeout.total_seconds()),
+        ),
+        sms=texts.offer_sms(request, minutes),
+        sms_key=f"dispatch:offer:{offer.id}:sms",
+        not_after=offer.expires_at,
+    )
     if settings.voice and team.phones:
         items.append(
             OutboxItem(
@@ -87,11 +72,51 @@ def offer_messages(
                     timeout_s=30,
                 ),
                 idempotency_key=f"dispatch:offer:{offer.id}:voice:{team.phones[0]}",
+                reference=f"dispatch:{request.number}",
+                priority=OFFER_PRIORITY,
+                not_after=offer.expires_at,
+            )
+        )
+    return items
+
+
+def _to_team(
+    settings: OfferSettings,
+    team: Team,
+    request: RescueRequest,
+    key: str,
+    *,
+    push: PushMessage | None,
+    sms: str,
+    sms_key: str,
+    not_after: datetime | None = None,
+) -> list[OutboxItem]:
+    """`push` to the team app (when the team has a token: its target is set here) and `sms`
+    to every member; idempotency keys `key`:push and `sms_key`:phone."""
+    reference = f"dispatch:{request.number}"
+    items: list[OutboxItem] = []
+    if push is not None and team.push_token:
+        items.append(
+            OutboxItem(
+                channel="push",
+                message=dataclasses.replace(push, target=team.push_token),
+                idempotency_key=f"{key}:push",
                 reference=reference,
                 priority=OFFER_PRIORITY,
                 not_after=not_after,
             )
         )
+    items.extend(
+        OutboxItem(
+            channel="sms",
+            message=SmsMessage(to=phone, body=sms, sender=settings.sms_sender),
+            idempotency_key=f"{sms_key}:{phone}",
+            reference=reference,
+            priority=OFFER_PRIORITY,
+            not_after=not_after,
+        )
+        for phone in team.phones
+    )
     return items
 
 
@@ -117,14 +142,41 @@ def confirm_messages(
     settings: OfferSettings, offer: Offer, request: RescueRequest, team: Team
 ) -> list[OutboxItem]:
     """The accepting team's members get the requester's phone and the map link by SMS."""
-    body = texts.accepted_for_team(request)
-    return [
-        OutboxItem(
-            channel="sms",
-            message=SmsMessage(to=phone, body=body, sender=settings.sms_sender),
-            idempotency_key=f"dispatch:offer:{offer.id}:accepted:{phone}",
-            reference=f"dispatch:{request.number}",
-            priority=OFFER_PRIORITY,
-        )
-        for phone in team.phones
-    ]
+    return _to_team(
+        settings,
+        team,
+        request,
+        f"dispatch:offer:{offer.id}:accepted",
+        push=None,
+        sms=texts.accepted_for_team(request),
+        sms_key=f"dispatch:offer:{offer.id}:accepted",
+    )
+
+
+def withdrawn_messages(
+    settings: OfferSettings, offer: Offer, request: RescueRequest, team: Team
+) -> list[OutboxItem]:
+    """The team told its offer (or job) is withdrawn: by push to the team app (the same tag as
+    the offer, so it replaces the offer's notification) and by SMS to each member."""
+    duplicate_of = request_number(request.duplicate_of) if request.duplicate_of else None
+    body = texts.withdrawn_for_team(request.number, request.state, duplicate_of)
+    return _to_team(
+        settings,
+        team,
+        request,
+        f"dispatch:offer:{offer.id}:withdrawn",
+        push=PushMessage(
+            target_kind="token",
+            target="",
+            title=texts.withdrawn_title(request.number),
+            body=body,
+            data={
+                "kind": "dispatch_offer_withdrawn",
+                "offer_id": str(offer.id),
+                "request_number": request.number,
+            },
+            tag=f"dispatch-offer-{offer.id}",
+        ),
+        sms=body,
+        sms_key=f"dispatch:offer:{offer.id}:withdrawn",
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dispatch.models import RescueRequest, Vulnerability, Water
+from dispatch.models import RescueRequest, State, Vulnerability, Water
 
 _WATER = {
     Water.unknown: "",
@@ -157,4 +157,26 @@ def escalation_sms(number: str, failed: int, reason: str) -> str:
     return (
         f"CẢNH BÁO ĐIỀU PHỐI: yêu cầu cứu hộ {number} chưa có đội nhận {tries}"
         f" ({reason}). Cần điều phối bằng tay ngay."
+    )
+
+
+def withdrawn_title(number: str) -> str:
+    return f"Thu hồi yêu cầu cứu hộ {number}"
+
+
+def withdrawn_for_team(number: str, state: State, duplicate_of: str | None = None) -> str:
+    """A team's offer or job ended by the request's change, not by the team: why, and that the
+    team need not answer or go (a resolved request: closed by the dispatchers, with thanks)."""
+    if state is State.resolved:
+        return f"Yêu cầu cứu hộ {number} đã được điều phối viên đóng: đã hoàn thành. Cảm ơn đội."
+    why = {
+        State.cancelled: "đã hủy",
+        State.unfounded: "đã đóng vì không cần cứu hộ",
+        State.duplicate: f"trùng với yêu cầu {duplicate_of}, đã gộp vào yêu cầu đó"
+        if duplicate_of
+        else "trùng với một yêu cầu khác, đã gộp",
+    }.get(state, "đã được điều phối viên giao lại")
+    return (
+        f"THU HỒI: yêu cầu cứu hộ {number} {why}. Đội không cần trả lời và không cần đến nơi"
+        " nữa. Cảm ơn đội."
     )

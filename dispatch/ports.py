@@ -4,6 +4,8 @@
 - WarningCoverage: whether an issued Severe or Extreme warning covers a point (over alerting);
 - DeviceDirectory: the citizen app's device behind a public id and secret (over geofences'
   device registry: the app authenticates its SOS with the device secret);
+- DevicePushTokens: the FCM token of the app device a request came from (over geofences' device
+  store), to push the requester the news their SMS carry;
 - MessageQueue: notify's outbox, written inside dispatch's own transaction;
 - SignedForms: a Twilio webhook's form, its signature checked (over the hotline's reader), for
   the keypress of an offer call.
@@ -58,6 +60,13 @@ class DeviceDirectory(Protocol):
         ...
 
 
+class DevicePushTokens(Protocol):
+    async def push_token(self, conn: aiosqlite.Connection, public_id: str) -> str | None:
+        """The device's FCM token now, read in the caller's transaction; None when it has none
+        (unregistered, or its token was refused)."""
+        ...
+
+
 class MessageQueue(Protocol):
     async def enqueue_in(self, conn: aiosqlite.Connection, items: Sequence[OutboxItem]) -> int:
         """Store the messages inside the caller's transaction; returns how many were new."""
@@ -78,6 +87,7 @@ class DispatchPorts:
     warnings: WarningCoverage
     devices: DeviceDirectory
     messages: MessageQueue
+    push_tokens: DevicePushTokens
 
 
 class NoWards:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -41,12 +41,14 @@ from dispatch.models import (
     open_order,
 )
 from dispatch.ports import DispatchPorts, Ward
-from notify.models import OutboxItem, SmsMessage
+from notify.models import OutboxItem, PushMessage, SmsMessage
 
 log = logging.getLogger(__name__)
 
 ENTITY = "rescue_request"
 DEFAULT_CLAIM = timedelta(minutes=10)
+# What requesters are told goes out beside offers (80) and ahead of warnings' fan-out (0).
+REQUESTER_PRIORITY = 50
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,18 @@ class Details:
     water: Water | None = None
     more_address: str | None = None
     notes: str | None = None
+
+
+class StateWatcher(Protocol):
+    """Who else acts on a request's state change (dispatch.offers: a team's live offer ends when
+    its request goes back to triaged or closes), inside the changing transaction; `committed`
+    is told after every transaction that changed requests."""
+
+    async def state_changed_in(
+        self, conn: aiosqlite.Connection, before: RescueRequest, after: RescueRequest, actor: str
+    ) -> None: ...
+
+    def committed(self) -> None: ...
 
 
 class Requests:
@@ -80,6 +94,7 @@ class Requests:
         self.ports = ports
         self.sms_sender = sms_sender
         self.claim_for = claim_for
+        self.watchers: list[StateWatcher] = []
 
     # -- creating ----------------------------------------------------------------------------
 
@@ -102,19 +117,16 @@ class Requests:
         row_id = await store.insert_request(
             conn, draft, now, ward=(ward.code, ward.name) if ward else None, severe_warning=severe
         )
-        await store.add_history(
-            conn, row_id, now, actor, "created", to_state=State.new, detail={"source": draft.source}
-        )
         request = await self.load(conn, row_id)
-        await record_audit(
+        await record_change_in(
             conn,
-            at=now,
-            actor=actor,
-            action="rescue_request.create",
-            entity=ENTITY,
-            entity_id=str(row_id),
-            before=None,
-            after=request.to_json(now),
+            row_id,
+            now,
+            actor,
+            "created",
+            states=(None, State.new),
+            detail={"source": draft.source},
+            audit=("create", None, request.to_json(now)),
         )
         await self.events.append(
             conn,
@@ -134,7 +146,8 @@ class Requests:
         await duplicates.propose_in(conn, request, now, "dispatch")
         # An SMS request is answered by the hotline's own reply to that SMS (its TwiML).
         if draft.source != "sms":
-            await self.tell_in(conn, request, "received", texts.received(request.number))
+            body = texts.received(request.number, by_sms=bool(request.phones))
+            await self.tell_in(conn, request, "received", body)
         log.info(
             "rescue request created",
             extra={"request": request.number, "source": request.source, "ward": request.ward_code},
@@ -142,8 +155,11 @@ class Requests:
         return request
 
     def committed(self) -> None:
-        """A transaction that created requests is over: the event log's subscribers look now."""
+        """A transaction that created or changed requests is over: the event log's subscribers
+        and the state watchers look now."""
         self.events.committed()
+        for watcher in self.watchers:
+            watcher.committed()
 
     async def _place(self, draft: NewRequest) -> tuple[Ward | None, bool]:
         if draft.lat is None or draft.lon is None:
@@ -165,19 +181,47 @@ class Requests:
     async def tell_in(
         self, conn: aiosqlite.Connection, request: RescueRequest, what: str, body: str
     ) -> int:
-        """Queue one SMS per phone of the request, inside the caller's transaction (each once:
-        the key names the request, the news and the phone)."""
+        """Queue one SMS per phone of the request and, when it came from the app, a push to
+        that device (its token as it is now), inside the caller's transaction; each once: the
+        key names the request, the news and the phone (or the push)."""
+        reference = f"dispatch:{request.number}"
         items = [
             OutboxItem(
                 channel="sms",
                 message=SmsMessage(to=phone, body=body, sender=self.sms_sender),
                 idempotency_key=f"dispatch:{request.id}:{what}:{phone}",
-                reference=f"dispatch:{request.number}",
-                priority=50,
+                reference=reference,
+                priority=REQUESTER_PRIORITY,
             )
             for phone in request.phones
             if phone.startswith("+")
         ]
+        token = (
+            await self.ports.push_tokens.push_token(conn, request.device_id)
+            if request.device_id
+            else None
+        )
+        if token:
+            items.append(
+                OutboxItem(
+                    channel="push",
+                    message=PushMessage(
+                        target_kind="token",
+                        target=token,
+                        title=texts.push_title(request.number),
+                        body=body,
+                        data={
+                            "kind": "rescue_request",
+                            "news": what.split(":", 1)[0],
+                            "request_number": request.number,
+                        },
+                        tag=f"dispatch-{request.number}-{what}",
+                    ),
+                    idempotency_key=f"dispatch:{request.id}:{what}:push",
+                    reference=reference,
+                    priority=REQUESTER_PRIORITY,
+                )
+            )
         return await self.ports.messages.enqueue_in(conn, items) if items else 0
 
     # -- reading -----------------------------------------------------------------------------
@@ -259,18 +303,14 @@ class Requests:
             return before
         await store.update_request(conn, request_id, now, **columns)
         after = await self.load(conn, request_id)
-        await store.add_history(
-            conn, request_id, now, actor, "details", detail={"changed": sorted(columns)}
-        )
-        await record_audit(
+        await record_change_in(
             conn,
-            at=now,
-            actor=actor,
-            action="rescue_request.update",
-            entity=ENTITY,
-            entity_id=str(request_id),
-            before=before.to_json(now),
-            after=after.to_json(now),
+            request_id,
+            now,
+            actor,
+            "details",
+            detail={"changed": sorted(columns)},
+            audit=("update", before.to_json(now), after.to_json(now)),
         )
         return after
 
@@ -292,27 +332,23 @@ class Requests:
         self.check_claim(before, claimant, now)
         check_transition(before.number, before.state, target)
         await store.set_state(conn, request_id, target, now)
-        await store.add_history(
+        await record_change_in(
             conn,
             request_id,
             now,
             actor,
             "state",
-            from_state=before.state,
-            to_state=target,
+            states=(before.state, target),
             detail=detail,
-        )
-        await record_audit(
-            conn,
-            at=now,
-            actor=actor,
-            action="rescue_request.state",
-            entity=ENTITY,
-            entity_id=str(request_id),
-            before={"state": before.state.value},
-            after={"state": target.value, **(detail or {})},
+            audit=(
+                "state",
+                {"state": before.state.value},
+                {"state": target.value, **(detail or {})},
+            ),
         )
         after = await self.load(conn, request_id)
+        for watcher in self.watchers:
+            await watcher.state_changed_in(conn, before, after, actor)
         if target is State.resolved:
             await self.tell_in(conn, after, "resolved", texts.resolved(after.number))
         log.info(
@@ -331,9 +367,11 @@ class Requests:
         detail: dict[str, Any] | None = None,
     ) -> RescueRequest:
         async with self.db.transaction() as conn:
-            return await self.transition_in(
+            changed = await self.transition_in(
                 conn, request_id, target, actor=actor, claimant=claimant, detail=detail
             )
+        self.committed()
+        return changed
 
     async def override_priority(
         self, request_id: int, priority: Priority | None, reason: str, *, actor: str
@@ -353,7 +391,7 @@ class Requests:
                 priority_override=priority.value if priority else None,
                 priority_reason=reason,
             )
-            await store.add_history(
+            await record_change_in(
                 conn,
                 request_id,
                 now,
@@ -364,19 +402,14 @@ class Requests:
                     "override": priority.value if priority else None,
                     "reason": reason,
                 },
-            )
-            await record_audit(
-                conn,
-                at=now,
-                actor=actor,
-                action="rescue_request.priority",
-                entity=ENTITY,
-                entity_id=str(request_id),
-                before={
-                    "priority_override": before.priority_override,
-                    "priority_reason": before.priority_reason,
-                },
-                after={"priority_override": priority, "priority_reason": reason},
+                audit=(
+                    "priority",
+                    {
+                        "priority_override": before.priority_override,
+                        "priority_reason": before.priority_reason,
+                    },
+                    {"priority_override": priority, "priority_reason": reason},
+                ),
             )
             return await self.load(conn, request_id)
 
@@ -422,14 +455,49 @@ class Requests:
         claim: Claim,
     ) -> None:
         detail = {"claim": what, **claim.to_json()}
-        await store.add_history(conn, request.id, now, actor, "claim", detail=detail)
-        await record_audit(
+        await record_change_in(
             conn,
-            at=now,
-            actor=actor,
-            action=f"rescue_request.claim_{what}",
-            entity=ENTITY,
-            entity_id=str(request.id),
-            before=None,
-            after=detail,
+            request.id,
+            now,
+            actor,
+            "claim",
+            detail=detail,
+            audit=(f"claim_{what}", None, detail),
         )
+
+
+async def record_change_in(
+    conn: aiosqlite.Connection,
+    request_id: int,
+    now: datetime,
+    actor: str,
+    kind: str,
+    *,
+    detail: dict[str, Any] | None,
+    audit: tuple[str, Any, Any],
+    states: tuple[State | None, State] | None = None,
+) -> None:
+    """One change of a request, written twice in the caller's transaction: its timeline line
+    (`kind`, `detail`, the states it went between) and its audit entry (`audit`: the action
+    after "rescue_request.", what was before, what is after)."""
+    await store.add_history(
+        conn,
+        request_id,
+        now,
+        actor,
+        kind,
+        from_state=states[0] if states else None,
+        to_state=states[1] if states else None,
+        detail=detail,
+    )
+    action, before, after = audit
+    await record_audit(
+        conn,
+        at=now,
+        actor=actor,
+        action=f"rescue_request.{action}",
+        entity=ENTITY,
+        entity_id=str(request_id),
+        before=before,
+        after=after,
+    )

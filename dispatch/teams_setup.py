@@ -1,20 +1,18 @@
 """Teams, offers and escalation: checked config, the services in their context (after the
-requests' context), the deadline job, the health and metrics refresher, the routes."""
+requests' context), the deadline timer, the health and metrics refresher, the routes."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 from aiohttp import web
-from apscheduler.job import Job
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from canhbao.config import Config, require_positive
 from canhbao.errors import ConfigError
-from canhbao.keys import CLOCK, DB, EVENTS, HEALTH, METRIC_REFRESHERS, METRICS, SCHEDULER
+from canhbao.keys import CLOCK, DB, EVENTS, HEALTH, METRIC_REFRESHERS, METRICS
 from dispatch import team_routes
+from dispatch.deadlines import DeadlineTimer
 from dispatch.errors import InvalidInput
 from dispatch.escalation import Escalations
 from dispatch.keys import DISPATCH_REQUESTS
@@ -22,10 +20,14 @@ from dispatch.offers import Offers, OfferSettings
 from dispatch.offers_sms import TeamSms
 from dispatch.ports import SignedForms
 from dispatch.teams import check_phone
-from dispatch.teams_keys import DISPATCH_OFFERS, DISPATCH_TEAM_SMS, DISPATCH_TEAMS, KEYPRESS_FORMS
+from dispatch.teams_keys import (
+    DISPATCH_DEADLINES,
+    DISPATCH_OFFERS,
+    DISPATCH_TEAM_SMS,
+    DISPATCH_TEAMS,
+    KEYPRESS_FORMS,
+)
 from dispatch.teams_service import Teams
-
-log = logging.getLogger(__name__)
 
 
 def setup_teams(app: web.Application, config: Config, *, forms: Callable[[], SignedForms]) -> None:
@@ -75,36 +77,23 @@ def setup_teams(app: web.Application, config: Config, *, forms: Callable[[], Sig
         app[DISPATCH_TEAM_SMS] = TeamSms(offers)
         app[KEYPRESS_FORMS] = forms()
         app[METRIC_REFRESHERS].append(escalations.refresh)
-        # What fell due while no process ran is timed out now, then every poll.
+        # What fell due while no process ran is timed out before the app serves; the timer
+        # then arms for the next deadline.
         await offers.expire_due()
         await escalations.refresh()
-        job = _schedule(app[SCHEDULER], offers, escalations, settings.poll_interval_s)
+        timer = DeadlineTimer(
+            app[DB],
+            app[CLOCK],
+            offers,
+            escalations,
+            look_every=timedelta(seconds=settings.poll_interval_s),
+        )
+        app[DISPATCH_DEADLINES] = timer
+        timer.start()
         try:
             yield
         finally:
-            job.remove()
+            await timer.stop()
 
     app.cleanup_ctx.append(teams_ctx)
     team_routes.setup_routes(app)
-
-
-def _schedule(
-    scheduler: AsyncIOScheduler, offers: Offers, escalations: Escalations, interval_s: float
-) -> Job:
-    async def run() -> None:
-        try:
-            await offers.expire_due()
-            await escalations.refresh()
-        except Exception:
-            log.exception("offer deadlines round failed")
-
-    job: Job = scheduler.add_job(
-        run,
-        "interval",
-        seconds=interval_s,
-        id="dispatch-offer-deadlines",
-        replace_existing=True,
-        max_instances=1,
-        coalesce=True,
-    )
-    return job

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dispatch.models import State
+from dispatch.models import RescueRequest, State, request_number
 
 HOTLINE = "1900 1075"
 
@@ -23,11 +23,30 @@ STATE_WORDS: Mapping[State, str] = {
 }
 
 
-def received(number: str) -> str:
+def state_words(request: RescueRequest) -> str:
+    """Where the request stands, as its requester reads or hears it (a merged one names the
+    request it went into: that is the number to ask about)."""
+    if request.state is State.duplicate and request.duplicate_of is not None:
+        return f"đã gộp vào yêu cầu số {request_number(request.duplicate_of)}"
+    return STATE_WORDS[request.state]
+
+
+def push_title(number: str) -> str:
+    """The title of a push to the requester's app (its body is the SMS's words)."""
+    return f"Yêu cầu cứu hộ số {number}"
+
+
+def received(number: str, *, by_sms: bool = True) -> str:
+    """The receipt; `by_sms`: the request has a phone that may text TINH TRANG (an app request
+    without one is told to look in the app instead)."""
+    ask = (
+        f"Nhắn TINH TRANG {number} để biết tình trạng."
+        if by_sms
+        else "Xem tình trạng yêu cầu trong ứng dụng."
+    )
     return (
         f"Tổng đài cứu hộ {HOTLINE} đã nhận yêu cầu số {number}. Đội cứu hộ sẽ được điều đến"
-        f" sớm nhất. Giữ điện thoại bên mình; nếu nguy hiểm tăng, gọi {HOTLINE}."
-        f" Nhắn TINH TRANG {number} để biết tình trạng."
+        f" sớm nhất. Giữ điện thoại bên mình; nếu nguy hiểm tăng, gọi {HOTLINE}. {ask}"
     )
 
 

@@ -18,32 +18,16 @@ from cameras.keys import CAMERAS
 from cameras.ports import CameraPorts, Ward
 from cameras.service import Cameras
 from canhbao import keys
-from geofences.devices import DeviceRegistry
+from canhbao.adapters.geofences import GeofencesWards
 from geofences.keys import GEOFENCES
 
 
 def camera_ports(app: web.Application) -> CameraPorts:
     """Built when the cameras' context starts: geofences' and alerting's ran before it."""
     return CameraPorts(
-        wards=GeofencesWards(app[GEOFENCES]),
+        wards=GeofencesWards(app[GEOFENCES], Ward),
         warnings=AlertingCoverage(app[ALERTING]),
     )
-
-
-class GeofencesWards:
-    """The cameras' WardLocator over geofences' area catalogue: the deepest area covering the
-    camera's point."""
-
-    def __init__(self, registry: DeviceRegistry) -> None:
-        self._registry = registry
-
-    async def ward_at(self, lon: float, lat: float) -> Ward | None:
-        catalog = self._registry.catalog  # replaced whole when areas are re-imported
-        area_id = catalog.locate(lon, lat)
-        if area_id < 0:
-            return None
-        area = catalog.areas[area_id]
-        return Ward(area.code, area.name)
 
 
 class AlertingCoverage:

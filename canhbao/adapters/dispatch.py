@@ -11,6 +11,7 @@ from aiohttp import web
 from alerting.errors import AlertingError
 from alerting.keys import ALERTING
 from alerting.workflow import Workflow
+from canhbao.adapters.geofences import GeofencesWards
 from dispatch import texts as dispatch_texts
 from dispatch.errors import InvalidInput as DispatchInvalidInput
 from dispatch.errors import NotAuthorised, SourceUnavailable
@@ -20,6 +21,7 @@ from dispatch.requests import Details, Requests
 from geofences.devices import DeviceRegistry
 from geofences.errors import DeviceRefused, GeofenceError
 from geofences.keys import GEOFENCES
+from geofences.store.devices import push_token_of
 from hotline.errors import InvalidInput as HotlineInvalidInput
 from hotline.models import NewRescueRequest
 from hotline.models import Vulnerability as HotlineVulnerability
@@ -34,26 +36,12 @@ SEVERE = frozenset({"Severe", "Extreme"})
 def dispatch_ports(app: web.Application) -> DispatchPorts:
     """Built when dispatch's context starts: geofences', alerting's and notify's ran before."""
     return DispatchPorts(
-        wards=GeofencesWards(app[GEOFENCES]),
+        wards=GeofencesWards(app[GEOFENCES], Ward),
         warnings=AlertingSevereWarnings(app[ALERTING]),
         devices=GeofencesDevices(app[GEOFENCES]),
         messages=OutboxQueue(app[notify_keys.OUTBOX]),
+        push_tokens=GeofencesPushTokens(),
     )
-
-
-class GeofencesWards:
-    """Dispatch's WardLocator over geofences' area catalogue: the deepest area covering it."""
-
-    def __init__(self, registry: DeviceRegistry) -> None:
-        self._registry = registry
-
-    async def ward_at(self, lon: float, lat: float) -> Ward | None:
-        catalog = self._registry.catalog  # replaced whole when areas are re-imported
-        area_id = catalog.locate(lon, lat)
-        if area_id < 0:
-            return None
-        area = catalog.areas[area_id]
-        return Ward(area.code, area.name)
 
 
 class AlertingSevereWarnings:
@@ -84,6 +72,14 @@ class GeofencesDevices:
         except GeofenceError as err:
             raise SourceUnavailable(f"device registry: {err}") from err
         return AppDevice(found.public_id, found.phone, found.has_token)
+
+
+class GeofencesPushTokens:
+    """Dispatch's DevicePushTokens over geofences' device store (read in dispatch's transaction:
+    the same database)."""
+
+    async def push_token(self, conn: aiosqlite.Connection, public_id: str) -> str | None:
+        return await push_token_of(conn, public_id)
 
 
 class OutboxQueue:
@@ -182,5 +178,5 @@ def _ticket(request: RescueRequest) -> RescueTicket:
         request.id,
         request.number,
         request.is_open,
-        dispatch_texts.STATE_WORDS[request.state],
+        dispatch_texts.state_words(request),
     )

@@ -1,11 +1,14 @@
-"""geofences' TopicSender port over notify's outbox."""
+"""geofences' TopicSender port over notify's outbox; the ward locator other domains' ports read
+over geofences' area catalogue."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
 
 import aiosqlite
 
+from geofences.devices import DeviceRegistry
 from geofences.ports import TOPIC_PRIORITY, TOPIC_REFERENCE, TopicSubscriptions
 from notify.models import FCM_TOPIC_BATCH, OutboxItem, TopicChange
 from notify.outbox import Outbox
@@ -35,3 +38,23 @@ class OutboxTopicSender:
                 )
         await self._outbox.enqueue_in(conn, items)
         return len(items)
+
+
+_Ward = TypeVar("_Ward")
+
+
+class GeofencesWards(Generic[_Ward]):
+    """A domain's WardLocator over geofences' area catalogue: the deepest area covering the
+    point, as that domain's own Ward type (`ward(code, name)`), or None outside every area."""
+
+    def __init__(self, registry: DeviceRegistry, ward: Callable[[str, str], _Ward]) -> None:
+        self._registry = registry
+        self._ward = ward
+
+    async def ward_at(self, lon: float, lat: float) -> _Ward | None:
+        catalog = self._registry.catalog  # replaced whole when areas are re-imported
+        area_id = catalog.locate(lon, lat)
+        if area_id < 0:
+            return None
+        area = catalog.areas[area_id]
+        return self._ward(area.code, area.name)

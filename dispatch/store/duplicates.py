@@ -11,7 +11,7 @@ import aiosqlite
 
 from canhbao.clock import parse_utc, utc_text
 from dispatch.models import OPEN_STATES, request_number
-from dispatch.store.requests import Reader, _fetch_all
+from dispatch.store.rows import Reader, fetch_all, parse_time
 
 _OPEN_MARKS = ", ".join(f"'{s.value}'" for s in OPEN_STATES)
 _COLUMNS = (
@@ -56,7 +56,7 @@ def _proposal(row: sqlite3.Row) -> Proposal:
         distance_m=row["distance_m"],
         status=row["status"],
         created_at=parse_utc(row["created_at"]),
-        decided_at=parse_utc(row["decided_at"]) if row["decided_at"] else None,
+        decided_at=parse_time(row["decided_at"]),
         decided_by=row["decided_by"],
     )
 
@@ -68,7 +68,7 @@ async def same_phone_since(
     if not phones:
         return []
     marks = ", ".join("?" for _ in phones)
-    rows = await _fetch_all(
+    rows = await fetch_all(
         reader,
         "SELECT DISTINCT r.id FROM dispatch_requests r JOIN dispatch_request_phones p"  # noqa: S608  # placeholders only
         f" ON p.request_id = r.id WHERE p.phone IN ({marks}) AND r.id != ?"
@@ -87,7 +87,7 @@ async def placed_near_since(
     """Open requests other than this one, received since `since`, with a point in the box
     (south, west, north, east): (id, lat, lon) for the caller to measure exactly."""
     south, west, north, east = box
-    rows = await _fetch_all(
+    rows = await fetch_all(
         reader,
         "SELECT id, lat, lon FROM dispatch_requests WHERE id != ? AND created_at >= ?"  # noqa: S608  # constants
         f" AND state IN ({_OPEN_MARKS}) AND lat BETWEEN ? AND ? AND lon BETWEEN ? AND ?"
@@ -114,7 +114,7 @@ async def insert_proposal(
 
 
 async def get_proposal(reader: Reader, proposal_id: int) -> Proposal | None:
-    rows = await _fetch_all(
+    rows = await fetch_all(
         reader,
         f"SELECT {_COLUMNS} FROM dispatch_duplicates WHERE id = ?",  # noqa: S608  # constant
         (proposal_id,),
@@ -124,7 +124,7 @@ async def get_proposal(reader: Reader, proposal_id: int) -> Proposal | None:
 
 async def list_proposals(reader: Reader, status: str | None, limit: int) -> list[Proposal]:
     where = "WHERE status = ?" if status else ""
-    rows = await _fetch_all(
+    rows = await fetch_all(
         reader,
         f"SELECT {_COLUMNS} FROM dispatch_duplicates {where} ORDER BY id DESC LIMIT ?",  # noqa: S608  # constants
         (*((status,) if status else ()), limit),

@@ -12,10 +12,8 @@ from typing import Literal
 import aiosqlite
 
 from canhbao.clock import parse_utc, utc_text
-from canhbao.db import Database
 from dispatch.models import OPEN_STATES
-
-Reader = aiosqlite.Connection | Database
+from dispatch.store.rows import Reader, fetch_all, parse_time
 
 OfferStatus = Literal[
     "pending",  # sent, waiting for the team's answer until expires_at
@@ -78,10 +76,6 @@ class Escalation:
     reason: str
 
 
-def _time(text: str | None) -> datetime | None:
-    return None if text is None else parse_utc(text)
-
-
 def _offer(row: sqlite3.Row) -> Offer:
     return Offer(
         id=row["id"],
@@ -93,18 +87,11 @@ def _offer(row: sqlite3.Row) -> Offer:
         expires_at=parse_utc(row["expires_at"]),
         offered_by=row["offered_by"],
         reason=row["reason"],
-        answered_at=_time(row["answered_at"]),
+        answered_at=parse_time(row["answered_at"]),
         answered_via=row["answered_via"],
         answered_by=row["answered_by"],
-        ended_at=_time(row["ended_at"]),
+        ended_at=parse_time(row["ended_at"]),
     )
-
-
-async def _rows(reader: Reader, sql: str, params: Sequence[object]) -> list[sqlite3.Row]:
-    if isinstance(reader, Database):
-        return await reader.fetch_all(sql, params)
-    async with reader.execute(sql, params) as cursor:
-        return list(await cursor.fetchall())
 
 
 async def insert_offer(
@@ -128,13 +115,13 @@ async def insert_offer(
 
 
 async def get_offer(reader: Reader, offer_id: int) -> Offer | None:
-    rows = await _rows(reader, f"SELECT {_COLUMNS} FROM {_FROM} WHERE o.id = ?", (offer_id,))  # noqa: S608  # constant
+    rows = await fetch_all(reader, f"SELECT {_COLUMNS} FROM {_FROM} WHERE o.id = ?", (offer_id,))  # noqa: S608  # constant
     return _offer(rows[0]) if rows else None
 
 
 async def live_offer(reader: Reader, request_id: int) -> Offer | None:
     """The request's pending or accepted offer, if it has one (at most one: a unique index)."""
-    rows = await _rows(
+    rows = await fetch_all(
         reader,
         f"SELECT {_COLUMNS} FROM {_FROM} WHERE o.request_id = ?"  # noqa: S608  # constant
         " AND o.status IN ('pending', 'accepted')",
@@ -144,7 +131,7 @@ async def live_offer(reader: Reader, request_id: int) -> Offer | None:
 
 
 async def offers_for(reader: Reader, request_id: int) -> list[Offer]:
-    rows = await _rows(
+    rows = await fetch_all(
         reader,
         f"SELECT {_COLUMNS} FROM {_FROM} WHERE o.request_id = ? ORDER BY o.id",  # noqa: S608  # constant
         (request_id,),
@@ -156,7 +143,7 @@ async def offers_of_team(
     reader: Reader, team_id: int, statuses: Sequence[OfferStatus]
 ) -> list[Offer]:
     marks = ", ".join("?" for _ in statuses)
-    rows = await _rows(
+    rows = await fetch_all(
         reader,
         f"SELECT {_COLUMNS} FROM {_FROM} WHERE o.team_id = ?"  # noqa: S608  # placeholders only
         f" AND o.status IN ({marks}) ORDER BY o.id",
@@ -167,7 +154,7 @@ async def offers_of_team(
 
 async def offered_teams(reader: Reader, request_id: int) -> dict[int, OfferStatus]:
     """Team id → its latest offer's status, for every team this request was offered to."""
-    rows = await _rows(
+    rows = await fetch_all(
         reader,
         "SELECT team_id, status FROM dispatch_offers WHERE request_id = ? ORDER BY id",
         (request_id,),
@@ -178,14 +165,14 @@ async def offered_teams(reader: Reader, request_id: int) -> dict[int, OfferStatu
 async def offered_teams_all(reader: Reader) -> dict[int, set[int]]:
     """Request id → the teams it was offered to, for every request with an offer."""
     found: dict[int, set[int]] = {}
-    for row in await _rows(reader, "SELECT request_id, team_id FROM dispatch_offers", ()):
+    for row in await fetch_all(reader, "SELECT request_id, team_id FROM dispatch_offers", ()):
         found.setdefault(row["request_id"], set()).add(row["team_id"])
     return found
 
 
 async def count_failed(reader: Reader, request_id: int) -> int:
     marks = ", ".join("?" for _ in FAILED)
-    rows = await _rows(
+    rows = await fetch_all(
         reader,
         f"SELECT COUNT(*) FROM dispatch_offers WHERE request_id = ? AND status IN ({marks})",  # noqa: S608  # placeholders only
         (request_id, *FAILED),
@@ -194,7 +181,7 @@ async def count_failed(reader: Reader, request_id: int) -> int:
 
 
 async def due_offers(reader: Reader, now: datetime, limit: int = 100) -> list[Offer]:
-    rows = await _rows(
+    rows = await fetch_all(
         reader,
         f"SELECT {_COLUMNS} FROM {_FROM} WHERE o.status = 'pending' AND o.expires_at <= ?"  # noqa: S608  # constant
         " ORDER BY o.expires_at LIMIT ?",
@@ -204,10 +191,10 @@ async def due_offers(reader: Reader, now: datetime, limit: int = 100) -> list[Of
 
 
 async def next_deadline(reader: Reader) -> datetime | None:
-    rows = await _rows(
+    rows = await fetch_all(
         reader, "SELECT min(expires_at) FROM dispatch_offers WHERE status = 'pending'", ()
     )
-    return _time(rows[0][0]) if rows else None
+    return parse_time(rows[0][0]) if rows else None
 
 
 async def set_status(
@@ -278,7 +265,7 @@ async def clear_escalation(
 
 
 async def open_escalations(reader: Reader) -> list[Escalation]:
-    rows = await _rows(
+    rows = await fetch_all(
         reader,
         "SELECT e.request_id, e.escalated_at, e.failed_offers, e.reason"  # noqa: S608  # constants
         " FROM dispatch_escalations e JOIN dispatch_requests r ON r.id = e.request_id"
@@ -293,7 +280,7 @@ async def open_escalations(reader: Reader) -> list[Escalation]:
 
 
 async def is_escalated(reader: Reader, request_id: int) -> bool:
-    rows = await _rows(
+    rows = await fetch_all(
         reader,
         "SELECT 1 FROM dispatch_escalations WHERE request_id = ? AND cleared_at IS NULL",
         (request_id,),

@@ -12,7 +12,6 @@ from typing import Any
 import aiosqlite
 
 from canhbao.clock import parse_utc, utc_text
-from canhbao.db import Database
 from dispatch.models import (
     OPEN_STATES,
     Claim,
@@ -25,8 +24,7 @@ from dispatch.models import (
     Water,
     request_number,
 )
-
-Reader = aiosqlite.Connection | Database
+from dispatch.store.rows import Reader, children, fetch_all
 
 _COLUMNS = (
     "id, number, source, caller, source_sid, call_sid, recording_url, lat, lon, accuracy_m,"
@@ -41,13 +39,6 @@ _REACHED = {
     State.resolved: "resolved_at",
 }
 _OPEN_MARKS = ", ".join(f"'{s.value}'" for s in OPEN_STATES)
-
-
-async def _fetch_all(reader: Reader, sql: str, params: Sequence[object]) -> list[sqlite3.Row]:
-    if isinstance(reader, Database):
-        return await reader.fetch_all(sql, params)
-    async with reader.execute(sql, params) as cursor:
-        return list(await cursor.fetchall())
 
 
 def _from_row(
@@ -94,30 +85,38 @@ def _from_row(
 
 async def _complete(reader: Reader, rows: Sequence[sqlite3.Row]) -> list[RescueRequest]:
     """Rows with their phones and photos (two queries for the lot, not two per row)."""
-    if not rows:
-        return []
     ids = [row["id"] for row in rows]
-    marks = ", ".join("?" for _ in ids)
-    phones: dict[int, list[str]] = {}
-    for row in await _fetch_all(
+    phones = await children(
         reader,
-        f"SELECT request_id, phone FROM dispatch_request_phones WHERE request_id IN ({marks})"  # noqa: S608  # placeholders only
+        "SELECT request_id, phone FROM dispatch_request_phones WHERE request_id IN ({marks})"
         " ORDER BY request_id, phone",
         ids,
-    ):
-        phones.setdefault(row[0], []).append(row[1])
-    photos: dict[int, list[str]] = {}
-    for row in await _fetch_all(
+    )
+    photos = await children(
         reader,
-        f"SELECT request_id, sha256 FROM dispatch_photos WHERE request_id IN ({marks})"  # noqa: S608  # placeholders only
+        "SELECT request_id, sha256 FROM dispatch_photos WHERE request_id IN ({marks})"
         " ORDER BY request_id, created_at, sha256",
         ids,
-    ):
-        photos.setdefault(row[0], []).append(row[1])
+    )
     return [
-        _from_row(row, tuple(phones.get(row["id"], ())), tuple(photos.get(row["id"], ())))
+        _from_row(
+            row,
+            tuple(p[1] for p in phones.get(row["id"], ())),
+            tuple(p[1] for p in photos.get(row["id"], ())),
+        )
         for row in rows
     ]
+
+
+async def _select(reader: Reader, clauses: str, params: Sequence[object]) -> list[RescueRequest]:
+    """Requests, complete, chosen by `clauses` (our own constant SQL after FROM, with
+    placeholders for `params`)."""
+    rows = await fetch_all(
+        reader,
+        f"SELECT {_COLUMNS} FROM dispatch_requests {clauses}",  # noqa: S608  # constants
+        params,
+    )
+    return await _complete(reader, rows)
 
 
 async def insert_request(
@@ -258,7 +257,7 @@ async def copy_history(conn: aiosqlite.Connection, from_id: int, to_id: int) -> 
 
 
 async def history(reader: Reader, request_id: int) -> list[HistoryEntry]:
-    rows = await _fetch_all(
+    rows = await fetch_all(
         reader,
         "SELECT at, actor, kind, from_state, to_state, detail FROM dispatch_request_history"
         " WHERE request_id = ? ORDER BY at, id",
@@ -278,38 +277,28 @@ async def history(reader: Reader, request_id: int) -> list[HistoryEntry]:
 
 
 async def get_request(reader: Reader, request_id: int) -> RescueRequest | None:
-    rows = await _fetch_all(
-        reader,
-        f"SELECT {_COLUMNS} FROM dispatch_requests WHERE id = ?",  # noqa: S608  # constant
-        (request_id,),
-    )
-    found = await _complete(reader, rows)
-    return found[0] if found else None
+    return next(iter(await _select(reader, "WHERE id = ?", (request_id,))), None)
 
 
 async def open_request_for(reader: Reader, phone: str) -> RescueRequest | None:
     """The newest request this number may be told about that is still being handled."""
-    rows = await _fetch_all(
+    found = await _select(
         reader,
-        f"SELECT {_COLUMNS} FROM dispatch_requests WHERE id IN"  # noqa: S608  # constants
-        " (SELECT request_id FROM dispatch_request_phones WHERE phone = ?)"
+        "WHERE id IN (SELECT request_id FROM dispatch_request_phones WHERE phone = ?)"  # noqa: S608  # constants
         f" AND state IN ({_OPEN_MARKS}) ORDER BY id DESC LIMIT 1",
         (phone,),
     )
-    found = await _complete(reader, rows)
-    return found[0] if found else None
+    return next(iter(found), None)
 
 
 async def requests_for(reader: Reader, phone: str, limit: int = 5) -> list[RescueRequest]:
     """The newest requests this number may be told about, open or closed."""
-    rows = await _fetch_all(
+    return await _select(
         reader,
-        f"SELECT {_COLUMNS} FROM dispatch_requests WHERE id IN"  # noqa: S608  # constant
-        " (SELECT request_id FROM dispatch_request_phones WHERE phone = ?)"
+        "WHERE id IN (SELECT request_id FROM dispatch_request_phones WHERE phone = ?)"
         " ORDER BY id DESC LIMIT ?",
         (phone, limit),
     )
-    return await _complete(reader, rows)
 
 
 async def list_requests(
@@ -323,40 +312,28 @@ async def list_requests(
     if before_id is not None:
         conditions.append("id < ?")
         params.append(before_id)
-    rows = await _fetch_all(
-        reader,
-        f"SELECT {_COLUMNS} FROM dispatch_requests WHERE {' AND '.join(conditions)}"  # noqa: S608  # literal conditions
-        " ORDER BY id DESC LIMIT ?",
-        (*params, limit),
+    return await _select(
+        reader, f"WHERE {' AND '.join(conditions)} ORDER BY id DESC LIMIT ?", (*params, limit)
     )
-    return await _complete(reader, rows)
 
 
 async def open_requests(reader: Reader, limit: int = 10_000) -> list[RescueRequest]:
-    rows = await _fetch_all(
-        reader,
-        f"SELECT {_COLUMNS} FROM dispatch_requests WHERE state IN ({_OPEN_MARKS})"  # noqa: S608  # constants
-        " ORDER BY id LIMIT ?",
-        (limit,),
-    )
-    return await _complete(reader, rows)
+    return await _select(reader, f"WHERE state IN ({_OPEN_MARKS}) ORDER BY id LIMIT ?", (limit,))
 
 
 async def requests_between(
     reader: Reader, since: datetime, until: datetime, limit: int = 100_000
 ) -> list[RescueRequest]:
     """Requests received in [since, until], oldest first (exports)."""
-    rows = await _fetch_all(
+    return await _select(
         reader,
-        f"SELECT {_COLUMNS} FROM dispatch_requests WHERE created_at >= ? AND created_at <= ?"  # noqa: S608  # constant
-        " ORDER BY created_at, id LIMIT ?",
+        "WHERE created_at >= ? AND created_at <= ? ORDER BY created_at, id LIMIT ?",
         (utc_text(since), utc_text(until), limit),
     )
-    return await _complete(reader, rows)
 
 
 async def count_by_state(reader: Reader) -> dict[str, int]:
-    rows = await _fetch_all(
+    rows = await fetch_all(
         reader, "SELECT state, COUNT(*) FROM dispatch_requests GROUP BY state", ()
     )
     return {row[0]: int(row[1]) for row in rows}
@@ -381,7 +358,7 @@ async def add_photo(
 
 
 async def photo_mime(reader: Reader, request_id: int, sha256: str) -> str | None:
-    rows = await _fetch_all(
+    rows = await fetch_all(
         reader,
         "SELECT mime FROM dispatch_photos WHERE request_id = ? AND sha256 = ?",
         (request_id, sha256),
@@ -401,7 +378,7 @@ async def copy_photos(conn: aiosqlite.Connection, from_id: int, to_id: int) -> N
 async def timing_rows(reader: Reader, since: datetime, until: datetime) -> list[sqlite3.Row]:
     """Per request received in [since, until]: when it came, its ward, and when it was first
     accepted, on scene and resolved (the figures)."""
-    return await _fetch_all(
+    return await fetch_all(
         reader,
         "SELECT created_at, ward_code, accepted_at, on_scene_at, resolved_at"
         " FROM dispatch_requests WHERE created_at >= ? AND created_at <= ?"
@@ -415,7 +392,7 @@ async def reached_at(reader: Reader, request_ids: Sequence[int]) -> dict[int, di
     if not request_ids:
         return {}
     marks = ", ".join("?" for _ in request_ids)
-    rows = await _fetch_all(
+    rows = await fetch_all(
         reader,
         f"SELECT id, accepted_at, on_scene_at, resolved_at FROM dispatch_requests"  # noqa: S608  # placeholders only
         f" WHERE id IN ({marks})",

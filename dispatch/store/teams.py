@@ -11,11 +11,10 @@ from datetime import datetime
 import aiosqlite
 
 from canhbao.clock import parse_utc, utc_text
-from canhbao.db import Database, Migration
+from canhbao.db import Migration
 from dispatch.models import OPEN_STATES
+from dispatch.store.rows import Reader, children, fetch_all, parse_time
 from dispatch.teams import Coverage, Member, Team, TeamDraft
-
-Reader = aiosqlite.Connection | Database
 
 # Their own migration domain: the requests' migrations ("dispatch") and these grow apart.
 MIGRATIONS: tuple[Migration, ...] = (
@@ -96,13 +95,6 @@ _COLUMNS = (
 )
 
 
-async def _fetch_all(reader: Reader, sql: str, params: Sequence[object]) -> list[sqlite3.Row]:
-    if isinstance(reader, Database):
-        return await reader.fetch_all(sql, params)
-    async with reader.execute(sql, params) as cursor:
-        return list(await cursor.fetchall())
-
-
 def _split(text: str) -> tuple[str, ...]:
     return tuple(part for part in text.split(",") if part)
 
@@ -124,7 +116,7 @@ def _team(row: sqlite3.Row, members: tuple[Member, ...]) -> Team:
         push_token=row["push_token"],
         last_lat=row["last_lat"],
         last_lon=row["last_lon"],
-        last_seen_at=None if row["last_seen_at"] is None else parse_utc(row["last_seen_at"]),
+        last_seen_at=parse_time(row["last_seen_at"]),
         token_id=row["token_id"],
         created_at=parse_utc(row["created_at"]),
         updated_at=parse_utc(row["updated_at"]),
@@ -133,69 +125,52 @@ def _team(row: sqlite3.Row, members: tuple[Member, ...]) -> Team:
 
 
 async def _complete(reader: Reader, rows: Sequence[sqlite3.Row]) -> list[Team]:
-    if not rows:
-        return []
-    ids = [row["id"] for row in rows]
-    marks = ", ".join("?" for _ in ids)
-    members: dict[int, list[Member]] = {}
-    for member in await _fetch_all(
+    members = await children(
         reader,
-        f"SELECT team_id, name, phone FROM dispatch_team_members WHERE team_id IN ({marks})"  # noqa: S608  # placeholders only
+        "SELECT team_id, name, phone FROM dispatch_team_members WHERE team_id IN ({marks})"
         " ORDER BY team_id, position",
-        ids,
-    ):
-        members.setdefault(member["team_id"], []).append(Member(member["name"], member["phone"]))
-    return [_team(row, tuple(members.get(row["id"], ()))) for row in rows]
+        [row["id"] for row in rows],
+    )
+    return [
+        _team(row, tuple(Member(m["name"], m["phone"]) for m in members.get(row["id"], ())))
+        for row in rows
+    ]
 
 
-async def list_teams(reader: Reader) -> list[Team]:
-    rows = await _fetch_all(
+async def _select(reader: Reader, clauses: str, params: Sequence[object]) -> list[Team]:
+    """Teams, with their members, chosen by `clauses` (our own constant SQL after FROM, the
+    table named t, with placeholders for `params`)."""
+    rows = await fetch_all(
         reader,
-        f"SELECT {_COLUMNS} FROM dispatch_teams t ORDER BY t.name",  # noqa: S608  # constant
-        (),
+        f"SELECT {_COLUMNS} FROM dispatch_teams t {clauses}",  # noqa: S608  # constants
+        params,
     )
     return await _complete(reader, rows)
 
 
+async def list_teams(reader: Reader) -> list[Team]:
+    return await _select(reader, "ORDER BY t.name", ())
+
+
 async def get_team(reader: Reader, team_id: int) -> Team | None:
-    rows = await _fetch_all(
-        reader,
-        f"SELECT {_COLUMNS} FROM dispatch_teams t WHERE t.id = ?",  # noqa: S608  # constant
-        (team_id,),
-    )
-    found = await _complete(reader, rows)
-    return found[0] if found else None
+    return next(iter(await _select(reader, "WHERE t.id = ?", (team_id,))), None)
 
 
 async def team_by_name(reader: Reader, name: str) -> Team | None:
-    rows = await _fetch_all(
-        reader,
-        f"SELECT {_COLUMNS} FROM dispatch_teams t WHERE t.name = ?",  # noqa: S608  # constant
-        (name,),
-    )
-    found = await _complete(reader, rows)
-    return found[0] if found else None
+    return next(iter(await _select(reader, "WHERE t.name = ?", (name,))), None)
 
 
 async def team_for_token(reader: Reader, token_id: int) -> Team | None:
-    rows = await _fetch_all(
-        reader,
-        f"SELECT {_COLUMNS} FROM dispatch_teams t WHERE t.token_id = ?",  # noqa: S608  # constant
-        (token_id,),
-    )
-    found = await _complete(reader, rows)
-    return found[0] if found else None
+    return next(iter(await _select(reader, "WHERE t.token_id = ?", (token_id,))), None)
 
 
 async def teams_for_phone(reader: Reader, phone: str) -> list[Team]:
     """The teams a phone belongs to (a person may serve in more than one)."""
-    rows = await _fetch_all(
+    return await _select(
         reader,
-        f"SELECT {_COLUMNS} FROM dispatch_teams t WHERE t.id IN"  # noqa: S608  # constant
-        " (SELECT team_id FROM dispatch_team_members WHERE phone = ?) ORDER BY t.id",
+        "WHERE t.id IN (SELECT team_id FROM dispatch_team_members WHERE phone = ?) ORDER BY t.id",
         (phone,),
     )
-    return await _complete(reader, rows)
 
 
 def _values(draft: TeamDraft) -> tuple[object, ...]:

@@ -138,6 +138,15 @@ async def device_by_public_id(conn: aiosqlite.Connection, public_id: str) -> Dev
     return next((_device(row) for row in rows), None)
 
 
+async def push_token_of(conn: aiosqlite.Connection, public_id: str) -> str | None:
+    """The device's FCM token now (read in the caller's transaction): None for a device unknown,
+    unregistered, or whose token FCM refused (until the app sends a new one)."""
+    rows = await conn.execute_fetchall(
+        "SELECT token FROM geofences_devices WHERE public_id = ?", (public_id,)
+    )
+    return next((str(row[0]) for row in rows if row[0] is not None), None)
+
+
 async def device_by_token(conn: aiosqlite.Connection, token: str) -> DeviceRow | None:
     rows = await conn.execute_fetchall(
         f"SELECT {_DEVICE_COLUMNS} FROM geofences_devices WHERE token = ?",  # noqa: S608  # constant column list

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from canhbao import keys
 from canhbao.clock import ManualClock
-from dispatch.teams_keys import DISPATCH_OFFERS
+from dispatch.teams_keys import DISPATCH_DEADLINES
 from tests.conftest import AppClient, StaffFactory, StaffLogin, make_config
 from tests.doubles.fcm import RunningFcm, serve_fcm_double
 from tests.doubles.twilio import ACCOUNT_SID, AUTH_TOKEN, TwilioDouble
@@ -72,6 +73,16 @@ TEAMS: list[dict[str, Any]] = [
 HUE = {"lat": 16.4637, "lon": 107.5909}
 
 
+class RealClock(ManualClock):
+    """The system clock: time runs on its own."""
+
+    def __init__(self) -> None:
+        super().__init__(datetime.now(UTC))
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
 @dataclass
 class Desk:
     """The app with teams, the doubles, the simulator and a dispatcher, started."""
@@ -114,7 +125,9 @@ class Desk:
         return str(row["state"])
 
     async def expire(self) -> int:
-        return await self.app[DISPATCH_OFFERS].expire_due()
+        """Have the deadline timer look now (after the test moved the clock): how many offers
+        it timed out."""
+        return await self.app[DISPATCH_DEADLINES].look_now()
 
     async def sent_sms(self, count: int) -> list[dict[str, Any]]:
         """The Twilio double's messages once at least `count` arrived (the outbox sends in the
@@ -149,7 +162,11 @@ def desk_config(tmp_path: Path, twilio_url: str, fcm: RunningFcm, **offers: Any)
                 "firebase": {"project_id": fcm.double.project_id, "endpoint": fcm.endpoint},
             },
             "outbox": {"poll_interval_s": 0.02},
-            "dispatch": {"offers": {"duty_phones": [DUTY_PHONE], **offers}},
+            # The deadline timer looks when an offer falls due or changes; not every few
+            # seconds of real time behind a test's manual clock.
+            "dispatch": {
+                "offers": {"duty_phones": [DUTY_PHONE], "poll_interval_s": 3600.0, **offers}
+            },
         },
     )
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from dispatch.keys import DISPATCH_REQUESTS
-from dispatch.models import State
+from dispatch.keys import DISPATCH_MERGER, DISPATCH_REQUESTS
+from dispatch.models import NewRequest, State
 from hotline.models import parse_status_query
 from tests.geofences.conftest import eventually
 from tests.hotline.conftest import CALLER, StartLine, double_server, start_line, twilio_env
@@ -78,3 +78,16 @@ async def test_a_caller_is_texted_the_number_through_the_twilio_double(
     (message,) = [m for m in line.double.messages if m.get("to") == CALLER]
     assert "đã nhận yêu cầu số 1001" in message["body"]
     assert message["from"] == line.config.telephony.hotline_number
+
+
+async def test_a_merged_request_names_the_request_it_went_into(start_line: StartLine) -> None:
+    line = await start_line()
+    requests = line.app[DISPATCH_REQUESTS]
+    here = {"lat": 16.4637, "lon": 107.5909}
+    await requests.create(NewRequest(source="operator", caller=CALLER, **here), actor="test")
+    neighbour = "+84914000009"
+    await requests.create(NewRequest(source="operator", caller=neighbour, **here), actor="test")
+    (proposal,) = await line.app[DISPATCH_MERGER].listing("proposed", 10)
+    await line.app[DISPATCH_MERGER].merge(proposal.id, actor="user:minh")
+    _, reply = await line.sim.sms(neighbour, "TINH TRANG 1002")
+    assert "Yêu cầu cứu hộ số 1002: đã gộp vào yêu cầu số 1001." in reply

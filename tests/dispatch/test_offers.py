@@ -9,8 +9,9 @@ import json
 from datetime import timedelta
 
 from canhbao import keys
-from canhbao.clock import ManualClock
+from canhbao.clock import ManualClock, parse_utc
 from dispatch.escalation import HEALTH_NAME
+from dispatch.teams_keys import DISPATCH_DEADLINES
 from tests.conftest import AppClient
 from tests.dispatch.teams_support import (
     API,
@@ -220,13 +221,15 @@ async def test_a_restart_with_an_offer_pending_still_times_it_out_on_time(
     client = await app_client(config=config, clock=clock)
     assert client.app is not None
     db = client.app[keys.DB]
-    rows = await db.fetch_all("SELECT status FROM dispatch_offers ORDER BY id")
+    rows = await db.fetch_all("SELECT status, expires_at FROM dispatch_offers ORDER BY id")
     assert [r["status"] for r in rows] == ["pending"]  # start-up timed out nothing early
-
-    from dispatch.teams_keys import DISPATCH_OFFERS
+    # The new process's timer is armed for the stored deadline (30 s ahead), not a poll.
+    timer = client.app[DISPATCH_DEADLINES]
+    assert await timer.look_now() == 0
+    assert timer.armed_for == parse_utc(rows[0]["expires_at"])
 
     clock.advance(timedelta(seconds=30))
-    assert await client.app[DISPATCH_OFFERS].expire_due() == 1
+    assert await timer.look_now() == 1
     rows = await db.fetch_all(
         "SELECT t.name, o.status FROM dispatch_offers o JOIN dispatch_teams t ON t.id = o.team_id"
         " WHERE o.request_id = ? ORDER BY o.id",

@@ -5,25 +5,19 @@ keypress."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
-from canhbao.clock import ManualClock
 from dispatch.teams_keys import DISPATCH_OFFERS
-from tests.dispatch.teams_support import API, CALLER, PUBLIC_URL, StartDesk, eventually
+from tests.dispatch.teams_support import (
+    API,
+    CALLER,
+    PUBLIC_URL,
+    RealClock,
+    StartDesk,
+    eventually,
+)
 
 MEMBER = "+84911000001"
-
-
-class RealClock(ManualClock):
-    """The system clock: time runs on its own."""
-
-    def __init__(self) -> None:
-        super().__init__(datetime.now(UTC))
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 @pytest.mark.parametrize("real_clock", [False, True], ids=["injected clock", "real clock"])
