@@ -54,9 +54,16 @@ CONSOLE_SOURCES := $(shell find console/src -type f ! -name '*.test.ts' ! -name 
 	console/index.html console/vite.config.ts console/tsconfig.json console/package.json
 CONSOLE_BUILD := console/dist/index.html
 
+# By content, not time: a checkout or rebase that rewrites the lock unchanged installs nothing
+# (and leaves the stamp's time alone, so nothing is rebuilt either).
 $(NPM_STAMP): console/package-lock.json
-	cd console && npm ci --no-audit --no-fund --loglevel=error
-	touch $@
+	@if cmp -s console/package-lock.json console/node_modules/.package-lock.installed; then \
+		echo "console/package-lock.json unchanged: no npm ci"; \
+	else \
+		echo "cd console && npm ci"; \
+		cd console && npm ci --no-audit --no-fund --loglevel=error && \
+		cp package-lock.json node_modules/.package-lock.installed && touch node_modules/.installed; \
+	fi
 
 $(CONSOLE_OPENAPI): $(STAMP) FORCE
 	$(BIN)/python -m canhbao.console openapi $@

@@ -42,10 +42,15 @@ export const EVENT_TYPES = [
   "operator.changed",
   "callback.opened",
   "callback.closed",
+  "callback.exhausted",
   "call.menu",
   "call.queued",
   "call.left",
+  "stream.reset",
 ] as const;
+
+// The server could not replay what this console missed: every view reloads.
+const RESET = "stream.reset";
 
 export const connected = signal(false);
 
@@ -82,7 +87,9 @@ function dispatch(name: string, message: MessageEvent<string>): void {
   const event = parseFrame(name, message.lastEventId, message.data);
   if (!event) return;
   if (event.id > lastId) lastId = event.id;
-  for (const entry of handlers) if (matches(event.type, entry.prefixes)) entry.handler(event);
+  for (const entry of handlers) {
+    if (event.type === RESET || matches(event.type, entry.prefixes)) entry.handler(event);
+  }
 }
 
 export function startLive(): void {

@@ -111,6 +111,10 @@ async def test_draw_submit_refuse_author_approve_issue(
     await expect(minh.get_by_test_id("delivery")).to_be_visible()
     await expect(minh.get_by_test_id("cap-xml")).to_contain_text("<msgType>Alert</msgType>")
     await minh.screenshot(path=str(artifacts / "warning-issued.png"), full_page=True)
+    await minh.get_by_role("link", name="Tình hình").click()
+    await _map_ready(minh, "situation-map")
+    await expect(minh.get_by_text("1 cảnh báo ·")).to_be_visible()  # the issued one, on the map
+    await minh.screenshot(path=str(artifacts / "situation-warning.png"))
 
     # lan's session ends on the server (a password reset ends every session): her next
     # request is refused, the console says so on the login page, and sends her back after it.

@@ -7,6 +7,7 @@ import { Link } from "../App";
 import { formatAge, formatNumber } from "../format";
 import {
   PRIORITY_COLOURS,
+  SEVERITY_COLOURS,
   bandColour,
   priorityRank,
   wardColour,
@@ -253,6 +254,19 @@ export function Situation() {
         <h1 id="map-title">{t("map")}</h1>
         <ErrorNote error={picture.error} />
         <div ref={holder} class="map" role="region" aria-label={t("map")} data-testid="situation-map" />
+        <ul class="legend-keys" aria-label={lang.value === "vi" ? "Chú giải" : "Legend"}>
+          {(["Extreme", "Severe", "Moderate", "Minor"] as const).map((level) => (
+            <li key={level}>
+              <span class="dot" style={{ background: SEVERITY_COLOURS[level] }} aria-hidden="true" />{" "}
+              {severityWords(level, lang.value)}
+            </li>
+          ))}
+          {[0, 1, 2, 3].map((band) => (
+            <li key={`b${band}`}>
+              <span class="dot ring" style={{ background: bandColour(band) }} aria-hidden="true" /> {bandWords(band, lang.value)}
+            </li>
+          ))}
+        </ul>
         {data && (
           <p class="legend">
             {data.warnings.length} {t("warnings").toLowerCase()} · {data.stations.length}{" "}
