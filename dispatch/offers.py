@@ -360,18 +360,32 @@ class Offers:
         self.changed.set()
 
     async def _withdraw_in(
-        self, conn: aiosqlite.Connection, offer: Offer, request: RescueRequest, *, actor: str
+        self,
+        conn: aiosqlite.Connection,
+        offer: Offer,
+        request: RescueRequest,
+        *,
+        actor: str,
+        off_duty: bool = False,
     ) -> None:
         now = self.clock.now()
         status: OfferStatus = "done" if request.state is State.resolved else "withdrawn"
         await self._end_in(conn, offer, status, now=now, actor=actor)
         team = await _team(conn, offer.team_id)
         await self.requests.ports.messages.enqueue_in(
-            conn, withdrawn_messages(self.settings, offer, request, team)
+            conn, withdrawn_messages(self.settings, offer, request, team, off_duty=off_duty)
         )
         ended = await store.get_offer(conn, offer.id)
         assert ended is not None  # noqa: S101  # read in this transaction
-        await _audit(conn, now, actor, "dispatch_offer.withdraw", ended, state=request.state.value)
+        await _audit(
+            conn,
+            now,
+            actor,
+            "dispatch_offer.withdraw",
+            ended,
+            state=request.state.value,
+            **({"reason": "team_off_duty"} if off_duty else {}),
+        )
         log.info(
             "offer withdrawn",
             extra={
@@ -480,6 +494,40 @@ class Offers:
             self.requests.committed()
             await self.escalations.changed()
         return expired
+
+    async def withdraw_off_duty(self, *, actor: str = SYSTEM) -> int:
+        """A team gone off duty answers no offer: each offer still waiting for it is withdrawn
+        at once (the team told why) and its request offered to the next team, rather than after
+        the acknowledgement timeout. Jobs it already accepted stay its own until a dispatcher
+        releases or reassigns them. Called after every change of teams, and by each round of
+        the deadline timer (a roster imported by the command line); returns how many."""
+        withdrawn = 0
+        for due in await store.pending_of_off_duty(self.db):
+            async with self.db.transaction() as conn:
+                offer = await store.get_offer(conn, due.id)
+                if offer is None or offer.status != "pending":
+                    continue  # answered meanwhile
+                team = await _team(conn, offer.team_id)
+                if team.on_duty:
+                    continue  # back on duty meanwhile
+                request = await self.requests.load(conn, offer.request_id)
+                # Withdrawn first, with its own words: the request's change below then finds
+                # no live offer to withdraw again.
+                await self._withdraw_in(conn, offer, request, actor=actor, off_duty=True)
+                if request.state is State.offered:
+                    request = await self.requests.transition_in(
+                        conn,
+                        request.id,
+                        State.triaged,
+                        actor=actor,
+                        detail={"offer_id": offer.id, "team": offer.team_name, "off_duty": True},
+                    )
+                    await self._next_in(conn, request)
+                withdrawn += 1
+        if withdrawn:
+            self.requests.committed()
+            await self.escalations.changed()
+        return withdrawn
 
     async def on_created(self, event: RequestCreated) -> None:
         """The durable `dispatch.request_created` event's handler (at least once)."""
