@@ -137,6 +137,10 @@ class Workflow:
         self.settings = settings
         self.fanout = fanout
         self._sponsors = sponsors
+        # The issued alerts, parsed, with the public version and limit they were read at: every
+        # hotline call and public page asks, and parsing each alert's JSON per call was the
+        # hotline's largest cost during a flood night (README, "Processes").
+        self._issued: tuple[tuple[str | None, int], int, list[StoredAlert]] | None = None
 
     # -- drafts ------------------------------------------------------------------------------
 
@@ -482,10 +486,22 @@ class Workflow:
         now = self.clock.now()
         return [
             stored.alert
-            for stored in await store.issued(self.db, limit)
+            for stored in await self._issued_alerts(limit)
             if in_force(stored.alert, now)
             and (lon is None or lat is None or covers_point(stored.alert, lon, lat))
         ]
+
+    async def _issued_alerts(self, limit: int) -> list[StoredAlert]:
+        """store.issued, parsed again only when the public version changed (an alert issued,
+        replaced or expired). The version is read first: alerts read after it are at least
+        that new, so a change in between only costs one more read."""
+        version = await store.public_version(self.db)
+        cached = self._issued
+        if cached is not None and cached[0] == version and cached[1] == limit:
+            return cached[2]
+        alerts = await store.issued(self.db, limit)
+        self._issued = (version, limit, alerts)
+        return alerts
 
     async def get(self, identifier: str) -> StoredAlert:
         found = await store.get_alert(self.db.reader, identifier)

@@ -17,7 +17,7 @@ import hotline
 import notify
 import public
 from alerting.keys import AUTO_DRAFTER
-from canhbao import auth, eventlog, keys, routes
+from canhbao import auth, console, eventlog, keys, routes
 from canhbao.adapters.alerting import alerting_ports
 from canhbao.adapters.cameras import camera_ports
 from canhbao.adapters.dispatch import dispatch_ports
@@ -98,6 +98,7 @@ def create_app(
     # After every domain's context: their subscribers exist before delivery starts.
     app.cleanup_ctx.append(_durable_events_ctx)
     routes.setup_routes(app)
+    console.setup(app)
     return app
 
 

@@ -162,6 +162,14 @@ class OffloadConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ConsoleConfig:
+    """[console]: the staff console at /console (canhbao.console)."""
+
+    tile_url: str = ""
+    tile_attribution: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -178,6 +186,7 @@ class Config:
     cameras: CamerasConfig = CamerasConfig()
     public: PublicConfig = PublicConfig()
     dispatch: DispatchConfig = DispatchConfig()
+    console: ConsoleConfig = ConsoleConfig()
     # Where the file was read from; relative paths in it are relative to this folder.
     base_dir: Path = dataclasses.field(default=Path("."), metadata={"internal": True})
 

@@ -42,8 +42,11 @@ class StatusCallbacks:
             answered_by=form.get("AnsweredBy"),
             at=now,
         )
-        dial = False
-        async with ctx.db.transaction() as conn:
+
+        # The hotline's store alone, so its transaction runs whole in the writer's thread
+        # (Database.transact; see flow.Context.once): every call ends with one of these.
+        async def settle(conn: aiosqlite.Connection) -> bool:
+            """Whether an operator was freed."""
             extra = await _known_ids(conn, kind, query)
             await store.ensure_call(
                 conn,
@@ -64,18 +67,21 @@ class StatusCallbacks:
                     "stale or repeated status callback ignored",
                     extra={"call_sid": sid, "status": status.value, "kept": call.status},
                 )
-                return
+                return False
             log.info("call status", extra={"call_sid": sid, "status": status.value, "kind": kind})
             if not updated.final:
-                return
+                return False
             if updated.kind == "operator":
-                dial = True
-            elif updated.kind == "callback":
+                return True  # its operator is free again: ring them for whoever waits
+            if updated.kind == "callback":
                 await self._attempt_ended(conn, updated, now)
                 if updated.enqueued_at is not None and updated.dequeued_at is None:
                     await self.tasks.abandoned(conn, updated, now)
             elif updated.outcome is None:
                 await self.tasks.abandoned(conn, updated, now)
+            return False
+
+        dial = await ctx.db.transact(settle)
         if dial:
             ctx.request_dial()
 
