@@ -16,7 +16,7 @@ from alerting.fanout import FanoutRunner
 from alerting.ports import PortsFactory
 from alerting.workflow import Settings, Workflow
 from canhbao import keys
-from canhbao.config import Config
+from canhbao.config import Config, require_positive
 from canhbao.db import Migration
 from canhbao.errors import ConfigError
 
@@ -40,9 +40,7 @@ def setup(
         raise ConfigError(
             "alerting.default_expiry_h: more than 0, at most 24 and at most max_expiry_h"
         )
-    for key in ("expiry_interval_s", "feed_max_entries"):
-        if getattr(settings, key) <= 0:
-            raise ConfigError(f"alerting.{key}: must be greater than 0")
+    require_positive(settings, "alerting", "expiry_interval_s", "feed_max_entries")
     unknown = set(settings.two_person_statuses) - {"Actual", "Exercise", "Test"}
     if unknown:
         raise ConfigError(f"alerting.two_person_statuses: unknown status {sorted(unknown)[0]!r}")

@@ -34,6 +34,7 @@ from canhbao.clock import Clock
 from canhbao.db import Database
 from notify.models import (
     FCM_PAYLOAD_LIMIT,
+    Encoded,
     OutboxItem,
     PushMessage,
     SmsMessage,
@@ -64,6 +65,9 @@ class Prepared:
     contact_ids: bytes
     devices_done: int
     contacts_done: int
+    # `items` as outbox rows, encoded while preparing: the issue transaction holds the web
+    # process's writer (every hotline call waits for it), so it only inserts them.
+    rows: Encoded | None = None
 
 
 class FanoutBatches:
@@ -150,7 +154,8 @@ class FanoutBatches:
         devices_done = fanout.devices_done + int(devices.size)
         contacts_done = fanout.contacts_done + int(contacts.size)
         finished = devices_done == device_ids.size and contacts_done == contact_ids.size
-        async with self._db.transaction() as conn:
+
+        async def write_batch(conn: aiosqlite.Connection) -> bool:
             moved = await store.advance_fanout(
                 conn,
                 fanout,
@@ -161,6 +166,12 @@ class FanoutBatches:
             )
             if moved:
                 await self._outbox.enqueue_in(conn, rows)
+            return moved
+
+        # Whole in the writer's thread: the writers' lock is held for the insert alone, not
+        # also for this (busy) process's event loop between statements, which the web
+        # process's hotline writes would wait for (README, "Processes").
+        moved = await self._db.transact(write_batch)
         if finished and moved:
             log.info(
                 "alert fan-out complete",
@@ -378,6 +389,7 @@ class Delivery(FanoutBatches):
             contact_ids.tobytes(),
             int(first_devices.size),
             int(first_contacts.size),
+            self._outbox.encode(items),
         )
 
     async def _prepare_test(self, alert: Alert, chain: str) -> Prepared:
@@ -413,7 +425,9 @@ class Delivery(FanoutBatches):
 
     async def commit(self, conn: aiosqlite.Connection, prepared: Prepared) -> dict[str, Any]:
         """Enqueue the first batch and record the frozen targets, in the issue transaction."""
-        added = await self._outbox.enqueue_in(conn, prepared.items)
+        added = await self._outbox.enqueue_in(
+            conn, prepared.rows if prepared.rows is not None else prepared.items
+        )
         now = self._clock.now()
         finished = prepared.devices_done * 8 == len(prepared.device_ids) and (
             prepared.contacts_done * 8 == len(prepared.contact_ids)

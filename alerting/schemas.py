@@ -22,6 +22,7 @@ from canhbao.api import (
     ResponseModel,
     Timestamp,
 )
+from canhbao.polling import PollStateView
 
 Short = Annotated[str, Field(max_length=200)]
 Text = Annotated[str, Field(max_length=10_000)]
@@ -272,18 +273,9 @@ class DeliveryReport(ResponseModel):
     removed: int
 
 
-class ImportSourceState(ResponseModel):
+class ImportSourceState(PollStateView):
     """An upstream CAP feed's polling state and what it brought."""
 
-    name: str
-    status: Literal["idle", "ok", "failing"]
-    last_attempt_at: AnswerTime | None
-    last_success_at: AnswerTime | None
-    last_error: str
-    last_error_at: AnswerTime | None
-    failing_since: AnswerTime | None
-    consecutive_failures: int
-    next_attempt_at: AnswerTime | None
     kind: str
     url: str
     imported: int

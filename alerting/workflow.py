@@ -46,7 +46,7 @@ from alerting.models import (
     problems,
     with_times,
 )
-from alerting.ports import Sponsors
+from alerting.ports import Json, Sponsors
 from alerting.store import Origin, StoredAlert
 from alerting.templates import unfilled
 from canhbao.audit import record_audit
@@ -106,7 +106,7 @@ class FanOut(Protocol):
         """Raise as preview would for an area targeting cannot use, without planning."""
         ...
 
-    def preview(self, alert: Alert) -> dict[str, Any]:
+    def preview(self, alert: Alert) -> Json:
         """The targeting plan's summary, as staff see it before approving."""
         ...
 
@@ -114,7 +114,7 @@ class FanOut(Protocol):
         """Resolve recipients and build the messages (no writes)."""
         ...
 
-    async def commit(self, conn: aiosqlite.Connection, prepared: Prepared) -> dict[str, Any]:
+    async def commit(self, conn: aiosqlite.Connection, prepared: Prepared) -> Json:
         """Enqueue the prepared messages in the issue transaction; returns the frozen plan."""
         ...
 
@@ -137,6 +137,10 @@ class Workflow:
         self.settings = settings
         self.fanout = fanout
         self._sponsors = sponsors
+        # The issued alerts, parsed, with the public version and limit they were read at: every
+        # hotline call and public page asks, and parsing each alert's JSON per call was the
+        # hotline's largest cost during a flood night (README, "Processes").
+        self._issued: tuple[tuple[str | None, int], int, list[StoredAlert]] | None = None
 
     # -- drafts ------------------------------------------------------------------------------
 
@@ -482,10 +486,22 @@ class Workflow:
         now = self.clock.now()
         return [
             stored.alert
-            for stored in await store.issued(self.db, limit)
+            for stored in await self._issued_alerts(limit)
             if in_force(stored.alert, now)
             and (lon is None or lat is None or covers_point(stored.alert, lon, lat))
         ]
+
+    async def _issued_alerts(self, limit: int) -> list[StoredAlert]:
+        """store.issued, parsed again only when the public version changed (an alert issued,
+        replaced or expired). The version is read first: alerts read after it are at least
+        that new, so a change in between only costs one more read."""
+        version = await store.public_version(self.db)
+        cached = self._issued
+        if cached is not None and cached[0] == version and cached[1] == limit:
+            return cached[2]
+        alerts = await store.issued(self.db, limit)
+        self._issued = (version, limit, alerts)
+        return alerts
 
     async def get(self, identifier: str) -> StoredAlert:
         found = await store.get_alert(self.db.reader, identifier)

@@ -14,7 +14,7 @@ from cameras import jobs, routes, store
 from cameras.errors import CameraInvalid
 from cameras.models import build_camera
 from cameras.ports import CameraPorts
-from canhbao.config import Config
+from canhbao.config import Config, require_positive
 from canhbao.db import Migration
 from canhbao.errors import ConfigError
 
@@ -49,12 +49,15 @@ def check_config(config: Config) -> None:
         "unreachable_after_failures",
         "fetches_keep_days",
     )
-    for key in positive:
-        if getattr(settings, key) <= 0:
-            raise ConfigError(f"cameras.{key}: must be greater than 0")
-    for key in ("keep_all_days", "hourly_days", "max_disk_bytes", "interval_s"):
-        if getattr(settings.retention, key) <= 0:
-            raise ConfigError(f"cameras.retention.{key}: must be greater than 0")
+    require_positive(settings, "cameras", *positive)
+    require_positive(
+        settings.retention,
+        "cameras.retention",
+        "keep_all_days",
+        "hourly_days",
+        "max_disk_bytes",
+        "interval_s",
+    )
     if settings.max_pixels > (Image.MAX_IMAGE_PIXELS or 0):
         raise ConfigError(
             f"cameras.max_pixels: at most Pillow's decompression-bomb limit"

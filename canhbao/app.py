@@ -18,7 +18,7 @@ import notify
 import public
 import simulator
 from alerting.keys import AUTO_DRAFTER
-from canhbao import auth, eventlog, keys, routes, stream_routes, stream_store
+from canhbao import auth, console, eventlog, keys, routes, stream_routes, stream_store
 from canhbao.adapters.alerting import alerting_ports
 from canhbao.adapters.cameras import camera_ports
 from canhbao.adapters.dispatch import dispatch_ports
@@ -108,6 +108,7 @@ def create_app(
     app.on_shutdown.append(close_streams)
     stream_routes.setup_routes(app)
     routes.setup_routes(app)
+    console.setup(app)
     return app
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import types
@@ -174,6 +175,14 @@ class StreamConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ConsoleConfig:
+    """[console]: the staff console at /console (canhbao.console)."""
+
+    tile_url: str = ""
+    tile_attribution: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -191,6 +200,7 @@ class Config:
     public: PublicConfig = PublicConfig()
     dispatch: DispatchConfig = DispatchConfig()
     stream: StreamConfig = StreamConfig()
+    console: ConsoleConfig = ConsoleConfig()
     # Where the file was read from; relative paths in it are relative to this folder.
     base_dir: Path = dataclasses.field(default=Path("."), metadata={"internal": True})
 
@@ -374,6 +384,9 @@ def _convert(kind: Any, value: Any, path: str) -> Any:
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{path}: expected a number, got {_describe(value)}")
+        if not math.isfinite(value):
+            # TOML has nan and inf; no setting means either (a NaN passes every `<= 0` check).
+            raise ConfigError(f"{path}: expected a finite number, got {value}")
         return float(value)
     if kind is str:
         if not isinstance(value, str):

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import fcntl
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterable,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 
@@ -22,6 +31,7 @@ from canhbao.errors import DatabaseUnavailable, MigrationError
 log = logging.getLogger(__name__)
 
 Params = Sequence[Any] | dict[str, Any]
+T = TypeVar("T")
 
 # How often the background connection copies the WAL into the database file. The writer never
 # checkpoints itself: a checkpoint of a large WAL can take hundreds of milliseconds, and the
@@ -243,22 +253,52 @@ class Database:
                     await conn.execute("ROLLBACK")
                 raise
 
+    async def transact(self, body: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        """Run `body(conn)` as one write transaction, all of it in the writer's own thread.
+
+        The writers' locks (this process's and the lock file every process takes) are held for
+        the SQL alone: `transaction()` goes back to the event loop between its statements, so
+        there each statement also waits for whatever else the loop is doing, and on a busy loop
+        that wait, not the SQL, is what every other writer (the other process's too) queues
+        behind. `body` must await nothing but its connection's calls (execute, executemany and
+        their cursors): those are answered at once, in the thread, so the coroutine runs to its
+        end in one go; one that awaits anything else is a bug, refused with RuntimeError after
+        its transaction is rolled back.
+        """
+        return await self._in_writer_thread(_run_body, body)
+
     async def write(self, sql: str, params: Params = ()) -> int:
         """Run one write statement as its own transaction; returns the rows it changed.
 
-        One trip to the writer thread instead of three (BEGIN, the statement, COMMIT): for hot
-        paths whose latency matters, like recording sends as they finish.
+        One trip to the writer thread, the locks taken and let go there: for hot paths whose
+        latency matters, like recording sends as they finish.
         """
-        async with self._writing():
-            conn = self.writer
-            before = conn.total_changes
-            await conn.execute_fetchall(sql, params)
-            return conn.total_changes - before
+        return await self._in_writer_thread(_run_write, sql, params)
 
     async def write_returning(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         """Run one write statement with RETURNING as its own transaction, in one trip."""
-        async with self._writing():
-            return list(await self.writer.execute_fetchall(sql, params))
+        return await self._in_writer_thread(_run_returning, sql, params)
+
+    async def _in_writer_thread(
+        self, job: Callable[..., T], *args: Any
+    ) -> T:  # fmt: skip
+        """`job(raw connection, *args)` in one transaction in the writer's thread, with the lock
+        file taken and let go there too (so no other process waits on this loop's latency).
+
+        A caller cancelled meanwhile does not stop the job: it commits or rolls back on its own,
+        and the next job in this thread starts only after it (the thread runs them in order)."""
+        async with self._write_lock:
+            conn, fd = self.writer, self._writers_fd
+            if fd is None:
+                raise RuntimeError("database is not open")
+            # aiosqlite's own way into its thread (each of its calls goes through it); no public
+            # call runs a function there. tests/test_db_transact.py covers what relies on it.
+            # In the caller's context: what a body logs carries the request's id.
+            context = contextvars.copy_context()
+            result = await conn._execute(  # type: ignore[no-untyped-call]  # unannotated there
+                context.run, _locked, conn._conn, fd, job, *args
+            )
+            return cast(T, result)
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one write statement in its own transaction; returns lastrowid."""
@@ -371,6 +411,124 @@ async def _lock(fd: int) -> None:
         # The thread takes the lock in the end; let it go again then, or no one writes again.
         taking.add_done_callback(lambda _: fcntl.flock(fd, fcntl.LOCK_UN))
         raise
+
+
+def _locked(raw: sqlite3.Connection, fd: int, job: Callable[..., T], *args: Any) -> T:
+    """In the writer's thread: every process's write lock, BEGIN IMMEDIATE, the job, COMMIT
+    (ROLLBACK on any error), the lock let go."""
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+        try:
+            result = job(raw, *args)
+        except BaseException:
+            if raw.in_transaction:  # some errors (a full disk) have rolled it back already
+                raw.execute("ROLLBACK")
+            raise
+        try:
+            raw.execute("COMMIT")
+        except sqlite3.Error:
+            if raw.in_transaction:  # a deferred constraint refused it: nothing may stay open
+                raw.execute("ROLLBACK")
+            raise
+        return result
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _run_write(raw: sqlite3.Connection, sql: str, params: Params) -> int:
+    before = raw.total_changes
+    raw.execute(sql, params).close()
+    return raw.total_changes - before
+
+
+def _run_returning(raw: sqlite3.Connection, sql: str, params: Params) -> list[sqlite3.Row]:
+    cursor = raw.execute(sql, params)
+    try:
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _run_body(raw: sqlite3.Connection, body: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+    # The stores' functions are typed for aiosqlite's connection; _InThread answers the calls
+    # they make on it (tests/test_db_transact.py runs store-style code through it).
+    awaitable = body(cast(aiosqlite.Connection, _InThread(raw)))
+    coroutine = cast(Coroutine[Any, Any, T], awaitable)
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return cast(T, done.value)
+    coroutine.close()
+    raise RuntimeError(
+        "a body run by Database.transact awaited something other than its connection"
+    )
+
+
+class _InThreadCursor:
+    """An aiosqlite Cursor's calls, answered at once from a sqlite3 cursor."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    async def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    async def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+
+class _InThreadResult:
+    """What aiosqlite's execute returns: awaited, a cursor; used with `async with`, a cursor
+    closed on exit. Neither ever suspends."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = _InThreadCursor(cursor)
+
+    def __await__(self) -> Generator[Any, None, _InThreadCursor]:
+        return self._cursor
+        yield  # never reached: makes this a generator that finishes at once
+
+    async def __aenter__(self) -> _InThreadCursor:
+        return self._cursor
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._cursor.close()
+
+
+class _InThread:
+    """The writer connection as a `Database.transact` body sees it, in the writer's thread."""
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self._raw = raw
+
+    @property
+    def total_changes(self) -> int:
+        return self._raw.total_changes
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._raw.in_transaction
+
+    def execute(self, sql: str, parameters: Params | None = None) -> _InThreadResult:
+        return _InThreadResult(self._raw.execute(sql, parameters or ()))
+
+    def executemany(self, sql: str, parameters: Iterable[Params]) -> _InThreadResult:
+        return _InThreadResult(self._raw.executemany(sql, parameters))
+
+    async def execute_fetchall(self, sql: str, parameters: Params | None = None) -> list[Any]:
+        return self._raw.execute(sql, parameters or ()).fetchall()
 
 
 async def _pragma(conn: aiosqlite.Connection, setting: str) -> None:

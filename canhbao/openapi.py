@@ -157,12 +157,21 @@ def _item(model: Any, schemas: dict[str, Any]) -> dict[str, Any]:
     return {"$ref": _REF.format(model=name)}
 
 
+def _operation_id(method: str, template: str) -> str:
+    """`GET /api/v1/hotline/figures` → `get_api_v1_hotline_figures` (unique per operation)."""
+    words = re.sub(r"[^A-Za-z0-9]+", "_", template).strip("_")
+    return f"{method.lower()}_{words}"
+
+
 def _operation(route: web.AbstractRoute, template: str, schemas: dict[str, Any]) -> dict[str, Any]:
     handler = route.handler
     doc = inspect.getdoc(handler) or ""
     summary, _, description = doc.partition("\n")
     operation: dict[str, Any] = {
-        "operationId": f"{route.method.lower()}_{getattr(handler, '__name__', 'handler')}",
+        # From the method and path, not the handler's name: two domains' `get_figures` (or the
+        # webhooks' shared wrapper) made one id for many operations, which OpenAPI forbids and
+        # a generated client (the console's) merges into one operation.
+        "operationId": _operation_id(route.method, template),
         "summary": summary.strip() or f"{route.method} {template}",
         "responses": {
             "default": {

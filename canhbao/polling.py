@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 from apscheduler.job import Job
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from canhbao.api import AnswerTime, ResponseModel
 from canhbao.clock import Clock, utc_text
 from canhbao.health import HealthRegistry
 
@@ -56,6 +57,20 @@ class PollState:
             "consecutive_failures": self.consecutive_failures,
             "next_attempt_at": text(self.next_attempt_at),
         }
+
+
+class PollStateView(ResponseModel):
+    """PollState.as_json as an answer declares it; a domain's source answer adds its counters."""
+
+    name: str
+    status: Literal["idle", "ok", "failing"]
+    last_attempt_at: AnswerTime | None
+    last_success_at: AnswerTime | None
+    last_error: str
+    last_error_at: AnswerTime | None
+    failing_since: AnswerTime | None
+    consecutive_failures: int
+    next_attempt_at: AnswerTime | None
 
 
 class Poller(Generic[Report]):

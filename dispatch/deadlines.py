@@ -95,6 +95,8 @@ class DeadlineTimer:
             self.armed_for = None
             try:
                 expired = await self._offers.expire_due()
+                # Teams changed outside this process (a roster imported by the command line).
+                await self._offers.withdraw_off_duty()
                 await self._escalations.refresh()
                 deadline = await store.next_deadline(self._db)
                 if deadline is not None:

@@ -27,7 +27,7 @@ from canhbao.audit import record_audit
 from canhbao.clock import Clock
 from canhbao.db import Database
 from dispatch import offers_texts as texts
-from dispatch.errors import Conflict, InvalidInput, NotAuthorised, NotFound
+from dispatch.errors import Conflict, NotAuthorised, NotFound
 from dispatch.escalation import Escalations
 from dispatch.events import RequestCreated
 from dispatch.models import RescueRequest, State
@@ -37,7 +37,7 @@ from dispatch.offers_messages import (
     offer_messages,
     withdrawn_messages,
 )
-from dispatch.recommend import OpenRequest, Recommendation, TeamTable, needs_for, recommend
+from dispatch.recommend import Recommendation, TeamTable, open_request, recommend
 from dispatch.requests import Requests
 from dispatch.store import offers as store
 from dispatch.store import teams as team_store
@@ -82,7 +82,7 @@ class Offers:
         teams = await team_store.list_teams(self.db)
         offered = await store.offered_teams_all(self.db)
         table = TeamTable(teams, self.clock.now(), self.settings.position_fresh_for)
-        found = recommend([_open(r, offered.get(r.id, set())) for r in queue], table)
+        found = recommend([open_request(r, offered.get(r.id, set())) for r in queue], table)
         return [(r, found[r.id]) for r in queue]
 
     async def recommendation(self, request_id: int) -> Recommendation:
@@ -95,7 +95,7 @@ class Offers:
         teams = await team_store.list_teams(reader)
         offered = await store.offered_teams(reader, request.id)
         table = TeamTable(teams, self.clock.now(), self.settings.position_fresh_for)
-        return recommend([_open(request, set(offered))], table)[request.id]
+        return recommend([open_request(request, set(offered))], table)[request.id]
 
     # -- offering ----------------------------------------------------------------------------
 
@@ -360,18 +360,27 @@ class Offers:
         self.changed.set()
 
     async def _withdraw_in(
-        self, conn: aiosqlite.Connection, offer: Offer, request: RescueRequest, *, actor: str
+        self,
+        conn: aiosqlite.Connection,
+        offer: Offer,
+        request: RescueRequest,
+        *,
+        actor: str,
+        off_duty: bool = False,
     ) -> None:
         now = self.clock.now()
         status: OfferStatus = "done" if request.state is State.resolved else "withdrawn"
         await self._end_in(conn, offer, status, now=now, actor=actor)
         team = await _team(conn, offer.team_id)
         await self.requests.ports.messages.enqueue_in(
-            conn, withdrawn_messages(self.settings, offer, request, team)
+            conn, withdrawn_messages(self.settings, offer, request, team, off_duty=off_duty)
         )
         ended = await store.get_offer(conn, offer.id)
         assert ended is not None  # noqa: S101  # read in this transaction
-        await _audit(conn, now, actor, "dispatch_offer.withdraw", ended, state=request.state.value)
+        why = {"reason": "team_off_duty"} if off_duty else {}
+        await _audit(
+            conn, now, actor, "dispatch_offer.withdraw", ended, **why, state=request.state.value
+        )
         log.info(
             "offer withdrawn",
             extra={
@@ -481,6 +490,37 @@ class Offers:
             await self.escalations.changed()
         return expired
 
+    async def withdraw_off_duty(self, *, actor: str = SYSTEM) -> int:
+        """Withdraw, at once, every offer waiting for a team gone off duty (the team told why),
+        each request offered to the next team; accepted jobs stay. Run after team changes and by
+        the deadline timer's rounds (a roster from the command line); returns how many."""
+        withdrawn = 0
+        for due in await store.pending_of_off_duty(self.db):
+            async with self.db.transaction() as conn:
+                offer = await store.get_offer(conn, due.id)
+                if offer is None or offer.status != "pending":
+                    continue  # answered meanwhile
+                team = await _team(conn, offer.team_id)
+                if team.on_duty:
+                    continue  # back on duty meanwhile
+                request = await self.requests.load(conn, offer.request_id)
+                # First, with its own words: the change below then finds no live offer.
+                await self._withdraw_in(conn, offer, request, actor=actor, off_duty=True)
+                if request.state is State.offered:
+                    request = await self.requests.transition_in(
+                        conn,
+                        request.id,
+                        State.triaged,
+                        actor=actor,
+                        detail={"offer_id": offer.id, "team": offer.team_name, "off_duty": True},
+                    )
+                    await self._next_in(conn, request)
+                withdrawn += 1
+        if withdrawn:
+            self.requests.committed()
+            await self.escalations.changed()
+        return withdrawn
+
     async def on_created(self, event: RequestCreated) -> None:
         """The durable `dispatch.request_created` event's handler (at least once)."""
         await self.on_request_created(event.request_id)
@@ -522,18 +562,6 @@ class Offers:
         return await store.offers_of_team(self.db, team_id, ("pending", "accepted"))
 
 
-def _open(request: RescueRequest, offered: set[int]) -> OpenRequest:
-    return OpenRequest(
-        id=request.id,
-        number=request.number,
-        lat=request.lat,
-        lon=request.lon,
-        ward_code=request.ward_code,
-        needs=needs_for(request.water),
-        excluded=frozenset(offered),
-    )
-
-
 async def _team(reader: aiosqlite.Connection | Database, team_id: int) -> Team:
     team = await team_store.get_team(reader, team_id)
     if team is None:
@@ -561,10 +589,4 @@ async def _audit(
     )
 
 
-def check_action(value: str) -> Action:
-    if value not in ("accept", "decline", "en_route", "on_scene", "done"):
-        raise InvalidInput("action: accept, decline, en_route, on_scene or done", field="action")
-    return value  # type: ignore[return-value]  # checked just above
-
-
-__all__: Sequence[str] = ("Offer", "OfferSettings", "Offers", "check_action")
+__all__: Sequence[str] = ("Offer", "OfferSettings", "Offers")

@@ -154,12 +154,17 @@ def confirm_messages(
 
 
 def withdrawn_messages(
-    settings: OfferSettings, offer: Offer, request: RescueRequest, team: Team
+    settings: OfferSettings,
+    offer: Offer,
+    request: RescueRequest,
+    team: Team,
+    *,
+    off_duty: bool = False,
 ) -> list[OutboxItem]:
     """The team told its offer (or job) is withdrawn: by push to the team app (the same tag as
     the offer, so it replaces the offer's notification) and by SMS to each member."""
     duplicate_of = request_number(request.duplicate_of) if request.duplicate_of else None
-    body = texts.withdrawn_for_team(request.number, request.state, duplicate_of)
+    body = texts.withdrawn_for_team(request.number, request.state, duplicate_of, off_duty=off_duty)
     return _to_team(
         settings,
         team,

@@ -164,9 +164,17 @@ def withdrawn_title(number: str) -> str:
     return f"Thu hồi yêu cầu cứu hộ {number}"
 
 
-def withdrawn_for_team(number: str, state: State, duplicate_of: str | None = None) -> str:
+def withdrawn_for_team(
+    number: str, state: State, duplicate_of: str | None = None, *, off_duty: bool = False
+) -> str:
     """A team's offer or job ended by the request's change, not by the team: why, and that the
-    team need not answer or go (a resolved request: closed by the dispatchers, with thanks)."""
+    team need not answer or go (a resolved request: closed by the dispatchers, with thanks; a
+    team gone off duty: the request goes to another team)."""
+    if off_duty:
+        return (
+            f"THU HỒI: đội đã chuyển sang nghỉ trực nên yêu cầu cứu hộ {number} được chuyển cho"
+            " đội khác. Đội không cần trả lời và không cần đến nơi nữa. Cảm ơn đội."
+        )
     if state is State.resolved:
         return f"Yêu cầu cứu hộ {number} đã được điều phối viên đóng: đã hoàn thành. Cảm ơn đội."
     why = {

@@ -18,6 +18,7 @@ import shapely
 from shapely import prepared
 from shapely.geometry import Point
 
+from dispatch.models import RescueRequest
 from dispatch.teams import PositionSource, Team
 
 EARTH_RADIUS_M = 6_371_008.8
@@ -107,6 +108,19 @@ class Recommendation:
             "reason": self.reason,
             "skipped": None if self.skipped is None else self.skipped.to_json(),
         }
+
+
+def open_request(request: RescueRequest, offered: set[int]) -> OpenRequest:
+    """A request as the recommendation sees it; `offered`: teams offered it before."""
+    return OpenRequest(
+        id=request.id,
+        number=request.number,
+        lat=request.lat,
+        lon=request.lon,
+        ward_code=request.ward_code,
+        needs=needs_for(request.water),
+        excluded=frozenset(offered),
+    )
 
 
 def needs_for(water: str | None) -> frozenset[str]:

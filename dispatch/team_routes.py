@@ -151,6 +151,7 @@ async def get_team(request: web.Request, path: TeamIdPath) -> web.Response:
 @endpoint(responses={200: TeamView})
 async def replace_team(request: web.Request, path: TeamIdPath, body: TeamBody) -> web.Response:
     team = await request.app[DISPATCH_TEAMS].replace(path.id, _draft(body), actor=_actor(request))
+    await request.app[DISPATCH_OFFERS].withdraw_off_duty(actor=_actor(request))
     return _json(team_view(team, _now(request)))
 
 
@@ -159,6 +160,7 @@ async def replace_team(request: web.Request, path: TeamIdPath, body: TeamBody) -
 async def set_duty(request: web.Request, path: TeamIdPath, body: DutyBody) -> web.Response:
     teams = request.app[DISPATCH_TEAMS]
     team = await teams.set_duty(path.id, body.on_duty, actor=_actor(request))
+    await request.app[DISPATCH_OFFERS].withdraw_off_duty(actor=_actor(request))
     return _json(team_view(team, _now(request)))
 
 
@@ -183,6 +185,7 @@ async def import_teams(request: web.Request) -> web.Response:
         raise ApiError(413, "too_large", "a roster is at most 20 MB")
     roster = read_roster(await request.read())
     result = await request.app[DISPATCH_TEAMS].import_roster(roster, actor=_actor(request))
+    await request.app[DISPATCH_OFFERS].withdraw_off_duty(actor=_actor(request))
     return _json({"created": list(result.created), "updated": list(result.updated)})
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from canhbao.config import Config
+from canhbao.config import Config, require_positive
 from canhbao.db import Migration
 from canhbao.errors import ConfigError
 from feeds import jobs, routes, schema
@@ -48,15 +48,14 @@ def check_config(config: Config) -> None:
             raise ConfigError(f"feeds.openmeteo.stations: no station {name!r}")
     if feeds.replay.enabled and not feeds.replay.path:
         raise ConfigError("feeds.replay.path: required when feeds.replay.enabled = true")
-    if feeds.replay.speed <= 0:
-        raise ConfigError("feeds.replay.speed: must be greater than 0")
+    require_positive(feeds.replay, "feeds.replay", "speed")
     if feeds.sensorthings.enabled and not feeds.sensorthings.base_url:
         raise ConfigError("feeds.sensorthings.base_url: required when it is enabled")
     for name in ("vndms", "sensorthings", "ea", "openmeteo", "nws", "replay"):
         settings = getattr(feeds, name)
-        for key in ("interval_s", "timeout_s", "max_bytes", "backoff_max_s"):
-            if getattr(settings, key) <= 0:
-                raise ConfigError(f"feeds.{name}.{key}: must be greater than 0")
+        require_positive(
+            settings, f"feeds.{name}", "interval_s", "timeout_s", "max_bytes", "backoff_max_s"
+        )
         if settings.jitter_s < 0:
             raise ConfigError(f"feeds.{name}.jitter_s: must not be negative")
     if feeds.ingest_max_rows < 1 or feeds.series_max_points < 2:

@@ -153,22 +153,22 @@ RAIN_NAMES = {
 
 def rain_category_24h(total_mm: float) -> RainCategory:
     """Per 24 h: mưa vừa 16-50 mm, mưa to 51-100 mm, mưa rất to over 100 mm."""
-    if total_mm > 100:
-        return RainCategory.mua_rat_to
-    if total_mm > 50:
-        return RainCategory.mua_to
-    if total_mm >= 16:
-        return RainCategory.mua_vua
-    return RainCategory.none
+    return _rain_category(total_mm, 16, 50, 100)
 
 
 def rain_category_12h(total_mm: float) -> RainCategory:
     """Per 12 h: mưa vừa 8-25 mm, mưa to 26-50 mm, mưa rất to over 50 mm."""
-    if total_mm > 50:
+    return _rain_category(total_mm, 8, 25, 50)
+
+
+def _rain_category(
+    total_mm: float, moderate_from: float, heavy_over: float, very_heavy_over: float
+) -> RainCategory:
+    if total_mm > very_heavy_over:
         return RainCategory.mua_rat_to
-    if total_mm > 25:
+    if total_mm > heavy_over:
         return RainCategory.mua_to
-    if total_mm >= 8:
+    if total_mm >= moderate_from:
         return RainCategory.mua_vua
     return RainCategory.none
 

@@ -4,9 +4,9 @@ Every source (polled, replayed or pushed) ends here. One batch is one transactio
 revisions, level states and events commit together, the events also in the durable event log
 (canhbao.eventlog) that other domains consume from; they reach the in-process bus after that.
 Each series keeps its recent non-failing points in memory (loaded from the database on first
-use) so QC and rain totals need no query per reading. A batch's COMMIT runs while the next batch
-is checked (Pipeline.ingest says how a failed one is undone); the per-reading loop avoids
-objects and lookups it can (bench.feeds measures it).
+use) so QC and rain totals need no query per reading. A batch's rows are written and committed
+while the next batch is checked (Pipeline.ingest says how a failed one is undone); the
+per-reading loop avoids objects and lookups it can (bench.feeds measures it).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import attrgetter
+
+import aiosqlite
 
 from canhbao.clock import Clock, utc_text
 from canhbao.db import Database
@@ -65,6 +67,19 @@ class IngestReport:
     flags: Counter[int] = field(default_factory=Counter)
     events: list[ThresholdEvent] = field(default_factory=list)
     unmatched_ids: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class _Writes:
+    """A batch worked out in memory: what its transaction writes, and what it did."""
+
+    report: IngestReport
+    changed: dict[tuple[str, EventKind], LevelState]
+    new_rows: list[tuple[object, ...]]  # at instants nothing is stored at yet
+    other_rows: list[tuple[object, ...]]  # revisions, re-deliveries, backfill
+    moved: dict[tuple[str, EventKind], LevelState]  # level states to store
+    result: FetchResult  # its forecasts and catalogue
+    now: datetime
 
 
 class Pipeline:
@@ -168,11 +183,11 @@ class Pipeline:
         `by_station_id`: the observations name our station ids (pushes, replays), not the
         upstream's.
 
-        Batches from concurrent callers overlap by one step: while one batch's COMMIT runs in
-        the database thread (SQLite releases the GIL for it), the next is already checked in
-        memory on top of it. Should that COMMIT fail, memory is forgotten and the later batch
-        is worked out again from the database. Events reach the bus after their batch commits,
-        in the order the batches committed.
+        Batches from concurrent callers overlap by one step: a batch holds the lock only to be
+        checked in memory and to open its transaction, so while its rows are written and
+        committed in the database thread (SQLite releases the GIL), the next is checked on top
+        of it. Should a write or the COMMIT fail, memory is forgotten and the later batch is
+        worked out again. Events reach the bus after their batch commits, in commit order.
         """
         published: asyncio.Event | None = None
         previous: asyncio.Event | None = None
@@ -180,20 +195,30 @@ class Pipeline:
         try:
             async with contextlib.AsyncExitStack() as transaction:
                 async with self._lock:
-                    report, changed = await self._work_out(
-                        transaction, source, result, by_station_id
-                    )
+                    conn, writes = await self._work_out(transaction, source, result, by_station_id)
+                    report, changed = writes.report, writes.changed
+                    # What the database holds until this batch commits (no later batch moves
+                    # a level before then: it opens its transaction first).
+                    undo = {key: self._levels.get(key) for key in changed}
                     self._levels.update(changed)
                     generation = self._generation
                     previous, published = self._published, asyncio.Event()
                     landed = self._landing = asyncio.Event()
                     self._published = published
-                # Leaving this block commits, with the lock already free for the next batch.
+                # The lock is free: the next batch is checked while this one is written (in
+                # the database's thread) and committed on leaving this block.
+                await self._write(conn, source, writes)
         except BaseException:
             if landed is not None and published is not None:
-                # The COMMIT failed (a batch that failed before it forgot memory already).
+                # The writes or the COMMIT failed (a batch that failed before it forgot
+                # memory already).
                 landed.set()
                 if generation == self._generation:
+                    for key, state in undo.items():
+                        if state is None:
+                            del self._levels[key]
+                        else:
+                            self._levels[key] = state
                     self._forget()
                 try:
                     if previous is not None:
@@ -218,8 +243,8 @@ class Pipeline:
         source: str,
         result: FetchResult,
         by_station_id: bool,
-    ) -> tuple[IngestReport, dict[tuple[str, EventKind], LevelState]]:
-        """Check a batch in memory and write it inside `transaction` (uncommitted)."""
+    ) -> tuple[aiosqlite.Connection, _Writes]:
+        """Check a batch in memory and open `transaction` for its writes."""
         while True:
             if self._forgotten:
                 await self._landed()
@@ -275,10 +300,10 @@ class Pipeline:
         source: str,
         result: FetchResult,
         by_station_id: bool,
-    ) -> tuple[IngestReport, dict[tuple[str, EventKind], LevelState]] | None:
-        """Work out a batch and write it inside `transaction`, which the caller commits; returns
-        what it did and the level states it moved, or None when memory was forgotten meanwhile
-        (the batch before failed to commit) and nothing was written."""
+    ) -> tuple[aiosqlite.Connection, _Writes] | None:
+        """Work out a batch and open `transaction` (the caller writes and commits); returns the
+        open connection and what to write, or None when memory was forgotten meanwhile (the
+        batch before failed to commit)."""
         now = self._clock.now()
         received_at = result.received_at or now
         report = IngestReport()
@@ -417,27 +442,31 @@ class Pipeline:
                 if state is not self._levels.get(key, _AT_REST):
                     changed[key] = state
 
-        # This waits for the batch before to commit.
-        conn = await transaction.enter_async_context(self._db.transaction())
-        if generation != self._generation:
-            return None
-        await store.write_readings(conn, new_rows, new=True)
-        await store.write_readings(conn, other_rows)
-        if events:
-            await store.insert_events(conn, events, now)
-            # The durable copy other domains act on, committed with the readings that cause it.
-            await self._events.append(conn, THRESHOLD_CROSSED, events)
         # Only states whose level or pending level moved are written: last_at alone moves with
         # every reading, and after a restart readings already stored are skipped as duplicates
         # before they reach a level anyway.
         moved = {k: v for k, v in changed.items() if level_moved(self._levels.get(k), v)}
-        if moved:
-            await store.save_levels(conn, moved)
+        # This waits for the batch before to commit.
+        conn = await transaction.enter_async_context(self._db.transaction())
+        if generation != self._generation:
+            return None
+        return conn, _Writes(report, changed, new_rows, other_rows, moved, result, now)
+
+    async def _write(self, conn: aiosqlite.Connection, source: str, writes: _Writes) -> None:
+        """A worked-out batch's rows, inside its open transaction."""
+        report, now, result = writes.report, writes.now, writes.result
+        await store.write_readings(conn, writes.new_rows, new=True)
+        await store.write_readings(conn, writes.other_rows)
+        if report.events:
+            await store.insert_events(conn, report.events, now)
+            # The durable copy other domains act on, committed with the readings that cause it.
+            await self._events.append(conn, THRESHOLD_CROSSED, report.events)
+        if writes.moved:
+            await store.save_levels(conn, writes.moved)
         if result.forecasts:
             report.forecasts = await store.replace_forecasts(conn, source, result.forecasts, now)
         if result.catalogue:
             await store.upsert_catalogue(conn, source, result.catalogue, now)
-        return report, changed
 
     def _shares(
         self,

@@ -20,6 +20,7 @@ from canhbao.api import (
     ResponseModel,
     Timestamp,
 )
+from canhbao.polling import PollStateView
 from feeds.models import Parameter, StationKind
 
 StationId = Annotated[str, Field(min_length=1, max_length=64)]
@@ -291,16 +292,7 @@ class EventList(ResponseModel):
     events: list[EventView]
 
 
-class SourceState(ResponseModel):
-    name: str
-    status: Literal["idle", "ok", "failing"]
-    last_attempt_at: AnswerTime | None
-    last_success_at: AnswerTime | None
-    last_error: str
-    last_error_at: AnswerTime | None
-    failing_since: AnswerTime | None
-    consecutive_failures: int
-    next_attempt_at: AnswerTime | None
+class SourceState(PollStateView):
     readings_accepted: int
     quirks: list[str]
 

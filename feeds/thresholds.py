@@ -143,7 +143,14 @@ def step(
     elif held < level and previous is not None and previous < level:
         new = max(held, previous)
     pending = raw if raw > new else held if held < new else None
-    return LevelState(new, pending, observed_at), (level, new) if new != level else None
+    # tuple.__new__ directly: the NamedTuple's own constructor is a Python function, and this
+    # runs once per reading.
+    return _new_state(LevelState, (new, pending, observed_at)), (
+        (level, new) if new != level else None
+    )
+
+
+_new_state = tuple.__new__
 
 
 def river_levels(value: float, thresholds: Thresholds, hysteresis: float) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from prometheus_client import Gauge
 
 # Aliased: the geofences.keys submodule is bound to this package's name `keys` once imported.
 from canhbao import keys as shell_keys
-from canhbao.config import Config
+from canhbao.config import Config, require_positive
 from canhbao.db import Migration
 from canhbao.errors import ConfigError
 from geofences import jobs, routes, store
@@ -49,9 +49,7 @@ def setup(app: web.Application, config: Config, topics: Callable[[], TopicSender
         "maintenance_interval_s",
         "areas_refresh_interval_s",
     )
-    for key in positive:
-        if getattr(settings, key) <= 0:
-            raise ConfigError(f"geofences.{key}: must be greater than 0")
+    require_positive(settings, "geofences", *positive)
     if not 4 <= settings.outline_max_points <= 10_000:
         raise ConfigError("geofences.outline_max_points: must be between 4 and 10000")
     if not settings.topic_prefix or not all(

@@ -94,9 +94,20 @@ class Context:
         return self.config.telephony.hotline_number
 
     async def once(
-        self, sid: str, step: str, act: Callable[[aiosqlite.Connection, datetime], Awaitable[Step]]
+        self,
+        sid: str,
+        step: str,
+        act: Callable[[aiosqlite.Connection, datetime], Awaitable[Step]],
+        *,
+        sql_only: bool = False,
     ) -> str:
-        """Run a side-effecting step once per (sid, step); a repeat gets the first answer."""
+        """Run a side-effecting step once per (sid, step); a repeat gets the first answer.
+
+        `sql_only`: `act` awaits nothing but its connection (the hotline's store), so its
+        transaction runs whole in the writer's thread (Database.transact), holding the writers'
+        lock for its SQL alone: for the steps every call takes, on a loop a flood night keeps
+        busy. Steps that ask another domain (a rescue request) keep the ordinary transaction.
+        """
         stored = await store.step_response(self.db, sid, step)
         if stored is not None:
             log.info(
@@ -104,11 +115,19 @@ class Context:
             )
             return stored
         now = self.clock.now()
+
+        async def body(conn: aiosqlite.Connection) -> Step:
+            result = await act(conn, now)
+            if not await store.claim_step(conn, sid, step, result.twiml, now):
+                raise _AlreadyTaken
+            return result
+
         try:
-            async with self.db.transaction() as conn:
-                result = await act(conn, now)
-                if not await store.claim_step(conn, sid, step, result.twiml, now):
-                    raise _AlreadyTaken
+            if sql_only:
+                result = await self.db.transact(body)
+            else:
+                async with self.db.transaction() as conn:
+                    result = await body(conn)
         except _AlreadyTaken:
             again = await store.step_response(self.db, sid, step)
             return again or self.twiml.empty()

@@ -61,7 +61,7 @@ class Menu:
 
         sid = form["CallSid"]
         log.info("incoming call", extra={"call_sid": sid, "severe_warning": bool(headline)})
-        return await ctx.once(sid, "voice", act)
+        return await ctx.once(sid, "voice", act, sql_only=True)
 
     async def choose(self, form: Form, query: Query) -> str:
         twiml = self.ctx.twiml
@@ -119,11 +119,14 @@ class Menu:
             texts.request_status_spoken(t.number, t.state_words) for t in tickets if t.is_open
         )
         now = ctx.clock.now()
-        async with ctx.db.transaction() as conn:
+
+        async def informed(conn: aiosqlite.Connection) -> None:
             call = await ctx.call(conn, form, now)
             await store.append_path(conn, call.sid, "flood", now)
             if call.outcome is None:
                 await store.update_call(conn, call.sid, now, outcome="informed")
+
+        await ctx.db.transact(informed)  # the hotline's store alone: see Context.once
         return ctx.twiml.flood_info(lines)
 
     def fallback(self, form: Form) -> str:

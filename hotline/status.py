@@ -43,8 +43,11 @@ class StatusCallbacks:
             answered_by=form.get("AnsweredBy"),
             at=now,
         )
-        dial = False
-        async with ctx.db.transaction() as conn:
+
+        # The hotline's store alone, so its transaction runs whole in the writer's thread
+        # (Database.transact; see flow.Context.once): every call ends with one of these.
+        async def settle(conn: aiosqlite.Connection) -> tuple[bool, bool]:
+            """Whether an operator was freed, and whether a citizen's call ended."""
             extra = await _known_ids(conn, kind, query)
             await store.ensure_call(
                 conn,
@@ -65,19 +68,22 @@ class StatusCallbacks:
                     "stale or repeated status callback ignored",
                     extra={"call_sid": sid, "status": status.value, "kept": call.status},
                 )
-                return
+                return False, False
             log.info("call status", extra={"call_sid": sid, "status": status.value, "kind": kind})
             if not updated.final:
-                return
+                return False, False
             if updated.kind == "operator":
-                dial = True
-            elif updated.kind == "callback":
+                return True, False  # its operator is free again: ring them for whoever waits
+            if updated.kind == "callback":
                 await self._attempt_ended(conn, updated, now)
                 if updated.enqueued_at is not None and updated.dequeued_at is None:
                     await self.tasks.abandoned(conn, updated, now)
             elif updated.outcome is None:
                 await self.tasks.abandoned(conn, updated, now)
-        if updated.kind == "inbound":
+            return False, updated.kind == "inbound"
+
+        dial, ended = await ctx.db.transact(settle)
+        if ended:
             await ctx.bus.publish(CallMoved(sid, "left", status=status.value))
         if dial:
             ctx.request_dial()

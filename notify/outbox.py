@@ -13,6 +13,7 @@ All of this table's SQL lives here; the worker (notify.outbox_worker) decides wh
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from collections.abc import Callable, Iterable, Sequence
@@ -201,10 +202,12 @@ class Outbox:
         self._db = db
         self._clock = clock
         self._listeners: list[Callable[[], None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None  # where the listeners run
 
     def on_enqueue(self, listener: Callable[[], None]) -> None:
         """Call `listener` whenever new rows are enqueued (the worker wakes instead of polling)."""
         self._listeners.append(listener)
+        self._loop = _running_loop() or self._loop
 
     async def enqueue(self, items: Sequence[OutboxItem]) -> int:
         """Store items in their own transaction; returns how many were new."""
@@ -244,9 +247,17 @@ class Outbox:
         if added:
             # Waking before the commit is safe: the worker's claim waits for the write lock
             # this transaction holds, so it sees the rows once they are committed.
+            self._wake()
+        return added
+
+    def _wake(self) -> None:
+        if _running_loop() is not None:
             for listener in self._listeners:
                 listener()
-        return added
+        elif self._loop is not None:
+            # In the writer's thread (a Database.transact body): listeners touch the event
+            # loop's objects, so they run there.
+            self._loop.call_soon_threadsafe(self._wake)
 
     async def withdraw_in(
         self, conn: aiosqlite.Connection, reference: str, code: str, reason: str
@@ -370,11 +381,14 @@ class Outbox:
         values = {"now": now_text, "rows": json.dumps(rows, ensure_ascii=False)}
         if not rejected:
             return await self._db.write(_RECORD, values)
-        async with self._db.transaction() as conn:
+
+        async def with_events(conn: aiosqlite.Connection) -> int:
             async with conn.execute(_RECORD, values) as cursor:
                 changed = cursor.rowcount
             await eventlog.append(conn, PUSH_TOKEN_REJECTED, rejected, now)
-        return changed
+            return changed
+
+        return await self._db.transact(with_events)  # in one go, as write() above
 
     async def release(self, row_ids: Iterable[int]) -> int:
         """Put claimed rows whose send never started back to queued, attempts unchanged."""
@@ -411,3 +425,10 @@ class Outbox:
             for row in sorted(rows, key=lambda row: int(row["id"]))
             if row["id"] not in held
         ]
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

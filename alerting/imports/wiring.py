@@ -16,7 +16,7 @@ from alerting.imports.source import ImportSource
 from alerting.models import STATUSES
 from alerting.workflow import Workflow
 from canhbao import keys
-from canhbao.config import AlertingConfig
+from canhbao.config import AlertingConfig, require_positive
 from canhbao.errors import ConfigError
 from canhbao.polling import schedule_polls
 
@@ -35,9 +35,9 @@ def check_config(config: AlertingConfig) -> None:
         names.add(source.name)
         if not source.url.startswith(("http://", "https://")):
             raise ConfigError(f"{where}.url: must start with http:// or https://")
-        for key in ("interval_s", "timeout_s", "max_bytes", "backoff_max_s", "max_entries"):
-            if getattr(source, key) <= 0:
-                raise ConfigError(f"{where}.{key}: must be greater than 0")
+        require_positive(
+            source, where, "interval_s", "timeout_s", "max_bytes", "backoff_max_s", "max_entries"
+        )
         if source.jitter_s < 0:
             raise ConfigError(f"{where}.jitter_s: must not be negative")
     unknown = set(config.import_statuses) - set(STATUSES)

@@ -190,6 +190,17 @@ async def due_offers(reader: Reader, now: datetime, limit: int = 100) -> list[Of
     return [_offer(row) for row in rows]
 
 
+async def pending_of_off_duty(reader: Reader) -> list[Offer]:
+    """Offers still waiting for an answer from a team that has gone off duty."""
+    rows = await fetch_all(
+        reader,
+        f"SELECT {_COLUMNS} FROM {_FROM} WHERE o.status = 'pending' AND t.on_duty = 0"  # noqa: S608  # constant
+        " ORDER BY o.id",
+        (),
+    )
+    return [_offer(row) for row in rows]
+
+
 async def next_deadline(reader: Reader) -> datetime | None:
     rows = await fetch_all(
         reader, "SELECT min(expires_at) FROM dispatch_offers WHERE status = 'pending'", ()

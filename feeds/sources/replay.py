@@ -73,7 +73,10 @@ def parse(text: str) -> tuple[tuple[Observation, ...], tuple[str, ...]]:
         source_id = codes.get(code)
         if source_id is None:
             source_id = codes[code] = code.strip()
-        observation = Observation(source_id, parameter, observed_at, value, 0, "", observed_at)
+        # tuple.__new__ directly: the NamedTuple's constructor is a Python call per row.
+        observation = _new_observation(
+            Observation, (source_id, parameter, observed_at, value, 0, "", observed_at)
+        )
         same_time = by_time.get(observed_at)
         if same_time is None:
             by_time[observed_at] = [observation]
@@ -88,6 +91,7 @@ def parse(text: str) -> tuple[tuple[Observation, ...], tuple[str, ...]]:
 
 
 _SOURCE_ID = attrgetter("source_id")
+_new_observation = tuple.__new__
 
 
 def _local_time(text: str, line: int) -> datetime:

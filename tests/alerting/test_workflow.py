@@ -476,3 +476,25 @@ async def test_unknown_keys_in_a_cap_draft_are_refused_by_name(
         "info[0].headLine",
         "info[1].area[0].geocode[0].code",
     ]
+
+
+async def test_warnings_in_force_are_parsed_again_only_when_they_change(
+    app_client: AppClient, staff: StaffFactory
+) -> None:
+    """Every hotline call and public page asks what is in force: the parsed alerts are kept
+    until an issue, update, cancel or expiry changes them."""
+    client = await app_client()
+    workflow = client.app[ALERTING]
+    lan, minh = await people(client, staff)
+    first = await issue(lan, minh, (await draft(lan))["identifier"])
+    seen = await workflow.in_force_at()
+    assert [a.identifier for a in seen] == [first["identifier"]]
+    again = await workflow.in_force_at()
+    assert again[0] is seen[0], "parsed again although nothing changed"
+
+    update = await step(lan, first["identifier"], "update", status=201)
+    update = await issue(lan, minh, update["identifier"])
+    assert [a.identifier for a in await workflow.in_force_at()] == [update["identifier"]]
+    cancel = await step(lan, update["identifier"], "cancel", status=201)
+    await issue(lan, minh, cancel["identifier"])
+    assert await workflow.in_force_at() == []

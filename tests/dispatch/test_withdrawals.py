@@ -178,3 +178,56 @@ async def test_release_and_reassign_tell_the_team_it_was_taken_off(
         "SELECT payload FROM outbox WHERE idempotency_key LIKE 'dispatch:offer:2:withdrawn:%'"
     )
     assert [json.loads(row["payload"])["to"] for row in vy_da] == ["+84912000001"]
+
+
+@pytest.mark.parametrize("how", ["duty", "replace"])
+async def test_a_team_going_off_duty_gives_up_its_pending_offer_at_once(
+    start_desk: StartDesk, how: str
+) -> None:
+    desk = await start_desk()
+    created = await desk.request()  # offered to Phú Hội at once
+    await eventually(lambda: len(told_team(desk)) == 1)
+    team_id = desk.teams[PHU_HOI]
+    if how == "duty":
+        response = await desk.dispatcher.post(
+            f"{API}/teams/{team_id}/duty", json={"on_duty": False}
+        )
+    else:
+        team = await (await desk.dispatcher.get(f"{API}/teams/{team_id}")).json()
+        body = {k: team[k] for k in ("name", "capabilities", "capacity", "members")}
+        body |= {"base_lat": team["base"]["lat"], "base_lon": team["base"]["lon"]}
+        response = await desk.dispatcher.put(
+            f"{API}/teams/{team_id}", json=body | {"on_duty": False}
+        )
+    assert response.status == 200, await response.text()
+
+    # Withdrawn with its reason, and the request offered to the next team without waiting
+    # for the acknowledgement timeout.
+    assert [(o["team"], o["status"]) for o in await desk.offers(created["id"])] == [
+        (PHU_HOI, "withdrawn"),
+        ("Đội xuồng Vỹ Dạ", "pending"),
+    ]
+    assert await team_jobs(desk) == []
+    await eventually(lambda: len(told_team(desk)) == 2)
+    assert told_team(desk)[1].startswith(
+        "THU HỒI: đội đã chuyển sang nghỉ trực nên yêu cầu cứu hộ 1001 được chuyển cho đội khác."
+    )
+    (audit,) = await desk.rows(
+        "SELECT actor, after FROM audit_log WHERE action = 'dispatch_offer.withdraw'"
+    )
+    assert audit["actor"] == "user:minh"
+    assert json.loads(audit["after"])["reason"] == "team_off_duty"
+
+
+async def test_an_accepted_job_stays_with_a_team_going_off_duty(start_desk: StartDesk) -> None:
+    desk = await start_desk()
+    created = await desk.request()
+    response = await desk.dispatcher.post(f"{API}/offers/1/answer", json={"action": "accept"})
+    assert response.status == 200, await response.text()
+
+    response = await desk.dispatcher.post(
+        f"{API}/teams/{desk.teams[PHU_HOI]}/duty", json={"on_duty": False}
+    )
+
+    assert response.status == 200, await response.text()
+    assert [o["status"] for o in await desk.offers(created["id"])] == ["accepted"]

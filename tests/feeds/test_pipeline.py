@@ -114,30 +114,45 @@ async def test_batches_in_flight_together_store_and_raise_what_one_at_a_time_doe
         )
 
 
-async def test_a_batch_worked_out_on_one_whose_commit_fails_is_worked_out_again(
-    app_client: AppClient, tmp_path: Path
-) -> None:
-    client, heard = await start(app_client, tmp_path)
-    assert client.app is not None
-    db = client.app[keys.DB]
-    pipeline = runtime(client).pipeline
-    # A deferred foreign key that a 1.6 m reading breaks: its statement passes, its COMMIT fails.
-    for sql in (
+# Two ways a 1.6 m reading fails to be stored after it was checked: a deferred foreign key that
+# it breaks (its statement passes, its COMMIT fails), or a statement that fails while the rows
+# are written (the next batch is checked meanwhile, as it is while a COMMIT runs).
+TRAPS = {
+    "commit": (
         "CREATE TABLE test_parent (id TEXT PRIMARY KEY)",
         "CREATE TABLE test_child (parent TEXT REFERENCES test_parent (id)"
         " DEFERRABLE INITIALLY DEFERRED)",
         "CREATE TRIGGER test_trap AFTER INSERT ON feeds_readings WHEN NEW.value = 1.6"
         " BEGIN INSERT INTO test_child VALUES ('nobody'); END",
-    ):
+    ),
+    "write": (
+        "CREATE TRIGGER test_trap BEFORE INSERT ON feeds_readings WHEN NEW.value = 1.6"
+        " BEGIN SELECT RAISE(ABORT, 'trapped'); END",
+    ),
+}
+
+
+@pytest.mark.parametrize("trap", sorted(TRAPS))
+async def test_a_batch_worked_out_on_one_that_fails_to_store_is_worked_out_again(
+    app_client: AppClient, tmp_path: Path, trap: str
+) -> None:
+    client, heard = await start(app_client, tmp_path)
+    assert client.app is not None
+    db = client.app[keys.DB]
+    pipeline = runtime(client).pipeline
+    for sql in TRAPS[trap]:
         await db.execute(sql)
     t = [T0 + timedelta(hours=h) for h in range(4)]
     await ingest(pipeline, batch(("hue-a", t[0], 0.8)))
+    before = pipeline.level("hue-a", EventKind.river_band)
 
-    # 1.7 m is checked while 1.6 m commits: on top of it, the two would confirm BĐ I.
+    # 1.7 m is checked while 1.6 m is stored: on top of it, the two would confirm BĐ I.
     failing = asyncio.create_task(ingest(pipeline, batch(("hue-a", t[1], 1.6))))
     later = asyncio.create_task(ingest(pipeline, batch(("hue-a", t[2], 1.7))))
     with pytest.raises(sqlite3.IntegrityError):
         await failing
+    # What 1.6 m did to the level (a rise pending) is undone with it.
+    assert pipeline.level("hue-a", EventKind.river_band) == before
     report = await later
 
     assert (report.accepted, report.events) == (1, [])

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import random
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -988,3 +989,23 @@ async def test_the_app_sends_what_is_enqueued_through_the_local_providers(
     assert 'outbox_queue_depth{channel="sms",status="queued"} 0.0' in text
     health = await (await client.get("/healthz")).json()
     assert health["components"]["outbox"]["status"] == "ok"
+
+
+async def test_rows_enqueued_in_the_writers_thread_wake_listeners_on_the_loop(
+    db: Database, outbox: Outbox
+) -> None:
+    """A Database.transact body (the fan-out's batches) runs in the writer's thread; the
+    listeners (the sender's kick, an asyncio.Event) must still be called from the loop."""
+    loop_thread = threading.get_ident()
+    woken: list[int] = []
+    done = asyncio.Event()
+
+    def listener() -> None:
+        woken.append(threading.get_ident())
+        done.set()
+
+    outbox.on_enqueue(listener)
+    await db.transact(lambda conn: outbox.enqueue_in(conn, [item(push(1), "in-thread")]))
+    async with asyncio.timeout(10):
+        await done.wait()
+    assert woken == [loop_thread]

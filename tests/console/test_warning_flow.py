@@ -1,0 +1,133 @@
+"""The console in Chromium against a real `canhbao serve`: log in, draw a polygon and see who it
+reaches, submit; the author is refused approval with the API's message; a second person
+approves and issues it, and sees the delivery report and the CAP XML."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from tests.console.conftest import PASSWORD, Service, canhbao_cli, log_in, open_console
+
+# A guard against a hang, not a wait: starting `canhbao serve` (migrate, three accounts, Huế's
+# wards) and Chromium took over 60 s at a load average of 16 on this shared 2-core machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def _register_devices(service: Service) -> int:
+    """Citizen phones on a 7 × 7 grid over Huế's wards (Local push records what they get)."""
+    status, answer = service.call("GET", "/api/v1/areas")
+    assert status == 200, answer
+    lats: list[float] = []
+    lons: list[float] = []
+    for area in answer["areas"][:40]:
+        status, detail = service.call("GET", f"/api/v1/areas/{area['code']}")
+        assert status == 200, detail
+        for ring in detail["outline"]["coordinates"]:
+            points = ring[0] if detail["outline"]["type"] == "MultiPolygon" else ring
+            lons += [p[0] for p in points]
+            lats += [p[1] for p in points]
+    count = 0
+    for i in range(7):
+        for j in range(7):
+            lat = min(lats) + (max(lats) - min(lats)) * (i + 0.5) / 7
+            lon = min(lons) + (max(lons) - min(lons)) * (j + 0.5) / 7
+            status, answer = service.call(
+                "POST",
+                "/api/v1/devices",
+                {
+                    "token": f"console-test-token-{i}-{j}-" + "x" * 40,
+                    "platform": "android",
+                    "language": "vi" if (i + j) % 3 else "en",
+                    "location": {"lat": lat, "lon": lon},
+                },
+            )
+            assert status in (200, 201), answer
+            count += 1
+    return count
+
+
+async def _map_ready(page: Page, testid: str) -> None:
+    await expect(page.get_by_test_id(testid)).to_have_attribute("data-ready", "true")
+
+
+async def _draw_box(page: Page) -> None:
+    """Click "Vẽ đa giác", then four corners of the map's middle, then the first again."""
+    await page.get_by_role("button", name="Vẽ đa giác").click()
+    box = await page.get_by_test_id("composer-map").bounding_box()
+    assert box is not None
+    corners = [(0.3, 0.3), (0.7, 0.3), (0.7, 0.7), (0.3, 0.7), (0.3, 0.3)]
+    for fx, fy in corners:
+        await page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+
+
+async def test_draw_submit_refuse_author_approve_issue(
+    service: Service, browser: Browser, artifacts: Path
+) -> None:
+    _register_devices(service)
+
+    lan = await open_console(browser, service)
+    await expect(lan).to_have_url(re.compile(r"/console/login\?next="))
+    await log_in(lan, "lan")
+    await _map_ready(lan, "situation-map")
+    await lan.screenshot(path=str(artifacts / "situation.png"))
+
+    await lan.get_by_role("link", name="Cảnh báo", exact=True).click()
+    await lan.get_by_role("link", name="Soạn cảnh báo mới").click()
+    await _map_ready(lan, "composer-map")
+    await _draw_box(lan)
+    devices = lan.get_by_test_id("preview-devices")
+    await expect(devices).not_to_have_text("0")
+    await expect(lan.get_by_label("Tên vùng cảnh báo")).to_have_value("vùng đã vẽ")
+    await lan.screenshot(path=str(artifacts / "composer.png"), full_page=True)
+    await lan.get_by_role("button", name="Lưu bản nháp").click()
+
+    await expect(lan.get_by_test_id("warning-state")).to_have_text("Bản nháp")
+    url = lan.url
+    await lan.get_by_role("button", name="Gửi phê duyệt").click()
+    await expect(lan.get_by_test_id("warning-state")).to_have_text("Chờ phê duyệt")
+    # lan is an approver too, but she wrote it: the API refuses, and the console says why.
+    await lan.get_by_role("button", name="Phê duyệt", exact=True).click()
+    refusal = lan.get_by_role("alert")
+    await expect(refusal).to_be_visible()
+    assert (await refusal.inner_text()).strip()
+    await expect(lan.get_by_test_id("warning-state")).to_have_text("Chờ phê duyệt")
+    await lan.screenshot(path=str(artifacts / "approval-refused.png"), full_page=True)
+
+    minh = await open_console(browser, service, url.removeprefix(service.base))
+    await log_in(minh, "minh")
+    await expect(minh).to_have_url(url)  # back where the link pointed, after the login
+    await expect(minh.get_by_role("heading", level=1)).to_contain_text("Phê duyệt cảnh báo")
+    await _map_ready(minh, "warning-map")
+    await expect(minh.get_by_text("Tiếng Việt · Lũ")).to_be_visible()
+    await minh.screenshot(path=str(artifacts / "approval.png"), full_page=True)
+    await minh.get_by_role("button", name="Phê duyệt", exact=True).click()
+    await expect(minh.get_by_test_id("warning-state")).to_have_text("Đã duyệt")
+    await minh.get_by_role("button", name="Phát cảnh báo").click()
+    await expect(minh.get_by_test_id("warning-state")).to_have_text("Đã phát")
+    await expect(minh.get_by_test_id("delivery")).to_be_visible()
+    await expect(minh.get_by_test_id("cap-xml")).to_contain_text("<msgType>Alert</msgType>")
+    await minh.screenshot(path=str(artifacts / "warning-issued.png"), full_page=True)
+    await minh.get_by_role("link", name="Tình hình").click()
+    await _map_ready(minh, "situation-map")
+    await expect(minh.get_by_text("1 cảnh báo ·")).to_be_visible()  # the issued one, on the map
+    await minh.screenshot(path=str(artifacts / "situation-warning.png"))
+
+    # lan's session ends on the server (a password reset ends every session): her next
+    # request is refused, the console says so on the login page, and sends her back after it.
+    canhbao_cli(
+        service.config, "user", "reset-password", "lan", "--password-stdin", stdin=PASSWORD + "\n"
+    )
+    await lan.get_by_role("link", name="Cảnh báo", exact=True).click()
+    await expect(lan.get_by_text("Phiên làm việc đã hết, hãy đăng nhập lại.")).to_be_visible()
+    await expect(lan).to_have_url(re.compile(r"/console/login\?next=%2Fwarnings"))
+    await log_in(lan, "lan")
+    await expect(lan).to_have_url(service.base + "/console/warnings")
+    await expect(lan.get_by_role("heading", name="Cảnh báo", level=1)).to_be_visible()
+    await expect(lan.get_by_role("heading", name="Đã phát (1)")).to_be_visible()
+
+    for page in (lan, minh):
+        assert page.elsewhere == []  # type: ignore[attr-defined]  # nothing from another host
