@@ -153,8 +153,11 @@ class StreamRecorder:
 
     async def _run(self) -> None:
         while not self._stopping:
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancel that
+            # lands as the wait ends, and this loop would then outlive its app (a shutdown hung).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._settings.poll_s)
+                async with asyncio.timeout(self._settings.poll_s):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self.flush()
@@ -275,7 +278,8 @@ class Subscription:
         """The frames ready now, written at once (one write for a burst, not one per frame);
         a keep-alive after `quiet_s` quiet seconds; None at the end."""
         try:
-            first = await asyncio.wait_for(self.queue.get(), quiet_s)
+            async with asyncio.timeout(quiet_s):
+                first = await self.queue.get()
         except TimeoutError:
             return _KEEPALIVE
         if first is None:
@@ -329,8 +333,11 @@ class StreamHub:
     async def _run(self) -> None:
         failing = False
         while True:
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancel that
+            # lands as the wait ends, and this loop would then outlive its app (a shutdown hung).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._settings.poll_s)
+                async with asyncio.timeout(self._settings.poll_s):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 while await self._tail():
