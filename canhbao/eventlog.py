@@ -307,8 +307,11 @@ class EventLog:
         subscriber.quiet.set()
         # Wall time, not the injected clock: this paces retries (retry_now() ends it early).
         try:
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancel that
+            # lands as the retry is asked for, and stop() would wait for this task forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(subscriber.retry.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await subscriber.retry.wait()
         finally:
             subscriber.backing_off = False
         subscriber.quiet.clear()

@@ -110,5 +110,8 @@ class DeadlineTimer:
                 self._expired[round_number] = expired
                 self._expired.pop(round_number - 8, None)
                 self._round_done.notify_all()
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancel that
+            # lands as `changed` is set, and this loop would then outlive stop().
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await changed.wait()
