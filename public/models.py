@@ -108,17 +108,19 @@ def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 def csv_of_levels(station_id: str, points: Sequence[tuple[datetime, float]]) -> str:
     """The chart's data: one row per reading, UTC and local times, metres."""
+    return _csv(station_id, points, "water_level_m", 3)
+
+
+def _csv(
+    station_id: str, points: Sequence[tuple[datetime, float]], column: str, digits: int
+) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["station_id", "observed_at_utc", "observed_at_local", "water_level_m"])
+    writer.writerow(["station_id", "observed_at_utc", "observed_at_local", column])
     for at, value in points:
+        local = to_local(at).isoformat(timespec="seconds")
         writer.writerow(
-            [
-                station_id,
-                at.isoformat(timespec="seconds"),
-                to_local(at).isoformat(timespec="seconds"),
-                f"{value:.3f}",
-            ]
+            [station_id, at.isoformat(timespec="seconds"), local, f"{value:.{digits}f}"]
         )
     return out.getvalue()
 
@@ -177,16 +179,4 @@ def rain_summary(rain: RainSeries, now: datetime) -> RainSummary:
 
 def csv_of_rain(station_id: str, points: Sequence[tuple[datetime, float]]) -> str:
     """A gauge's rain: one row per amount, UTC and local times, millimetres."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["station_id", "observed_at_utc", "observed_at_local", "rainfall_mm"])
-    for at, value in points:
-        writer.writerow(
-            [
-                station_id,
-                at.isoformat(timespec="seconds"),
-                to_local(at).isoformat(timespec="seconds"),
-                f"{value:.1f}",
-            ]
-        )
-    return out.getvalue()
+    return _csv(station_id, points, "rainfall_mm", 1)
