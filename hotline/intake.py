@@ -14,6 +14,7 @@ from hotline.callbacks import CallbackTasks
 from hotline.flow import Context, Form, Step, fresh_location, opt_int
 from hotline.models import (
     NewRescueRequest,
+    RescueAddition,
     RescueRequestCreated,
     parse_people,
     parse_vulnerabilities,
@@ -126,8 +127,8 @@ class RescueIntake:
                     await ctx.ports.rescue.add(
                         conn,
                         call.rescue_request_id,
+                        RescueAddition(recording_url=url),
                         actor=f"caller:{call.from_number}",
-                        recording_url=url,
                     )
             return Step(ctx.twiml.ask_people())
 
@@ -146,8 +147,8 @@ class RescueIntake:
                 await ctx.ports.rescue.add(
                     conn,
                     call.rescue_request_id,
+                    RescueAddition(people=people),
                     actor=f"caller:{call.from_number}",
-                    people=people,
                 )
             return Step(ctx.twiml.ask_vulnerabilities())
 
@@ -172,8 +173,8 @@ class RescueIntake:
                 request = await ctx.ports.rescue.add(
                     conn,
                     call.rescue_request_id,
+                    RescueAddition(vulnerabilities=needs),
                     actor=f"caller:{call.from_number}",
-                    vulnerabilities=needs,
                 )
             created = texts.request_created(request.number)
             if free:

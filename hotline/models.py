@@ -138,6 +138,16 @@ class NewRescueRequest:
 
 
 @dataclass(frozen=True)
+class RescueAddition:
+    """What a caller tells us after their request was created; None leaves a field as it is."""
+
+    recording_url: str | None = None
+    people: int | None = None
+    vulnerabilities: tuple[Vulnerability, ...] | None = None
+    more_address: str | None = None
+
+
+@dataclass(frozen=True)
 class RescueRequestCreated:
     """Published on the in-process bus once the hotline's step that created a request through
     dispatch (hotline.ports.RescueDesk) is committed; dispatch's own durable event

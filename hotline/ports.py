@@ -20,7 +20,7 @@ from typing import Literal, Protocol
 
 import aiosqlite
 
-from hotline.models import KnownLocation, NewRescueRequest, Vulnerability
+from hotline.models import KnownLocation, NewRescueRequest, RescueAddition
 
 
 @dataclass(frozen=True)
@@ -83,15 +83,7 @@ class RescueDesk(Protocol):
         ...
 
     async def add(
-        self,
-        conn: aiosqlite.Connection,
-        request_id: int,
-        *,
-        actor: str,
-        recording_url: str | None = None,
-        people: int | None = None,
-        vulnerabilities: Sequence[Vulnerability] | None = None,
-        more_address: str | None = None,
+        self, conn: aiosqlite.Connection, request_id: int, addition: RescueAddition, *, actor: str
     ) -> RescueTicket:
         """Add what the caller told us after the request was created."""
         ...

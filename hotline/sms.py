@@ -12,6 +12,7 @@ from hotline import texts
 from hotline.flow import Context, Form, Step
 from hotline.models import (
     NewRescueRequest,
+    RescueAddition,
     RescueRequestCreated,
     parse_sms_people,
     parse_sos,
@@ -50,13 +51,8 @@ class Sms:
             open_request = await desk.open_for(conn, sender) if sender else None
             if open_request is not None:
                 words = body.strip() if text is None else text
-                request = await desk.add(
-                    conn,
-                    open_request.id,
-                    actor=actor,
-                    people=parse_sms_people(words),
-                    more_address=words,
-                )
+                addition = RescueAddition(people=parse_sms_people(words), more_address=words)
+                request = await desk.add(conn, open_request.id, addition, actor=actor)
                 log.info(
                     "rescue request added to by SMS",
                     extra={"message_sid": sid, "request": request.number},

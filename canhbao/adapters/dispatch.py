@@ -23,7 +23,7 @@ from geofences.errors import DeviceRefused, GeofenceError
 from geofences.keys import GEOFENCES
 from geofences.store.devices import push_token_of
 from hotline.errors import InvalidInput as HotlineInvalidInput
-from hotline.models import NewRescueRequest
+from hotline.models import NewRescueRequest, RescueAddition
 from hotline.models import Vulnerability as HotlineVulnerability
 from hotline.ports import RescueTicket
 from notify import keys as notify_keys
@@ -132,21 +132,14 @@ class DispatchRescueDesk:
         return _ticket(created)
 
     async def add(
-        self,
-        conn: aiosqlite.Connection,
-        request_id: int,
-        *,
-        actor: str,
-        recording_url: str | None = None,
-        people: int | None = None,
-        vulnerabilities: Sequence[HotlineVulnerability] | None = None,
-        more_address: str | None = None,
+        self, conn: aiosqlite.Connection, request_id: int, addition: RescueAddition, *, actor: str
     ) -> RescueTicket:
+        flags = addition.vulnerabilities
         details = Details(
-            recording_url=recording_url,
-            people=people,
-            vulnerabilities=None if vulnerabilities is None else _vulnerabilities(vulnerabilities),
-            more_address=more_address,
+            recording_url=addition.recording_url,
+            people=addition.people,
+            vulnerabilities=None if flags is None else _vulnerabilities(flags),
+            more_address=addition.more_address,
         )
         try:
             changed = await self._requests.add_details_in(conn, request_id, details, actor=actor)
