@@ -22,6 +22,20 @@ STATE_WORDS: Mapping[State, str] = {
     State.duplicate: "đã gộp vào một yêu cầu khác",
 }
 
+# The same, for the English half of a bilingual text.
+STATE_WORDS_EN: Mapping[State, str] = {
+    State.new: "received, waiting to be handled",
+    State.triaged: "reviewed, a rescue team is being found",
+    State.offered: "waiting for a rescue team to confirm",
+    State.accepted: "a rescue team has taken it",
+    State.en_route: "the rescue team is on its way",
+    State.on_scene: "the rescue team has arrived",
+    State.resolved: "completed",
+    State.cancelled: "cancelled",
+    State.unfounded: "closed (no rescue needed)",
+    State.duplicate: "merged into another request",
+}
+
 
 def state_words(request: RescueRequest) -> str:
     """Where the request stands, as its requester reads or hears it (a merged one names the
@@ -29,6 +43,13 @@ def state_words(request: RescueRequest) -> str:
     if request.state is State.duplicate and request.duplicate_of is not None:
         return f"đã gộp vào yêu cầu số {request_number(request.duplicate_of)}"
     return STATE_WORDS[request.state]
+
+
+def state_words_en(request: RescueRequest) -> str:
+    """state_words in English."""
+    if request.state is State.duplicate and request.duplicate_of is not None:
+        return f"merged into request {request_number(request.duplicate_of)}"
+    return STATE_WORDS_EN[request.state]
 
 
 def push_title(number: str) -> str:

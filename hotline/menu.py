@@ -116,7 +116,9 @@ class Menu:
         caller = form.get("From", "")
         tickets = await ctx.ports.rescue.tickets_for(caller) if caller else []
         lines.extend(
-            texts.request_status_spoken(t.number, t.state_words) for t in tickets if t.is_open
+            texts.request_status_spoken(t.number, t.state_words, t.state_words_en)
+            for t in tickets
+            if t.is_open
         )
         now = ctx.clock.now()
 

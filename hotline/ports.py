@@ -68,8 +68,9 @@ class RescueTicket:
     id: int
     number: str
     is_open: bool
-    # Vietnamese, as a caller should read or hear it ("đội cứu hộ đang trên đường đến").
+    # As a caller should read or hear it ("đội cứu hộ đang trên đường đến"), and in English.
     state_words: str
+    state_words_en: str
 
 
 class RescueDesk(Protocol):

@@ -85,4 +85,4 @@ class Sms:
             return texts.sms_no_request(number)
         ticket = tickets[0]
         log.info("rescue request state asked by SMS", extra={"request": ticket.number})
-        return texts.sms_request_status(ticket.number, ticket.state_words)
+        return texts.sms_request_status(ticket.number, ticket.state_words, ticket.state_words_en)

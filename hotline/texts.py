@@ -349,10 +349,10 @@ def sms_request_updated(number: str) -> Text:
     )
 
 
-def sms_request_status(number: str, state_words: str) -> Text:
+def sms_request_status(number: str, state_words: str, state_words_en: str) -> Text:
     return Text(
         f"Yêu cầu cứu hộ số {number}: {state_words}. Nếu nguy hiểm tăng, gọi 1900 1075.",
-        f"Rescue request {number}: {state_words}. If the danger grows, call 1900 1075.",
+        f"Rescue request {number}: {state_words_en}. If the danger grows, call 1900 1075.",
     )
 
 
@@ -372,10 +372,10 @@ def sms_no_request(number: str | None) -> Text:
     )
 
 
-def request_status_spoken(number: str, state_words: str) -> Text:
+def request_status_spoken(number: str, state_words: str, state_words_en: str) -> Text:
     return Text(
         f"Yêu cầu cứu hộ số {doc_tung_so(number)} của quý vị: {state_words}.",
-        f"Your rescue request {number}: {state_words}.",
+        f"Your rescue request {number}: {state_words_en}.",
     )
 
 

@@ -172,4 +172,5 @@ def _ticket(request: RescueRequest) -> RescueTicket:
         request.number,
         request.is_open,
         dispatch_texts.state_words(request),
+        dispatch_texts.state_words_en(request),
     )

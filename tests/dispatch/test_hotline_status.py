@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from dispatch import texts as dispatch_texts
 from dispatch.keys import DISPATCH_MERGER, DISPATCH_REQUESTS
 from dispatch.models import NewRequest, State
+from hotline import texts as hotline_texts
 from hotline.models import parse_status_query
 from tests.geofences.conftest import eventually
 from tests.hotline.conftest import CALLER, StartLine, double_server, start_line, twilio_env
@@ -91,3 +93,23 @@ async def test_a_merged_request_names_the_request_it_went_into(start_line: Start
     await line.app[DISPATCH_MERGER].merge(proposal.id, actor="user:minh")
     _, reply = await line.sim.sms(neighbour, "TINH TRANG 1002")
     assert "Yêu cầu cứu hộ số 1002: đã gộp vào yêu cầu số 1001." in reply
+
+
+async def test_the_english_half_of_a_status_says_the_state_in_english(
+    start_line: StartLine,
+) -> None:
+    """English readers get English words for the state, never the Vietnamese ones inserted."""
+    line = await start_line()
+    await line.sim.sms(CALLER, "SOS kiệt 5 Chi Lăng")
+    requests = line.app[DISPATCH_REQUESTS]
+    seen: set[str] = set()
+    for state in (State.offered, State.accepted, State.en_route, State.on_scene, State.resolved):
+        await requests.transition(1, state, actor="test")
+        request = await requests.get(1)
+        vi, en = dispatch_texts.state_words(request), dispatch_texts.state_words_en(request)
+        text = hotline_texts.sms_request_status(request.number, vi, en)
+        assert text.vi == f"Yêu cầu cứu hộ số 1001: {vi}. Nếu nguy hiểm tăng, gọi 1900 1075."
+        assert text.en == f"Rescue request 1001: {en}. If the danger grows, call 1900 1075."
+        assert en.isascii()
+        seen.add(en)
+    assert len(seen) == 5
