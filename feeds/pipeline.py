@@ -29,16 +29,15 @@ from canhbao.eventlog import EventLog
 from canhbao.events import EventBus
 from feeds import levels, quality, store
 from feeds.models import (
-    RANGE_GUARDED,
     FetchResult,
     Flag,
     Observation,
     Parameter,
     Station,
 )
+from feeds.routing import Routing
 from feeds.series import (
     HISTORY,
-    Route,
     Series,
     level_moved,
     point_time,
@@ -91,14 +90,7 @@ class Pipeline:
         self._events = events
         self._clock = clock
         self._lock = asyncio.Lock()
-        self._stations: dict[str, Station] = {}
-        self._by_source: dict[tuple[str, str], Station] = {}
-        self._edges: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}
-        self._peers: dict[str, tuple[tuple[str, timedelta], ...]] = {}
-        self._limits: dict[tuple[str, Parameter], quality.QcLimits] = {}
-        # What each series' readings need, by how a batch names the series: (source, by
-        # station id) → (the name's id, parameter) → route; None for no configured station.
-        self._routes: dict[tuple[str, bool], dict[tuple[str, Parameter], Route | None]] = {}
+        self._routing = Routing()
         self._series: dict[tuple[str, Parameter], Series] = {}
         self._levels: dict[tuple[str, EventKind], LevelState] = {}
         # The newest driving water-level reading of each river gauge with peers: (at, band).
@@ -117,42 +109,11 @@ class Pipeline:
 
     def set_stations(self, stations: Iterable[Station]) -> None:
         """Adopt a changed station registry; cached QC limits and routes follow it."""
-        self._stations = {s.id: s for s in stations}
-        self._by_source = {(s.source, s.source_id): s for s in self._stations.values()}
-        # Each river station's band edges, and the same lowered by its hysteresis.
-        self._edges = {
-            s.id: (
-                s.thresholds.levels(),
-                levels.lowered(s.thresholds, s.hysteresis_m),
-            )
-            for s in self._stations.values()
-            if s.thresholds is not None
-        }
-        by_river: dict[str, list[Station]] = {}
-        for s in self._stations.values():
-            if s.river and s.thresholds is not None:
-                by_river.setdefault(s.river, []).append(s)
-        # Each river gauge's peers: the others on its river, each with how long its latest
-        # reading may corroborate a rise.
-        self._peers = {
-            s.id: tuple(
-                (other.id, timedelta(seconds=other.reporting_period_s * quality.STALE_PERIODS))
-                for other in gauges
-                if other.id != s.id
-            )
-            for gauges in by_river.values()
-            for s in gauges
-        }
-        self._limits = {
-            (s.id, p): quality.limits_for(s, p)
-            for s in self._stations.values()
-            for p in s.parameters
-        }
-        self._routes = {}
+        self._routing.set_stations(stations)
 
     @property
     def stations(self) -> dict[str, Station]:
-        return dict(self._stations)
+        return self._routing.stations
 
     def level(self, station_id: str, kind: EventKind) -> LevelState:
         return self._levels.get((station_id, kind), LevelState())
@@ -477,9 +438,8 @@ class Pipeline:
     ) -> tuple[list[Series | None], list[Series]]:
         """Each observation's series (None for those of no station: counted, not kept), and the
         series the batch touches, each told the first and last instant of its share."""
-        routes = self._routes.get((source, by_station_id))
-        if routes is None:
-            routes = self._routes[(source, by_station_id)] = {}
+        routing = self._routing
+        routes = routing.routes(source, by_station_id)
         found: dict[tuple[str, Parameter], Series] = {}
         shares: list[Series | None] = []
         for observation in observations:
@@ -489,7 +449,7 @@ class Pipeline:
                 if key in routes:
                     route = routes[key]
                 else:
-                    route = routes[key] = self._route(source, key, by_station_id)
+                    route = routes[key] = routing.route(source, key, by_station_id)
                 if route is None:
                     report.unmatched += 1
                     report.unmatched_ids.add(observation.source_id)
@@ -507,40 +467,6 @@ class Pipeline:
             series.last = observation.observed_at
             shares.append(series)
         return shares, list(found.values())
-
-    def _route(self, source: str, key: tuple[str, Parameter], by_station_id: bool) -> Route | None:
-        source_id, parameter = key
-        station = (
-            self._stations.get(source_id)
-            if by_station_id
-            else self._by_source.get((source, source_id))
-        )
-        if station is None or parameter not in station.parameters:
-            return None
-        edges = self._edges.get(station.id)
-        kinds: tuple[EventKind, ...] = ()
-        if parameter is Parameter.water_level and edges is not None:
-            kinds = (EventKind.river_band,)
-        elif parameter is Parameter.rainfall:
-            kinds = (EventKind.rain, EventKind.intense_rain)
-        elif parameter is Parameter.wind_speed:
-            kinds = (EventKind.wind,)
-        elif parameter is Parameter.wind_gust:
-            kinds = (EventKind.gust,)
-        return Route(
-            station_id=station.id,
-            parameter=parameter,
-            parameter_text=parameter.value,
-            limits=self._limits[(station.id, parameter)],
-            evaluates=kinds[0] if kinds else None,
-            level_keys=tuple((station.id, kind) for kind in kinds),
-            edges=edges or ((), ()),
-            peers=self._peers.get(station.id, ()),
-            range_guarded=parameter in RANGE_GUARDED,
-            station_name=station.name,
-            river=station.river,
-            thresholds=station.thresholds,
-        )
 
     async def _load_series(self, touched: list[Series]) -> None:
         """Load, in a few queries, the history of every series the batch reaches back beyond,
