@@ -25,6 +25,7 @@ from canhbao.adapters.dispatch import dispatch_ports
 from canhbao.adapters.geofences import OutboxTopicSender
 from canhbao.adapters.hotline import hotline_ports
 from canhbao.adapters.public import public_ports
+from canhbao.adapters.report import report_sources
 from canhbao.adapters.simulator import simulator_ports
 from canhbao.adapters.stream import close_streams, stream_ctx
 from canhbao.clock import Clock, SystemClock
@@ -38,6 +39,7 @@ from canhbao.logs import request_id_middleware
 from canhbao.offload import PoolLimits, ProcessPool
 from dispatch.events import REQUEST_CREATED
 from dispatch.teams_keys import DISPATCH_OFFERS
+from exercises.report import routes as report_routes
 from feeds.thresholds import THRESHOLD_CROSSED
 from hotline.keys import HOTLINE_SIGNATURES
 from notify import keys as notify_keys
@@ -100,6 +102,8 @@ def create_app(
     cameras.setup(app, config, ports=camera_ports)
     public.setup(app, config, ports=public_ports)
     simulator.setup(app, config, ports=simulator_ports(app))
+    # The after-action report over this service's own database (exercises.report).
+    report_routes.setup(app, lambda: report_sources(app[keys.DB]), app[keys.CLOCK])
     # After every domain's context: their subscribers exist before delivery starts.
     app.cleanup_ctx.append(_durable_events_ctx)
     # The staff live stream (README "Live events and simulators"): follows what every domain

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from canhbao import __version__
 from canhbao.adapters.exercises import scenario_context
+from canhbao.adapters.report import report_sources
 from canhbao.auth import cli as auth_cli
 from canhbao.auth.first_admin import FIRST_ADMIN_LINK
 from canhbao.auth.first_admin import announcement as first_admin_announcement
@@ -86,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     auth_cli.add_commands(commands)
     geofences_cli.add_commands(commands)
     teams_cli.add_commands(commands)
-    exercises_cli.add_commands(commands, scenario_context)
+    exercises_cli.add_commands(commands, scenario_context, report=report_sources)
     return parser
 
 

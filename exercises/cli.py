@@ -14,6 +14,7 @@ from typing import TypeVar
 from canhbao.clock import to_local
 from canhbao.config import Config
 from exercises.population import spread
+from exercises.report.cli import SourcesFactory, add_report_command
 from exercises.scenario import ScenarioContext, load_scenario
 from exercises.traffic import traffic
 
@@ -21,9 +22,14 @@ P = TypeVar("P", bound=argparse.ArgumentParser)
 ContextFactory = Callable[[Config], ScenarioContext]
 
 
-def add_commands(commands: argparse._SubParsersAction[P], context: ContextFactory) -> None:
-    """Add `exercise check` to the `canhbao` command; `context` gives the stations and wards a
-    scenario is checked against (built by the composition root)."""
+def add_commands(
+    commands: argparse._SubParsersAction[P],
+    context: ContextFactory,
+    report: SourcesFactory | None = None,
+) -> None:
+    """Add `exercise check` (and `exercise report`, given the report's sources) to the `canhbao`
+    command; `context` gives the stations and wards a scenario is checked against, `report`
+    the after-action report's ports over a database (both built by the composition root)."""
     exercise = commands.add_parser("exercise", help="flood exercises: check a scenario")
     exercise.add_argument("--config", default=argparse.SUPPRESS, help="config file")
     actions = exercise.add_subparsers(dest="exercise_command", required=True, metavar="ACTION")
@@ -36,6 +42,8 @@ def add_commands(commands: argparse._SubParsersAction[P], context: ContextFactor
     check.add_argument("scenario", type=Path, help="the scenario (.toml)")
     check.add_argument("--config", default=argparse.SUPPRESS, help="config file")
     check.set_defaults(run=lambda args, config: _check(args, config, context))
+    if report is not None:
+        add_report_command(actions, report)
 
 
 def _check(args: argparse.Namespace, config: Config, context: ContextFactory) -> int:

@@ -469,6 +469,26 @@ async def list_events(
     )
 
 
+async def crossings_between(db: Database, since: datetime, until: datetime) -> list[sqlite3.Row]:
+    """River band crossings upwards observed in [since, until], oldest first (the after-action
+    report times each one to its warning)."""
+    return await db.fetch_all(
+        "SELECT id, station_id, kind, from_level, to_level, value, observed_at, created_at"
+        " FROM feeds_events WHERE kind = 'river_band' AND to_level > from_level"
+        " AND observed_at >= ? AND observed_at <= ? ORDER BY observed_at, id",
+        (utc_text(since), utc_text(until)),
+    )
+
+
+async def reading_span(db: Database) -> tuple[datetime, datetime] | None:
+    """The first and last water-level reading's time (None: no reading at all)."""
+    row = await db.fetch_one(
+        "SELECT min(observed_at), max(observed_at) FROM feeds_readings"
+        " WHERE parameter = 'water_level'"
+    )
+    return (parse_utc(row[0]), parse_utc(row[1])) if row and row[0] else None
+
+
 # -- forecasts, catalogue ------------------------------------------------------------
 
 

@@ -428,3 +428,46 @@ async def fanout_backlog(db: Database) -> tuple[int, int]:
         " WHERE finished_at IS NULL"
     )
     return (row["n"], row["left"]) if row else (0, 0)
+
+
+# -- the after-action report ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertTimes:
+    """An alert with when it was approved and issued (the audit log's last such transition)
+    and the threshold events that drafted it (alerting_auto_events keys)."""
+
+    stored: StoredAlert
+    approved_at: datetime | None
+    issued_at: datetime | None
+    event_keys: tuple[str, ...]
+
+
+async def alert_times(db: Database, since: datetime, until: datetime) -> list[AlertTimes]:
+    """Alerts created or issued in [since, until], oldest first, with their approval and issue
+    times: the after-action report's warning figures."""
+    columns = ", ".join(f"a.{c.strip()}" for c in _COLUMNS.split(","))
+    rows = await db.fetch_all(
+        f"SELECT {columns},"  # noqa: S608  # constant columns; values bound
+        " (SELECT max(l.at) FROM audit_log l WHERE l.entity = 'alert'"
+        "  AND l.entity_id = a.identifier AND l.action = 'alert.approve'),"
+        " (SELECT max(l.at) FROM audit_log l WHERE l.entity = 'alert'"
+        "  AND l.entity_id = a.identifier AND l.action IN ('alert.issue', 'alert.auto_issue')),"
+        " (SELECT group_concat(e.event_key, char(10)) FROM alerting_auto_events e"
+        "  WHERE e.identifier = a.identifier), a.sent"
+        " FROM alerting_alerts a WHERE a.origin != 'import'"
+        " AND ((a.created_at >= ? AND a.created_at <= ?) OR (a.sent >= ? AND a.sent <= ?))"
+        " ORDER BY a.created_at, a.id",
+        (utc_text(since), utc_text(until)) * 2,
+    )
+    return [
+        AlertTimes(
+            _row(row),
+            parse_utc(row[19]) if row[19] else None,
+            # An alert issued without the audit line (none today) still has its CAP sent time.
+            parse_utc(row[20]) if row[20] else (parse_utc(row[22]) if row[22] else None),
+            tuple(row[21].split("\n")) if row[21] else (),
+        )
+        for row in rows
+    ]
