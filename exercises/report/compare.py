@@ -19,6 +19,13 @@ VERDICT_TEXT: Mapping[Verdict, str] = {
     "n/a": "không so được / not comparable",
 }
 Figures = Mapping[str, Any]
+# Bands as spoken, not "II": báo động hai.
+BAND_NAMES: Mapping[int, str] = {
+    1: "báo động một",
+    2: "báo động hai",
+    3: "báo động ba",
+    4: "trên báo động ba",
+}
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,8 @@ def _metrics(now: Figures, before: Figures) -> list[Metric]:
         ):
             metrics.append(
                 (
-                    f"Trạm {station}, báo động {band}: {vi} / station {station}, band {band}: {en}",
+                    f"Trạm {station}, {BAND_NAMES.get(band, str(band))}: {vi}"
+                    f" / station {station}, alarm level {band}: {en}",
                     "s",
                     True,
                     partial(_crossing, station=station, band=band, column=column),

@@ -10,7 +10,7 @@ from html import escape
 from typing import Any
 
 from canhbao.clock import parse_utc, to_local
-from exercises.report.compare import VERDICT_TEXT, Line
+from exercises.report.compare import BAND_NAMES, VERDICT_TEXT, Line
 from exercises.report.figures import PRIORITIES
 
 Figures = Mapping[str, Any]
@@ -20,7 +20,6 @@ PRIORITY_NAMES = {
     "medium": "Trung bình / medium",
     "low": "Thấp / low",
 }
-BAND_NAMES = {1: "báo động một", 2: "báo động hai", 3: "báo động ba", 4: "trên báo động ba"}
 # Colour and dash per station: told apart without colour too.
 STROKES = (("#1f5fa8", ""), ("#b3541e", "6 3"), ("#2e7d32", "2 3"), ("#6a1b9a", "10 4 2 4"))
 CSS = """
@@ -47,22 +46,32 @@ def local(text: str | None) -> str:
     return to_local(parse_utc(text)).strftime("%d/%m/%Y %H:%M:%S")
 
 
+def decimal(value: float, places: int) -> str:
+    """A number as Vietnamese writes it: a decimal comma, dots between thousands."""
+    text = f"{value:,.{places}f}"
+    return text.replace(",", " ").replace(".", ",").replace(" ", ".")
+
+
 def duration(seconds: float | None) -> str:
-    """'3 ph 05 s' style; '—' when not reached."""
+    """'2 phút 05 giây' style; '—' when not reached."""
     if seconds is None:
         return "—"
     whole = round(seconds)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
-        return f"{hours} giờ {minutes:02d} ph"
+        return f"{hours} giờ {minutes:02d} phút"
     if minutes:
-        return f"{minutes} ph {secs:02d} s"
-    return f"{seconds:.1f} s" if seconds < 10 else f"{whole} s"
+        return f"{minutes} phút {secs:02d} giây"
+    return f"{decimal(seconds, 1)} giây" if seconds < 10 else f"{whole} giây"
 
 
 def share(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f} %"
+    return "—" if value is None else f"{decimal(value * 100, 1)} %"
+
+
+def count(value: int | float) -> str:
+    return decimal(value, 0)
 
 
 def _heading(vi: str, en: str) -> str:
@@ -88,7 +97,7 @@ def _crossings(figures: Figures) -> str:
         rows.append(
             [
                 _td(f"{row['station']} ({row['station_id']})"),
-                _td(f"{BAND_NAMES.get(band, str(band))} ({row['value_m']:.2f} m)"),
+                _td(f"{BAND_NAMES.get(band, str(band))} ({decimal(row['value_m'], 2)} m)"),
                 _td(local(row["observed_at"])),
                 _td(row["warning"] or "không có cảnh báo / no warning"),
                 *(
@@ -101,7 +110,7 @@ def _crossings(figures: Figures) -> str:
                         "to_100_percent_s",
                     )
                 ),
-                _td(f"{row['targeted_devices']:,}", number=True),
+                _td(count(row["targeted_devices"]), number=True),
             ]
         )
     return _heading("Mực nước vượt báo động và cảnh báo", "Band crossings and warnings") + _table(
@@ -126,23 +135,23 @@ def _calls(figures: Figures) -> str:
     calls = figures["calls"]
     wait = calls["time_to_callback"]
     lines = [
-        ("Cuộc gọi đến / calls offered", f"{calls['offered']:,}"),
+        ("Cuộc gọi đến / calls offered", count(calls["offered"])),
         (
             "Cần gặp điều hành viên / asked for an operator",
-            f"{calls['queued_for_operator']:,}",
+            count(calls["queued_for_operator"]),
         ),
         (
             "Điều hành viên trả lời trong 15 giây / answered by an operator within 15 s"
             " (NENA: 90 %)",
-            f"{calls['answered_within_15s']:,} ({share(calls['answered_within_15s_share'])})",
+            f"{count(calls['answered_within_15s'])} ({share(calls['answered_within_15s_share'])})",
         ),
         (
             "Bỏ dở / abandoned",
-            f"{calls['abandoned']:,} ({share(calls['abandoned_share'])})",
+            f"{count(calls['abandoned'])} ({share(calls['abandoned_share'])})",
         ),
-        ("Đã gọi lại / called back", f"{calls['called_back']:,}"),
-        ("Gọi lại gặp được / callback reached", f"{calls['callback_reached']:,}"),
-        ("Bỏ dở chưa gọi lại / not called back", f"{calls['abandoned_not_called_back']:,}"),
+        ("Đã gọi lại / called back", count(calls["called_back"])),
+        ("Gọi lại gặp được / callback reached", count(calls["callback_reached"])),
+        ("Bỏ dở chưa gọi lại / not called back", count(calls["abandoned_not_called_back"])),
         (
             "Thời gian đến khi gọi lại / time to callback (trung vị / median; p90)",
             f"{duration(wait['median_s'])}; {duration(wait['p90_s'])}",
@@ -184,7 +193,8 @@ def _rescue(figures: Figures) -> str:
             "",
         )
         + f"<p>Chuyển cấp / escalations: <b>{rescue['escalations']}</b>; "
-        f"bị bỏ sót (chưa xử lý khi hết khoảng) / missed (not cleared by the window's end): "
+        f"bị bỏ sót (khi hết khoảng, chưa ai xử lý cũng chưa đội nào nhận) / missed (neither"
+        f" cleared nor accepted by the window's end): "
         f"<b>{rescue['missed_escalations']}</b> — {escape(missed)}</p>"
     )
 
@@ -211,17 +221,26 @@ def timeline_svg(figures: Figures) -> str:
         return top + height * (high - value) / (high - low)
 
     parts = [
-        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 960 430" role="img"'
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 960 445" role="img"'
         ' aria-labelledby="tl-title"><title id="tl-title">Mực nước, cảnh báo và cuộc gọi theo'
         " giờ / River level, warnings and calls per hour</title>",
         f'<rect x="{left}" y="{top}" width="{width}" height="{height}" fill="#fafafa"'
         ' stroke="#999"/>',
     ]
+    base = top + height + 20 + bars
+    for i in range(1, 6):
+        moment = start + (end - start) * i / 6
+        x = left + width * i / 6
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{base}" stroke="#ddd"/>'
+            f'<text x="{x:.1f}" y="{base + 16}" font-size="10" text-anchor="middle">'
+            f"{to_local(moment):%H:%M %d/%m}</text>"
+        )
     for i in range(5):
         value = low + (high - low) * i / 4
         parts.append(
             f'<text x="{left - 6}" y="{y(value) + 4:.1f}" font-size="11"'
-            f' text-anchor="end">{value:.1f} m</text>'
+            f' text-anchor="end">{decimal(value, 1)} m</text>'
         )
     for index, station in enumerate(timeline["stations"]):
         colour, dash = STROKES[index % len(STROKES)]
@@ -255,7 +274,6 @@ def timeline_svg(figures: Figures) -> str:
             f'<text x="{x + 2:.1f}" y="{top + 10}" font-size="10" fill="#c62828">▼ '
             f"{escape(warning['msg_type'])}</text>"
         )
-    base = top + height + 20 + bars
     counts = timeline["calls_per_slot"]
     most = max(counts, default=0) or 1
     slot = width * timeline["step_s"] / span
@@ -271,9 +289,9 @@ def timeline_svg(figures: Figures) -> str:
         f'<text x="{left - 6}" y="{base - bars + 8}" font-size="11" text-anchor="end">'
         f"{most}</text>"
         f'<text x="{left - 6}" y="{base}" font-size="11" text-anchor="end">0</text>'
-        f'<text x="{left}" y="{base + 16}" font-size="11">'
+        f'<text x="{left}" y="{base + 32}" font-size="11">'
         f"{escape(local(figures['window']['from']))}</text>"
-        f'<text x="{left + width}" y="{base + 16}" font-size="11" text-anchor="end">'
+        f'<text x="{left + width}" y="{base + 32}" font-size="11" text-anchor="end">'
         f"{escape(local(figures['window']['to']))}</text></svg>"
     )
     hours = timeline["step_s"] // 3600
@@ -301,7 +319,7 @@ def _comparison(lines: Sequence[Line]) -> str:
             return duration(value)
         if line.unit == "share":
             return share(value)
-        return f"{value:,.0f}"
+        return count(value)
 
     rows = [
         [

@@ -305,7 +305,7 @@ def test_two_runs_compared_in_words() -> None:
     now["crossings"] = [{**before["crossings"][0], "to_issue_s": 100.0}]
     now["calls"] = {**before["calls"], "abandoned_share": 0.3}
     lines = {line.label: line for line in compare(now, before)}
-    issue = lines["Trạm 71518, báo động 2: đến ban hành / station 71518, band 2: to issue"]
+    issue = lines["Trạm 71518, báo động hai: đến ban hành / station 71518, alarm level 2: to issue"]
     assert (issue.before, issue.now, issue.verdict) == (155.0, 100.0, "better")
     assert lines["Cuộc gọi bỏ dở / abandoned calls"].verdict == "worse"
     assert lines["Cuộc gọi đến / calls offered"].verdict == "same"
