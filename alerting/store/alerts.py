@@ -436,12 +436,13 @@ async def fanout_backlog(db: Database) -> tuple[int, int]:
 @dataclass(frozen=True)
 class AlertTimes:
     """An alert with when it was approved and issued (the audit log's last such transition)
-    and the threshold events that drafted it (alerting_auto_events keys)."""
+    and the threshold events it was drafted or rewritten for, with when (alerting_auto_events:
+    the key is claimed in the transaction that writes the draft)."""
 
     stored: StoredAlert
     approved_at: datetime | None
     issued_at: datetime | None
-    event_keys: tuple[str, ...]
+    event_keys: tuple[tuple[str, datetime], ...]
 
 
 async def alert_times(db: Database, since: datetime, until: datetime) -> list[AlertTimes]:
@@ -454,7 +455,8 @@ async def alert_times(db: Database, since: datetime, until: datetime) -> list[Al
         "  AND l.entity_id = a.identifier AND l.action = 'alert.approve'),"
         " (SELECT max(l.at) FROM audit_log l WHERE l.entity = 'alert'"
         "  AND l.entity_id = a.identifier AND l.action IN ('alert.issue', 'alert.auto_issue')),"
-        " (SELECT group_concat(e.event_key, char(10)) FROM alerting_auto_events e"
+        " (SELECT group_concat(e.event_key || char(9) || e.created_at, char(10))"
+        "  FROM alerting_auto_events e"
         "  WHERE e.identifier = a.identifier), a.sent"
         " FROM alerting_alerts a WHERE a.origin != 'import'"
         " AND ((a.created_at >= ? AND a.created_at <= ?) OR (a.sent >= ? AND a.sent <= ?))"
@@ -467,7 +469,10 @@ async def alert_times(db: Database, since: datetime, until: datetime) -> list[Al
             parse_utc(row[19]) if row[19] else None,
             # An alert issued without the audit line (none today) still has its CAP sent time.
             parse_utc(row[20]) if row[20] else (parse_utc(row[22]) if row[22] else None),
-            tuple(row[21].split("\n")) if row[21] else (),
+            tuple(
+                (key, parse_utc(at))
+                for key, at in (line.split("\t") for line in (row[21] or "").split("\n") if line)
+            ),
         )
         for row in rows
     ]

@@ -133,7 +133,7 @@ class StoreWarnings:
             created_at=stored.created_at,
             approved_at=times.approved_at,
             issued_at=times.issued_at,
-            event_keys=times.event_keys,
+            drafted=times.event_keys,
             targeted_devices=int(totals.get("devices") or 0),
             reached=tuple(devices_reached(plan, sends)),
         )

@@ -78,11 +78,13 @@ def crossing_figures(
 ) -> list[dict[str, Any]]:
     """Per upward band crossing: the warning it drafted, and the time from the crossing to the
     draft, approval, issue, and 90 % / 100 % of targeted devices reached."""
-    by_key = {key: w for w in warnings for key in w.event_keys}
+    # A draft nobody issued yet is rewritten by the next crossing: each crossing is timed to
+    # when the drafter wrote it into the draft, not to when the draft was first made.
+    by_key = {key: (w, at) for w in warnings for key, at in w.drafted}
     names = {s.id: s.name for s in stations}
     rows = []
     for crossing in crossings:
-        warning = by_key.get(crossing.key)
+        found = by_key.get(crossing.key)
         row: dict[str, Any] = {
             "station_id": crossing.station_id,
             "station": names.get(crossing.station_id, crossing.station_id),
@@ -98,14 +100,15 @@ def crossing_figures(
             "to_100_percent_s": None,
             "targeted_devices": 0,
         }
-        if warning is not None:
+        if found is not None:
+            warning, drafted_at = found
             at_90, at_100 = reach_times(warning)
             start = crossing.observed_at
             row.update(
                 warning=warning.identifier,
                 headline=warning.headline,
                 state=warning.state,
-                to_draft_s=_span(start, warning.created_at),
+                to_draft_s=_span(start, drafted_at),
                 to_approval_s=_span(start, warning.approved_at),
                 to_issue_s=_span(start, warning.issued_at),
                 to_90_percent_s=_span(start, at_90),

@@ -55,8 +55,9 @@ class Crossing:
 
 @dataclass(frozen=True)
 class WarningRecord:
-    """A warning (staff or auto-drafted) and its steps. `reached` holds when devices were
-    reached, as (moment, how many more), of `targeted_devices` in all."""
+    """A warning (staff or auto-drafted) and its steps. `drafted` names the threshold events
+    (Crossing.key) it was drafted or rewritten for, with when; `reached` holds when devices
+    were reached, as (moment, how many more), of `targeted_devices` in all."""
 
     identifier: str
     headline: str
@@ -67,7 +68,7 @@ class WarningRecord:
     created_at: datetime
     approved_at: datetime | None
     issued_at: datetime | None
-    event_keys: tuple[str, ...]
+    drafted: tuple[tuple[str, datetime], ...]
     targeted_devices: int
     reached: tuple[tuple[datetime, int], ...]
 

@@ -16,7 +16,8 @@ from canhbao import keys
 from canhbao.cli import main
 from canhbao.clock import parse_utc
 from exercises.report.compare import compare
-from exercises.report.figures import SCHEMA
+from exercises.report.figures import SCHEMA, crossing_figures
+from exercises.report.models import Crossing, WarningRecord
 from exercises.report.page import render
 from tests.conftest import BearerFactory, StaffFactory
 from tests.exercises.report_world import OTHER_CALLER, World, build, report_config, window_of
@@ -287,6 +288,33 @@ def sample_figures(**changes: Any) -> dict[str, Any]:
     }
     figures.update(changes)
     return figures
+
+
+def test_a_draft_rewritten_by_a_later_crossing_is_timed_from_each_crossing() -> None:
+    t0 = datetime(2025, 11, 16, 4, 0, tzinfo=UTC)
+    second = t0 + timedelta(hours=2)
+    crossings = [
+        Crossing("71518", 1, 2, 3.1, t0, "k2"),
+        Crossing("71518", 2, 3, 4.6, second, "k3"),
+    ]
+    warning = WarningRecord(
+        identifier="2.49.0.1.704.9",
+        headline="Lũ",
+        status="Actual",
+        msg_type="Alert",
+        origin="auto",
+        state="issued",
+        created_at=t0 + timedelta(seconds=10),
+        approved_at=second + timedelta(minutes=5),
+        issued_at=second + timedelta(minutes=6),
+        drafted=(("k2", t0 + timedelta(seconds=10)), ("k3", second + timedelta(seconds=20))),
+        targeted_devices=10,
+        reached=((second + timedelta(minutes=7), 9), (second + timedelta(minutes=8), 1)),
+    )
+    first_row, second_row = crossing_figures(crossings, [warning], [])
+    assert (first_row["to_draft_s"], second_row["to_draft_s"]) == (10.0, 20.0)
+    assert second_row["to_issue_s"] == 360.0
+    assert (second_row["to_90_percent_s"], second_row["to_100_percent_s"]) == (420.0, 480.0)
 
 
 def test_user_strings_are_escaped_everywhere() -> None:
