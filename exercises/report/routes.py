@@ -3,7 +3,7 @@ service's own database over a window, for staff."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -15,7 +15,7 @@ from canhbao.auth import Role, require_roles
 from canhbao.clock import Clock
 from canhbao.http import ApiError
 from exercises.report.models import ReportError
-from exercises.report.pdf import html_to_pdf
+from exercises.report.pdf import PdfPrinter
 from exercises.report.ports import ReportSources
 from exercises.report.service import build_report, choose_window
 
@@ -28,6 +28,7 @@ class ReportSetup:
 
     sources: Callable[[], ReportSources]
     clock: Clock
+    printer: PdfPrinter
 
 
 REPORT: web.AppKey[ReportSetup] = web.AppKey("exercises_report", ReportSetup)
@@ -74,7 +75,7 @@ async def report_pdf(request: web.Request, query: WindowQuery) -> web.Response:
     """The report printed by Chromium; 503 when this machine has no Chromium or Playwright."""
     _, page = await _figures(request, query)
     try:
-        body = await html_to_pdf(page)
+        body = await request.app[REPORT].printer.print(page)
     except ReportError as err:
         raise ApiError(503, "pdf_unavailable", str(err)) from None
     response = web.Response(body=body, content_type="application/pdf")
@@ -82,9 +83,16 @@ async def report_pdf(request: web.Request, query: WindowQuery) -> web.Response:
     return response
 
 
+async def _printer_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The PDF printer's Chromium (started at the first PDF asked for) ends with the app."""
+    yield
+    await app[REPORT].printer.close()
+
+
 def setup(app: web.Application, sources: Callable[[], ReportSources], clock: Clock) -> None:
     """Serve the report; `sources` gives its ports over the app's database once it is open."""
-    app[REPORT] = ReportSetup(sources, clock)
+    app[REPORT] = ReportSetup(sources, clock, PdfPrinter())
+    app.cleanup_ctx.append(_printer_ctx)
     base = "/api/v1/exercises"
     app.router.add_get(f"{base}/report.json", report_json)
     app.router.add_get(f"{base}/report.html", report_html)

@@ -12,7 +12,7 @@ import pytest
 
 from canhbao.cli import main
 from exercises.report.page import render
-from exercises.report.pdf import CHROMIUM, html_to_pdf
+from exercises.report.pdf import CHROMIUM, PdfPrinter, html_to_pdf
 from tests.conftest import BearerFactory, StaffFactory
 from tests.exercises.report_world import build, report_config, window_of
 from tests.exercises.test_report import sample_figures
@@ -62,6 +62,16 @@ async def test_staff_get_the_pdf_from_the_api_and_the_command_writes_it(
     argv = ["exercise", "report", "--database", str(database), "--from", start, "--to", end]
     assert await asyncio.to_thread(main, [*argv, "--out", str(out)]) == 0
     assert (out / "report.pdf").read_bytes().startswith(b"%PDF-")
+
+
+async def test_the_service_printer_prints_again_after_it_was_closed() -> None:
+    page = render(sample_figures())
+    async with PdfPrinter() as printer:
+        first = await printer.print(page)
+        await printer.close()  # as at the app's shutdown: the next PDF starts Chromium again
+        second = await printer.print(page)
+    assert first.startswith(b"%PDF-")
+    assert second.startswith(b"%PDF-")
 
 
 async def test_a_missing_chromium_is_one_clear_line(tmp_path: Path) -> None:
