@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from exercises.errors import ExerciseError
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 class ReportError(ExerciseError):
@@ -24,6 +27,10 @@ class Window:
             raise ReportError("a window needs times with a time zone")
         if self.end < self.start:
             raise ReportError("the window ends before it starts (--to is before --from)")
+        for moment in (self.start, self.end):
+            # Far outside any flood we hold, and near datetime's ends +07:00 would overflow.
+            if not EARLIEST <= moment <= LATEST:
+                raise ReportError(f"{moment.isoformat()} is outside 1970-2200")
 
 
 @dataclass(frozen=True)

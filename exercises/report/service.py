@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,14 @@ def parse_time(text: str, name: str) -> datetime:
     """An ISO-8601 time; without an offset it is Vietnam's local time (+07:00)."""
     try:
         moment = datetime.fromisoformat(text.strip())
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=LOCAL_TZ)
+        # In UTC now: a time at datetime's very ends cannot be moved to UTC (OverflowError).
+        return moment.astimezone(UTC)
     except ValueError:
         raise ReportError(f"{name}: not an ISO-8601 time: {text[:40]!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=LOCAL_TZ)
-    return moment
+    except OverflowError:
+        raise ReportError(f"{name}: {text[:40]!r} is outside 1970-2200") from None
 
 
 async def choose_window(

@@ -181,6 +181,9 @@ async def test_an_empty_window_and_a_database_with_nothing_give_a_clear_report(
         ({"from": "2025-11-16T10:00:00+07:00", "to": "2025-11-16T09:00:00+07:00"}, "ends before"),
         ({"from": "yesterday"}, "not an ISO-8601 time"),
         ({"to": "2025-13-45"}, "not an ISO-8601 time"),
+        ({"from": "0001-01-01"}, "outside 1970-2200"),
+        ({"to": "9999-12-31T23:59:59-12:00"}, "outside 1970-2200"),
+        ({"from": "1900-01-01T00:00+00:00"}, "outside 1970-2200"),
     ],
 )
 async def test_a_bad_window_is_a_400_naming_it(
