@@ -68,9 +68,10 @@ def _metrics(now: Figures, before: Figures) -> list[Metric]:
     seen: list[tuple[str, int]] = []
     for figures in (now, before):
         for row in figures.get("crossings", []):
-            if not isinstance(row, dict):
+            # A previous run's file is read as found: rows not shaped as ours are left out.
+            if not isinstance(row, dict) or not isinstance(row.get("band"), int):
                 continue
-            key = (str(row.get("station_id")), int(row.get("band") or 0))
+            key = (str(row.get("station_id")), int(row["band"]))
             if key not in seen:
                 seen.append(key)
     for station, band in seen:

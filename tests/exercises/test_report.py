@@ -320,6 +320,22 @@ def test_a_draft_rewritten_by_a_later_crossing_is_timed_from_each_crossing() -> 
     assert (second_row["to_90_percent_s"], second_row["to_100_percent_s"]) == (420.0, 480.0)
 
 
+@pytest.mark.parametrize(
+    "previous",
+    [
+        {"schema": SCHEMA, "crossings": [{"station_id": "71518", "band": "hai"}, 7]},
+        {"schema": SCHEMA, "calls": {"answered_within_15s_share": "all"}, "rescue": []},
+        {"schema": SCHEMA},
+    ],
+)
+def test_a_previous_run_of_another_shape_is_compared_where_it_can_be(
+    previous: dict[str, Any],
+) -> None:
+    lines = compare(sample_figures(), previous)
+    assert lines
+    assert {line.verdict for line in lines} == {"n/a"}
+
+
 def test_user_strings_are_escaped_everywhere() -> None:
     page = render(sample_figures(), title="<b>Diễn tập</b>")
     assert "<script" not in page
