@@ -145,7 +145,7 @@ def _metrics(now: Figures, before: Figures) -> list[Metric]:
 
 def check_previous(previous: object) -> Figures:
     """A previous run's figures as read from its JSON, or ReportError saying why not."""
-    if not isinstance(previous, dict) or previous.get("schema") != SCHEMA:
+    if not isinstance(previous, dict) or previous.get("format") != SCHEMA:
         raise ReportError(f"the previous run's JSON is not an after-action report ({SCHEMA})")
     return previous
 

@@ -239,7 +239,7 @@ async def collect(sources: ReportSources, window: Window) -> dict[str, Any]:
             }
         )
     return {
-        "schema": SCHEMA,
+        "format": SCHEMA,
         "window": {"from": utc_text(window.start), "to": utc_text(window.end)},
         "crossings": crossing_figures(crossings, warnings, stations),
         "warnings": [

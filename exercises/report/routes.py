@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import Field
 
-from canhbao.api import QueryModel, endpoint
+from canhbao.api import QueryModel, ResponseModel, endpoint
 from canhbao.auth import Role, require_roles
 from canhbao.clock import Clock
 from canhbao.http import ApiError
@@ -34,6 +34,19 @@ class ReportSetup:
 REPORT: web.AppKey[ReportSetup] = web.AppKey("exercises_report", ReportSetup)
 
 
+class AfterActionReport(ResponseModel):
+    """The report's figures (README, "After-action report"): what `canhbao exercise report`
+    writes as report.json, comparable between two runs of the same scenario."""
+
+    format: str
+    window: dict[str, str]
+    crossings: list[dict[str, Any]]
+    warnings: list[dict[str, Any]]
+    calls: dict[str, Any]
+    rescue: dict[str, Any]
+    timeline: dict[str, Any]
+
+
 class WindowQuery(QueryModel):
     """ISO-8601 times; without an offset, Vietnam's (+07:00). Default: from the first to the
     last river reading held, at most 31 days."""
@@ -54,7 +67,7 @@ async def _figures(request: web.Request, query: WindowQuery) -> tuple[dict[str, 
 
 
 @require_roles(*STAFF)
-@endpoint(responses={200: None})
+@endpoint(responses={200: AfterActionReport})
 async def report_json(request: web.Request, query: WindowQuery) -> web.Response:
     """The report's figures as JSON (the same as `canhbao exercise report` writes)."""
     figures, _ = await _figures(request, query)

@@ -59,7 +59,7 @@ async def test_every_figure_of_a_flood_built_through_the_real_paths(
     world = await build(await start(), staff, bearer)
     figures = await _report(world)
 
-    assert figures["schema"] == SCHEMA
+    assert figures["format"] == SCHEMA
     bd1, bd2 = figures["crossings"]
     assert (bd1["band"], bd1["warning"]) == (1, None)  # BĐ I drafts nothing
     assert (bd2["station_id"], bd2["from_band"], bd2["band"]) == ("71518", 1, 2)
@@ -207,7 +207,7 @@ async def test_the_report_is_for_staff_only(start_line: StartLine, staff: StaffF
 
 def sample_figures(**changes: Any) -> dict[str, Any]:
     figures: dict[str, Any] = {
-        "schema": SCHEMA,
+        "format": SCHEMA,
         "window": {"from": "2025-11-16T00:00:00+00:00", "to": "2025-11-16T06:00:00+00:00"},
         "crossings": [
             {
@@ -323,9 +323,9 @@ def test_a_draft_rewritten_by_a_later_crossing_is_timed_from_each_crossing() -> 
 @pytest.mark.parametrize(
     "previous",
     [
-        {"schema": SCHEMA, "crossings": [{"station_id": "71518", "band": "hai"}, 7]},
-        {"schema": SCHEMA, "calls": {"answered_within_15s_share": "all"}, "rescue": []},
-        {"schema": SCHEMA},
+        {"format": SCHEMA, "crossings": [{"station_id": "71518", "band": "hai"}, 7]},
+        {"format": SCHEMA, "calls": {"answered_within_15s_share": "all"}, "rescue": []},
+        {"format": SCHEMA},
     ],
 )
 def test_a_previous_run_of_another_shape_is_compared_where_it_can_be(
