@@ -220,3 +220,36 @@ async def log_in(page: Page, username: str) -> None:
     await page.get_by_label("Mật khẩu").fill(PASSWORD)
     await page.get_by_role("button", name="Đăng nhập").click()
     await page.get_by_role("button", name="Đăng xuất").wait_for()
+
+
+def register_devices(service: Service) -> int:
+    """Citizen phones on a 7 × 7 grid over Huế's wards (Local push records what they get)."""
+    status, answer = service.call("GET", "/api/v1/areas")
+    assert status == 200, answer
+    lats: list[float] = []
+    lons: list[float] = []
+    for area in answer["areas"][:40]:
+        status, detail = service.call("GET", f"/api/v1/areas/{area['code']}")
+        assert status == 200, detail
+        for ring in detail["outline"]["coordinates"]:
+            points = ring[0] if detail["outline"]["type"] == "MultiPolygon" else ring
+            lons += [p[0] for p in points]
+            lats += [p[1] for p in points]
+    count = 0
+    for i in range(7):
+        for j in range(7):
+            lat = min(lats) + (max(lats) - min(lats)) * (i + 0.5) / 7
+            lon = min(lons) + (max(lons) - min(lons)) * (j + 0.5) / 7
+            status, answer = service.call(
+                "POST",
+                "/api/v1/devices",
+                {
+                    "token": f"console-test-token-{i}-{j}-" + "x" * 40,
+                    "platform": "android",
+                    "language": "vi" if (i + j) % 3 else "en",
+                    "location": {"lat": lat, "lon": lon},
+                },
+            )
+            assert status in (200, 201), answer
+            count += 1
+    return count

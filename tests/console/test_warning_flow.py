@@ -10,44 +10,32 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.console.conftest import PASSWORD, Service, canhbao_cli, log_in, open_console
+from tests.console.conftest import (
+    PASSWORD,
+    Service,
+    canhbao_cli,
+    log_in,
+    open_console,
+    register_devices,
+)
 
 # A guard against a hang, not a wait: starting `canhbao serve` (migrate, three accounts, Huế's
 # wards) and Chromium took over 60 s at a load average of 16 on this shared 2-core machine.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-def _register_devices(service: Service) -> int:
-    """Citizen phones on a 7 × 7 grid over Huế's wards (Local push records what they get)."""
-    status, answer = service.call("GET", "/api/v1/areas")
+def _a_device_reached(service: Service) -> tuple[str, str]:
+    """A device the Local push provider delivered the warning to (the drawn box covers some)."""
+    headers = service.login("minh")
+    status, answer = service.call("GET", "/api/v1/simulator/devices?limit=100", headers=headers)
     assert status == 200, answer
-    lats: list[float] = []
-    lons: list[float] = []
-    for area in answer["areas"][:40]:
-        status, detail = service.call("GET", f"/api/v1/areas/{area['code']}")
-        assert status == 200, detail
-        for ring in detail["outline"]["coordinates"]:
-            points = ring[0] if detail["outline"]["type"] == "MultiPolygon" else ring
-            lons += [p[0] for p in points]
-            lats += [p[1] for p in points]
-    count = 0
-    for i in range(7):
-        for j in range(7):
-            lat = min(lats) + (max(lats) - min(lats)) * (i + 0.5) / 7
-            lon = min(lons) + (max(lons) - min(lons)) * (j + 0.5) / 7
-            status, answer = service.call(
-                "POST",
-                "/api/v1/devices",
-                {
-                    "token": f"console-test-token-{i}-{j}-" + "x" * 40,
-                    "platform": "android",
-                    "language": "vi" if (i + j) % 3 else "en",
-                    "location": {"lat": lat, "lon": lon},
-                },
-            )
-            assert status in (200, 201), answer
-            count += 1
-    return count
+    for device in answer["devices"]:
+        path = f"/api/v1/simulator/devices/{device['device_id']}/notifications"
+        status, got = service.call("GET", path, headers=headers)
+        assert status == 200, got
+        if got["notifications"]:
+            return str(device["device_id"]), str(got["notifications"][0]["title"])
+    raise AssertionError("no device got the warning")
 
 
 async def _map_ready(page: Page, testid: str) -> None:
@@ -67,7 +55,7 @@ async def _draw_box(page: Page) -> None:
 async def test_draw_submit_refuse_author_approve_issue(
     service: Service, browser: Browser, artifacts: Path
 ) -> None:
-    _register_devices(service)
+    register_devices(service)
 
     lan = await open_console(browser, service)
     await expect(lan).to_have_url(re.compile(r"/console/login\?next="))
@@ -110,7 +98,19 @@ async def test_draw_submit_refuse_author_approve_issue(
     await expect(minh.get_by_test_id("warning-state")).to_have_text("Đã phát")
     await expect(minh.get_by_test_id("delivery")).to_be_visible()
     await expect(minh.get_by_test_id("cap-xml")).to_contain_text("<msgType>Alert</msgType>")
+    # The report reaches 100 % on this page, reloaded by the stream's delivery.progress events
+    # (the page never polls: each reload of the report follows an event, see live.ts/hooks.ts).
+    await expect(minh.get_by_test_id("delivery")).to_have_attribute("data-done", "true")
+    await expect(minh.get_by_test_id("delivery-share")).to_have_text(re.compile(r"^100\s?%$"))
     await minh.screenshot(path=str(artifacts / "warning-issued.png"), full_page=True)
+
+    # The Phone page: a device in the area shows the warning the Local push provider recorded.
+    reached, title = _a_device_reached(service)
+    await minh.get_by_role("link", name="Điện thoại (mô phỏng)").click()
+    await minh.get_by_label("Thiết bị").select_option(reached)
+    notifications = minh.get_by_test_id("notifications")
+    await expect(notifications.get_by_role("listitem").first).to_contain_text(title)
+    await minh.screenshot(path=str(artifacts / "phone.png"), full_page=True)
     await minh.get_by_role("link", name="Tình hình").click()
     await _map_ready(minh, "situation-map")
     await expect(minh.get_by_text("1 cảnh báo ·")).to_be_visible()  # the issued one, on the map
