@@ -43,13 +43,21 @@ async def _map_ready(page: Page, testid: str) -> None:
 
 
 async def _draw_box(page: Page) -> None:
-    """Click "Vẽ đa giác", then four corners of the map's middle, then the first again."""
+    """Click "Vẽ đa giác", then four corners of the map's middle (each seen as a vertex before
+    the next click: a click that lands while the page is busy is not lost), then the first
+    corner again, which closes the polygon."""
     await page.get_by_role("button", name="Vẽ đa giác").click()
-    box = await page.get_by_test_id("composer-map").bounding_box()
+    map_box = page.get_by_test_id("composer-map")
+    box = await map_box.bounding_box()
     assert box is not None
-    corners = [(0.3, 0.3), (0.7, 0.3), (0.7, 0.7), (0.3, 0.7), (0.3, 0.3)]
-    for fx, fy in corners:
+    # Geoman's vertices, and the one marker that follows the pointer while drawing.
+    vertices = map_box.locator(".marker-icon:not(.marker-icon-middle)")
+    corners = [(0.3, 0.3), (0.7, 0.3), (0.7, 0.7), (0.3, 0.7)]
+    for placed, (fx, fy) in enumerate(corners, start=1):
         await page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+        await expect(vertices).to_have_count(placed + 1)
+    await page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+    await expect(map_box.get_by_role("button", name="Finish")).to_be_hidden()
 
 
 async def test_draw_submit_refuse_author_approve_issue(
@@ -129,5 +137,96 @@ async def test_draw_submit_refuse_author_approve_issue(
     await expect(lan.get_by_role("heading", name="Cảnh báo", level=1)).to_be_visible()
     await expect(lan.get_by_role("heading", name="Đã phát (1)")).to_be_visible()
 
+    for page in (lan, minh):
+        assert page.elsewhere == []  # type: ignore[attr-defined]  # nothing from another host
+
+
+def _issued_by_api(service: Service) -> str:
+    """A warning drafted by lan and issued by minh through the API; its identifier."""
+    lan, minh = service.login("lan"), service.login("minh")
+    values = {
+        "time": "10:00 ngày 16/11/2025",
+        "river": "Bồ",
+        "station": "Phú Ốc",
+        "level": "4,62",
+        "threshold": "4,5",
+        "trend": "đang lên",
+    }
+    english = {**values, "level": "4.62", "threshold": "4.5", "trend": "rising"}
+    status, draft = service.call(
+        "POST",
+        "/api/v1/alerts",
+        {
+            "template": "river_flood_iii",
+            "ward_codes": ["hue.huong-tra", "hue.kim-tra"],
+            "area_desc": "Hạ lưu sông Bồ",
+            "values": {"vi-VN": values, "en-US": english},
+        },
+        headers=lan,
+    )
+    assert status == 201, draft
+    identifier = str(draft["identifier"])
+    for who, action in ((lan, "submit"), (minh, "approve"), (minh, "issue")):
+        status, seen = service.call("GET", f"/api/v1/alerts/{identifier}", headers=who)
+        assert status == 200, seen
+        status, answer = service.call(
+            "POST",
+            f"/api/v1/alerts/{identifier}/{action}",
+            {"version": seen["version"]},
+            headers=who,
+        )
+        assert status == 200, answer
+    return identifier
+
+
+async def _approve_and_issue(minh: Page, service: Service, url: str) -> None:
+    await minh.goto(url)
+    await expect(minh.get_by_test_id("warning-state")).to_have_text("Chờ phê duyệt")
+    await minh.get_by_role("button", name="Phê duyệt", exact=True).click()
+    await expect(minh.get_by_test_id("warning-state")).to_have_text("Đã duyệt")
+    await minh.get_by_role("button", name="Phát cảnh báo").click()
+    await expect(minh.get_by_test_id("warning-state")).to_have_text("Đã phát")
+
+
+async def test_update_then_cancel_an_issued_warning(
+    service: Service, browser: Browser, artifacts: Path
+) -> None:
+    original = _issued_by_api(service)
+    lan = await open_console(browser, service, f"/console/warnings/{original}")
+    await log_in(lan, "lan")
+    await expect(lan.get_by_test_id("warning-state")).to_have_text("Đã phát")
+    minh = await open_console(browser, service)
+    await log_in(minh, "minh")
+
+    # Update: a new draft that references the original; submitted, approved and issued by two
+    # people; the original is then superseded (live on lan's list).
+    await lan.get_by_role("button", name="Cập nhật", exact=True).click()
+    await expect(lan).not_to_have_url(re.compile(re.escape(original) + "$"))
+    await expect(lan.get_by_test_id("warning-state")).to_have_text("Bản nháp")
+    await lan.get_by_role("button", name="Gửi phê duyệt").click()
+    await expect(lan.get_by_test_id("warning-state")).to_have_text("Chờ phê duyệt")
+    update_url = lan.url
+    await _approve_and_issue(minh, service, update_url)
+    await expect(minh.get_by_test_id("cap-xml")).to_contain_text("<msgType>Update</msgType>")
+    await expect(minh.get_by_test_id("cap-xml")).to_contain_text(original)
+    await expect(lan.get_by_test_id("warning-state")).to_have_text("Đã phát")  # live
+    await minh.screenshot(path=str(artifacts / "warning-update.png"), full_page=True)
+
+    # Cancel the update: the same two-person path, a Cancel message in CAP.
+    await lan.get_by_role("button", name="Huỷ cảnh báo").click()
+    await expect(lan).not_to_have_url(update_url)
+    await expect(lan.get_by_test_id("warning-state")).to_have_text("Bản nháp")
+    await lan.get_by_role("button", name="Gửi phê duyệt").click()
+    await expect(lan.get_by_test_id("warning-state")).to_have_text("Chờ phê duyệt")
+    await _approve_and_issue(minh, service, lan.url)
+    await expect(minh.get_by_test_id("cap-xml")).to_contain_text("<msgType>Cancel</msgType>")
+    await minh.screenshot(path=str(artifacts / "warning-cancel.png"), full_page=True)
+
+    await minh.goto(service.base + "/console/warnings")
+    await expect(minh.get_by_role("heading", name="Cảnh báo", level=1)).to_be_visible()
+    await expect(
+        minh.get_by_role("heading", name=re.compile(r"^Đã thay thế \(\d\)$"))
+    ).to_be_visible()
+    await minh.screenshot(path=str(artifacts / "warnings.png"), full_page=True)
     for page in (lan, minh):
         assert page.elsewhere == []  # type: ignore[attr-defined]  # nothing from another host
