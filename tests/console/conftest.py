@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from canhbao.console import CONSOLE_DIST
 from tests.conftest import REPO
@@ -33,6 +33,9 @@ FLAGS = [
     "--disable-sync",
 ]
 ARTIFACTS = REPO / "var" / "artifacts" / "console"
+# How long an assertion may wait for the page to get there (a live update, a delivery reaching
+# 100 %): the actions' 20 s, not Playwright's 5 s, which a loaded shared machine overruns.
+expect.set_options(timeout=20_000)
 PASSWORD = "mật-khẩu-thử-nghiệm-đủ-dài"
 
 
