@@ -31,8 +31,9 @@ from tests.console.conftest import (
     open_console,
 )
 
-# A guard against a hang, not a wait (see test_warning_flow.py).
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+# A guard against a hang, not a wait (see test_warning_flow.py): this one walks every view
+# three times (laptop, tablet both ways up); 140 s alone, over 300 s at a load average of 15.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 CALLER = "+84905111222"
 
