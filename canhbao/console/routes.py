@@ -22,8 +22,10 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache"
 # The console's pages never need another origin: every script, style and image is ours. Tiles
 # come from the configured basemap only (img-src allows https: for it; empty by default).
+# Voicemail is played from where Twilio keeps it (the call log's recordings).
 CSP = (
     "default-src 'self'; img-src 'self' data: blob: https:; style-src 'self' 'unsafe-inline';"
+    " media-src 'self' https://api.twilio.com;"
     " connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 NOT_BUILT = (

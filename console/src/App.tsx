@@ -15,6 +15,7 @@ import { Call } from "./views/Call";
 import { Stations } from "./views/Stations";
 import { Rescue } from "./views/Rescue";
 import { Admin } from "./views/Admin";
+import { Cameras } from "./views/Cameras";
 
 export function Link(props: { href: string; children: preact.ComponentChildren; class?: string }) {
   return (
@@ -44,6 +45,7 @@ function View({ path }: { path: string }) {
   if (path === "/call") return <Call />;
   if (path === "/stations") return <Stations />;
   if (path === "/rescue") return <Rescue />;
+  if (path === "/cameras") return <Cameras />;
   if (path === "/admin") return <Admin />;
   return <p role="alert">404: {path}</p>;
 }
@@ -91,6 +93,7 @@ export function App() {
           <Link href="/stations">{t("stations")}</Link>
           {hasRole("operator", "dispatcher") && <Link href="/hotline">{t("hotline")}</Link>}
           {hasRole("operator", "dispatcher") && <Link href="/rescue">{t("rescue")}</Link>}
+          <Link href="/cameras">{t("cameras")}</Link>
           {hasRole("admin") && <Link href="/admin">{lang.value === "vi" ? "Quản trị" : "Admin"}</Link>}
           <Link href="/phone">{t("phone")}</Link>
           <Link href="/call">{t("call")}</Link>

@@ -133,6 +133,13 @@ const WORDS = {
   number: ["Số", "Number"],
   close: ["Đóng", "Close"],
   approvalOf: ["Phê duyệt cảnh báo", "Approve the warning"],
+  cameras: ["Camera", "Cameras"],
+  voicemail: ["Lời nhắn", "Voicemail"],
+  noStill: ["Chưa có ảnh", "No still yet"],
+  underWarning: ["Trong vùng cảnh báo", "Under a warning"],
+  stillAge: ["Ảnh chụp cách đây", "Still age"],
+  flags: ["Cờ chất lượng", "Quality flags"],
+  since: ["từ", "since"],
 } as const;
 
 export type WordKey = keyof typeof WORDS;

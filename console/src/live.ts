@@ -2,6 +2,7 @@
 // refetch what changed. EventSource resends Last-Event-ID itself when it reconnects, so the
 // server replays what was missed; no view polls.
 import { signal } from "@preact/signals";
+import type { Schemas } from "./api/client";
 
 export const STREAM_URL = "/api/v1/events/stream";
 
@@ -14,43 +15,49 @@ export interface LiveEvent {
 
 type Handler = (event: LiveEvent) => void;
 
-// Every type the server sends (canhbao/stream_catalogue.py); a listener per name is how
-// EventSource delivers named events.
-export const EVENT_TYPES = [
-  "station.band",
-  "source.health",
-  "camera.flagged",
-  "alert.drafted",
-  "alert.edited",
-  "alert.submitted",
-  "alert.approved",
-  "alert.rejected",
-  "alert.withdrawn",
-  "alert.issued",
-  "alert.updated",
-  "alert.cancelled",
-  "alert.superseded",
-  "alert.expired",
-  "delivery.progress",
-  "rescue.created",
-  "rescue.updated",
-  "rescue.state",
-  "rescue.priority",
-  "rescue.claim",
-  "rescue.escalated",
-  "rescue.offer",
-  "operator.changed",
-  "callback.opened",
-  "callback.closed",
-  "callback.exhausted",
-  "call.menu",
-  "call.queued",
-  "call.left",
-  "stream.reset",
-] as const;
+/** Every event type the server sends: the `type` of the OpenAPI document's StreamEventData
+ * union (canhbao/stream_catalogue.py owns it). A listener per name is how EventSource delivers
+ * named events; the record below is checked both ways by `tsc` (a type missing here, or one the
+ * server no longer sends, breaks the build), so the list has one owner. */
+export type EventType = Schemas["StreamEventData"]["type"];
+
+const ALL_TYPES: Record<EventType, true> = {
+  "station.band": true,
+  "source.health": true,
+  "camera.flagged": true,
+  "alert.drafted": true,
+  "alert.edited": true,
+  "alert.submitted": true,
+  "alert.approved": true,
+  "alert.rejected": true,
+  "alert.withdrawn": true,
+  "alert.issued": true,
+  "alert.updated": true,
+  "alert.cancelled": true,
+  "alert.superseded": true,
+  "alert.expired": true,
+  "delivery.progress": true,
+  "rescue.created": true,
+  "rescue.updated": true,
+  "rescue.state": true,
+  "rescue.priority": true,
+  "rescue.claim": true,
+  "rescue.escalated": true,
+  "rescue.offer": true,
+  "operator.changed": true,
+  "callback.opened": true,
+  "callback.closed": true,
+  "callback.exhausted": true,
+  "call.menu": true,
+  "call.queued": true,
+  "call.left": true,
+  "stream.reset": true,
+};
+
+export const EVENT_TYPES = Object.keys(ALL_TYPES) as EventType[];
 
 // The server could not replay what this console missed: every view reloads.
-const RESET = "stream.reset";
+const RESET: EventType = "stream.reset";
 
 export const connected = signal(false);
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from canhbao.console import CONSOLE_DIST
 from tests.conftest import REPO
@@ -33,6 +33,9 @@ FLAGS = [
     "--disable-sync",
 ]
 ARTIFACTS = REPO / "var" / "artifacts" / "console"
+# How long an assertion may wait for the page to get there (a live update, a delivery reaching
+# 100 %): the actions' 20 s, not Playwright's 5 s, which a loaded shared machine overruns.
+expect.set_options(timeout=20_000)
 PASSWORD = "mật-khẩu-thử-nghiệm-đủ-dài"
 
 
@@ -134,8 +137,9 @@ def _serve(tmp_path: Path, settings: str) -> tuple[subprocess.Popen[str], str, I
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Service]:
-    """`canhbao serve` on a free port, with lan (issuer and approver), minh (approver) and
-    hai (operator); Local push and telephony; Huế's wards loaded at first start."""
+    """`canhbao serve` on a free port, with lan (issuer and approver), minh (approver), hai
+    (operator and dispatcher) and an (admin); Local push and telephony; Huế's wards loaded at
+    first start; a camera is unreachable after two failed fetches (the default)."""
     assert (CONSOLE_DIST / "index.html").is_file(), "the console is not built: `make console`"
     settings = (
         '[database]\npath = "db/canhbao.sqlite3"\n[geofences]\nfirst_start_hue_wards = true\n'
@@ -147,6 +151,7 @@ def service(tmp_path: Path) -> Iterator[Service]:
         ("lan", ("issuer", "approver"), "Nguyễn Thị Lan"),
         ("minh", ("approver",), "Trần Văn Minh"),
         ("hai", ("operator", "dispatcher"), "Lê Thị Hải"),
+        ("an", ("admin",), "Phạm Văn An"),
     ):
         flags = [part for role in roles for part in ("--role", role)]
         canhbao_cli(
@@ -192,10 +197,21 @@ async def browser() -> AsyncIterator[Browser]:
             await launched.close()
 
 
-async def open_console(browser: Browser, service: Service, path: str = "/console/") -> Page:
-    """A fresh browser context (its own cookies) on a 1366 × 768 laptop screen, in Huế's zone."""
+LAPTOP = {"width": 1366, "height": 768}
+TABLET_LANDSCAPE = {"width": 1280, "height": 800}
+TABLET_PORTRAIT = {"width": 800, "height": 1280}
+
+
+async def open_console(
+    browser: Browser,
+    service: Service,
+    path: str = "/console/",
+    viewport: dict[str, int] | None = None,
+) -> Page:
+    """A fresh browser context (its own cookies) on a 1366 × 768 laptop screen (or `viewport`),
+    in Huế's zone."""
     context = await browser.new_context(
-        viewport={"width": 1366, "height": 768},
+        viewport=viewport or LAPTOP,  # type: ignore[arg-type]  # a ViewportSize TypedDict
         locale="vi-VN",
         timezone_id="Asia/Ho_Chi_Minh",
     )
@@ -220,3 +236,57 @@ async def log_in(page: Page, username: str) -> None:
     await page.get_by_label("Mật khẩu").fill(PASSWORD)
     await page.get_by_role("button", name="Đăng nhập").click()
     await page.get_by_role("button", name="Đăng xuất").wait_for()
+
+
+def register_devices(service: Service) -> int:
+    """Citizen phones on a 7 × 7 grid over Huế's wards (Local push records what they get)."""
+    status, answer = service.call("GET", "/api/v1/areas")
+    assert status == 200, answer
+    lats: list[float] = []
+    lons: list[float] = []
+    for area in answer["areas"][:40]:
+        status, detail = service.call("GET", f"/api/v1/areas/{area['code']}")
+        assert status == 200, detail
+        for ring in detail["outline"]["coordinates"]:
+            points = ring[0] if detail["outline"]["type"] == "MultiPolygon" else ring
+            lons += [p[0] for p in points]
+            lats += [p[1] for p in points]
+    count = 0
+    for i in range(7):
+        for j in range(7):
+            lat = min(lats) + (max(lats) - min(lats)) * (i + 0.5) / 7
+            lon = min(lons) + (max(lons) - min(lons)) * (j + 0.5) / 7
+            status, answer = service.call(
+                "POST",
+                "/api/v1/devices",
+                {
+                    "token": f"console-test-token-{i}-{j}-" + "x" * 40,
+                    "platform": "android",
+                    "language": "vi" if (i + j) % 3 else "en",
+                    "location": {"lat": lat, "lon": lon},
+                },
+            )
+            assert status in (200, 201), answer
+            count += 1
+    return count
+
+
+# WCAG 2.1 AA for text, measured in the page: each visible text node's computed colour against
+# the background it is drawn on (the first opaque background of it or an ancestor, blended over
+# white); 4.5:1, or 3:1 for large text (24 px, or 18.66 px bold). The map's own tiles and
+# markers are left out (Leaflet draws them; their labels are checked where the app shows them).
+CONTRAST_SCRIPT = (Path(__file__).parent / "contrast.js").read_text(encoding="utf-8")
+
+
+async def assert_contrast(page: Page) -> None:
+    """Every visible text on the page meets WCAG AA's contrast (see CONTRAST_SCRIPT)."""
+    failures = await page.evaluate(CONTRAST_SCRIPT)
+    assert failures == [], f"{page.url}: text below WCAG AA contrast: {failures}"
+
+
+async def assert_fits(page: Page) -> None:
+    """Nothing wider than the screen: no sideways scrolling on a laptop or a tablet."""
+    overflow = await page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"{page.url}: {overflow} px wider than the screen"

@@ -7,6 +7,13 @@ import { ErrorNote } from "./parts";
 
 const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
 
+// The call's status as the simulator names it (Twilio's words), said to staff.
+const STATUS_WORDS: Record<string, [string, string]> = {
+  "in-progress": ["Đang trong cuộc gọi", "In progress"],
+  queued: ["Đang chờ điện thoại viên", "Waiting for an operator"],
+  completed: ["Cuộc gọi đã kết thúc", "Call ended"],
+};
+
 export function Call() {
   const language = lang.value;
   const [from, setFrom] = useState("+84905123456");
@@ -31,6 +38,8 @@ export function Call() {
     run(() => placeCall(from));
   };
   const press = (key: string) => call && run(() => sendDigits(call.call_sid, key));
+  // The keys work while the call waits for digits (in the menu, or in the queue's options).
+  const listening = call !== null && call.status !== "completed" && call.expects !== "none";
   const sendText = async (e: Event) => {
     e.preventDefault();
     setError(null);
@@ -56,14 +65,18 @@ export function Call() {
               <button type="submit" class="primary">
                 {t("dial")} 1900 1075
               </button>
-              <button type="button" disabled={!call} onClick={() => call && run(() => hangUp(call.call_sid))}>
+              <button
+                type="button"
+                disabled={!call || call.status === "completed"}
+                onClick={() => call && run(() => hangUp(call.call_sid))}
+              >
                 {t("hangup")}
               </button>
             </div>
           </form>
           <div class="dialpad" role="group" aria-label={language === "vi" ? "Bàn phím số" : "Dial pad"}>
             {KEYS.map((k) => (
-              <button type="button" key={k} disabled={!call} onClick={() => press(k)} aria-label={`${language === "vi" ? "Phím" : "Key"} ${k}`}>
+              <button type="button" key={k} disabled={!listening} onClick={() => press(k)} aria-label={`${language === "vi" ? "Phím" : "Key"} ${k}`}>
                 {k}
               </button>
             ))}
@@ -80,7 +93,7 @@ export function Call() {
           </ol>
           {call?.status && (
             <p class="muted" data-testid="call-status">
-              {call.status}
+              {STATUS_WORDS[call.status]?.[language === "vi" ? 0 : 1] ?? call.status}
               {call.queue_position ? ` · ${language === "vi" ? "vị trí trong hàng chờ" : "place in the queue"} ${call.queue_position}` : ""}
             </p>
           )}
@@ -92,7 +105,7 @@ export function Call() {
             </label>
             <button type="submit">{t("send")}</button>
             {smsAnswer && (
-              <p role="status" class="note">
+              <p role="status" class="note" data-testid="sms-replies">
                 {smsAnswer}
               </p>
             )}

@@ -6,7 +6,9 @@ import { callStage, queueOf } from "../calls";
 import { formatAge, formatNumber, formatPercent, formatTime } from "../format";
 import { useLoad, useNow } from "../hooks";
 import { lang, t } from "../i18n";
+import { DataTable } from "./DataTable";
 import { ErrorNote, Loading } from "./parts";
+import { Voicemail } from "./Voicemail";
 
 const STAGE_WORDS: Record<string, [string, string]> = {
   menu: ["Đang nghe lời chào", "In the menu"],
@@ -91,34 +93,19 @@ function Callbacks() {
   return (
     <section aria-labelledby="callbacks-title">
       <h2 id="callbacks-title">{t("callbacks")}</h2>
-      {!list.data ? (
-        <Loading error={list.error} />
-      ) : list.data.length === 0 ? (
-        <p>{t("empty")}</p>
-      ) : (
-        <table class="list">
-          <thead>
-            <tr>
-              <th scope="col">{t("from")}</th>
-              <th scope="col">{t("status")}</th>
-              <th scope="col">{t("attempts")}</th>
-              <th scope="col">{t("received")}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.data.map((c) => (
-              <tr key={c.id}>
-                <td>{c.phone}</td>
-                <td>
-                  {c.status} · {c.reason}
-                </td>
-                <td>{c.attempts}</td>
-                <td>{formatTime(c.created_at, language)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <DataTable
+        rows={list.data}
+        error={list.error}
+        rowKey={(c) => c.id}
+        testid="callbacks"
+        columns={[
+          { header: t("from"), cell: (c) => c.phone },
+          { header: t("status"), cell: (c) => `${c.status} · ${c.reason}` },
+          { header: t("attempts"), cell: (c) => formatNumber(c.attempts, language) },
+          { header: language === "vi" ? "Lần gọi tới" : "Next attempt", cell: (c) => formatTime(c.next_attempt_at, language) },
+          { header: t("received"), cell: (c) => formatTime(c.created_at, language) },
+        ]}
+      />
     </section>
   );
 }
@@ -181,28 +168,22 @@ export function Hotline() {
               {t("from")}
               <input type="search" name="number" value={number} onChange={(e) => setNumber(e.currentTarget.value)} />
             </label>
-            {calls.data && (
-              <table class="list">
-                <thead>
-                  <tr>
-                    <th scope="col">{t("received")}</th>
-                    <th scope="col">{t("from")}</th>
-                    <th scope="col">{t("status")}</th>
-                    <th scope="col">{t("waited")}</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {calls.data.map((c) => (
-                    <tr key={c.sid}>
-                      <td>{formatTime(c.received_at, language)}</td>
-                      <td>{c.from}</td>
-                      <td>{c.outcome ?? c.status ?? "—"}</td>
-                      <td>{c.queue_wait_s === null ? "—" : `${formatNumber(c.queue_wait_s, language)} s`}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            )}
+            <DataTable
+              rows={calls.data}
+              error={calls.error}
+              rowKey={(c) => c.sid}
+              testid="call-log"
+              columns={[
+                { header: t("received"), cell: (c) => formatTime(c.received_at, language) },
+                { header: t("from"), cell: (c) => c.from },
+                { header: t("status"), cell: (c) => c.outcome ?? c.status ?? "—" },
+                {
+                  header: t("waited"),
+                  cell: (c) => (c.queue_wait_s === null ? "—" : `${formatNumber(c.queue_wait_s, language)} s`),
+                },
+                { header: t("voicemail"), cell: (c) => <Voicemail call={c} /> },
+              ]}
+            />
           </section>
           <Callbacks />
         </div>
