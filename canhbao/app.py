@@ -34,6 +34,7 @@ from canhbao.db import Database, Migration
 from canhbao.eventlog import EventLog
 from canhbao.events import EventBus
 from canhbao.health import HealthRegistry
+from canhbao.heap import settled_heap_ctx
 from canhbao.http import error_middleware, http_session_ctx
 from canhbao.logs import request_id_middleware
 from canhbao.offload import PoolLimits, ProcessPool
@@ -110,6 +111,8 @@ def create_app(
     # audits or logs, in any process; its streams end first at shutdown.
     app.cleanup_ctx.append(stream_ctx)
     app.on_shutdown.append(close_streams)
+    # Last: what every context above loaded is kept out of the collector's full collections.
+    app.cleanup_ctx.append(settled_heap_ctx)
     stream_routes.setup_routes(app)
     routes.setup_routes(app)
     console.setup(app)

@@ -17,6 +17,7 @@ from canhbao.clock import Clock, SystemClock
 from canhbao.config import Config
 from canhbao.db import Database
 from canhbao.events import EventBus
+from canhbao.heap import settled_heap_ctx
 from canhbao.http import http_session_ctx
 from notify import keys as notify_keys
 from notify.sender_link import WatchedHealth
@@ -40,6 +41,7 @@ def create_sender_app(config: Config, *, clock: Clock | None = None) -> web.Appl
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(http_session_ctx)
     notify.setup_sender(app, config)
+    app.cleanup_ctx.append(settled_heap_ctx)  # last: canhbao.heap
     return app
 
 
