@@ -44,7 +44,7 @@ def add_commands(
     check = actions.add_parser(
         "check",
         help="read and check a scenario file and say what it holds",
-        description="The format: README, 'Exercises: writing a scenario';"
+        description="The format: README, 'Exercises', 'Writing a scenario';"
         " scenarios/hue-2025-11.toml is a full example.",
     )
     check.add_argument("scenario", type=Path, help="the scenario (.toml)")

@@ -311,9 +311,10 @@ def status_json(runner: ExerciseRunner) -> dict[str, Any]:
     }
 
 
-@require_roles(Role.admin)
+@require_roles()
 async def get_exercise(request: web.Request) -> web.Response:
-    """The exercise this server runs: state, speed, flood time and what it has done."""
+    """The exercise this server runs: state, speed, flood time and what it has done (any staff:
+    every page of the console shows the exercise banner)."""
     return web.json_response(status_json(request.app[RUNNER]))
 
 

@@ -15,6 +15,7 @@ import { Call } from "./views/Call";
 import { Stations } from "./views/Stations";
 import { Rescue } from "./views/Rescue";
 import { Admin } from "./views/Admin";
+import { ExerciseBanner, Exercises } from "./views/Exercises";
 
 export function Link(props: { href: string; children: preact.ComponentChildren; class?: string }) {
   return (
@@ -45,6 +46,7 @@ function View({ path }: { path: string }) {
   if (path === "/stations") return <Stations />;
   if (path === "/rescue") return <Rescue />;
   if (path === "/admin") return <Admin />;
+  if (path === "/exercises") return <Exercises />;
   return <p role="alert">404: {path}</p>;
 }
 
@@ -92,6 +94,7 @@ export function App() {
           {hasRole("operator", "dispatcher") && <Link href="/hotline">{t("hotline")}</Link>}
           {hasRole("operator", "dispatcher") && <Link href="/rescue">{t("rescue")}</Link>}
           {hasRole("admin") && <Link href="/admin">{lang.value === "vi" ? "Quản trị" : "Admin"}</Link>}
+          <Link href="/exercises">{lang.value === "vi" ? "Diễn tập" : "Exercises"}</Link>
           <Link href="/phone">{t("phone")}</Link>
           <Link href="/call">{t("call")}</Link>
         </nav>
@@ -113,6 +116,7 @@ export function App() {
           {t("logout")}
         </button>
       </header>
+      <ExerciseBanner />
       <main id="main" tabIndex={-1}>
         <View path={path} />
       </main>

@@ -183,7 +183,7 @@ async def test_the_control_api_pauses_resumes_speeds_and_stops(
     exercise_run: RunFactory, tmp_path: Path
 ) -> None:
     """An admin of the exercise pauses its flood, changes its speed, resumes and stops it;
-    the checks of `run` apply (a speed of 0 is a 400 naming it); others are refused."""
+    the checks of `run` apply (a speed of 0 is a 400 naming it); other staff see it only."""
     run = await exercise_run(
         ("devices = 2000", "devices = 5"), ("phone_only = 300", "phone_only = 1"), speed=60
     )
@@ -215,9 +215,13 @@ async def test_the_control_api_pauses_resumes_speeds_and_stops(
         async with session.post(run.url + "/api/v1/exercise/pause", headers=headers) as response:
             assert response.status == 409
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        await _login(session, run.url, "lan")
+        csrf = await _login(session, run.url, "lan")
         async with session.get(run.url + "/api/v1/exercise") as response:
-            assert response.status == 403
+            assert (await response.json())["state"] == "stopped"  # any staff sees the banner
+        async with session.post(
+            run.url + "/api/v1/exercise/resume", headers={"X-CSRF-Token": csrf}
+        ) as response:
+            assert response.status == 403  # only an admin controls it
     progress = await run.runner.run()
     assert progress.state == "stopped"
 
