@@ -262,6 +262,13 @@ async def run_exercise(
         write_status(database, "running", exercise=scenario.name, port=port)
         on_listening(config)
 
+    async def stop_play(app: web.Application) -> None:
+        # Before the app's contexts close (the database first among them): a Ctrl-C or SIGTERM
+        # lets the run's calls into the service finish, then the service stops.
+        runner.stop()
+        await asyncio.gather(*playing, return_exceptions=True)
+
+    app.on_shutdown.append(stop_play)
     try:
         await run_web(
             app,

@@ -50,15 +50,18 @@ async function control(action: string, body?: { speed: number }): Promise<Exerci
 export function ExerciseBanner() {
   useEffect(() => {
     let live = true;
+    let timer = 0;
     const look = () =>
       load().then(
         (found) => {
           if (live) exercise.value = found;
+          // A real server (404): nothing to follow, and no request every five seconds.
+          if (found === null) window.clearInterval(timer);
         },
         () => undefined,
       );
     void look();
-    const timer = window.setInterval(look, 5000);
+    timer = window.setInterval(look, 5000);
     return () => {
       live = false;
       window.clearInterval(timer);
