@@ -36,6 +36,11 @@ _PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")  # E.164
 _TOKEN = re.compile(r"^[A-Za-z0-9_:\-.]{20,4096}$")  # what FCM registration tokens are made of
 
 
+def exercise_note(name: str) -> str:
+    """The CAP <note> of every message made in exercise mode (alerting's `exercise` setting)."""
+    return f"Diễn tập / Exercise: {name}"
+
+
 def is_public(stored: store.StoredAlert) -> bool:
     """Whether the public may read this message (the feed, the public API and pages): issued
     once, and not for the test audience alone."""

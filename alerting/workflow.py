@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import aiosqlite
 
 from alerting import store
+from alerting.audience import exercise_note
 from alerting.cap import alert_xml
 from alerting.delivery import Prepared
 from alerting.errors import (
@@ -74,6 +75,7 @@ class Settings:
     default_expiry: timedelta
     max_expiry: timedelta
     two_person_statuses: frozenset[str]
+    exercise: str = ""  # the exercise this service runs (issue #16); "" : none
 
     @classmethod
     def from_config(cls, config: AlertingConfig, public_base_url: str) -> Settings:
@@ -88,6 +90,7 @@ class Settings:
             max_expiry=timedelta(hours=config.max_expiry_h),
             # Actual is never exempt: a real warning always needs a second person.
             two_person_statuses=frozenset(config.two_person_statuses) | {"Actual"},
+            exercise=config.exercise,
         )
 
     @property
@@ -157,10 +160,13 @@ class Workflow:
             )
             for info in alert.infos
         )
+        # An exercise's service makes nothing else: never Actual, whatever was asked.
+        drill = self.settings.exercise
         return replace(
             alert,
             sender=self.settings.sender,
-            status=alert.status or self.settings.status,
+            status="Exercise" if drill else alert.status or self.settings.status,
+            note=exercise_note(drill) if drill else alert.note,
             infos=infos,
         )
 

@@ -28,6 +28,8 @@ from canhbao.errors import CanhbaoError
 from canhbao.logs import configure_logging
 from dispatch import teams_cli
 from exercises import cli as exercises_cli
+from exercises.models import Scenario
+from exercises.scenario import ScenarioContext
 from geofences import cli as geofences_cli
 
 log = logging.getLogger("canhbao")
@@ -87,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     auth_cli.add_commands(commands)
     geofences_cli.add_commands(commands)
     teams_cli.add_commands(commands)
-    exercises_cli.add_commands(commands, scenario_context, report=report_sources)
+    exercises_cli.add_commands(commands, scenario_context, report=report_sources, run=_exercise_run)
     return parser
 
 
@@ -261,6 +263,19 @@ def _backup(args: argparse.Namespace, config: Config) -> int:
     backup_database(source, target)
     print(f"backed up {source} to {target}")  # noqa: T201  # command output
     return 0
+
+
+def _exercise_run(
+    config: Config, scenario: Scenario, context: ScenarioContext, speed: float, port: int
+) -> int:
+    from canhbao.adapters.exercise_mode import announce, run_exercise
+
+    configure_logging(config.log)
+    progress = asyncio.run(
+        run_exercise(config, scenario, context, speed=speed, port=port, on_listening=announce)
+    )
+    print(f"exercise {scenario.name}: {progress.state}")  # noqa: T201  # command output
+    return 0 if progress.state in ("ended", "stopped") else 1
 
 
 def _check_config(args: argparse.Namespace, config: Config) -> int:

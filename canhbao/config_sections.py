@@ -234,6 +234,9 @@ class AlertingConfig:
     contact: str = "1900 1075"
     web: str = ""
     status: Literal["Actual", "Exercise", "Test"] = "Actual"
+    # Set by `canhbao exercise run` alone (the exercise's name): every message is then status
+    # Exercise with a <note> naming the exercise, whatever its author asked for.
+    exercise: str = ""
     default_expiry_h: float = 6.0
     max_expiry_h: float = 24.0
     two_person_statuses: tuple[str, ...] = ("Actual", "Exercise")

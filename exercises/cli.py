@@ -13,30 +13,38 @@ from typing import TypeVar
 
 from canhbao.clock import to_local
 from canhbao.config import Config
+from exercises.errors import ExerciseError
+from exercises.models import Scenario
 from exercises.population import spread
 from exercises.report.cli import SourcesFactory, add_report_command
+from exercises.runner import check_speed
 from exercises.scenario import ScenarioContext, load_scenario
 from exercises.traffic import traffic
 
 P = TypeVar("P", bound=argparse.ArgumentParser)
 ContextFactory = Callable[[Config], ScenarioContext]
+# Serves and plays a checked scenario (canhbao.adapters.exercise_mode, joined by the
+# composition root): (config, scenario, context, speed, port) → exit code.
+RunExercise = Callable[[Config, Scenario, ScenarioContext, float, int], int]
 
 
 def add_commands(
     commands: argparse._SubParsersAction[P],
     context: ContextFactory,
     report: SourcesFactory | None = None,
+    run: RunExercise | None = None,
 ) -> None:
-    """Add `exercise check` (and `exercise report`, given the report's sources) to the `canhbao`
-    command; `context` gives the stations and wards a scenario is checked against, `report`
-    the after-action report's ports over a database (both built by the composition root)."""
-    exercise = commands.add_parser("exercise", help="flood exercises: check a scenario")
+    """Add `exercise check` (and `exercise report`, given the report's sources, and `exercise
+    run`, given `run`) to the `canhbao` command; `context` gives the stations and wards a
+    scenario is checked against, `report` the after-action report's ports over a database
+    (all built by the composition root)."""
+    exercise = commands.add_parser("exercise", help="flood exercises: check, run, report")
     exercise.add_argument("--config", default=argparse.SUPPRESS, help="config file")
     actions = exercise.add_subparsers(dest="exercise_command", required=True, metavar="ACTION")
     check = actions.add_parser(
         "check",
         help="read and check a scenario file and say what it holds",
-        description="The format: README, 'Exercises: writing a scenario';"
+        description="The format: README, 'Exercises', 'Writing a scenario';"
         " scenarios/hue-2025-11.toml is a full example.",
     )
     check.add_argument("scenario", type=Path, help="the scenario (.toml)")
@@ -44,6 +52,34 @@ def add_commands(
     check.set_defaults(run=lambda args, config: _check(args, config, context))
     if report is not None:
         add_report_command(actions, report)
+    if run is None:
+        return
+    start = actions.add_parser(
+        "run",
+        help="run a scenario as an isolated exercise (own database, port and clock)",
+        description="Serves the service in exercise mode on its own port, with its own database"
+        " (var/exercises/), the Local push and telephony providers and an accelerated clock, and"
+        " plays the scenario: readings, simulated callers, SMS and rescue teams. Staff log in with"
+        " their own accounts. Ctrl-C stops it. README, 'Exercises'.",
+    )
+    start.add_argument("scenario", type=Path, help="the scenario (.toml)")
+    start.add_argument(
+        "--speed", type=float, default=None, help="flood seconds a second (default: the scenario's)"
+    )
+    start.add_argument("--port", type=int, default=8090, help="the exercise's port (default 8090)")
+    start.add_argument("--config", default=argparse.SUPPRESS, help="config file")
+    start.set_defaults(run=lambda args, config: _run(args, config, context, run))
+
+
+def _run(
+    args: argparse.Namespace, config: Config, context: ContextFactory, run: RunExercise
+) -> int:
+    built = context(config)
+    scenario = load_scenario(args.scenario, built)
+    speed = scenario.speed if args.speed is None else check_speed(args.speed)
+    if not 0 < args.port < 65536:
+        raise ExerciseError(f"--port {args.port}: a port from 1 to 65535")
+    return run(config, scenario, built, speed, args.port)
 
 
 def _check(args: argparse.Namespace, config: Config, context: ContextFactory) -> int:

@@ -40,6 +40,7 @@ class ReplayPoint:
     station_id: str
     observed_at: datetime
     value: float | None
+    parameter: str = "water_level"  # feeds' parameter name
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Reading a scenario file (TOML): every value checked, refused as a whole before anything
 starts, the refusal naming the file and line (exercises.tomllines). The format is documented
-in README ("Exercises: writing a scenario") and shown by scenarios/hue-2025-11.toml."""
+in README ("Exercises", "Writing a scenario") and shown by scenarios/hue-2025-11.toml."""
 
 from __future__ import annotations
 

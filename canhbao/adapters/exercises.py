@@ -68,4 +68,6 @@ def read_replay(path: Path) -> Sequence[ReplayPoint]:
         observations, _ = parse_replay(text)
     except FeedError as err:
         raise ExerciseError(str(err)) from err
-    return [ReplayPoint(o.source_id, o.observed_at, o.value) for o in observations]
+    return [
+        ReplayPoint(o.source_id, o.observed_at, o.value, str(o.parameter)) for o in observations
+    ]

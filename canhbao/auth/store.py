@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import aiosqlite
 
@@ -539,3 +541,47 @@ def _token(row: sqlite3.Row) -> Token:
         revoked_at=_optional_time(row["revoked_at"]),
         last_used_at=_optional_time(row["last_used_at"]),
     )
+
+
+# Staff accounts as an exercise's own database receives them: who they are, their password and
+# roles; never their sessions, tokens or pending grants.
+_COPIED_USER_COLUMNS = (
+    "id",
+    "username",
+    "display_name",
+    "password_hash",
+    "roles",
+    "disabled_at",
+    "created_at",
+    "created_by",
+)
+
+
+def read_users(source: Path) -> list[tuple[object, ...]]:
+    """The staff accounts of the database at `source`, read-only (it is never written): what
+    copy_users writes into an exercise's database."""
+    if not source.exists():
+        return []
+    uri = f"{source.resolve().as_uri()}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as real:
+        try:
+            return [
+                tuple(row)
+                for row in real.execute(
+                    f"SELECT {', '.join(_COPIED_USER_COLUMNS)} FROM auth_users"  # noqa: S608  # fixed names
+                )
+            ]
+        except sqlite3.OperationalError:
+            return []  # a database not migrated yet: no accounts
+
+
+async def copy_users(conn: aiosqlite.Connection, users: Iterable[tuple[object, ...]]) -> int:
+    """Write accounts read by read_users into this (an exercise's, empty) database."""
+    rows = list(users)
+    placeholders = ", ".join("?" for _ in _COPIED_USER_COLUMNS)
+    await conn.executemany(
+        f"INSERT INTO auth_users ({', '.join(_COPIED_USER_COLUMNS)})"  # noqa: S608  # fixed names
+        f" VALUES ({placeholders})",
+        rows,
+    )
+    return len(rows)

@@ -16,6 +16,7 @@ import { Stations } from "./views/Stations";
 import { Rescue } from "./views/Rescue";
 import { Admin } from "./views/Admin";
 import { Cameras } from "./views/Cameras";
+import { ExerciseBanner, Exercises } from "./views/Exercises";
 
 export function Link(props: { href: string; children: preact.ComponentChildren; class?: string }) {
   return (
@@ -47,6 +48,7 @@ function View({ path }: { path: string }) {
   if (path === "/rescue") return <Rescue />;
   if (path === "/cameras") return <Cameras />;
   if (path === "/admin") return <Admin />;
+  if (path === "/exercises") return <Exercises />;
   return <p role="alert">404: {path}</p>;
 }
 
@@ -95,6 +97,7 @@ export function App() {
           {hasRole("operator", "dispatcher") && <Link href="/rescue">{t("rescue")}</Link>}
           <Link href="/cameras">{t("cameras")}</Link>
           {hasRole("admin") && <Link href="/admin">{lang.value === "vi" ? "Quản trị" : "Admin"}</Link>}
+          <Link href="/exercises">{lang.value === "vi" ? "Diễn tập" : "Exercises"}</Link>
           <Link href="/phone">{t("phone")}</Link>
           <Link href="/call">{t("call")}</Link>
         </nav>
@@ -116,6 +119,7 @@ export function App() {
           {t("logout")}
         </button>
       </header>
+      <ExerciseBanner />
       <main id="main" tabIndex={-1}>
         <View path={path} />
       </main>
