@@ -133,7 +133,9 @@ async def _time_to_map(base: str, loads: int = LOADS) -> list[float]:
                 await page.get_by_role("button", name="Đăng xuất").wait_for()
                 await page.goto(base + "/console/")
                 handle = await page.wait_for_function(
-                    "(mark) => performance.getEntriesByName(mark)[0] || null",
+                    # A PerformanceMark's JSON leaves its detail out: both fields by name.
+                    "(mark) => { const e = performance.getEntriesByName(mark)[0];"
+                    " return e ? { startTime: e.startTime, detail: e.detail } : null; }",
                     arg=MARK,
                     timeout=120_000,
                 )
