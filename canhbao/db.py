@@ -238,19 +238,17 @@ class Database:
         """A write transaction (BEGIN IMMEDIATE); commits on exit, rolls back on any error."""
         async with self._writing():
             conn = self.writer
-            await conn.execute("BEGIN IMMEDIATE")
             try:
+                await conn.execute("BEGIN IMMEDIATE")
                 yield conn
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
-            try:
                 await conn.execute("COMMIT")
-            except sqlite3.Error:
-                # A COMMIT refused by a deferred constraint leaves the transaction open; the
-                # next BEGIN on this one writer connection would fail.
-                if conn.in_transaction:
-                    await conn.execute("ROLLBACK")
+            except BaseException:
+                # Whatever stopped us (an error in the body, a COMMIT refused by a deferred
+                # constraint, or a cancel landing at any await here, BEGIN's included: the
+                # statement still runs in the connection's thread after its caller is gone),
+                # no transaction may stay open on this one writer connection, or every later
+                # BEGIN fails. Done before the locks are let go, whatever else is cancelled.
+                await _uncancellable(conn._execute(_rollback_if_open, conn._conn))  # type: ignore[no-untyped-call]  # aiosqlite's way into its thread, as in _in_writer_thread
                 raise
 
     async def transact(self, body: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
@@ -395,6 +393,29 @@ def _open_and_read(path: Path) -> None:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
     finally:
         conn.close()
+
+
+def _rollback_if_open(raw: sqlite3.Connection) -> None:
+    """In the writer's thread, after every statement queued before it: end any transaction."""
+    if raw.in_transaction:
+        raw.execute("ROLLBACK")
+
+
+async def _uncancellable(work: Awaitable[T]) -> T:
+    """Await `work` to its end even if we are cancelled meanwhile; the cancel is raised after."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                raise
+            cancelled = True
+            continue
+        if cancelled:
+            raise asyncio.CancelledError
+        return result
 
 
 async def _lock(fd: int) -> None:
