@@ -14,6 +14,7 @@ resumes from its rows.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
@@ -119,11 +120,22 @@ class FanoutBatches:
         self._voice = voice_for_vulnerable
         self._speech = Speech(voice)
         self._listeners: list[Callable[[], None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None  # where the listeners run
         self._frozen: dict[str, _Frozen] = {}  # per running fan-out (see _fanout)
 
     def on_fanout(self, listener: Callable[[], None]) -> None:
         """Call `listener` when an issue leaves recipients to enqueue (the runner wakes)."""
         self._listeners.append(listener)
+        self._loop = _running_loop() or self._loop
+
+    def _wake(self) -> None:
+        if _running_loop() is not None:
+            for listener in self._listeners:
+                listener()
+        elif self._loop is not None:
+            # In the writer's thread (the issue runs as a Database.transact body): listeners
+            # touch the event loop's objects, so they run there.
+            self._loop.call_soon_threadsafe(self._wake)
 
     async def pending(self) -> list[str]:
         """Identifiers of fan-outs with recipients still to enqueue, oldest first."""
@@ -515,8 +527,7 @@ class Delivery(FanoutBatches):
         if not finished:
             # Waking before the commit is safe: the runner reads pending fan-outs through the
             # writer, which waits for this transaction.
-            for listener in self._listeners:
-                listener()
+            self._wake()
         return prepared.plan
 
     async def withdraw(self, conn: aiosqlite.Connection, identifier: str, by: str) -> int:
@@ -527,6 +538,13 @@ class Delivery(FanoutBatches):
         return await self._outbox.withdraw_in(
             conn, identifier, "SUPERSEDED", f"superseded by {by} before it was sent"
         )
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _languages(alert: Alert) -> dict[str, Info]:

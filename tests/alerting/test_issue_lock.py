@@ -11,14 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from alerting.delivery import Delivery
 from alerting.keys import ALERTING
 from canhbao import keys
 from canhbao.config import Config
 from tests.alerting.test_delivery import INSIDE_SQUARE, body
-from tests.alerting.test_fanout import DEVICES, start
+from tests.alerting.test_fanout import DEVICES, _complete, start, token_rows
 from tests.alerting.test_workflow import step
 from tests.conftest import AppClient, StaffFactory
-from tests.geofences.conftest import Register, load_hue, manual_jobs
+from tests.geofences.conftest import Register, eventually, load_hue, manual_jobs
 
 DEADLOCK_S = 20.0  # only reached when the issue's lock waits for the frozen loop (the bug)
 
@@ -91,3 +92,36 @@ async def test_another_writer_commits_while_the_issuing_loop_is_held_up(
             await asyncio.to_thread(other.join)
     assert waited == [True], "the other writer waited for the issuing process's loop"
     assert issued.state == "issued"
+
+
+async def test_the_issue_wakes_the_fanout_runner_from_the_writers_thread_through_its_loop(
+    app_client: AppClient, config: Config, staff: StaffFactory, register: Register
+) -> None:
+    """The issue's first batch is written in the writer's thread; the runner waiting for work
+    (an asyncio.Event of the app's loop) is woken through that loop, never from the thread (in
+    debug mode asyncio refuses that, and the refused wake rolled the issue back)."""
+    client = await app_client(config=config)  # its fan-out runner running, waiting for work
+    assert client.app is not None
+    delivery = client.app[ALERTING].fanout
+    assert isinstance(delivery, Delivery)
+    delivery.FIRST_DEVICES, delivery.BATCH = 3, 4  # recipients left for the runner
+    await load_hue(client)
+    for _ in range(DEVICES):
+        await register(client, at=INSIDE_SQUARE)
+    lan = await staff(client, "lan", roles=["issuer"])
+    minh = await staff(client, "minh", roles=["approver"])
+    created = await lan.post("/api/v1/alerts", json=body())
+    assert created.status == 201, await created.text()
+    identifier = (await created.json())["identifier"]
+    await step(lan, identifier, "submit")
+    await step(minh, identifier, "approve")
+
+    loop = asyncio.get_running_loop()
+    loop.set_debug(True)  # calls into the loop from another thread raise, rather than stall
+    try:
+        issued = await client.app[ALERTING].issue(identifier, "minh")
+    finally:
+        loop.set_debug(False)
+    assert issued.state == "issued"
+    await eventually(lambda: _complete(client, identifier))
+    assert len(await token_rows(client, identifier)) == DEVICES
