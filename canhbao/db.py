@@ -243,11 +243,8 @@ class Database:
                 yield conn
                 await conn.execute("COMMIT")
             except BaseException:
-                # Whatever stopped us (an error in the body, a COMMIT refused by a deferred
-                # constraint, or a cancel landing at any await here, BEGIN's included: the
-                # statement still runs in the connection's thread after its caller is gone),
-                # no transaction may stay open on this one writer connection, or every later
-                # BEGIN fails. Done before the locks are let go, whatever else is cancelled.
+                # An error, a COMMIT refused, or a cancel at any await here (BEGIN's too: it still
+                # runs in the thread): nothing may stay open on the one writer connection.
                 await _uncancellable(conn._execute(_rollback_if_open, conn._conn))  # type: ignore[no-untyped-call]  # aiosqlite's way into its thread, as in _in_writer_thread
                 raise
 
@@ -403,19 +400,15 @@ def _rollback_if_open(raw: sqlite3.Connection) -> None:
 
 async def _uncancellable(work: Awaitable[T]) -> T:
     """Await `work` to its end even if we are cancelled meanwhile; the cancel is raised after."""
-    task = asyncio.ensure_future(work)
-    cancelled = False
-    while True:
-        try:
-            result = await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if task.done():
-                raise
-            cancelled = True
+    task, cancelled = asyncio.ensure_future(work), False
+    while not task.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(task)
             continue
-        if cancelled:
-            raise asyncio.CancelledError
-        return result
+        cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return task.result()
 
 
 async def _lock(fd: int) -> None:
