@@ -14,6 +14,7 @@ resumes from its rows.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
@@ -70,6 +71,17 @@ class Prepared:
     rows: Encoded | None = None
 
 
+@dataclass(frozen=True)
+class _Frozen:
+    """What a fan-out runner keeps of a running fan-out: all of it but its progress."""
+
+    fanout: store.Fanout
+    version: int  # the alert's, when `alert` was read
+    alert: Alert
+    device_ids: IdArray
+    contact_ids: IdArray
+
+
 class FanoutBatches:
     """A fan-out's later batches: enqueues an issued alert's remaining recipients, BATCH at a
     time, each batch in one transaction with the fan-out's progress, so a crash resumes where
@@ -83,8 +95,8 @@ class FanoutBatches:
     # Rows a batch transaction writes. Each holds the writer lock, which both processes' writes
     # (a webhook's call record, a send's outcome) wait for: 1,000 outbox rows took 110-330 ms
     # to insert on the shared 2-core machine, 250 rows 10-60 ms (inserting into the copy of a
-    # fanned-out database; bench flood_night). Per batch, the fan-out row and the targets are
-    # read again: about a millisecond, 400 times for 100,000 devices.
+    # fanned-out database; bench flood_night). Per batch, only the fan-out's progress and the
+    # alert's version are read again; its targets and document are kept (see _fanout).
     BATCH = 250
 
     def __init__(
@@ -108,10 +120,22 @@ class FanoutBatches:
         self._voice = voice_for_vulnerable
         self._speech = Speech(voice)
         self._listeners: list[Callable[[], None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None  # where the listeners run
+        self._frozen: dict[str, _Frozen] = {}  # per running fan-out (see _fanout)
 
     def on_fanout(self, listener: Callable[[], None]) -> None:
         """Call `listener` when an issue leaves recipients to enqueue (the runner wakes)."""
         self._listeners.append(listener)
+        self._loop = _running_loop() or self._loop
+
+    def _wake(self) -> None:
+        if _running_loop() is not None:
+            for listener in self._listeners:
+                listener()
+        elif self._loop is not None:
+            # In the writer's thread (the issue runs as a Database.transact body): listeners
+            # touch the event loop's objects, so they run there.
+            self._loop.call_soon_threadsafe(self._wake)
 
     async def pending(self) -> list[str]:
         """Identifiers of fan-outs with recipients still to enqueue, oldest first."""
@@ -124,12 +148,13 @@ class FanoutBatches:
         A fan-out whose alert was superseded or expired meanwhile stops: what replaced it has
         its own fan-out, and a warning no longer in force is not worth a first delivery.
         """
-        fanout = await store.get_fanout(self._db, identifier)
-        stored = await store.get_alert(self._db.reader, identifier)
-        if fanout is None or stored is None or fanout.finished_at is not None:
+        found = await self._fanout(identifier)
+        if found is None:
+            return False
+        fanout, state, alert, device_ids, contact_ids = found
+        if fanout.finished_at is not None:
             return False
         now = self._clock.now()
-        state, alert = stored.state, stored.alert
         if state != "issued":
             async with self._db.transaction() as conn:
                 await store.advance_fanout(
@@ -140,12 +165,11 @@ class FanoutBatches:
                 extra={
                     "identifier": identifier,
                     "state": state,
-                    "devices_left": len(fanout.device_ids) // 8 - fanout.devices_done,
+                    "devices_left": device_ids.size - fanout.devices_done,
                 },
             )
+            self._frozen.pop(identifier, None)
             return False
-        device_ids = np.frombuffer(fanout.device_ids, dtype="<i8")
-        contact_ids = np.frombuffer(fanout.contact_ids, dtype="<i8")
         devices = device_ids[fanout.devices_done : fanout.devices_done + self.BATCH]
         contacts = contact_ids[fanout.contacts_done : fanout.contacts_done + self.BATCH]
         # Encoded before the write lock is taken: the lock is held only for the insert.
@@ -172,6 +196,8 @@ class FanoutBatches:
         # also for this (busy) process's event loop between statements, which the web
         # process's hotline writes would wait for (README, "Processes").
         moved = await self._db.transact(write_batch)
+        if finished or not moved:
+            self._frozen.pop(identifier, None)  # read again if it is ever continued again
         if finished and moved:
             log.info(
                 "alert fan-out complete",
@@ -182,6 +208,48 @@ class FanoutBatches:
                 },
             )
         return not finished or not moved
+
+    async def _fanout(
+        self, identifier: str
+    ) -> tuple[store.Fanout, store.State, Alert, IdArray, IdArray] | None:
+        """The fan-out as it stands, its alert's state and document, and its frozen targets.
+
+        The targets (800 kB for 100,000 devices) never change once frozen, and the document
+        changes only with the alert's version: both are kept per fan-out while it runs, so a
+        batch reads only the progress and the alert's (state, version), not the targets and
+        the document's JSON again each time (400 times for 100,000 devices).
+        """
+        progress = await store.fanout_progress(self._db, identifier)
+        current = await store.alert_version(self._db.reader, identifier)
+        if progress is None or current is None:
+            self._frozen.pop(identifier, None)
+            return None
+        state, version = current
+        kept = self._frozen.get(identifier)
+        if kept is None or kept.version != version:
+            full = await store.get_fanout(self._db, identifier)
+            stored = await store.get_alert(self._db.reader, identifier)
+            if full is None or stored is None:
+                return None
+            kept = _Frozen(
+                full,
+                stored.version,
+                stored.alert,
+                np.frombuffer(full.device_ids, dtype="<i8"),
+                np.frombuffer(full.contact_ids, dtype="<i8"),
+            )
+            self._frozen[identifier] = kept
+            state = stored.state
+            progress = (full.devices_done, full.contacts_done, full.finished_at, full.outcome)
+        devices_done, contacts_done, finished_at, outcome = progress
+        fanout = replace(
+            kept.fanout,
+            devices_done=devices_done,
+            contacts_done=contacts_done,
+            finished_at=finished_at,
+            outcome=outcome,
+        )
+        return fanout, state, kept.alert, kept.device_ids, kept.contact_ids
 
     def _condition(self, alert: Alert, message: PushMessage, condition: str) -> OutboxItem:
         digest = hashlib.sha1(condition.encode()).hexdigest()[:16]  # noqa: S324  # a key, not security
@@ -459,8 +527,7 @@ class Delivery(FanoutBatches):
         if not finished:
             # Waking before the commit is safe: the runner reads pending fan-outs through the
             # writer, which waits for this transaction.
-            for listener in self._listeners:
-                listener()
+            self._wake()
         return prepared.plan
 
     async def withdraw(self, conn: aiosqlite.Connection, identifier: str, by: str) -> int:
@@ -471,6 +538,13 @@ class Delivery(FanoutBatches):
         return await self._outbox.withdraw_in(
             conn, identifier, "SUPERSEDED", f"superseded by {by} before it was sent"
         )
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _languages(alert: Alert) -> dict[str, Info]:

@@ -238,19 +238,14 @@ class Database:
         """A write transaction (BEGIN IMMEDIATE); commits on exit, rolls back on any error."""
         async with self._writing():
             conn = self.writer
-            await conn.execute("BEGIN IMMEDIATE")
             try:
+                await conn.execute("BEGIN IMMEDIATE")
                 yield conn
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
-            try:
                 await conn.execute("COMMIT")
-            except sqlite3.Error:
-                # A COMMIT refused by a deferred constraint leaves the transaction open; the
-                # next BEGIN on this one writer connection would fail.
-                if conn.in_transaction:
-                    await conn.execute("ROLLBACK")
+            except BaseException:
+                # An error, a COMMIT refused, or a cancel at any await here (BEGIN's too: it still
+                # runs in the thread): nothing may stay open on the one writer connection.
+                await _uncancellable(conn._execute(_rollback_if_open, conn._conn))  # type: ignore[no-untyped-call]  # aiosqlite's way into its thread, as in _in_writer_thread
                 raise
 
     async def transact(self, body: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
@@ -395,6 +390,25 @@ def _open_and_read(path: Path) -> None:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
     finally:
         conn.close()
+
+
+def _rollback_if_open(raw: sqlite3.Connection) -> None:
+    """In the writer's thread, after every statement queued before it: end any transaction."""
+    if raw.in_transaction:
+        raw.execute("ROLLBACK")
+
+
+async def _uncancellable(work: Awaitable[T]) -> T:
+    """Await `work` to its end even if we are cancelled meanwhile; the cancel is raised after."""
+    task, cancelled = asyncio.ensure_future(work), False
+    while not task.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(task)
+            continue
+        cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return task.result()
 
 
 async def _lock(fd: int) -> None:

@@ -149,3 +149,35 @@ def test_every_domain_numbers_its_migrations_once_and_in_order() -> None:
         by_domain.setdefault(migration.domain, []).append(migration.version)
     for domain, versions in by_domain.items():
         assert sorted(versions) == list(range(1, len(versions) + 1)), domain
+
+
+async def test_a_cancel_while_begin_waits_leaves_no_transaction_open(db: Database) -> None:
+    """A caller cancelled while its BEGIN IMMEDIATE waits for another writer: the BEGIN still
+    runs in the connection's thread once that writer lets go, and must be rolled back, or every
+    later transaction fails ("cannot start a transaction within a transaction")."""
+    await db.migrate([FIRST])
+    # Another connection (another process's, say) holds SQLite's write lock.
+    blocker = sqlite3.connect(db.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    loop = asyncio.get_running_loop()
+    begun = asyncio.Event()
+
+    def traced(sql: str) -> None:  # in the writer's thread, as each statement starts
+        if sql.startswith("BEGIN"):
+            loop.call_soon_threadsafe(begun.set)
+
+    await db.writer.set_trace_callback(traced)
+    try:
+        task = asyncio.create_task(db.execute("INSERT INTO things (name) VALUES ('lost')"))
+        await begun.wait()  # the BEGIN waits in SQLite's busy handler now
+        task.cancel()
+        blocker.execute("COMMIT")
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        await db.writer.set_trace_callback(None)
+        blocker.close()
+    assert await db.execute("INSERT INTO things (name) VALUES ('kept')")
+    assert not db.writer.in_transaction
+    rows = await db.fetch_all("SELECT name FROM things")
+    assert [r["name"] for r in rows] == ["kept"]

@@ -30,6 +30,9 @@ from alerting.store.alerts import (
     advance_fanout as advance_fanout,
 )
 from alerting.store.alerts import (
+    alert_version as alert_version,
+)
+from alerting.store.alerts import (
     chain_start as chain_start,
 )
 from alerting.store.alerts import (
@@ -40,6 +43,9 @@ from alerting.store.alerts import (
 )
 from alerting.store.alerts import (
     fanout_backlog as fanout_backlog,
+)
+from alerting.store.alerts import (
+    fanout_progress as fanout_progress,
 )
 from alerting.store.alerts import (
     feed_updated as feed_updated,

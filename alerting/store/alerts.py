@@ -381,6 +381,30 @@ async def get_fanout(db: Database, identifier: str) -> Fanout | None:
     return _fanout(row) if row else None
 
 
+async def fanout_progress(
+    db: Database, identifier: str
+) -> tuple[int, int, datetime | None, str | None] | None:
+    """(devices_done, contacts_done, finished_at, outcome): a fan-out's progress alone, without
+    its frozen targets (which never change: a runner keeps them)."""
+    row = await db.fetch_one(
+        "SELECT devices_done, contacts_done, finished_at, outcome FROM alerting_fanout"
+        " WHERE identifier = ?",
+        (identifier,),
+    )
+    if row is None:
+        return None
+    return row[0], row[1], parse_utc(row[2]) if row[2] else None, row[3]
+
+
+async def alert_version(conn: aiosqlite.Connection, identifier: str) -> tuple[State, int] | None:
+    """(state, version) of an alert: whether a copy read earlier is still its current one."""
+    async with conn.execute(
+        "SELECT state, version FROM alerting_alerts WHERE identifier = ?", (identifier,)
+    ) as cursor:
+        row = await cursor.fetchone()
+    return (row[0], row[1]) if row else None
+
+
 async def advance_fanout(
     conn: aiosqlite.Connection,
     fanout: Fanout,

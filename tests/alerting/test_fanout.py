@@ -123,6 +123,32 @@ async def test_the_issue_commits_a_first_batch_and_the_runner_enqueues_the_rest(
     assert [row["not_after"] for row in limits] == [utc_text(expires)]
 
 
+async def test_a_running_fanout_reads_its_frozen_targets_once_not_per_batch(
+    app_client: AppClient, config: Config, staff: StaffFactory, register: Register
+) -> None:
+    """100,000 devices' targets are 800 kB: read (and the alert's JSON parsed) once per fan-out,
+    while each batch still sees the alert's state as it is now."""
+    client, delivery, runner = await start(app_client, config)
+    lan, _, identifier = await issued_alert(client, staff, register)
+    delivery.BATCH = 2  # 8 devices left: 4 batches
+    assert client.app is not None
+    db = client.app[keys.DB]
+    statements: list[str] = []
+    await db.reader.set_trace_callback(statements.append)
+    try:
+        assert await runner.run_pending() == 4
+    finally:
+        await db.reader.set_trace_callback(None)
+    targets = [s for s in statements if "device_ids, contact_ids" in s]
+    assert len(targets) == 1, targets
+    documents = [s for s in statements if "document" in s and "alerting_alerts" in s]
+    assert len(documents) == 1, documents
+    rows = await token_rows(client, identifier)
+    assert len(rows) == DEVICES
+    assert set(rows.values()) == {1}
+    assert (await progress(lan, identifier))["outcome"] == "complete"
+
+
 async def test_a_restart_resumes_a_fanout_where_its_last_batch_committed(
     app_client: AppClient,
     config: Config,
