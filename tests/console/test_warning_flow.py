@@ -48,15 +48,21 @@ async def _draw_box(page: Page) -> None:
     corner again, which closes the polygon."""
     await page.get_by_role("button", name="Vẽ đa giác").click()
     map_box = page.get_by_test_id("composer-map")
-    box = await map_box.bounding_box()
-    assert box is not None
+
+    async def click_at(fx: float, fy: float) -> None:
+        # Where the map is now: the header above it may have grown meanwhile (the live
+        # status's words change, the navigation wraps), moving the map down the page.
+        box = await map_box.bounding_box()
+        assert box is not None
+        await page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+
     # Geoman's vertices, and the one marker that follows the pointer while drawing.
     vertices = map_box.locator(".marker-icon:not(.marker-icon-middle)")
     corners = [(0.3, 0.3), (0.7, 0.3), (0.7, 0.7), (0.3, 0.7)]
     for placed, (fx, fy) in enumerate(corners, start=1):
-        await page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+        await click_at(fx, fy)
         await expect(vertices).to_have_count(placed + 1)
-    await page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+    await click_at(0.3, 0.3)
     await expect(map_box.get_by_role("button", name="Finish")).to_be_hidden()
 
 
