@@ -31,6 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
+from canhbao.adapters.exercise_report import write_end_report
 from canhbao.adapters.exercise_service import LocalExerciseService
 from canhbao.auth import Role, require_roles
 from canhbao.auth.store import copy_users, read_users
@@ -255,8 +256,14 @@ async def run_exercise(
     stop = asyncio.Event()
     playing: list[asyncio.Task[Progress]] = []
 
+    async def play() -> Progress:
+        progress = await runner.run()
+        # The report of what was played, before the service stops (its database is open).
+        await write_end_report(app, database, scenario)
+        return progress
+
     def start() -> None:
-        task = asyncio.create_task(runner.run())
+        task = asyncio.create_task(play())
         task.add_done_callback(lambda _: stop.set())
         playing.append(task)
         write_status(database, "running", exercise=scenario.name, port=port)

@@ -4,7 +4,8 @@ admin of the real database) waits for the auto-draft, pauses the flood, has it a
 issued by two staff users, and resumes; the process ends on its own. Then its database holds:
 the auto-drafts at the hours the river crossed báo động II and III, the warning delivered to
 every simulated device, the simulated calls in the call log, callers called back, rescue
-requests offered, accepted and resolved — and the real database holds none of it."""
+requests offered, accepted and resolved; the after-action report it wrote holds those figures
+— and the real database holds none of it."""
 
 from __future__ import annotations
 
@@ -170,4 +171,19 @@ async def test_the_shipped_scenario_through_a_real_exercise_process(tmp_path: Pa
         assert offers.get("done", 0) + offers.get("accepted", 0) > 0
         resolved = db.execute("SELECT COUNT(*) FROM dispatch_requests WHERE state = 'resolved'")
         assert resolved.fetchone()[0] > 0
+    # The after-action report the run wrote as it ended holds the same figures.
+    folder = database.with_name(database.stem + "-report")
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    (crossed,) = [c for c in report["crossings"] if c["warning"] == identifier]
+    assert crossed["band"] >= 2
+    assert crossed["targeted_devices"] == 60
+    assert 0 <= crossed["to_draft_s"] <= crossed["to_issue_s"] <= crossed["to_100_percent_s"]
+    assert report["calls"]["offered"] == status["calls"]
+    assert report["calls"]["called_back"] > 0
+    resolved_in_report = sum(
+        group["to_resolved"]["count"] for group in report["rescue"]["by_priority"].values()
+    )
+    assert resolved_in_report > 0
+    assert "Diễn tập / Exercise: hue-2025-11" in (folder / "report.html").read_text("utf-8")
+    assert (folder / "report.pdf").read_bytes().startswith(b"%PDF")
     assert hashlib.sha256(real_db.read_bytes()).hexdigest() == before
