@@ -14,7 +14,8 @@ from alerting.auto import AutoDrafter
 from alerting.delivery import Delivery
 from alerting.fanout import FanoutRunner
 from alerting.ports import PortsFactory
-from alerting.workflow import Settings, Workflow
+from alerting.settings import Settings
+from alerting.workflow import Workflow
 from canhbao import keys
 from canhbao.config import Config, require_positive
 from canhbao.db import Migration

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -38,7 +38,6 @@ from alerting.errors import (
 from alerting.models import (
     LANGUAGE_VI,
     Alert,
-    Profile,
     cap_time,
     check_alert,
     covers_point,
@@ -48,11 +47,11 @@ from alerting.models import (
     with_times,
 )
 from alerting.ports import Json, Sponsors
+from alerting.settings import Settings
 from alerting.store import Origin, StoredAlert
 from alerting.templates import unfilled
 from canhbao.audit import record_audit
 from canhbao.clock import Clock, utc_text
-from canhbao.config import AlertingConfig
 from canhbao.db import Database
 
 log = logging.getLogger(__name__)
@@ -62,40 +61,6 @@ SYSTEM_EXPIRY = "system:expiry"
 USER = "user:"  # how the audit log names a staff user (canhbao.auth's Principal.actor)
 # An account created or made approver by a draft's author this recently cannot approve it.
 APPROVER_COOLING = timedelta(hours=24)
-
-
-@dataclass(frozen=True)
-class Settings:
-    identifier_prefix: str
-    sender: str
-    sender_name: str
-    contact: str
-    web: str
-    status: str
-    default_expiry: timedelta
-    max_expiry: timedelta
-    two_person_statuses: frozenset[str]
-    exercise: str = ""  # the exercise this service runs (issue #16); "" : none
-
-    @classmethod
-    def from_config(cls, config: AlertingConfig, public_base_url: str) -> Settings:
-        return cls(
-            identifier_prefix=config.identifier_prefix,
-            sender=config.sender,
-            sender_name=config.sender_name,
-            contact=config.contact,
-            web=config.web or public_base_url,
-            status=config.status,
-            default_expiry=timedelta(hours=config.default_expiry_h),
-            max_expiry=timedelta(hours=config.max_expiry_h),
-            # Actual is never exempt: a real warning always needs a second person.
-            two_person_statuses=frozenset(config.two_person_statuses) | {"Actual"},
-            exercise=config.exercise,
-        )
-
-    @property
-    def profile(self) -> Profile:
-        return Profile(max_expiry=self.max_expiry)
 
 
 class FanOut(Protocol):

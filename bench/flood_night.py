@@ -36,7 +36,8 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 
-from alerting.workflow import Settings, Workflow
+from alerting.settings import Settings
+from alerting.workflow import Workflow
 from bench.alerting import DEVICES, devices_in_flood, flood_alert
 from bench.geofences import SEED, build_database
 from bench.hotline import RATE, TOKEN, _free_port, _requests

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import aiohttp
 
-from alerting.workflow import Settings, Workflow
+from alerting.settings import Settings
+from alerting.workflow import Workflow
 from bench.alerting import flood_alert
 from bench.flood_night import Sample, latency, webhook_load
 from bench.hotline import TOKEN, _free_port

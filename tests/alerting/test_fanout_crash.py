@@ -20,7 +20,8 @@ import aiohttp
 import numpy as np
 import pytest
 
-from alerting.workflow import Settings, Workflow
+from alerting.settings import Settings
+from alerting.workflow import Workflow
 from bench.alerting import devices_in_flood, flood_alert
 from bench.geofences import SEED, build_database
 from canhbao.auth.store import Accounts
