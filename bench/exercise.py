@@ -30,7 +30,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.hotline import TOKEN, _free_port, _requests
+from bench.hotline import TOKEN, _free_port, _requests, paced
 
 RATE = 50  # webhook requests a second: a busy flood night's hotline is far below it
 LOAD_S = 20
@@ -104,14 +104,7 @@ async def _load(base: str, seconds: float) -> tuple[float, float, int, int]:
                 return
             latencies.append((time.perf_counter() - started) * 1000)
 
-        tasks = []
-        start = time.perf_counter()
-        for index in range(total):
-            delay = start + index / RATE - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(index)))
-        await asyncio.gather(*tasks)
+        await paced(total, RATE, one)
     latencies.sort()
     p99 = latencies[max(int(len(latencies) * 0.99) - 1, 0)] if latencies else float("nan")
     median = statistics.median(latencies) if latencies else float("nan")

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -113,6 +113,20 @@ def _requests(base: str, count: int) -> list[tuple[str, dict[str, str], str]]:
     return out
 
 
+async def paced(total: int, rate: float, one: Callable[[int], Awaitable[None]]) -> None:
+    """Start `one(index)` for index 0..total-1 at `rate` a second, on schedule whatever the
+    answers' latency (an open load: a slow service meets more requests, not fewer), and wait
+    for them all."""
+    tasks = []
+    start = time.perf_counter()
+    for index in range(total):
+        delay = start + index / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(index)))
+    await asyncio.gather(*tasks)
+
+
 async def _run(base: str) -> tuple[float, float, float, int]:
     total = RATE * (SECONDS + WARMUP_S)
     plan = _requests(base, total)
@@ -134,14 +148,8 @@ async def _run(base: str) -> tuple[float, float, float, int]:
             if index >= RATE * WARMUP_S:
                 latencies.append((time.perf_counter() - started) * 1000)
 
-        tasks = []
         start = time.perf_counter()
-        for index in range(total):
-            delay = start + index / RATE - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(index)))
-        await asyncio.gather(*tasks)
+        await paced(total, RATE, one)
         achieved = total / (time.perf_counter() - start)
     latencies.sort()
     p99 = latencies[int(len(latencies) * 0.99) - 1]
