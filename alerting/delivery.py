@@ -97,7 +97,7 @@ class FanoutBatches:
     # to insert on the shared 2-core machine, 250 rows 10-60 ms (inserting into the copy of a
     # fanned-out database; bench flood_night). Per batch, only the fan-out's progress and the
     # alert's version are read again; its targets and document are kept (see _fanout).
-    BATCH = 250
+    BATCH = 100
 
     def __init__(
         self,

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
-import fcntl
 import logging
-import os
 import sqlite3
 from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
-    Coroutine,
-    Generator,
     Iterable,
     Sequence,
 )
@@ -22,11 +17,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar
 
 import aiosqlite
 
+from canhbao.db_writer import WriterQueue, run_body, run_returning, run_write
 from canhbao.errors import DatabaseUnavailable, MigrationError
+from canhbao.writer_lock import WriterLock
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +75,16 @@ class Database:
         self._busy_timeout_ms = busy_timeout_ms
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        # Background work's reads (the event log's subscribers, the live stream, delivery
+        # counts) on a connection and thread of their own: a request's read never queues
+        # behind them.
+        self._background: aiosqlite.Connection | None = None
+        self.background = BackgroundReads(self)
         self._checkpointer: aiosqlite.Connection | None = None
         self._checkpoints: asyncio.Task[None] | None = None
         self._write_lock = asyncio.Lock()
-        self._writers_fd: int | None = None
+        self._writers: WriterLock | None = None  # every writing process's turns (writer_lock)
+        self._queue: WriterQueue | None = None  # this process's write jobs (db_writer)
 
     async def open(self) -> None:
         """Open the connections and prove the file can be read and written, or raise
@@ -101,11 +104,8 @@ class Database:
             # First with the plain module in a worker thread: aiosqlite leaves the thread of a
             # connection that failed to open racing the loop's shutdown.
             await asyncio.to_thread(_open_and_read, self.path)
-            # Writers in other processes (`canhbao serve` runs two) take turns through this
-            # lock, woken the moment it is free: SQLite's own busy handler polls with sleeps of
-            # up to 100 ms and lets a process that writes often starve one that writes rarely.
-            self._writers_fd = os.open(self.path.with_name(self.path.name + "-writer.lock"),
-                                       os.O_RDWR | os.O_CREAT, 0o600)  # fmt: skip
+            # Writers in other processes (`canhbao serve` runs two) take turns (writer_lock).
+            self._writers = WriterLock(self.path)
             self._writer = await self._connect()
             await _pragma(self._writer, "journal_mode=WAL")
             await _pragma(self._writer, "wal_autocheckpoint=0")
@@ -114,7 +114,9 @@ class Database:
             await self._writer.execute_fetchall(WRITE_PROBE_TABLE)
             await self._probe(self._writer)
             self._reader = await self._connect()
+            self._background = await self._connect()
             self._checkpointer = await self._connect()
+            self._queue = WriterQueue(self._writer, self._writers, self._write_lock)
         except (sqlite3.Error, OSError) as err:
             await self.close()
             raise DatabaseUnavailable(describe_error(self.path, err)) from None
@@ -135,21 +137,32 @@ class Database:
         except TimeoutError:
             return None
         try:
-            if self._writers_fd is not None:
-                try:
-                    fcntl.flock(self._writers_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    return None  # another process is writing, so the database is writable
+            try:
+                async with asyncio.timeout(WRITE_PROBE_WAIT_S):
+                    await self._queue_idle()
+            except TimeoutError:
+                return None  # this process is writing, so the database is writable
+            if self._writers is not None and not self._writers.try_take():
+                return None  # another process is writing, so the database is writable
             try:
                 await self._probe(self.writer)
             finally:
-                if self._writers_fd is not None:
-                    fcntl.flock(self._writers_fd, fcntl.LOCK_UN)
+                if self._writers is not None:
+                    self._writers.release()
         except (sqlite3.Error, RuntimeError, ValueError) as err:
             return describe_error(self.path, err)
         finally:
             self._write_lock.release()
+            self._kick()
         return None
+
+    async def _queue_idle(self) -> None:
+        if self._queue is not None:
+            await self._queue.idle.wait()
+
+    def _kick(self) -> None:
+        if self._queue is not None:
+            self._queue.kick()
 
     async def _probe(self, conn: aiosqlite.Connection) -> None:
         await conn.execute_fetchall(
@@ -200,26 +213,34 @@ class Database:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._checkpoints
             self._checkpoints = None
-        for conn in (self._checkpointer, self._reader, self._writer):
+        if self._queue is not None:
+            await self._queue.close()
+            self._queue = None
+        for conn in (self._checkpointer, self._background, self._reader, self._writer):
             if conn is not None:
                 await conn.close()
-        self._checkpointer = self._reader = self._writer = None
-        if self._writers_fd is not None:
-            os.close(self._writers_fd)
-            self._writers_fd = None
+        self._checkpointer = self._background = self._reader = self._writer = None
+        if self._writers is not None:
+            self._writers.close()
+            self._writers = None
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[None]:
-        """This process's turn to write, then every process's (the lock file's)."""
-        async with self._write_lock:
-            fd = self._writers_fd
-            if fd is None:
-                raise RuntimeError("database is not open")
-            await _lock(fd)
-            try:
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+        """This process's turn to write (no run of queued jobs under way), then every
+        process's (the lock file's, in turn)."""
+        try:
+            async with self._write_lock:
+                await self._queue_idle()
+                writers = self._writers
+                if writers is None:
+                    raise RuntimeError("database is not open")
+                await writers.acquire()
+                try:
+                    yield
+                finally:
+                    writers.release()
+        finally:
+            self._kick()  # jobs queued meanwhile
 
     @property
     def writer(self) -> aiosqlite.Connection:
@@ -232,6 +253,12 @@ class Database:
         if self._reader is None:
             raise RuntimeError("database is not open")
         return self._reader
+
+    @property
+    def background_reader(self) -> aiosqlite.Connection:
+        if self._background is None:
+            raise RuntimeError("database is not open")
+        return self._background
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -260,7 +287,7 @@ class Database:
         end in one go; one that awaits anything else is a bug, refused with RuntimeError after
         its transaction is rolled back.
         """
-        return await self._in_writer_thread(_run_body, body)
+        return await self._in_writer_thread(run_body, body)
 
     async def write(self, sql: str, params: Params = ()) -> int:
         """Run one write statement as its own transaction; returns the rows it changed.
@@ -268,32 +295,22 @@ class Database:
         One trip to the writer thread, the locks taken and let go there: for hot paths whose
         latency matters, like recording sends as they finish.
         """
-        return await self._in_writer_thread(_run_write, sql, params)
+        return await self._in_writer_thread(run_write, sql, params)
 
     async def write_returning(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         """Run one write statement with RETURNING as its own transaction, in one trip."""
-        return await self._in_writer_thread(_run_returning, sql, params)
+        return await self._in_writer_thread(run_returning, sql, params)
 
-    async def _in_writer_thread(
-        self, job: Callable[..., T], *args: Any
-    ) -> T:  # fmt: skip
+    async def _in_writer_thread(self, job: Callable[..., T], *args: Any) -> T:
         """`job(raw connection, *args)` in one transaction in the writer's thread, with the lock
-        file taken and let go there too (so no other process waits on this loop's latency).
+        file taken and let go there too (so no other process waits on this loop's latency); see
+        db_writer for how queued jobs share one turn of the lock.
 
         A caller cancelled meanwhile does not stop the job: it commits or rolls back on its own,
         and the next job in this thread starts only after it (the thread runs them in order)."""
-        async with self._write_lock:
-            conn, fd = self.writer, self._writers_fd
-            if fd is None:
-                raise RuntimeError("database is not open")
-            # aiosqlite's own way into its thread (each of its calls goes through it); no public
-            # call runs a function there. tests/test_db_transact.py covers what relies on it.
-            # In the caller's context: what a body logs carries the request's id.
-            context = contextvars.copy_context()
-            result = await conn._execute(  # type: ignore[no-untyped-call]  # unannotated there
-                context.run, _locked, conn._conn, fd, job, *args
-            )
-            return cast(T, result)
+        if self._queue is None:
+            raise RuntimeError("database is not open")
+        return await self._queue.submit(job, *args)
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one write statement in its own transaction; returns lastrowid."""
@@ -363,6 +380,32 @@ class Database:
             ) from err
 
 
+ReadParams = Sequence[object] | dict[str, object]
+
+
+class Reads(Protocol):
+    """Somewhere to read from: the Database (requests' reads) or its `background`."""
+
+    async def fetch_all(self, sql: str, params: ReadParams = ()) -> list[sqlite3.Row]: ...
+
+    async def fetch_one(self, sql: str, params: ReadParams = ()) -> sqlite3.Row | None: ...
+
+
+class BackgroundReads:
+    """Reads for background work, on the database's background connection."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        async with self._db.background_reader.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        async with self._db.background_reader.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+
 def describe_error(path: Path, err: BaseException) -> str:
     """One line for an operator: which file, and what SQLite's error means for it."""
     text = str(err)
@@ -409,140 +452,6 @@ async def _uncancellable(work: Awaitable[T]) -> T:
     if cancelled:
         raise asyncio.CancelledError
     return task.result()
-
-
-async def _lock(fd: int) -> None:
-    """Take the writers' lock file: at once if free, else in a thread woken when it is."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return
-    except BlockingIOError:
-        pass
-    taking = asyncio.ensure_future(asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX))
-    try:
-        await asyncio.shield(taking)
-    except asyncio.CancelledError:
-        # The thread takes the lock in the end; let it go again then, or no one writes again.
-        taking.add_done_callback(lambda _: fcntl.flock(fd, fcntl.LOCK_UN))
-        raise
-
-
-def _locked(raw: sqlite3.Connection, fd: int, job: Callable[..., T], *args: Any) -> T:
-    """In the writer's thread: every process's write lock, BEGIN IMMEDIATE, the job, COMMIT
-    (ROLLBACK on any error), the lock let go."""
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    try:
-        raw.execute("BEGIN IMMEDIATE")
-        try:
-            result = job(raw, *args)
-        except BaseException:
-            if raw.in_transaction:  # some errors (a full disk) have rolled it back already
-                raw.execute("ROLLBACK")
-            raise
-        try:
-            raw.execute("COMMIT")
-        except sqlite3.Error:
-            if raw.in_transaction:  # a deferred constraint refused it: nothing may stay open
-                raw.execute("ROLLBACK")
-            raise
-        return result
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-
-
-def _run_write(raw: sqlite3.Connection, sql: str, params: Params) -> int:
-    before = raw.total_changes
-    raw.execute(sql, params).close()
-    return raw.total_changes - before
-
-
-def _run_returning(raw: sqlite3.Connection, sql: str, params: Params) -> list[sqlite3.Row]:
-    cursor = raw.execute(sql, params)
-    try:
-        return cursor.fetchall()
-    finally:
-        cursor.close()
-
-
-def _run_body(raw: sqlite3.Connection, body: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
-    # The stores' functions are typed for aiosqlite's connection; _InThread answers the calls
-    # they make on it (tests/test_db_transact.py runs store-style code through it).
-    awaitable = body(cast(aiosqlite.Connection, _InThread(raw)))
-    coroutine = cast(Coroutine[Any, Any, T], awaitable)
-    try:
-        coroutine.send(None)
-    except StopIteration as done:
-        return cast(T, done.value)
-    coroutine.close()
-    raise RuntimeError(
-        "a body run by Database.transact awaited something other than its connection"
-    )
-
-
-class _InThreadCursor:
-    """An aiosqlite Cursor's calls, answered at once from a sqlite3 cursor."""
-
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
-        self._cursor = cursor
-
-    @property
-    def rowcount(self) -> int:
-        return self._cursor.rowcount
-
-    @property
-    def lastrowid(self) -> int | None:
-        return self._cursor.lastrowid
-
-    async def fetchone(self) -> Any:
-        return self._cursor.fetchone()
-
-    async def fetchall(self) -> list[Any]:
-        return self._cursor.fetchall()
-
-    async def close(self) -> None:
-        self._cursor.close()
-
-
-class _InThreadResult:
-    """What aiosqlite's execute returns: awaited, a cursor; used with `async with`, a cursor
-    closed on exit. Neither ever suspends."""
-
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
-        self._cursor = _InThreadCursor(cursor)
-
-    def __await__(self) -> Generator[Any, None, _InThreadCursor]:
-        return self._cursor
-        yield  # never reached: makes this a generator that finishes at once
-
-    async def __aenter__(self) -> _InThreadCursor:
-        return self._cursor
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._cursor.close()
-
-
-class _InThread:
-    """The writer connection as a `Database.transact` body sees it, in the writer's thread."""
-
-    def __init__(self, raw: sqlite3.Connection) -> None:
-        self._raw = raw
-
-    @property
-    def total_changes(self) -> int:
-        return self._raw.total_changes
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._raw.in_transaction
-
-    def execute(self, sql: str, parameters: Params | None = None) -> _InThreadResult:
-        return _InThreadResult(self._raw.execute(sql, parameters or ()))
-
-    def executemany(self, sql: str, parameters: Iterable[Params]) -> _InThreadResult:
-        return _InThreadResult(self._raw.executemany(sql, parameters))
-
-    async def execute_fetchall(self, sql: str, parameters: Params | None = None) -> list[Any]:
-        return self._raw.execute(sql, parameters or ()).fetchall()
 
 
 async def _pragma(conn: aiosqlite.Connection, setting: str) -> None:

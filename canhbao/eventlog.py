@@ -224,7 +224,9 @@ class EventLog:
         while True:
             subscriber.wake.clear()
             try:
-                rows = await self._db.fetch_all(query, (subscriber.position, *types, BATCH))
+                rows = await self._db.background.fetch_all(
+                    query, (subscriber.position, *types, BATCH)
+                )
                 handled = True
                 for row in rows:
                     handled = await self._hand_over(subscriber, row)

@@ -26,9 +26,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import aiosqlite
+
 from canhbao import stream_store
 from canhbao.clock import Clock, utc_text
-from canhbao.db import Database
+from canhbao.db import Database, Reads
 from canhbao.errors import CanhbaoError
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,8 @@ PAGE = 500
 MAX_BUFFER = 10_000
 # Positions moved over rows the stream does not show are stored at most this often.
 POSITIONS_EVERY_S = 5.0
+# How long the recorder waits, once woken, for more events to store with the first.
+COALESCE_S = 0.05
 # How long stopping waits for the recorder's last flush.
 STOP_WAIT_S = 5.0
 
@@ -77,11 +81,11 @@ class StreamSource(Protocol):
 
     name: str
 
-    async def newest(self, db: Database) -> int:
+    async def newest(self, db: Reads) -> int:
         """Where a stream new to this database starts: the table's end (no history)."""
         ...
 
-    async def read(self, db: Database, after: int) -> tuple[int, list[StreamEvent]]:
+    async def read(self, db: Reads, after: int) -> tuple[int, list[StreamEvent]]:
         """What is new after `after`, as stream events; and the position read up to."""
         ...
 
@@ -158,6 +162,9 @@ class StreamRecorder:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._settings.poll_s):
                     await self._wake.wait()
+                    # What else comes within COALESCE_S goes in the same flush: a busy hotline
+                    # emits hundreds of events a second, and a flush each cost reads and a write.
+                    await asyncio.sleep(COALESCE_S)
             self._wake.clear()
             try:
                 await self.flush()
@@ -178,7 +185,7 @@ class StreamRecorder:
         try:
             for source in self._sources:
                 after = self._positions[source.name]
-                position, found = await source.read(self._db, after)
+                position, found = await source.read(self._db.background, after)
                 if position != after:
                     moved[source.name] = position
                 events.extend(found)
@@ -202,10 +209,14 @@ class StreamRecorder:
                 )
                 for event in events
             ]
-            async with self._db.transaction() as conn:
+
+            async def store(conn: aiosqlite.Connection) -> None:
                 await stream_store.insert_events(conn, rows, now)
                 for name, position in moved.items():
                     await stream_store.set_position(conn, name, position)
+
+            # Whole in the writer's thread: the writers' lock is held for the SQL alone.
+            await self._db.transact(store)
         except BaseException:
             # Kept for the next try; the followed tables are simply read again.
             self._buffer[:0] = emitted[-MAX_BUFFER:]
@@ -351,7 +362,9 @@ class StreamHub:
 
     async def _tail(self) -> bool:
         """Hand on what is new; True when a full page was read (there may be more)."""
-        rows = await stream_store.read_after(self._db, self.position, upto=None, limit=PAGE)
+        rows = await stream_store.read_after(
+            self._db.background, self.position, upto=None, limit=PAGE
+        )
         for row in rows:
             data = frame(row)
             for subscription in list(self._subscriptions):

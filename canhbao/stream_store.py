@@ -11,7 +11,7 @@ from typing import Any
 import aiosqlite
 
 from canhbao.clock import utc_text
-from canhbao.db import Database, Migration
+from canhbao.db import Database, Migration, Reads
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -86,14 +86,12 @@ async def set_position(conn: aiosqlite.Connection, source: str, position: int) -
     )
 
 
-async def positions(db: Database) -> dict[str, int]:
+async def positions(db: Reads) -> dict[str, int]:
     rows = await db.fetch_all("SELECT source, position FROM stream_sources")
     return {str(row["source"]): int(row["position"]) for row in rows}
 
 
-async def read_after(
-    db: Database, after: int, *, upto: int | None, limit: int
-) -> list[StoredEvent]:
+async def read_after(db: Reads, after: int, *, upto: int | None, limit: int) -> list[StoredEvent]:
     """Stream rows with after < id (≤ upto), oldest first."""
     if upto is None:
         rows = await db.fetch_all(
@@ -118,7 +116,7 @@ async def read_after(
     ]
 
 
-async def bounds(db: Database) -> tuple[int, int]:
+async def bounds(db: Reads) -> tuple[int, int]:
     """(oldest id kept - 1, newest id ever given): 0s on a new table. The newest comes from
     sqlite_sequence, so it survives pruning every row."""
     row = await db.fetch_one("SELECT min(id), max(id) FROM stream_events")
@@ -140,18 +138,18 @@ async def prune(db: Database, *, keep: int, before: datetime) -> int:
 # -- the tables the stream follows (the shell's own: the audit log and the event log) -----------
 
 
-async def newest_audit(db: Database) -> int:
+async def newest_audit(db: Reads) -> int:
     row = await db.fetch_one("SELECT coalesce(max(id), 0) FROM audit_log")
     return int(row[0]) if row else 0
 
 
-async def newest_event(db: Database) -> int:
+async def newest_event(db: Reads) -> int:
     row = await db.fetch_one("SELECT coalesce(max(id), 0) FROM event_log")
     return int(row[0]) if row else 0
 
 
 async def read_audit(
-    db: Database, after: int, actions: Sequence[str], limit: int
+    db: Reads, after: int, actions: Sequence[str], limit: int
 ) -> tuple[int, list[SourceRow]]:
     """Audit rows after `after` whose action the stream translates; and the last id read (the
     cursor moves past rows it does not translate too)."""
@@ -178,7 +176,7 @@ async def read_audit(
 
 
 async def read_events(
-    db: Database, after: int, types: Sequence[str], limit: int
+    db: Reads, after: int, types: Sequence[str], limit: int
 ) -> tuple[int, list[SourceRow]]:
     """Event-log rows after `after` of `types`; and the last id read."""
     rows = await db.fetch_all(

@@ -42,6 +42,9 @@ class Step:
     twiml: str
     events: list[object] = field(default_factory=list)
     dial: bool = False
+    # It created or changed a rescue request: dispatch's event log subscribers and watchers
+    # look once it has committed (and only then: a wake per webhook step cost a read each).
+    rescue: bool = False
 
 
 class _AlreadyTaken(Exception):
@@ -131,7 +134,7 @@ class Context:
         except _AlreadyTaken:
             again = await store.step_response(self.db, sid, step)
             return again or self.twiml.empty()
-        if result.events:
+        if result.rescue:
             self.ports.rescue.committed()
         for event in result.events:
             await self.bus.publish(event)

@@ -70,7 +70,7 @@ class RescueIntake:
                 address=location.description,
             )
             request = await self._create_request(conn, call, draft, now)
-            return Step(ctx.twiml.ask_people(), events=[_created(request, draft)])
+            return Step(ctx.twiml.ask_people(), events=[_created(request, draft)], rescue=True)
 
         return await ctx.once(form["CallSid"], "rescue-location", act)
 
@@ -102,7 +102,7 @@ class RescueIntake:
                 source="call", caller=call.from_number, source_sid=call.sid, address=speech
             )
             request = await self._create_request(conn, call, draft, now)
-            return Step(ctx.twiml.record_address(), events=[_created(request, draft)])
+            return Step(ctx.twiml.record_address(), events=[_created(request, draft)], rescue=True)
 
         return await ctx.once(form["CallSid"], "rescue-address", act)
 
@@ -130,6 +130,7 @@ class RescueIntake:
                         RescueAddition(recording_url=url),
                         actor=f"caller:{call.from_number}",
                     )
+                    return Step(ctx.twiml.ask_people(), rescue=True)
             return Step(ctx.twiml.ask_people())
 
         return await ctx.once(form["CallSid"], "rescue-recorded", act)
@@ -150,6 +151,7 @@ class RescueIntake:
                     RescueAddition(people=people),
                     actor=f"caller:{call.from_number}",
                 )
+                return Step(ctx.twiml.ask_vulnerabilities(), rescue=True)
             return Step(ctx.twiml.ask_vulnerabilities())
 
         return await ctx.once(form["CallSid"], "rescue-people", act)
@@ -181,6 +183,7 @@ class RescueIntake:
                 return Step(
                     ctx.twiml.redirect("/twilio/voice/queue", created, via="rescue"),
                     events=events,
+                    rescue=True,
                 )
             await self.tasks.ensure_task(conn, call, "rescue", now, request_id=request.id)
             delays = ctx.settings.callback_delays_min
@@ -190,6 +193,7 @@ class RescueIntake:
                     created, texts.help_will_call(delay), texts.CALL_ENDED_THANKS
                 ),
                 events=events,
+                rescue=True,
             )
 
         return await ctx.once(form["CallSid"], "rescue-needs", act)

@@ -57,7 +57,7 @@ class Sms:
                     "rescue request added to by SMS",
                     extra={"message_sid": sid, "request": request.number},
                 )
-                return Step(sms_reply(texts.sms_request_updated(request.number)))
+                return Step(sms_reply(texts.sms_request_updated(request.number)), rescue=True)
             if text is None:
                 return Step(sms_reply(texts.SMS_HELP))
             draft = NewRescueRequest(
@@ -75,6 +75,7 @@ class Sms:
             return Step(
                 sms_reply(texts.sms_request_created(request.number, bool(text))),
                 events=[RescueRequestCreated.of(request.id, request.number, draft)],
+                rescue=True,
             )
 
         return await self.ctx.once(sid, "sms", act)

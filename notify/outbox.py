@@ -274,8 +274,9 @@ class Outbox:
             return cursor.rowcount
 
     async def counts(self, reference: str) -> dict[str, dict[str, int]]:
-        """channel → status → number of rows, for one reference."""
-        rows = await self._db.fetch_all(
+        """channel → status → number of rows, for one reference (a count over a fan-out's
+        rows: on the background connection, where no webhook's read waits behind it)."""
+        rows = await self._db.background.fetch_all(
             "SELECT channel, status, COUNT(*) AS n FROM outbox WHERE reference = ?"
             " GROUP BY channel, status",
             (reference,),

@@ -21,7 +21,7 @@ from alerting.keys import ALERTING
 from cameras.keys import CAMERAS
 from canhbao import keys, stream_store
 from canhbao.adapters.stream_live import LiveSources, call_moved
-from canhbao.db import Database
+from canhbao.db import Reads
 from canhbao.stream import StreamEvent, StreamHub, StreamRecorder, StreamSettings
 from canhbao.stream_catalogue import (
     AUDIENCES,
@@ -214,10 +214,10 @@ class AuditSource:
     name: str = "audit_log"
     issued: Callable[[str], None] | None = None
 
-    async def newest(self, db: Database) -> int:
+    async def newest(self, db: Reads) -> int:
         return await stream_store.newest_audit(db)
 
-    async def read(self, db: Database, after: int) -> tuple[int, list[StreamEvent]]:
+    async def read(self, db: Reads, after: int) -> tuple[int, list[StreamEvent]]:
         position, rows = await stream_store.read_audit(
             db, after, tuple(AUDIT_TRANSLATIONS), READ_LIMIT
         )
@@ -235,10 +235,10 @@ class EventLogSource:
 
     name: str = "event_log"
 
-    async def newest(self, db: Database) -> int:
+    async def newest(self, db: Reads) -> int:
         return await stream_store.newest_event(db)
 
-    async def read(self, db: Database, after: int) -> tuple[int, list[StreamEvent]]:
+    async def read(self, db: Reads, after: int) -> tuple[int, list[StreamEvent]]:
         position, rows = await stream_store.read_events(
             db, after, tuple(EVENT_TRANSLATIONS), READ_LIMIT
         )
